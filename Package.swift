@@ -1,0 +1,45 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "sdn",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sdn", targets: ["sdn"]),
+        .library(name: "SDNModel", targets: ["SDNModel"]),
+        .library(name: "SDNConfig", targets: ["SDNConfig"]),
+        .library(name: "SDNTesting", targets: ["SDNTesting"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Pure core: no C modules, no I/O that is not injected.
+        .target(name: "SDNModel"),
+        .target(name: "SDNConfig", dependencies: ["SDNModel", .product(name: "Yams", package: "Yams")]),
+
+        // Impure edges.
+        .target(name: "SDNNetns"),
+        .target(
+            name: "SDNCLI",
+            dependencies: [
+                "SDNModel", "SDNConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "sdn", dependencies: ["SDNCLI"]),
+
+        // Shared test support: golden files, system-test traits, namespace helpers.
+        .target(name: "SDNTesting", dependencies: ["SDNNetns"]),
+
+        .testTarget(name: "SDNModelTests", dependencies: ["SDNModel", "SDNTesting"]),
+        .testTarget(
+            name: "SDNConfigTests",
+            dependencies: ["SDNConfig", "SDNModel", "SDNTesting"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(name: "SDNNetnsTests", dependencies: ["SDNNetns", "SDNTesting"]),
+        .testTarget(name: "SDNCLITests", dependencies: ["SDNCLI", "SDNTesting"]),
+    ]
+)

@@ -1,0 +1,45 @@
+/// A 48-bit Ethernet address, written `aa:bb:cc:dd:ee:ff` (also accepted with `-`).
+public struct MACAddress: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
+    public let octets: [UInt8]
+
+    public init(octets: [UInt8]) {
+        precondition(octets.count == 6, "a MAC address has 6 octets")
+        self.octets = octets
+    }
+
+    public init(_ text: String) throws(ScalarParseError) {
+        let parts = text.split(separator: text.contains("-") ? "-" : ":", omittingEmptySubsequences: false)
+        guard parts.count == 6 else {
+            throw ScalarParseError(kind: "MAC address", text: text, reason: "'\(text)' is not a MAC address; write six hex pairs like 52:54:00:12:34:56")
+        }
+        var octets: [UInt8] = []
+        for part in parts {
+            guard part.count == 2, let value = UInt8(part, radix: 16) else {
+                throw ScalarParseError(kind: "MAC address", text: text, reason: "'\(text)' is not a MAC address; '\(part)' is not a hex pair")
+            }
+            octets.append(value)
+        }
+        self.octets = octets
+    }
+
+    /// Multicast (group) addresses have the low bit of the first octet set; guests may not use them.
+    public var isMulticast: Bool { octets[0] & 1 == 1 }
+    public var isZero: Bool { octets.allSatisfy { $0 == 0 } }
+
+    public var description: String {
+        octets.map { byte in
+            let hex = String(byte, radix: 16)
+            return hex.count == 1 ? "0" + hex : hex
+        }.joined(separator: ":")
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.octets.lexicographicallyPrecedes(rhs.octets) }
+
+    public init(from decoder: any Decoder) throws {
+        try self.init(try decoder.singleValueContainer().decode(String.self))
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
