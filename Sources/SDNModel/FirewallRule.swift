@@ -173,6 +173,8 @@ public struct FirewallRule: Hashable, Sendable, Codable {
     public var origin: SourceLocation?
     public var enabled: Bool
     public var comment: String?
+    /// Where the rule sits in its document (`guests.100.rules[3]`), for diagnostics about its parts.
+    public var sourcePath: ConfigPath?
 
     public enum Body: Hashable, Sendable, Codable {
         case match(RuleMatch)
@@ -193,6 +195,18 @@ public struct FirewallRule: Hashable, Sendable, Codable {
         if case .match(let match) = body { return match }
         return nil
     }
+
+    // Where a rule was written is not part of what it is.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        (lhs.id, lhs.hasExplicitID, lhs.body, lhs.enabled, lhs.comment) == (rhs.id, rhs.hasExplicitID, rhs.body, rhs.enabled, rhs.comment)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(body)
+    }
+
+    private enum CodingKeys: String, CodingKey { case id, hasExplicitID, body, origin, enabled, comment }
 }
 
 /// The matching part and the verdict of a rule.

@@ -502,7 +502,7 @@ struct Validator {
         let firewall = state.firewall
         var explicitIDs: [String: ConfigPath] = [:]
         for (index, rule) in rules.enumerated() {
-            let rulePath = path / index
+            let rulePath = rule.sourcePath ?? path / index
             if rule.hasExplicitID {
                 if let first = explicitIDs[rule.id] {
                     error("duplicate-rule-id", "rule id '\(rule.id)' is used twice in this list", at: rulePath, related: [first])
@@ -514,9 +514,9 @@ struct Validator {
                 if inGroup {
                     error("nested-group", "a security group cannot include another group", at: rulePath, hint: "copy the rules, or attach both groups to the guest")
                 } else if !firewall.groups.contains(where: { $0.name == name }) {
-                    undefined("security group", name, candidates: firewall.groups.map(\.name), at: rulePath)
+                    undefined("security group", name, candidates: firewall.groups.map(\.name), at: rulePath / "group")
                 }
-                if let iface { checkInterface(iface, scope: scope, at: rulePath) }
+                if let iface { checkInterface(iface, scope: scope, at: rulePath / "iface") }
             case .match(let match):
                 checkMatch(match, scope: scope, at: rulePath)
             }
@@ -536,29 +536,29 @@ struct Validator {
     private mutating func checkMatch(_ match: RuleMatch, scope: PolicyScope?, at path: ConfigPath) {
         let firewall = state.firewall
         if let macro = match.macro, FirewallMacro.named(macro) == nil {
-            undefined("macro", macro, candidates: FirewallMacro.catalog.map(\.name), at: path)
+            undefined("macro", macro, candidates: FirewallMacro.catalog.map(\.name), at: path / "macro")
         }
         if match.macro != nil && (match.proto != nil || !match.dport.isEmpty || !match.sport.isEmpty) {
             error("macro-with-protocol", "a rule with macro '\(match.macro!)' cannot also set a protocol or ports", at: path, hint: "the macro defines them; write a separate rule for other ports")
         }
         if !match.dport.isEmpty || !match.sport.isEmpty {
             if let proto = match.proto, !proto.hasPorts {
-                error("ports-without-port-protocol", "protocol \(proto) has no ports", at: path, hint: "ports need tcp, udp, udplite, sctp or dccp")
+                error("ports-without-port-protocol", "protocol \(proto) has no ports", at: path / (match.dport.isEmpty ? "sport" : "dport"), hint: "ports need tcp, udp, udplite, sctp or dccp")
             } else if match.proto == nil && match.macro == nil {
-                error("ports-without-protocol", "ports need a protocol", at: path, hint: "add tcp or udp before dport/sport, e.g. 'in accept tcp dport 22'")
+                error("ports-without-protocol", "ports need a protocol", at: path / (match.dport.isEmpty ? "sport" : "dport"), hint: "add tcp or udp before dport/sport, e.g. 'in accept tcp dport 22'")
             }
         }
         if let icmpType = match.icmpType {
             if let proto = match.proto, proto.isICMP {
                 if ICMPType.number(icmpType, for: proto) == nil {
-                    error("unknown-icmp-type", "'\(icmpType)' is not an \(proto) type", at: path, hint: Suggestion.hint(for: icmpType, in: ICMPType.knownNames(for: proto)) ?? "known: \(ICMPType.knownNames(for: proto).prefix(6).joined(separator: ", ")), …")
+                    error("unknown-icmp-type", "'\(icmpType)' is not an \(proto) type", at: path / "icmp-type", hint: Suggestion.hint(for: icmpType, in: ICMPType.knownNames(for: proto)) ?? "known: \(ICMPType.knownNames(for: proto).prefix(6).joined(separator: ", ")), …")
                 }
             } else {
-                error("icmp-type-without-icmp", "an ICMP type needs protocol icmp or icmpv6", at: path, hint: "write 'proto icmp type \(icmpType)' (or icmpv6)")
+                error("icmp-type-without-icmp", "an ICMP type needs protocol icmp or icmpv6", at: path / "icmp-type", hint: "set the protocol to icmp (or icmpv6), e.g. 'in accept icmp type \(icmpType)'")
             }
         }
         var families = Set<IPAddress.Family>()
-        for matches in [match.source, match.destination] {
+        for (side, matches) in [("source", match.source), ("dest", match.destination)] {
             var sideFamilies = Set<IPAddress.Family>()
             for address in matches {
                 if case .reference(let name) = address {
@@ -567,7 +567,7 @@ struct Validator {
                     } else if firewall.ipsets.contains(where: { $0.name == name }) {
                         continue
                     } else {
-                        undefined("alias or IP set", name, candidates: firewall.aliases.map(\.name) + firewall.ipsets.map(\.name), at: path)
+                        undefined("alias or IP set", name, candidates: firewall.aliases.map(\.name) + firewall.ipsets.map(\.name), at: path / side)
                     }
                 } else if let family = address.family {
                     sideFamilies.insert(family)
@@ -596,6 +596,6 @@ struct Validator {
         default:
             break
         }
-        if let iface = match.iface { checkInterface(iface, scope: scope, at: path) }
+        if let iface = match.iface { checkInterface(iface, scope: scope, at: path / "iface") }
     }
 }

@@ -1,0 +1,51 @@
+import ArgumentParser
+import SDNConfig
+import SDNModel
+
+/// `sdn show`: print the merged, resolved model (defaults explicit, firewall options inherited).
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Print the merged and resolved configuration.",
+        discussion: "The YAML output is itself valid input: `sdn show > all.yaml && sdn validate all.yaml`."
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case yaml, json }
+    enum Section: String, ExpressibleByArgument, CaseIterable { case all, topology, policy }
+
+    @OptionGroup var input: ConfigInputOptions
+
+    @Option(name: [.short, .long], help: "yaml or json.")
+    var output: Format = .yaml
+
+    @Option(help: "Which part to print: all, topology or policy.")
+    var section: Section = .all
+
+    func run() throws {
+        let documents: [ConfigDocument]
+        do {
+            documents = try InputCollector.collect(input.paths)
+        } catch let error as InputError {
+            printError("sdn: \(error.description)")
+            throw ExitCode(2)
+        }
+        let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
+        let printer = DiagnosticPrinter(style: Style(enabled: false), documents: documents)
+        guard let state = validated?.value else {
+            for diagnostic in diagnostics where diagnostic.severity == .error { printError(printer.render(diagnostic)) }
+            printError("sdn: the configuration has errors; run `sdn validate` for details")
+            throw ExitCode(1)
+        }
+        let trees: [(String, RenderedTree)] = switch section {
+        case .all: [("topology", ConfigRenderer.topology(state)), ("policy", ConfigRenderer.policy(state))]
+        case .topology: [("topology", ConfigRenderer.topology(state))]
+        case .policy: [("policy", ConfigRenderer.policy(state))]
+        }
+        switch output {
+        case .yaml:
+            print(trees.map { "---\n" + $0.1.yaml() }.joined(), terminator: "")
+        case .json:
+            print(trees.count == 1 ? trees[0].1.json() : RenderedTree.map(trees).json())
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import SDNModel
+import Yams
+
+/// What loading produced: the merged (not yet validated) state and every diagnostic found on the way.
+public struct LoadResult: Sendable {
+    public var state: DesiredState
+    public var diagnostics: [Diagnostic]
+}
+
+/// Reads Topologies/ and Policies/ documents into one `DesiredState`. Never stops at the first problem:
+/// every document is read as far as its syntax allows, and every problem comes back as a diagnostic.
+public enum ConfigLoader {
+    /// Parses and merges documents (in the order given; order matters only for which of two duplicate
+    /// definitions is reported as the second).
+    public static func load(_ documents: [ConfigDocument]) -> LoadResult {
+        var merger = StateMerger()
+        for document in documents {
+            merger.add(document)
+        }
+        return LoadResult(state: merger.state, diagnostics: merger.diagnostics)
+    }
+
+    /// Loads and validates in one step: the validated state when there are no errors, and all diagnostics.
+    public static func loadAndValidate(_ documents: [ConfigDocument]) -> (validated: Validated<DesiredState>?, diagnostics: [Diagnostic]) {
+        let loaded = load(documents)
+        if loaded.diagnostics.hasErrors {
+            // Still validate, so one run shows semantic problems too; a half-read file's gaps may cause
+            // follow-on findings, which is acceptable next to the syntax errors that explain them.
+            let outcome = loaded.state.validate()
+            return (nil, (loaded.diagnostics + outcome.diagnostics).sortedForDisplay())
+        }
+        let outcome = loaded.state.validate()
+        return (outcome.validated, (loaded.diagnostics + outcome.diagnostics).sortedForDisplay())
+    }
+}
+
+/// Merges documents, catching names defined in more than one place (with both locations).
+struct StateMerger {
+    var state = DesiredState()
+    var diagnostics: [Diagnostic] = []
+    private var firstDefinition: [ConfigPath: SourceLocation] = [:]
+
+    static let topologyKeys = ["kind", "nodes", "zones", "vnets", "guests"]
+    static let policyKeys = ["kind", "cluster", "nodes", "vnets", "guests", "groups", "aliases", "ipsets"]
+
+    mutating func add(_ document: ConfigDocument) {
+        let roots: [Yams.Node]
+        do {
+            roots = Array(try Yams.compose_all(yaml: document.text))
+        } catch {
+            diagnostics.append(Self.syntaxDiagnostic(error, file: document.path))
+            return
+        }
+        for root in roots {
+            var reader = YAMLReader(file: document.path)
+            guard let entries = reader.mapping(root, at: .topology, what: "a mapping of top-level sections") else {
+                diagnostics += reader.diagnostics
+                continue
+            }
+            var kind = document.kind
+            if let kindEntry = entries.first(where: { $0.key == "kind" }) {
+                if let declared: ConfigDocument.Kind = reader.enumeration(kindEntry.value, at: ConfigPath.topology / "kind", what: "document kind") {
+                    if let implied = document.kind, implied != declared {
+                        reader.warning("kind-mismatch", "document says kind: \(declared.rawValue) but sits in a \(implied == .policy ? "Policies" : "Topologies") directory", at: kindEntry.value, path: ConfigPath.topology / "kind")
+                    }
+                    kind = declared
+                }
+            }
+            if kind == nil {
+                kind = entries.contains(where: { ["cluster", "groups", "aliases", "ipsets"].contains($0.key) }) ? .policy : .topology
+            }
+            var parser = DocumentParser(reader: reader)
+            if kind == .policy {
+                parser.reader.sources = SourceMap()
+                let policyEntries = parser.reader.mapping(root, at: .policy) ?? []
+                parser.reader.checkKeys(policyEntries, allowed: Self.policyKeys, at: .policy, context: "a policy document")
+                parser.parsePolicy(policyEntries)
+            } else {
+                parser.reader.checkKeys(entries, allowed: Self.topologyKeys, at: .topology, context: "a topology document")
+                parser.parseTopology(entries)
+            }
+            merge(parser.result, sources: parser.reader.sources)
+            diagnostics += parser.reader.diagnostics
+        }
+    }
+
+    static func syntaxDiagnostic(_ error: any Error, file: String) -> Diagnostic {
+        let hint = "check the indentation and quoting around this place; a value containing ': ' or starting with '@', '!' or '*' needs quotes"
+        switch error as? YamlError {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _), .composer(let context, let problem, let mark, _):
+            let message = "YAML syntax error: \(problem)" + (context.map { " (\($0.text) at line \($0.mark.line))" } ?? "")
+            return .error("yaml-syntax", message, at: SourceLocation(file: file, line: mark.line, column: mark.column), path: "", hint: hint)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return .error("duplicate-key", "key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) appears more than once in one mapping",
+                          at: SourceLocation(file: file, line: context.mark.line, column: context.mark.column), path: "",
+                          hint: "each name can be defined once; remove or rename the second one")
+        case .reader(let problem, _, _, _):
+            return .error("yaml-syntax", "cannot read the file as YAML: \(problem)", at: SourceLocation(file: file, line: 1, column: 1), path: "")
+        default:
+            return .error("yaml-syntax", "cannot read the file as YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1), path: "")
+        }
+    }
+
+    private mutating func claim(_ path: ConfigPath, sources: SourceMap, what: String, name: String) -> Bool {
+        let location = sources.keyLocation(of: path)
+        if let first = firstDefinition[path] {
+            diagnostics.append(.error("duplicate-name", "\(what) '\(name)' is defined more than once", at: location, path: path.description,
+                                      hint: "each \(what) is defined in one place; remove or rename this one", related: [first]))
+            return false
+        }
+        firstDefinition[path] = location ?? SourceLocation(file: "?", line: 0, column: 0)
+        return true
+    }
+
+    private mutating func merge(_ parsed: DesiredState, sources: SourceMap) {
+        let topology = ConfigPath.topology, policy = ConfigPath.policy
+        for node in parsed.nodes where claim(topology / "nodes" / node.name, sources: sources, what: "node", name: node.name) { state.nodes.append(node) }
+        for zone in parsed.zones where claim(topology / "zones" / zone.name, sources: sources, what: "zone", name: zone.name) { state.zones.append(zone) }
+        for vnet in parsed.vnets where claim(topology / "vnets" / vnet.name, sources: sources, what: "vnet", name: vnet.name) { state.vnets.append(vnet) }
+        for guest in parsed.guests where claim(topology / "guests" / String(guest.id), sources: sources, what: "guest", name: String(guest.id)) { state.guests.append(guest) }
+
+        let firewall = parsed.firewall
+        for group in firewall.groups where claim(policy / "groups" / group.name, sources: sources, what: "security group", name: group.name) { state.firewall.groups.append(group) }
+        for alias in firewall.aliases where claim(policy / "aliases" / alias.name, sources: sources, what: "alias", name: alias.name) { state.firewall.aliases.append(alias) }
+        for set in firewall.ipsets where claim(policy / "ipsets" / set.name, sources: sources, what: "IP set", name: set.name) { state.firewall.ipsets.append(set) }
+        if firewall.cluster != FirewallPolicy(scope: .cluster) {
+            if claim(policy / "cluster", sources: sources, what: "policy", name: "cluster") { state.firewall.cluster = firewall.cluster }
+        }
+        for node in firewall.nodes where claim(policy / "nodes" / node.scope.key, sources: sources, what: "node policy", name: node.scope.key) { state.firewall.nodes.append(node) }
+        for vnet in firewall.vnets where claim(policy / "vnets" / vnet.scope.key, sources: sources, what: "vnet policy", name: vnet.scope.key) { state.firewall.vnets.append(vnet) }
+        for guest in firewall.guests where claim(policy / "guests" / guest.scope.key, sources: sources, what: "guest policy", name: guest.scope.key) { state.firewall.guests.append(guest) }
+        state.sources.merge(sources)
+    }
+}
+
+extension PolicyScope {
+    /// The key the scope is written under in a policy document.
+    var key: String {
+        switch self {
+        case .cluster: "cluster"
+        case .node(let name): name
+        case .vnet(let name): name
+        case .guest(let id): String(id)
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Yams
+
+/// An ordered document tree, printable as YAML or JSON with keys in a fixed order, so `sdn show` output
+/// is stable and diffable.
+public indirect enum RenderedTree: Equatable, Sendable {
+    case string(String)
+    case integer(Int)
+    case number(Double)
+    case bool(Bool)
+    case list([RenderedTree])
+    case map([(String, RenderedTree)])
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        switch (lhs, rhs) {
+        case (.string(let a), .string(let b)): a == b
+        case (.integer(let a), .integer(let b)): a == b
+        case (.number(let a), .number(let b)): a == b
+        case (.bool(let a), .bool(let b)): a == b
+        case (.list(let a), .list(let b)): a == b
+        case (.map(let a), .map(let b)): a.count == b.count && zip(a, b).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        default: false
+        }
+    }
+
+    public func yaml() -> String {
+        (try? Yams.serialize(node: yamlNode(), indent: 2, width: -1, allowUnicode: true, sortKeys: false)) ?? ""
+    }
+
+    private func yamlNode() -> Yams.Node {
+        switch self {
+        case .string(let text): .scalar(.init(text))
+        case .integer(let value): .scalar(.init(String(value)))
+        case .number(let value): .scalar(.init(value.formattedForConfig))
+        case .bool(let value): .scalar(.init(value ? "true" : "false"))
+        case .list(let items):
+            // Lists of scalars read best inline (`[a, b]`); lists of rules and mappings one per line.
+            .sequence(.init(items.map { $0.yamlNode() }, .implicit, items.allSatisfy(\.isShortScalar) && !items.isEmpty ? .flow : .block))
+        case .map(let pairs):
+            .mapping(.init(pairs.map { (Yams.Node.scalar(.init($0.0)), $0.1.yamlNode()) }, .implicit, pairs.isEmpty ? .flow : .block))
+        }
+    }
+
+    private var isShortScalar: Bool {
+        switch self {
+        case .string(let text): text.count < 40 && !text.contains(" ")
+        case .integer, .number, .bool: true
+        default: false
+        }
+    }
+
+    public func json(indent: String = "") -> String {
+        let inner = indent + "  "
+        switch self {
+        case .string(let text): return RenderedTree.jsonString(text)
+        case .integer(let value): return String(value)
+        case .number(let value): return value.formattedForConfig
+        case .bool(let value): return value ? "true" : "false"
+        case .list(let items):
+            if items.isEmpty { return "[]" }
+            return "[\n" + items.map { inner + $0.json(indent: inner) }.joined(separator: ",\n") + "\n\(indent)]"
+        case .map(let pairs):
+            if pairs.isEmpty { return "{}" }
+            return "{\n" + pairs.map { inner + RenderedTree.jsonString($0.0) + ": " + $0.1.json(indent: inner) }.joined(separator: ",\n") + "\n\(indent)}"
+        }
+    }
+
+    static func jsonString(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result + "\""
+    }
+}
+
+extension Double {
+    var formattedForConfig: String {
+        self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self)
+    }
+}

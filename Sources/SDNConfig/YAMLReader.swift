@@ -1,0 +1,192 @@
+import SDNModel
+import Yams
+
+/// Walks a composed YAML tree, turning shape and scalar problems into diagnostics (never throwing) and
+/// recording where every value was written.
+struct YAMLReader {
+    let file: String
+    var diagnostics: [Diagnostic] = []
+    var sources = SourceMap()
+
+    init(file: String) { self.file = file }
+
+    typealias Entry = (key: String, keyNode: Yams.Node, value: Yams.Node)
+
+    func location(of node: Yams.Node) -> SourceLocation? {
+        node.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) }
+    }
+
+    /// Where the text of a scalar starts: one column after an opening quote.
+    func contentLocation(of node: Yams.Node) -> SourceLocation? {
+        guard let base = location(of: node) else { return nil }
+        if let scalar = node.scalar, scalar.style == .singleQuoted || scalar.style == .doubleQuoted {
+            return base.advanced(by: 1)
+        }
+        return base
+    }
+
+    mutating func error(_ code: String, _ message: String, at node: Yams.Node?, path: ConfigPath, hint: String? = nil, offset: Int = 0) {
+        let location = node.flatMap { contentLocation(of: $0) }?.advanced(by: offset)
+        diagnostics.append(.error(code, message, at: location, path: path.description, hint: hint))
+    }
+
+    mutating func warning(_ code: String, _ message: String, at node: Yams.Node?, path: ConfigPath, hint: String? = nil) {
+        diagnostics.append(.warning(code, message, at: node.flatMap { contentLocation(of: $0) }, path: path.description, hint: hint))
+    }
+
+    mutating func record(_ path: ConfigPath, value: Yams.Node, key: Yams.Node? = nil) {
+        sources.record(path, value: location(of: value), key: key.flatMap { location(of: $0) })
+    }
+
+    func isNull(_ node: Yams.Node) -> Bool {
+        guard let scalar = node.scalar, scalar.style == .plain else { return false }
+        return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
+    }
+
+    private func describe(_ node: Yams.Node) -> String {
+        switch node {
+        case .scalar(let scalar): isNull(node) ? "nothing" : "the scalar '\(scalar.string)'"
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        case .alias: "an alias"
+        }
+    }
+
+    /// The entries of a mapping in document order; `null` counts as an empty mapping.
+    mutating func mapping(_ node: Yams.Node, at path: ConfigPath, what: String = "a mapping") -> [Entry]? {
+        if isNull(node) { return [] }
+        guard let mapping = node.mapping else {
+            error("expected-mapping", "expected \(what) here, found \(describe(node))", at: node, path: path, hint: "write 'key: value' pairs indented under this key")
+            return nil
+        }
+        var entries: [Entry] = []
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.scalar?.string else {
+                error("invalid-key", "keys must be plain text", at: keyNode, path: path)
+                continue
+            }
+            entries.append((key, keyNode, value))
+            record(path / key, value: value, key: keyNode)
+        }
+        return entries
+    }
+
+    /// Reports keys that are not in `allowed`, with a suggestion.
+    mutating func checkKeys(_ entries: [Entry], allowed: [String], at path: ConfigPath, context: String) {
+        for entry in entries where !allowed.contains(entry.key) {
+            let hint = Suggestion.hint(for: entry.key, in: allowed) ?? "known keys of \(context): \(allowed.joined(separator: ", "))"
+            diagnostics.append(.error("unknown-key", "unknown key '\(entry.key)' in \(context)", at: location(of: entry.keyNode), path: (path / entry.key).description, hint: hint))
+        }
+    }
+
+    /// A list's items; a single scalar is accepted as a one-item list.
+    mutating func list(_ node: Yams.Node, at path: ConfigPath) -> [(Int, Yams.Node)]? {
+        if isNull(node) { return [] }
+        if let sequence = node.sequence {
+            return sequence.enumerated().map { index, item in
+                record(path / index, value: item)
+                return (index, item)
+            }
+        }
+        if node.scalar != nil { return [(0, node)] }
+        error("expected-list", "expected a list here, found \(describe(node))", at: node, path: path, hint: "write [a, b] or one '- item' per line")
+        return nil
+    }
+
+    mutating func string(_ node: Yams.Node, at path: ConfigPath) -> String? {
+        guard let scalar = node.scalar, !isNull(node) else {
+            error("expected-scalar", "expected a value here, found \(describe(node))", at: node, path: path)
+            return nil
+        }
+        return scalar.string
+    }
+
+    mutating func bool(_ node: Yams.Node, at path: ConfigPath) -> Bool? {
+        guard let text = string(node, at: path) else { return nil }
+        switch text.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default:
+            error("expected-bool", "'\(text)' is not true or false", at: node, path: path, hint: "write true or false")
+            return nil
+        }
+    }
+
+    mutating func int(_ node: Yams.Node, at path: ConfigPath, range: ClosedRange<Int>? = nil, what: String = "number") -> Int? {
+        guard let text = string(node, at: path) else { return nil }
+        guard let value = Int(text) else {
+            error("expected-number", "'\(text)' is not a whole number", at: node, path: path, hint: range.map { "use a \(what) in \($0.lowerBound)-\($0.upperBound)" })
+            return nil
+        }
+        if let range, !range.contains(value) {
+            error("out-of-range", "\(what) \(value) is out of range", at: node, path: path, hint: "use \(range.lowerBound)-\(range.upperBound)")
+            return nil
+        }
+        return value
+    }
+
+    mutating func double(_ node: Yams.Node, at path: ConfigPath) -> Double? {
+        guard let text = string(node, at: path) else { return nil }
+        guard let value = Double(text) else {
+            error("expected-number", "'\(text)' is not a number", at: node, path: path)
+            return nil
+        }
+        return value
+    }
+
+    /// Parses a domain scalar; a failure points at the column inside the value where it went wrong.
+    mutating func scalar<T>(_ node: Yams.Node, at path: ConfigPath, code: String = "invalid-value", _ parse: (String) throws(ScalarParseError) -> T) -> T? {
+        guard let text = string(node, at: path) else { return nil }
+        do {
+            return try parse(text)
+        } catch {
+            self.error(code, error.reason, at: node, path: path, offset: error.offset)
+            return nil
+        }
+    }
+
+    mutating func enumeration<E: RawRepresentable & CaseIterable>(_ node: Yams.Node, at path: ConfigPath, what: String) -> E? where E.RawValue == String {
+        guard let text = string(node, at: path) else { return nil }
+        if let value = E(rawValue: text) ?? E.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) { return value }
+        let names = E.allCases.map(\.rawValue)
+        error("invalid-value", "'\(text)' is not a valid \(what)", at: node, path: path,
+              hint: (Suggestion.hint(for: text, in: names).map { $0 + " " } ?? "") + "(one of: \(names.joined(separator: ", ")))")
+        return nil
+    }
+
+    mutating func interfaceName(_ node: Yams.Node, at path: ConfigPath) -> InterfaceName? {
+        scalar(node, at: path, code: "invalid-interface-name") { text throws(ScalarParseError) in try InterfaceName(text) }
+    }
+
+    /// A list of domain scalars; also accepts a comma-separated string.
+    mutating func scalarList<T>(_ node: Yams.Node, at path: ConfigPath, _ parse: (String) throws(ScalarParseError) -> T) -> [T] {
+        guard let items = list(node, at: path) else { return [] }
+        var result: [T] = []
+        for (index, item) in items {
+            let itemPath = items.count == 1 && node.sequence == nil ? path : path / index
+            if let text = item.scalar?.string, node.sequence == nil, text.contains(",") {
+                var offset = 0
+                for piece in text.split(separator: ",", omittingEmptySubsequences: false) {
+                    let trimmed = piece.trimmingCharacters(in: " ")
+                    let leading = piece.prefix { $0 == " " }.count
+                    do { result.append(try parse(String(trimmed))) } catch {
+                        self.error("invalid-value", error.reason, at: item, path: itemPath, offset: offset + leading + error.offset)
+                    }
+                    offset += piece.count + 1
+                }
+            } else if let value = scalar(item, at: itemPath, parse) {
+                result.append(value)
+            }
+        }
+        return result
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: Character) -> Substring {
+        var result = self
+        while result.first == set { result.removeFirst() }
+        while result.last == set { result.removeLast() }
+        return result
+    }
+}

@@ -1,0 +1,65 @@
+import Glibc
+
+/// Runs work on a brand-new pthread that exits afterwards.
+///
+/// Namespace membership is per thread. Work that calls `unshare` or `setns` must run on a thread
+/// nobody else will ever reuse — not the caller's, not a Dispatch worker, not one of Swift
+/// concurrency's cooperative threads — or the namespace would leak into unrelated code. A thread
+/// that ends takes its namespace membership with it.
+enum DedicatedThread {
+    /// Runs `work` on a new thread and waits for it to finish.
+    static func run<Value>(_ work: () throws -> Value) throws -> Value {
+        try withoutActuallyEscaping(work) { work in
+            let outcome = OutcomeBox<Value>()
+            let thread = try start {
+                outcome.result = Result { try work() }
+            }
+            // Joining is the synchronization point: `outcome` is written before the thread exits.
+            pthread_join(thread, nil)
+            return try outcome.result!.get()
+        }
+    }
+
+    /// Runs `work` on a new thread and resumes the caller when it is done, without blocking a
+    /// cooperative thread meanwhile.
+    static func run<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            do {
+                let thread = try start {
+                    continuation.resume(with: Result { try work() })
+                }
+                pthread_detach(thread)
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    private static func start(_ work: @escaping () -> Void) throws(NetnsError) -> pthread_t {
+        let context = Unmanaged.passRetained(WorkBox(work)).toOpaque()
+        var thread = pthread_t()
+        do {
+            try withReturnedErrno("pthread_create") {
+                pthread_create(&thread, nil, { context in
+                    let box = Unmanaged<WorkBox>.fromOpaque(context!).takeRetainedValue()
+                    box.work()
+                    return nil
+                }, context)
+            }
+        } catch {
+            Unmanaged<WorkBox>.fromOpaque(context).release()
+            throw error
+        }
+        return thread
+    }
+}
+
+// Both boxes cross exactly one thread boundary, ordered by pthread_create / pthread_join.
+private final class WorkBox: @unchecked Sendable {
+    let work: () -> Void
+    init(_ work: @escaping () -> Void) { self.work = work }
+}
+
+private final class OutcomeBox<Value>: @unchecked Sendable {
+    var result: Result<Value, any Error>?
+}
