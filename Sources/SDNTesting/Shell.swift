@@ -146,9 +146,7 @@ private final class PipeCollector: Sendable {
 
     init(_ handle: FileHandle) {
         let descriptor = dup(handle.fileDescriptor)
-        let data = self.data
-        let done = self.done
-        Thread.detachNewThread {
+        Thread.detachNewThread { [self] in
             defer {
                 if descriptor >= 0 { close(descriptor) }
                 done.signal()

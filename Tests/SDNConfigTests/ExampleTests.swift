@@ -1,0 +1,40 @@
+import SDNConfig
+import SDNModel
+import SDNTesting
+import Testing
+
+/// The shipped examples must validate without a single diagnostic, and survive a render/load round trip.
+@Suite struct ExampleTests {
+    @Test(arguments: exampleDirectories())
+    func exampleValidatesClean(_ directory: String) throws {
+        let documents = loadDocuments(under: directory).filter { $0.path.hasPrefix("Topologies/") || $0.path.hasPrefix("Policies/") }
+        try #require(!documents.isEmpty, "no documents in \(directory)")
+        let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
+        #expect(diagnostics.isEmpty, "\(diagnostics.map(\.description).joined(separator: "\n"))")
+        #expect(validated != nil)
+    }
+
+    @Test(arguments: exampleDirectories())
+    func renderedExampleLoadsBackIdentical(_ directory: String) throws {
+        let documents = loadDocuments(under: directory).filter { $0.path.hasPrefix("Topologies/") || $0.path.hasPrefix("Policies/") }
+        let original = try #require(ConfigLoader.loadAndValidate(documents).validated?.value)
+        let rendered = [
+            ConfigDocument(path: "show-topology.yaml", text: ConfigRenderer.topology(original).yaml()),
+            ConfigDocument(path: "show-policy.yaml", text: ConfigRenderer.policy(original).yaml()),
+        ]
+        let (reloaded, diagnostics) = ConfigLoader.loadAndValidate(rendered)
+        #expect(diagnostics.isEmpty, "\(diagnostics.map(\.description).joined(separator: "\n"))")
+        let state = try #require(reloaded?.value)
+        #expect(state.nodes == original.nodes)
+        #expect(state.zones == original.zones)
+        #expect(state.vnets == original.vnets)
+        #expect(state.guests == original.guests)
+        #expect(state.firewall.groups == original.firewall.groups)
+        #expect(state.firewall.aliases == original.firewall.aliases)
+        #expect(state.firewall.ipsets == original.firewall.ipsets)
+        for policy in original.firewall.allPolicies {
+            #expect(state.firewall.policy(for: policy.scope)?.rules == policy.rules, "rules of \(policy.scope)")
+            #expect(state.firewall.effectiveOptions(for: policy.scope) == original.firewall.effectiveOptions(for: policy.scope), "options of \(policy.scope)")
+        }
+    }
+}
