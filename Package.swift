@@ -19,6 +19,9 @@ let package = Package(
         .target(name: "SDNModel"),
         .target(name: "SDNConfig", dependencies: ["SDNModel", .product(name: "Yams", package: "Yams")]),
 
+        .target(name: "SDNNFTables", dependencies: ["SDNModel"]),
+        .target(name: "SDNDataplane", dependencies: ["SDNModel", "SDNNFTables"]),
+
         // Impure edges.
         .target(name: "SDNNetns"),
         .target(
@@ -41,5 +44,6 @@ let package = Package(
         ),
         .testTarget(name: "SDNNetnsTests", dependencies: ["SDNNetns", "SDNTesting"]),
         .testTarget(name: "SDNCLITests", dependencies: ["SDNCLI", "SDNTesting"]),
+        .testTarget(name: "SDNNFTablesTests", dependencies: ["SDNNFTables", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
     ]
 )

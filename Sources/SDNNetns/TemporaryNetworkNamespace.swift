@@ -32,6 +32,7 @@ enum TemporaryNamespaceName {
 /// which runs once per process before the first temporary namespace is made.
 ///
 /// - Throws: what `body` throws; otherwise a ``NetnsError`` if creation or deletion fails.
+@discardableResult
 public func withTemporaryNetworkNamespace<T>(_ body: (NetworkNamespace) throws -> T) throws -> T {
     let namespace = try makeTemporaryNetworkNamespace()
     let result: T
@@ -46,6 +47,7 @@ public func withTemporaryNetworkNamespace<T>(_ body: (NetworkNamespace) throws -
 }
 
 /// The asynchronous form of `withTemporaryNetworkNamespace(_:)`, with the same guarantees.
+@discardableResult
 public func withTemporaryNetworkNamespace<T>(
     isolation: isolated (any Actor)? = #isolation,
     _ body: (NetworkNamespace) async throws -> T

@@ -97,12 +97,13 @@ public enum LineDifference {
                 edits.append(.same(expected[i], expectedLine: firstLine + i, actualLine: firstLine + j))
                 i += 1
                 j += 1
-            } else if j < actual.count, i == expected.count || common[i * width + j + 1] >= common[(i + 1) * width + j] {
-                edits.append(.added(actual[j], line: firstLine + j))
-                j += 1
-            } else {
+            } else if i < expected.count, j == actual.count || common[(i + 1) * width + j] >= common[i * width + j + 1] {
+                // On a tie, removals come first: "- old" above "+ new" reads like a replacement.
                 edits.append(.removed(expected[i], line: firstLine + i))
                 i += 1
+            } else {
+                edits.append(.added(actual[j], line: firstLine + j))
+                j += 1
             }
         }
         return edits

@@ -1,0 +1,157 @@
+import SDNModel
+
+/// Renders the IR as `nft` text that `nft -f` loads unchanged, laid out as `nft list ruleset` prints it.
+public enum NFTTextRenderer {
+    /// The whole ruleset. With `replacing`, each table is preceded by `add table …; delete table …`
+    /// so loading the file replaces our tables atomically (nft -f runs one transaction).
+    public static func render(_ ruleset: Ruleset, replacing: Bool = false) -> String {
+        var output = ""
+        for table in ruleset.tables {
+            if replacing {
+                output += "add table \(table.family.rawValue) \(table.name)\ndelete table \(table.family.rawValue) \(table.name)\n"
+            }
+            output += render(table)
+        }
+        return output
+    }
+
+    public static func render(_ table: Table) -> String {
+        var lines = ["table \(table.family.rawValue) \(table.name) {"]
+        for set in table.sets {
+            lines += render(set).map { "\t" + $0 }
+        }
+        for chain in table.chains {
+            lines.append("\tchain \(chain.name) {")
+            if let base = chain.base {
+                lines.append("\t\ttype \(base.type.rawValue) hook \(base.hook.rawValue) priority \(base.priority); policy \(base.policy.rawValue);")
+            }
+            for rule in chain.rules {
+                lines.append("\t\t" + render(rule))
+            }
+            lines.append("\t}")
+        }
+        lines.append("}")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func render(_ set: NamedSet) -> [String] {
+        var lines = ["\(set.isMap ? "map" : "set") \(set.name) {"]
+        let key = set.keyType.map(\.rawValue).joined(separator: " . ")
+        lines.append("\ttype \(key)" + (set.data.map { " : \($0.rawValue)" } ?? ""))
+        if !set.flags.isEmpty {
+            lines.append("\tflags \(set.flags.sorted().map(\.rawValue).joined(separator: ","))")
+        }
+        if !set.elements.isEmpty {
+            let elements = set.elements.map(render(element:))
+            lines.append("\telements = { " + elements.joined(separator: ",\n\t\t     ") + " }")
+        }
+        lines.append("}")
+        return lines
+    }
+
+    public static func render(element: SetElement) -> String {
+        let key = element.key.map(render(value:)).joined(separator: " . ")
+        return element.data.map { "\(key) : \(render(value: $0))" } ?? key
+    }
+
+    public static func render(_ rule: Rule) -> String {
+        let body = rule.statements.map(render(statement:)).joined(separator: " ")
+        return body + " comment \(quoted(rule.id))"
+    }
+
+    public static func render(statement: Statement) -> String {
+        switch statement {
+        case .match(let left, let op, let right):
+            let operatorText = (op == .implicit || op == .equal) ? "" : op.rawValue + " "
+            // After a bitwise and, the compared flags must be grouped: `tcp flags & (fin|syn) == fin|syn`.
+            if case .bitwiseAnd = left, case .value(.flags(let names)) = right {
+                return "\(render(expression: left)) \(op == .notEqual ? "!=" : "==") \(names.joined(separator: "|"))"
+            }
+            return "\(render(expression: left)) \(operatorText)\(render(expression: right))"
+        case .counter:
+            return "counter"
+        case .log(let prefix, let level):
+            var text = "log"
+            if let prefix { text += " prefix \(quoted(prefix))" }
+            if let level, level != .nolog { text += " level \(level == .err ? "err" : level.rawValue)" }
+            return text
+        case .limit(let rate, let per, let burst):
+            return "limit rate \(rate)/\(per) burst \(burst) packets"
+        case .verdict(let verdict):
+            return render(verdict: verdict)
+        case .vmap(let key, let map):
+            return "\(render(expression: key)) vmap @\(map)"
+        case .reject(let reject):
+            switch reject {
+            case .default: return "reject"
+            case .tcpReset: return "reject with tcp reset"
+            case .icmpx(let code): return "reject with icmpx \(code)"
+            }
+        case .masquerade:
+            return "masquerade"
+        case .snat(let to):
+            return "snat to \(render(value: to))"
+        case .dnat(let to, let port):
+            return "dnat to \(render(value: to))" + (port.map { ":\($0)" } ?? "")
+        }
+    }
+
+    public static func render(verdict: Verdict) -> String {
+        switch verdict {
+        case .accept: "accept"
+        case .drop: "drop"
+        case .continue: "continue"
+        case .return: "return"
+        case .jump(let chain): "jump \(chain)"
+        case .goto(let chain): "goto \(chain)"
+        }
+    }
+
+    /// Meta keys nft prints without the `meta` keyword.
+    static let unqualifiedMetaKeys: Set<String> = ["iifname", "oifname", "iif", "oif", "mark", "iiftype", "oiftype", "skuid", "skgid", "rtclassid"]
+
+    public static func render(expression: Expression) -> String {
+        switch expression {
+        case .payload(let proto, let field): return "\(proto) \(field)"
+        case .meta(let key): return unqualifiedMetaKeys.contains(key) ? key : "meta \(key)"
+        case .ct(let key): return "ct \(key)"
+        case .value(let value): return render(value: value)
+        case .set(let values): return "{ " + values.map(render(value:)).joined(separator: ", ") + " }"
+        case .setReference(let name): return "@\(name)"
+        case .concat(let parts): return parts.map(render(expression:)).joined(separator: " . ")
+        case .bitwiseAnd(let left, let right):
+            if case .value(.flags(let names)) = right, names.count > 1 {
+                return "\(render(expression: left)) & (\(names.joined(separator: "|")))"
+            }
+            return "\(render(expression: left)) & \(render(expression: right))"
+        }
+    }
+
+    public static func render(value: Value) -> String {
+        switch value {
+        case .string(let text): return quoted(text)
+        case .integer(let number): return String(number)
+        case .address(let address): return address.description
+        case .prefix(let prefix): return prefix.masked.description
+        case .range(let low, let high): return "\(render(value: low))-\(render(value: high))"
+        case .ether(let mac): return mac.description
+        case .symbol(let name): return name
+        case .flags(let names): return names.joined(separator: ",")
+        case .verdict(let verdict): return render(verdict: verdict)
+        }
+    }
+
+    static func quoted(_ text: String) -> String {
+        "\"" + text.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\""
+    }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var result = ""
+        for character in self {
+            if character == target { result += replacement } else { result.append(character) }
+        }
+        return result
+    }
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what sdn needs to build and test on Debian 12, skipping what is already there.
+# Safe to run repeatedly; needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  # C libraries sdn links (netlink, nftables, libvirt) and pkg-config to find them
+  pkg-config libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev libvirt-dev libsqlite3-dev
+  # reference tools the tests use to check what sdn did to the kernel
+  nftables iproute2 iputils-ping netcat-openbsd procps
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: all Debian packages present"
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  if [[ -x /opt/swift/usr/bin/swift ]]; then
+    echo "setup: add /opt/swift/usr/bin to PATH" >&2
+  else
+    echo "setup: Swift 6.x is required (expected at /opt/swift)" >&2
+    exit 1
+  fi
+fi
