@@ -20,6 +20,7 @@ let package = Package(
         .target(name: "SDNConfig", dependencies: ["SDNModel", .product(name: "Yams", package: "Yams")]),
 
         .target(name: "SDNNFTables", dependencies: ["SDNModel"]),
+        .target(name: "SDNFirewall", dependencies: ["SDNModel", "SDNNFTables"]),
         .target(name: "SDNDataplane", dependencies: ["SDNModel", "SDNNFTables"]),
 
         // Impure edges.
@@ -27,7 +28,7 @@ let package = Package(
         .target(
             name: "SDNCLI",
             dependencies: [
-                "SDNModel", "SDNConfig",
+                "SDNModel", "SDNConfig", "SDNNFTables", "SDNFirewall",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -5,6 +5,9 @@ import Yams
 public struct LoadResult: Sendable {
     public var state: DesiredState
     public var diagnostics: [Diagnostic]
+    /// Definitions that were written but could not be read (an error says why); validation does not
+    /// report references to them as undefined a second time.
+    public var unreadable: Set<ConfigPath> = []
 }
 
 /// Reads Topologies/ and Policies/ documents into one `DesiredState`. Never stops at the first problem:
@@ -17,7 +20,7 @@ public enum ConfigLoader {
         for document in documents {
             merger.add(document)
         }
-        return LoadResult(state: merger.state, diagnostics: merger.diagnostics)
+        return LoadResult(state: merger.state, diagnostics: merger.diagnostics, unreadable: merger.unreadable)
     }
 
     /// Loads and validates in one step: the validated state when there are no errors, and all diagnostics.
@@ -26,10 +29,10 @@ public enum ConfigLoader {
         if loaded.diagnostics.hasErrors {
             // Still validate, so one run shows semantic problems too; a half-read file's gaps may cause
             // follow-on findings, which is acceptable next to the syntax errors that explain them.
-            let outcome = loaded.state.validate()
+            let outcome = loaded.state.validate(unreadable: loaded.unreadable)
             return (nil, (loaded.diagnostics + outcome.diagnostics).sortedForDisplay())
         }
-        let outcome = loaded.state.validate()
+        let outcome = loaded.state.validate(unreadable: loaded.unreadable)
         return (outcome.validated, (loaded.diagnostics + outcome.diagnostics).sortedForDisplay())
     }
 }
@@ -38,18 +41,22 @@ public enum ConfigLoader {
 struct StateMerger {
     var state = DesiredState()
     var diagnostics: [Diagnostic] = []
+    var unreadable: Set<ConfigPath> = []
     private var firstDefinition: [ConfigPath: SourceLocation] = [:]
 
     static let topologyKeys = ["kind", "nodes", "zones", "vnets", "guests"]
     static let policyKeys = ["kind", "cluster", "nodes", "vnets", "guests", "groups", "aliases", "ipsets"]
 
     mutating func add(_ document: ConfigDocument) {
-        let roots: [Yams.Node]
+        var roots: [Yams.Node] = []
         do {
-            roots = Array(try Yams.compose_all(yaml: document.text))
+            // The sequence is lazy and keeps a parse error to itself: read it to the end, then ask.
+            var sequence = try Yams.compose_all(yaml: document.text)
+            while let root = sequence.next() { roots.append(root) }
+            if let error = sequence.error { throw error }
         } catch {
-            diagnostics.append(Self.syntaxDiagnostic(error, file: document.path))
-            return
+            // Documents before the broken one are still read.
+            diagnostics.append(Self.syntaxDiagnostic(error, file: document.path, text: document.text))
         }
         for root in roots {
             var reader = YAMLReader(file: document.path)
@@ -80,25 +87,69 @@ struct StateMerger {
                 parser.parseTopology(entries)
             }
             merge(parser.result, sources: parser.reader.sources)
+            unreadable.formUnion(parser.unreadable)
             diagnostics += parser.reader.diagnostics
         }
     }
 
-    static func syntaxDiagnostic(_ error: any Error, file: String) -> Diagnostic {
+    static func syntaxDiagnostic(_ error: any Error, file: String, text: String) -> Diagnostic {
         let hint = "check the indentation and quoting around this place; a value containing ': ' or starting with '@', '!' or '*' needs quotes"
         switch error as? YamlError {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _), .composer(let context, let problem, let mark, _):
             let message = "YAML syntax error: \(problem)" + (context.map { " (\($0.text) at line \($0.mark.line))" } ?? "")
-            return .error("yaml-syntax", message, at: SourceLocation(file: file, line: mark.line, column: mark.column), path: "", hint: hint)
+            var location = SourceLocation(file: file, line: mark.line, column: mark.column)
+            var specific: String?
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            /// The unquoted word starting at a place, to show how to quote it.
+            func word(at place: SourceLocation) -> String? {
+                guard place.line >= 1, place.line <= lines.count else { return nil }
+                let word = lines[place.line - 1].unicodeScalars.dropFirst(place.column - 1).prefix { !" \t,]}#".unicodeScalars.contains($0) }
+                return word.isEmpty ? nil : String(String.UnicodeScalarView(word))
+            }
+            if let context, context.text.contains("flow mapping") || context.text.contains("flow sequence") {
+                // An unclosed `{` or `[` is reported where the parser gave up; say where it was opened.
+                let (open, close) = context.text.contains("flow mapping") ? ("{", "}") : ("[", "]")
+                specific = "the '\(open)' opened on line \(context.mark.line) is not closed; add '\(close)', or quote values containing ',', ':', '\(open)' or '\(close)'"
+            } else if let context, context.text.contains("scanning a tag") || context.text.contains("scanning an alias") {
+                // `!10.0.0.0/8` or `*x` unquoted: point at the '!' or '*', not where scanning stopped.
+                location = SourceLocation(file: file, line: context.mark.line, column: context.mark.column)
+                let indicator = context.text.contains("tag") ? "'!' starts a YAML tag" : "'*' starts a YAML alias"
+                specific = "quote the value" + (word(at: location).map { ": \"\($0)\"" } ?? "") + " (an unquoted \(indicator))"
+            } else if let found = word(at: location), found.hasPrefix("@") || found.hasPrefix("`") {
+                specific = "quote the value: \"\(found)\" (YAML reserves '\(found.prefix(1))' at the start of a plain value)"
+            }
+            return .error("yaml-syntax", message, at: location, path: "", hint: specific ?? hint)
         case .duplicatedKeysInMapping(let duplicates, let context):
+            // Yams marks the first occurrence; point at the repetition, and show the first as related.
+            let first = SourceLocation(file: file, line: context.mark.line, column: context.mark.column)
+            let repeated = duplicates.first.flatMap { repetition(of: $0, after: first, in: text) }
             return .error("duplicate-key", "key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) appears more than once in one mapping",
-                          at: SourceLocation(file: file, line: context.mark.line, column: context.mark.column), path: "",
-                          hint: "each name can be defined once; remove or rename the second one")
+                          at: repeated ?? first, path: "",
+                          hint: "a key can appear once in a mapping (YAML does not merge them); remove or rename the second one",
+                          related: repeated == nil ? [] : [first])
         case .reader(let problem, _, _, _):
             return .error("yaml-syntax", "cannot read the file as YAML: \(problem)", at: SourceLocation(file: file, line: 1, column: 1), path: "")
         default:
             return .error("yaml-syntax", "cannot read the file as YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1), path: "")
         }
+    }
+
+    /// The next line after `first` that starts with the same key in the same column (block mappings).
+    static func repetition(of key: String, after first: SourceLocation, in text: String) -> SourceLocation? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard first.line >= 1, first.line < lines.count else { return nil }
+        let spellings = [key, "\"\(key)\"", "'\(key)'"]
+        for index in first.line..<lines.count {
+            let line = lines[index]
+            let indent = line.prefix { $0 == " " }.count
+            if indent < first.column - 1 && !line.allSatisfy({ $0 == " " }) && !line.dropFirst(indent).hasPrefix("#") { return nil }
+            guard indent == first.column - 1 else { continue }
+            let rest = line.dropFirst(indent)
+            if spellings.contains(where: { rest.hasPrefix($0 + ":") }) {
+                return SourceLocation(file: first.file, line: index + 1, column: first.column)
+            }
+        }
+        return nil
     }
 
     private mutating func claim(_ path: ConfigPath, sources: SourceMap, what: String, name: String) -> Bool {

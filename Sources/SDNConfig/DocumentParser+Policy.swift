@@ -20,15 +20,15 @@ extension DocumentParser {
             switch entry.key {
             case "aliases":
                 for alias in reader.mapping(entry.value, at: path, what: "a mapping of alias names") ?? [] {
-                    if let parsed = parseAlias(alias, at: path / alias.key) { result.firewall.aliases.append(parsed) }
+                    if let parsed = parseAlias(alias, at: path / alias.key) { result.firewall.aliases.append(parsed) } else { unreadable.insert(path / alias.key) }
                 }
             case "ipsets":
                 for set in reader.mapping(entry.value, at: path, what: "a mapping of IP set names") ?? [] {
-                    if let parsed = parseIPSet(set, at: path / set.key) { result.firewall.ipsets.append(parsed) }
+                    if let parsed = parseIPSet(set, at: path / set.key) { result.firewall.ipsets.append(parsed) } else { unreadable.insert(path / set.key) }
                 }
             case "groups":
                 for group in reader.mapping(entry.value, at: path, what: "a mapping of security group names") ?? [] {
-                    if let parsed = parseGroup(group, at: path / group.key) { result.firewall.groups.append(parsed) }
+                    if let parsed = parseGroup(group, at: path / group.key) { result.firewall.groups.append(parsed) } else { unreadable.insert(path / group.key) }
                 }
             case "cluster":
                 if let policy = parsePolicyBody(entry.value, scope: .cluster, at: path, context: "the cluster policy") { result.firewall.cluster = policy }
@@ -262,11 +262,9 @@ extension DocumentParser {
         return FirewallRule(id: id ?? "", hasExplicitID: id != nil, body: .match(match), origin: origin, enabled: enabled, comment: comment)
     }
 
+    /// `22`, `[80, 443]` or `"80, 443, 8000-8080"` (spaces after commas allowed, as in other lists).
     private mutating func parsePorts(_ node: Yams.Node, at path: ConfigPath) -> [PortRange] {
-        if node.sequence != nil {
-            return reader.scalarList(node, at: path) { text throws(ScalarParseError) in try PortRange(text) }
-        }
-        return reader.scalar(node, at: path) { text throws(ScalarParseError) in try PortRange.parseList(text) } ?? []
+        reader.scalarList(node, at: path) { text throws(ScalarParseError) in try PortRange(text) }
     }
 
     private mutating func parseOneLine(_ text: String, node: Yams.Node, at path: ConfigPath, id: String?, comment: String?, enabled: Bool) -> FirewallRule? {

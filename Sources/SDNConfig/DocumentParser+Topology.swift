@@ -6,6 +6,8 @@ import Yams
 struct DocumentParser {
     var reader: YAMLReader
     var result = DesiredState()
+    /// Definitions present in the document that could not be read (their error is already reported).
+    var unreadable: Set<ConfigPath> = []
 
     init(reader: YAMLReader) { self.reader = reader }
 
@@ -26,19 +28,19 @@ struct DocumentParser {
             switch entry.key {
             case "nodes":
                 for node in reader.mapping(entry.value, at: root / "nodes", what: "a mapping of node names") ?? [] {
-                    if let parsed = parseNode(node, at: root / "nodes" / node.key) { result.nodes.append(parsed) }
+                    if let parsed = parseNode(node, at: root / "nodes" / node.key) { result.nodes.append(parsed) } else { unreadable.insert(root / "nodes" / node.key) }
                 }
             case "zones":
                 for zone in reader.mapping(entry.value, at: root / "zones", what: "a mapping of zone names") ?? [] {
-                    if let parsed = parseZone(zone, at: root / "zones" / zone.key) { result.zones.append(parsed) }
+                    if let parsed = parseZone(zone, at: root / "zones" / zone.key) { result.zones.append(parsed) } else { unreadable.insert(root / "zones" / zone.key) }
                 }
             case "vnets":
                 for vnet in reader.mapping(entry.value, at: root / "vnets", what: "a mapping of vnet names") ?? [] {
-                    if let parsed = parseVNet(vnet, at: root / "vnets" / vnet.key) { result.vnets.append(parsed) }
+                    if let parsed = parseVNet(vnet, at: root / "vnets" / vnet.key) { result.vnets.append(parsed) } else { unreadable.insert(root / "vnets" / vnet.key) }
                 }
             case "guests":
                 for guest in reader.mapping(entry.value, at: root / "guests", what: "a mapping of guest ids") ?? [] {
-                    if let parsed = parseGuest(guest, at: root / "guests" / guest.key) { result.guests.append(parsed) }
+                    if let parsed = parseGuest(guest, at: root / "guests" / guest.key) { result.guests.append(parsed) } else { unreadable.insert(root / "guests" / guest.key) }
                 }
             default:
                 break
@@ -60,7 +62,7 @@ struct DocumentParser {
             case "api-port": node.apiPort = reader.int(field.value, at: fieldPath, range: 1...65535, what: "port").map { UInt16($0) } ?? node.apiPort
             case "uplinks":
                 for uplink in reader.mapping(field.value, at: fieldPath, what: "a mapping of interface names") ?? [] {
-                    if let parsed = parseUplink(uplink, at: fieldPath / uplink.key) { node.uplinks.append(parsed) }
+                    if let parsed = parseUplink(uplink, at: fieldPath / uplink.key) { node.uplinks.append(parsed) } else { unreadable.insert(fieldPath / uplink.key) }
                 }
             default: break
             }
@@ -185,9 +187,10 @@ struct DocumentParser {
             return nil
         }
         let kinds = ["simple", "vlan", "qinq", "vxlan", "evpn"]
-        guard let type = reader.string(typeField.value, at: path / "type") else { return nil }
+        // Case-insensitive, like every other enumerated value.
+        guard let type = reader.string(typeField.value, at: path / "type")?.lowercased() else { return nil }
         guard kinds.contains(type) else {
-            reader.error("invalid-value", "'\(type)' is not a zone type", at: typeField.value, path: path / "type", hint: (Suggestion.hint(for: type, in: kinds).map { $0 + " " } ?? "") + "(one of: \(kinds.joined(separator: ", ")))")
+            reader.error("invalid-value", "'\(type)' is not a zone type", at: typeField.value, path: path / "type", hint: Suggestion.hint(for: type, in: kinds, listing: "one of: \(kinds.joined(separator: ", "))"))
             return nil
         }
         let keysByType: [String: [String]] = [

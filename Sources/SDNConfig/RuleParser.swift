@@ -82,7 +82,7 @@ struct RuleParser {
         let directionToken = try next("a direction")
         guard let direction = Direction(rawValue: directionToken.text.lowercased()) else {
             throw SyntaxError(message: "'\(directionToken.text)' is not a direction",
-                              hint: (Suggestion.hint(for: directionToken.text, in: Direction.allCases.map(\.rawValue) + ["group"]).map { $0 + " " } ?? "") + "(a rule starts with in, out, forward or group)",
+                              hint: Suggestion.hint(for: directionToken.text, in: Direction.allCases.map(\.rawValue) + ["group"], listing: "a rule starts with in, out, forward or group"),
                               offset: directionToken.offset)
         }
         let actionToken = try next("an action (accept, drop or reject)")
@@ -113,7 +113,7 @@ struct RuleParser {
             let keyword = token.text
             guard clauseKeywords.contains(keyword) else {
                 throw SyntaxError(message: "unexpected '\(keyword)'",
-                                  hint: (Suggestion.hint(for: keyword, in: clauseKeywords).map { $0 + " " } ?? "") + "(clauses: \(clauseKeywords.joined(separator: ", ")))",
+                                  hint: Suggestion.hint(for: keyword, in: clauseKeywords, listing: "clauses: \(clauseKeywords.joined(separator: ", "))"),
                                   offset: token.offset)
             }
             guard seen.insert(keyword).inserted else {
@@ -158,7 +158,7 @@ struct RuleParser {
                 rule.fieldOffsets["iface"] = value.offset
             case "log":
                 guard let level = LogLevel(rawValue: value.text.lowercased()) else {
-                    throw SyntaxError(message: "'\(value.text)' is not a log level", hint: (Suggestion.hint(for: value.text, in: LogLevel.allCases.map(\.rawValue)).map { $0 + " " } ?? "") + "(levels: \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")))", offset: value.offset)
+                    throw SyntaxError(message: "'\(value.text)' is not a log level", hint: Suggestion.hint(for: value.text, in: LogLevel.allCases.map(\.rawValue), listing: "levels: \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))"), offset: value.offset)
                 }
                 match.log = level
                 rule.fieldOffsets["log"] = value.offset

@@ -35,12 +35,20 @@ struct YAMLReader {
     }
 
     mutating func record(_ path: ConfigPath, value: Yams.Node, key: Yams.Node? = nil) {
-        sources.record(path, value: location(of: value), key: key.flatMap { location(of: $0) })
+        // Values are located at their text (inside quotes), as the reader's own diagnostics are.
+        sources.record(path, value: contentLocation(of: value), key: key.flatMap { location(of: $0) })
     }
 
     func isNull(_ node: Yams.Node) -> Bool {
-        guard let scalar = node.scalar, scalar.style == .plain else { return false }
+        guard let scalar = node.scalar, scalar.style == .plain, strayTag(of: node) == nil else { return false }
         return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
+    }
+
+    /// A local YAML tag the writer most likely meant as text: unquoted, `!10.0.0.0/8` is the tag
+    /// `!10.0.0.0/8` on an empty value.
+    func strayTag(of node: Yams.Node) -> String? {
+        let tag = node.tag.rawValue
+        return tag.count > 1 && tag.hasPrefix("!") ? tag : nil
     }
 
     private func describe(_ node: Yams.Node) -> String {
@@ -94,6 +102,12 @@ struct YAMLReader {
     }
 
     mutating func string(_ node: Yams.Node, at path: ConfigPath) -> String? {
+        if let tag = strayTag(of: node) {
+            let written = tag + (node.scalar.map { $0.string.isEmpty ? "" : " " + $0.string } ?? "")
+            error("yaml-tag", "'\(tag)' reads as a YAML tag, not as a value", at: node, path: path,
+                  hint: "quote it: \"\(written)\" (an unquoted '!' starts a YAML tag)")
+            return nil
+        }
         guard let scalar = node.scalar, !isNull(node) else {
             error("expected-scalar", "expected a value here, found \(describe(node))", at: node, path: path)
             return nil
@@ -150,7 +164,7 @@ struct YAMLReader {
         if let value = E(rawValue: text) ?? E.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) { return value }
         let names = E.allCases.map(\.rawValue)
         error("invalid-value", "'\(text)' is not a valid \(what)", at: node, path: path,
-              hint: (Suggestion.hint(for: text, in: names).map { $0 + " " } ?? "") + "(one of: \(names.joined(separator: ", ")))")
+              hint: Suggestion.hint(for: text, in: names, listing: "one of: \(names.joined(separator: ", "))"))
         return nil
     }
 
@@ -179,6 +193,13 @@ struct YAMLReader {
             }
         }
         return result
+    }
+}
+
+extension Suggestion {
+    /// "did you mean 'x'? (one of: …)" when a candidate is close, else just "one of: …".
+    static func hint(for word: String, in candidates: [String], listing: String) -> String {
+        hint(for: word, in: candidates).map { "\($0) (\(listing))" } ?? listing
     }
 }
 

@@ -8,8 +8,12 @@ public struct ValidationOutcome: Sendable {
 extension DesiredState {
     /// Checks the whole state and reports every problem at once. This is the only way to obtain a
     /// `Validated<DesiredState>`.
-    public func validate() -> ValidationOutcome {
-        var validator = Validator(state: self)
+    public func validate() -> ValidationOutcome { validate(unreadable: []) }
+
+    /// Validates, treating `unreadable` (definitions the loader found but could not read, and already
+    /// reported) as present: references to them are not reported as undefined a second time.
+    public func validate(unreadable: Set<ConfigPath>) -> ValidationOutcome {
+        var validator = Validator(state: self, unreadable: unreadable)
         validator.run()
         let diagnostics = validator.diagnostics.sortedForDisplay()
         let validated = diagnostics.hasErrors ? nil : Validated(unchecked: self, diagnostics: diagnostics)
@@ -20,9 +24,13 @@ extension DesiredState {
 /// The semantic checks. Paths match the YAML layout, so each finding points at the line that caused it.
 struct Validator {
     let state: DesiredState
+    let unreadable: Set<ConfigPath>
     var diagnostics: [Diagnostic] = []
 
-    init(state: DesiredState) { self.state = state }
+    init(state: DesiredState, unreadable: Set<ConfigPath> = []) {
+        self.state = state
+        self.unreadable = unreadable
+    }
 
     private let topology = ConfigPath.topology
     private let policy = ConfigPath.policy
@@ -75,7 +83,11 @@ struct Validator {
         }
     }
 
-    private mutating func undefined(_ what: String, _ name: String, candidates: some Sequence<String>, at path: ConfigPath) {
+    /// Reports a reference to a name that is not defined. `definedIn` lists where such a name would be
+    /// defined; if one of those definitions was written but could not be read, its own error explains
+    /// the problem and the reference is not reported again.
+    private mutating func undefined(_ what: String, _ name: String, candidates: some Sequence<String>, at path: ConfigPath, definedIn: [ConfigPath] = []) {
+        if definedIn.contains(where: { unreadable.contains($0 / name) }) { return }
         let suggestion = Suggestion.hint(for: name, in: candidates)
         let known = Array(candidates).sorted()
         let hint = suggestion ?? (known.isEmpty ? "no \(what) is defined" : "defined: \(known.prefix(8).joined(separator: ", "))\(known.count > 8 ? ", …" : "")")
@@ -101,7 +113,7 @@ struct Validator {
                     case .bridge: "bridge.ports"
                     case .physical: ""
                     }
-                    undefined("uplink", lower.rawValue, candidates: uplinksByName.keys, at: uplinkPath / field)
+                    undefined("uplink", lower.rawValue, candidates: uplinksByName.keys, at: uplinkPath / field, definedIn: [path / "uplinks"])
                 }
                 if case .bond(let bond) = uplink.kind {
                     checkBond(bond, at: uplinkPath / "bond")
@@ -144,7 +156,8 @@ struct Validator {
             error("bond-option-mode", "'lacp-rate' applies only to mode 802.3ad, not \(bond.mode.rawValue)", at: path / "lacp-rate", hint: "remove lacp-rate or use mode: 802.3ad")
         }
         if bond.transmitHashPolicy != nil && !bond.mode.usesTransmitHash {
-            error("bond-option-mode", "'xmit-hash-policy' applies only to modes balance-xor, 802.3ad and balance-tlb, not \(bond.mode.rawValue)", at: path / "xmit-hash-policy")
+            error("bond-option-mode", "'xmit-hash-policy' applies only to modes balance-xor, 802.3ad and balance-tlb, not \(bond.mode.rawValue)", at: path / "xmit-hash-policy",
+                  hint: "remove xmit-hash-policy or change the mode")
         }
         if let primary = bond.primary {
             if ![.activeBackup, .balanceTLB, .balanceALB].contains(bond.mode) {
@@ -186,7 +199,7 @@ struct Validator {
             let path = topology / "zones" / zone.name
             checkName(zone.name, what: "zone", at: path)
             for (index, node) in (zone.nodes ?? []).enumerated() where !nodeNames.contains(node) {
-                undefined("node", node, candidates: nodeNames, at: path / "nodes" / index)
+                undefined("node", node, candidates: nodeNames, at: path / "nodes" / index, definedIn: [topology / "nodes"])
             }
             let zoneNodes = state.nodes(of: zone)
             switch zone.kind {
@@ -195,6 +208,7 @@ struct Validator {
             case .vlan(let bridge), .qinq(let bridge, _, _):
                 for node in zoneNodes {
                     guard let uplink = node.uplink(named: bridge.rawValue) else {
+                        if unreadable.contains(topology / "nodes" / node.name / "uplinks" / bridge.rawValue) { continue }
                         error("undefined-reference", "zone '\(zone.name)' uses bridge '\(bridge)', which node '\(node.name)' does not have", at: path / "bridge",
                               hint: Suggestion.hint(for: bridge.rawValue, in: node.uplinks.map(\.name.rawValue)) ?? "declare it under nodes.\(node.name).uplinks, or limit the zone with nodes: [...]")
                         continue
@@ -212,7 +226,7 @@ struct Validator {
                 if case .allNodes = vxlan.peers {
                     for node in zoneNodes where node.address == nil {
                         error("missing-address", "zone '\(zone.name)' sends VXLAN to every node, but node '\(node.name)' has no address", at: topology / "nodes" / node.name,
-                              hint: "set nodes.\(node.name).address to its underlay IP, or list the zone's peers")
+                              hint: "set nodes.\(node.name).address to its underlay IP, or list the zone's peers", related: [path / "peers"], atKey: true)
                     }
                 }
                 if case .addresses(let peers) = vxlan.peers {
@@ -223,31 +237,34 @@ struct Validator {
             case .evpn(let evpn):
                 if evpn.controller.isEmpty { error("missing-value", "an evpn zone needs a controller", at: path / "controller") }
                 for (index, exit) in evpn.exitNodes.enumerated() where !nodeNames.contains(exit) {
-                    undefined("node", exit, candidates: nodeNames, at: path / "exit-nodes" / index)
+                    undefined("node", exit, candidates: nodeNames, at: path / "exit-nodes" / index, definedIn: [topology / "nodes"])
                 }
                 for node in zoneNodes where node.address == nil {
-                    error("missing-address", "evpn zone '\(zone.name)' needs an underlay address on node '\(node.name)'", at: topology / "nodes" / node.name, hint: "set nodes.\(node.name).address")
+                    error("missing-address", "evpn zone '\(zone.name)' needs an underlay address on node '\(node.name)'", at: topology / "nodes" / node.name,
+                          hint: "set nodes.\(node.name).address", related: [path], atKey: true)
                 }
             }
         }
         // VNIs of VXLAN/EVPN zones' VRFs and vnets share one space across the cluster.
-        var vniOwner: [Int: ConfigPath] = [:]
+        var vniOwner: [Int: (path: ConfigPath, owner: String)] = [:]
         for zone in state.zones {
             if case .evpn(let evpn) = zone.kind {
                 let path = topology / "zones" / zone.name / "vrf-vni"
                 if let first = vniOwner[evpn.vrfVNI.value] {
-                    error("duplicate-vni", "VNI \(evpn.vrfVNI) is used twice", at: path, related: [first])
+                    error("duplicate-vni", "VNI \(evpn.vrfVNI) of zone '\(zone.name)' is already used by \(first.owner)", at: path,
+                          hint: "VNIs are unique across all VXLAN and EVPN zones", related: [first.path])
+                } else {
+                    vniOwner[evpn.vrfVNI.value] = (path, "the VRF of zone '\(zone.name)'")
                 }
-                vniOwner[evpn.vrfVNI.value] = path
             }
         }
         for vnet in state.vnets {
             guard let tag = vnet.tag, let zone = state.zone(named: vnet.zone), zone.tagIsVNI else { continue }
             let path = topology / "vnets" / vnet.name / "tag"
             if let first = vniOwner[tag] {
-                error("duplicate-vni", "VNI \(tag) of vnet '\(vnet.name)' is already used", at: path, hint: "VNIs are unique across all VXLAN and EVPN zones", related: [first])
+                error("duplicate-vni", "VNI \(tag) of vnet '\(vnet.name)' is already used by \(first.owner)", at: path, hint: "VNIs are unique across all VXLAN and EVPN zones", related: [first.path])
             } else {
-                vniOwner[tag] = path
+                vniOwner[tag] = (path, "vnet '\(vnet.name)'")
             }
         }
     }
@@ -257,14 +274,14 @@ struct Validator {
     private mutating func checkVNets() {
         let zoneNames = state.zones.map(\.name)
         checkDuplicates(state.vnets, key: \.name, what: "vnet") { ConfigPath.topology / "vnets" / $0.name }
-        var tagsByZone: [String: [Int: ConfigPath]] = [:]
+        var tagsByZone: [String: [Int: (path: ConfigPath, vnet: String)]] = [:]
         var subnetsByZone: [String: [(IPPrefix, ConfigPath)]] = [:]
         for vnet in state.vnets {
             let path = topology / "vnets" / vnet.name
             checkName(vnet.name, what: "vnet", at: path)
             checkGeneratedInterface(InterfaceNaming.vnetBridge(vnet.name), for: "vnet '\(vnet.name)'", at: path, hint: "vnet names become bridge names; keep them short")
             guard let zone = state.zone(named: vnet.zone) else {
-                undefined("zone", vnet.zone, candidates: zoneNames, at: path / "zone")
+                undefined("zone", vnet.zone, candidates: zoneNames, at: path / "zone", definedIn: [topology / "zones"])
                 continue
             }
             switch zone.kind {
@@ -275,9 +292,10 @@ struct Validator {
                     if !VLANID.validRange.contains(tag) {
                         error("tag-out-of-range", "VLAN tag \(tag) of vnet '\(vnet.name)' is out of range", at: path / "tag", hint: "VLAN ids are 1-4094")
                     } else if let first = tagsByZone[zone.name]?[tag] {
-                        error("duplicate-tag", "VLAN tag \(tag) is already used in zone '\(zone.name)'", at: path / "tag", related: [first])
+                        error("duplicate-tag", "VLAN tag \(tag) of vnet '\(vnet.name)' is already used by vnet '\(first.vnet)' in zone '\(zone.name)'", at: path / "tag",
+                              hint: "each vnet of a zone needs its own VLAN", related: [first.path])
                     } else {
-                        tagsByZone[zone.name, default: [:]][tag] = path / "tag"
+                        tagsByZone[zone.name, default: [:]][tag] = (path / "tag", vnet.name)
                     }
                     if case .vlan(let bridge) = zone.kind, let node = state.nodes(of: zone).first, let uplink = node.uplink(named: bridge.rawValue),
                        case .bridge(let settings) = uplink.kind {
@@ -330,13 +348,14 @@ struct Validator {
         }
         for (index, range) in subnet.dhcpRanges.enumerated() {
             if !range.isInside(cidr) {
-                error("dhcp-outside-subnet", "DHCP range \(range) is not inside subnet \(cidr.masked)", at: path / "dhcp" / index)
+                error("dhcp-outside-subnet", "DHCP range \(range) is not inside subnet \(cidr.masked)", at: path / "dhcp" / index,
+                      hint: "use addresses between \(cidr.network) and \(cidr.lastAddress)")
             }
             if let gateway = subnet.gateway, range.contains(gateway) {
                 error("dhcp-contains-gateway", "DHCP range \(range) contains the gateway \(gateway)", at: path / "dhcp" / index, hint: "start the range after the gateway")
             }
             for (otherIndex, other) in subnet.dhcpRanges.enumerated() where otherIndex < index && other.overlaps(range) {
-                error("dhcp-overlap", "DHCP range \(range) overlaps \(other)", at: path / "dhcp" / index, related: [path / "dhcp" / otherIndex])
+                error("dhcp-overlap", "DHCP range \(range) overlaps \(other)", at: path / "dhcp" / index, hint: "make the ranges disjoint, or merge them into one", related: [path / "dhcp" / otherIndex])
             }
         }
         if let dns = subnet.dnsServer, dns.family != cidr.family {
@@ -358,7 +377,7 @@ struct Validator {
                 error("guest-id-out-of-range", "guest id \(guest.id) is out of range", at: path, hint: "ids are 100-999999999, as in Proxmox", atKey: true)
             }
             let node = state.node(named: guest.node)
-            if node == nil { undefined("node", guest.node, candidates: nodeNames, at: path / "node") }
+            if node == nil { undefined("node", guest.node, candidates: nodeNames, at: path / "node", definedIn: [topology / "nodes"]) }
             for nic in guest.nics {
                 let nicPath = path / "nics" / nic.key
                 if !GuestNIC.validIndices.contains(nic.index) {
@@ -385,7 +404,7 @@ struct Validator {
                             ipOwner[key] = nicPath / "ip" / index
                         }
                     } else {
-                        undefined("vnet", name, candidates: vnetNames, at: nicPath / "vnet")
+                        undefined("vnet", name, candidates: vnetNames, at: nicPath / "vnet", definedIn: [topology / "vnets"])
                     }
                 case .bridge(let bridge):
                     if let node {
@@ -394,7 +413,8 @@ struct Validator {
                                 error("not-a-bridge", "'\(bridge)' on node '\(node.name)' is a \(uplink.kindName), not a bridge", at: nicPath / "bridge")
                             }
                         } else {
-                            undefined("bridge", bridge.rawValue, candidates: node.uplinks.filter { if case .bridge = $0.kind { true } else { false } }.map(\.name.rawValue), at: nicPath / "bridge")
+                            undefined("bridge", bridge.rawValue, candidates: node.uplinks.filter { if case .bridge = $0.kind { true } else { false } }.map(\.name.rawValue), at: nicPath / "bridge",
+                                      definedIn: [topology / "nodes" / node.name / "uplinks"])
                         }
                     }
                 }
@@ -404,9 +424,10 @@ struct Validator {
                 }
                 if let mac = nic.mac {
                     if mac.isMulticast || mac.isZero {
-                        error("invalid-mac", "\(mac) is a \(mac.isZero ? "zero" : "multicast") address; a NIC needs a unicast MAC", at: nicPath / "mac", hint: "the first octet must be even, e.g. 52:54:00:…")
+                        error("invalid-mac", "\(mac) is a \(mac.isZero ? "zero" : "multicast") address; a NIC needs a unicast MAC", at: nicPath / "mac",
+                              hint: mac.isZero ? "use a real address, e.g. 52:54:00:… (or leave mac out)" : "the first octet must be even, e.g. 52:54:00:…")
                     } else if let first = macOwner[mac] {
-                        error("duplicate-mac", "MAC \(mac) is already used", at: nicPath / "mac", related: [first])
+                        error("duplicate-mac", "MAC \(mac) is already used", at: nicPath / "mac", hint: "every NIC needs its own MAC address; change one of them", related: [first])
                     } else {
                         macOwner[mac] = nicPath / "mac"
                     }
@@ -437,7 +458,7 @@ struct Validator {
             let included = set.entries.filter { !$0.excluded }
             for (index, entry) in set.entries.enumerated() {
                 if case .alias(let name) = entry.value, !aliasNames.contains(name) {
-                    undefined("alias", name, candidates: aliasNames, at: path / index)
+                    undefined("alias", name, candidates: aliasNames, at: path / index, definedIn: [policy / "aliases"])
                 }
                 if entry.excluded, case .prefix(let prefix) = entry.value,
                    !included.contains(where: { if case .prefix(let p) = $0.value { p.contains(prefix) } else { false } }) {
@@ -455,19 +476,19 @@ struct Validator {
         for node in firewall.nodes {
             guard case .node(let name) = node.scope else { continue }
             let path = policy / "nodes" / name
-            if state.node(named: name) == nil { undefined("node", name, candidates: nodeNames, at: path) }
+            if state.node(named: name) == nil { undefined("node", name, candidates: nodeNames, at: path, definedIn: [topology / "nodes"]) }
             checkPolicy(node, at: path)
         }
         for vnet in firewall.vnets {
             guard case .vnet(let name) = vnet.scope else { continue }
             let path = policy / "vnets" / name
-            if state.vnet(named: name) == nil { undefined("vnet", name, candidates: state.vnets.map(\.name), at: path) }
+            if state.vnet(named: name) == nil { undefined("vnet", name, candidates: state.vnets.map(\.name), at: path, definedIn: [topology / "vnets"]) }
             checkPolicy(vnet, at: path)
         }
         for guest in firewall.guests {
             guard case .guest(let id) = guest.scope else { continue }
             let path = policy / "guests" / String(id)
-            if state.guest(id: id) == nil { undefined("guest", String(id), candidates: state.guests.map { String($0.id) }, at: path) }
+            if state.guest(id: id) == nil { undefined("guest", String(id), candidates: state.guests.map { String($0.id) }, at: path, definedIn: [topology / "guests"]) }
             checkPolicy(guest, at: path)
         }
     }
@@ -514,7 +535,7 @@ struct Validator {
                 if inGroup {
                     error("nested-group", "a security group cannot include another group", at: rulePath, hint: "copy the rules, or attach both groups to the guest")
                 } else if !firewall.groups.contains(where: { $0.name == name }) {
-                    undefined("security group", name, candidates: firewall.groups.map(\.name), at: rulePath / "group")
+                    undefined("security group", name, candidates: firewall.groups.map(\.name), at: rulePath / "group", definedIn: [policy / "groups"])
                 }
                 if let iface { checkInterface(iface, scope: scope, at: rulePath / "iface") }
             case .match(let match):
@@ -545,7 +566,7 @@ struct Validator {
             if let proto = match.proto, !proto.hasPorts {
                 error("ports-without-port-protocol", "protocol \(proto) has no ports", at: path / (match.dport.isEmpty ? "sport" : "dport"), hint: "ports need tcp, udp, udplite, sctp or dccp")
             } else if match.proto == nil && match.macro == nil {
-                error("ports-without-protocol", "ports need a protocol", at: path / (match.dport.isEmpty ? "sport" : "dport"), hint: "add tcp or udp before dport/sport, e.g. 'in accept tcp dport 22'")
+                error("ports-without-protocol", "ports need a protocol", at: path / (match.dport.isEmpty ? "sport" : "dport"), hint: "add tcp or udp before dport/sport, e.g. 'in accept tcp dport 22' (structured form: proto: tcp)")
             }
         }
         if let icmpType = match.icmpType {
@@ -567,7 +588,8 @@ struct Validator {
                     } else if firewall.ipsets.contains(where: { $0.name == name }) {
                         continue
                     } else {
-                        undefined("alias or IP set", name, candidates: firewall.aliases.map(\.name) + firewall.ipsets.map(\.name), at: path / side)
+                        undefined("alias or IP set", name, candidates: firewall.aliases.map(\.name) + firewall.ipsets.map(\.name), at: path / side,
+                                  definedIn: [policy / "aliases", policy / "ipsets"])
                     }
                 } else if let family = address.family {
                     sideFamilies.insert(family)
@@ -587,7 +609,8 @@ struct Validator {
         switch scope {
         case .guest?:
             if match.direction == .forward {
-                error("invalid-direction", "guest rules are 'in' or 'out'; 'forward' applies to vnet and node policies", at: path)
+                error("invalid-direction", "guest rules are 'in' or 'out'; 'forward' applies to vnet and node policies", at: path,
+                      hint: "write 'in' (to the guest) or 'out' (from it), or move the rule to the vnet's policy")
             }
         case .vnet?:
             if match.direction != .forward {

@@ -22,13 +22,17 @@ enum DedicatedThread {
 
     /// Runs `work` on a new thread and resumes the caller when it is done, without blocking a
     /// cooperative thread meanwhile.
+    ///
+    /// The continuation is resumed by a helper thread that never changes namespace, not by the
+    /// thread that ran `work`: resuming enqueues a job, enqueuing may make the runtime start a pool
+    /// thread, and a new thread inherits the namespace of the thread that creates it.
     static func run<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
         try await withCheckedThrowingContinuation { continuation in
             do {
-                let thread = try start {
-                    continuation.resume(with: Result { try work() })
+                let helper = try start {
+                    continuation.resume(with: Result { try run(work) })
                 }
-                pthread_detach(thread)
+                pthread_detach(helper)
             } catch {
                 continuation.resume(throwing: error)
             }

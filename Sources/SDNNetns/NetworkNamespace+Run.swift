@@ -7,10 +7,14 @@ extension NetworkNamespace {
     /// afterwards; the caller's thread never changes namespace, so nothing else ever runs in the
     /// wrong one by accident. The caller waits until `body` returns.
     ///
-    /// Only what `body` does on that thread happens in the namespace: work it hands to Dispatch or
-    /// to Swift concurrency runs elsewhere. To keep talking to the namespace afterwards, create a
-    /// socket in `body` (see ``openSocket(domain:type:protocol:)``): a socket stays in the namespace
-    /// it was created in.
+    /// Keep `body` short and self-contained: it must not start threads, directly or through
+    /// Dispatch, Swift concurrency or Foundation (`Process`, `Thread`), because a new thread inherits
+    /// the namespace of the thread that creates it and a pool thread born here would run unrelated
+    /// work in this namespace for the rest of the process. To keep talking to the namespace
+    /// afterwards, create a socket in `body` (see ``openSocket(domain:type:protocol:)``): a socket
+    /// stays in the namespace it was created in.
+    ///
+    /// In `async` code this name resolves to the asynchronous form: call it with `try await`.
     ///
     /// - Throws: ``NetnsError`` if the namespace cannot be entered, or whatever `body` throws.
     public func run<T: Sendable>(_ body: @Sendable () throws -> T) throws -> T {
@@ -21,7 +25,8 @@ extension NetworkNamespace {
     }
 
     /// Runs `body` inside this namespace without blocking the caller's cooperative thread: the
-    /// asynchronous form of ``run(_:)``, with the same guarantees.
+    /// asynchronous form of ``run(_:)``, with the same guarantees and the same rule that `body`
+    /// must not start threads.
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         let namespace = self
         return try await DedicatedThread.run {

@@ -79,7 +79,8 @@ public enum Golden {
     }
 
     private static func howToRecord(creating: Bool) -> String {
-        let filter = Test.current.map { " --filter '\($0.name)'" } ?? ""
+        // `--filter` is a regular expression: use the bare function name, without "(_:)".
+        let filter = Test.current.map { " --filter '\($0.name.prefix { $0 != "(" })'" } ?? ""
         let verb = creating ? "create it" : "accept the new output"
         return "To \(verb), run: \(recordVariable)=1 swift test\(filter)  — then review the golden file with git diff."
     }

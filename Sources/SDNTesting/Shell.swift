@@ -107,17 +107,31 @@ public enum Shell {
 
 /// A command that failed to run, ran too long, or exited with a non-zero status.
 public struct ShellError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong.
     public enum Code: Sendable, Hashable {
-        case executableNotFound, launchFailed, timedOut, failed, loopbackDown
+        /// The tool is neither in `PATH` nor in the sbin/bin directories.
+        case executableNotFound
+        /// The tool exists but could not be started.
+        case launchFailed
+        /// The tool ran longer than its timeout and was killed with its process group.
+        case timedOut
+        /// The tool exited with a non-zero status (only from ``Shell/output(_:in:timeout:)``).
+        case failed
+        /// This process's own `lo` is down, so `Process` would hang; nothing was started.
+        case loopbackDown
     }
 
     public var code: Code
     /// The full command line, including any `ip netns exec` prefix.
     public var command: [String]
+    /// A sentence about the failure, without the command line.
     public var message: String
+    /// The exit status, for ``Code/failed``.
     public var status: Int32?
-    public var stdout: String = ""
-    public var stderr: String = ""
+    /// What the tool wrote before it failed or was killed.
+    public var stdout: String
+    /// What the tool wrote to its error stream before it failed or was killed.
+    public var stderr: String
 
     public init(code: Code, command: [String], message: String, status: Int32? = nil, stdout: String = "", stderr: String = "") {
         self.code = code

@@ -1,0 +1,66 @@
+// Wrappers for what Swift cannot call directly in libmnl/libnftnl and the netlink headers: macros
+// (NLMSG_*, mnl_attr_for_each), the nfnetlink batch header with its generation-id attribute, and socket
+// options hidden behind _GNU_SOURCE. Only SDNNFTablesNetlink imports this module.
+#ifndef SDN_CNFTNL_SHIM_H
+#define SDN_CNFTNL_SHIM_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/netlink.h>
+
+/// One message found in a netlink receive buffer.
+struct sdn_nlmsg_info {
+    const struct nlmsghdr *message;
+    uint32_t length;
+    uint16_t type;
+    uint16_t flags;
+    uint32_t seq;
+    /// For NLMSG_ERROR: 0 for an acknowledgement, else -errno.
+    int32_t error;
+    /// For NLMSG_ERROR: the sequence number of the message it answers.
+    uint32_t error_seq;
+    /// Extended ack: byte offset of the offending attribute in the answered message.
+    bool has_error_offset;
+    uint32_t error_offset;
+    /// Extended ack: the kernel's text, NUL-terminated (empty when none).
+    char error_text[160];
+};
+
+/// Decodes the message at `*offset` in `buffer` and advances `*offset` past it.
+/// Returns 1 when a message was decoded, 0 at the end, -1 for a truncated or malformed message.
+int sdn_nlmsg_next(const void *buffer, size_t length, size_t *offset, struct sdn_nlmsg_info *info);
+
+/// Writes NFNL_MSG_BATCH_BEGIN for nf_tables at `buffer`; with `guarded`, adds NFNL_BATCH_GENID so the
+/// kernel refuses the batch (ERESTART) unless the ruleset generation still equals `genid`.
+/// Returns the message length.
+size_t sdn_nft_batch_begin(void *buffer, uint32_t seq, bool guarded, uint32_t genid);
+
+/// Writes NFNL_MSG_BATCH_END at `buffer`; returns the message length.
+size_t sdn_nft_batch_end(void *buffer, uint32_t seq);
+
+/// Writes an NFT_MSG_GETGEN request at `buffer`; returns the message length.
+size_t sdn_nft_getgen_request(void *buffer, uint32_t seq);
+
+/// Reads NFTA_GEN_ID from an NFT_MSG_NEWGEN message. Returns 0, or -1 if it is missing.
+int sdn_nft_parse_genid(const struct nlmsghdr *message, uint32_t *genid);
+
+/// The nfgenmsg family of an nf_tables message.
+uint8_t sdn_nft_message_family(const struct nlmsghdr *message);
+
+/// Sets an SOL_NETLINK option (NETLINK_EXT_ACK, NETLINK_CAP_ACK, …). Returns setsockopt's result.
+int sdn_netlink_set_option(int fd, int option, int value);
+
+/// Raises SO_RCVBUFFORCE / SO_SNDBUFFORCE (needs CAP_NET_ADMIN), falling back to SO_RCVBUF /
+/// SO_SNDBUF. Returns the size the kernel reports afterwards, or -1.
+int sdn_socket_force_buffer(int fd, bool receive, int bytes);
+
+/// Receives up to `slots` datagrams with one recvmmsg(2) call into consecutive `slot_size` slices of
+/// `buffer`, writing each length to `lengths`. Returns the number received or -1 (errno set).
+int sdn_recv_many(int fd, void *buffer, size_t slot_size, unsigned int slots, size_t *lengths, int flags);
+
+/// Sends `length` bytes as one datagram to the kernel (pid 0). Returns sendmsg's result.
+ssize_t sdn_send_to_kernel(int fd, const void *buffer, size_t length);
+
+#endif

@@ -1,0 +1,160 @@
+#define _GNU_SOURCE
+#include "CNFTNLShim.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <arpa/inet.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
+
+#ifndef NLM_F_ACK_TLVS
+#define NLM_F_ACK_TLVS 0x200
+#endif
+#ifndef NLM_F_CAPPED
+#define NLM_F_CAPPED 0x100
+#endif
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+int sdn_nlmsg_next(const void *buffer, size_t length, size_t *offset, struct sdn_nlmsg_info *info) {
+    memset(info, 0, sizeof(*info));
+    if (*offset >= length) return 0;
+    const struct nlmsghdr *nlh = (const struct nlmsghdr *)((const char *)buffer + *offset);
+    int remaining = (int)(length - *offset);
+    if (!mnl_nlmsg_ok(nlh, remaining)) return -1;
+    info->message = nlh;
+    info->length = nlh->nlmsg_len;
+    info->type = nlh->nlmsg_type;
+    info->flags = nlh->nlmsg_flags;
+    info->seq = nlh->nlmsg_seq;
+    if (nlh->nlmsg_type == NLMSG_ERROR) {
+        if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nlmsgerr))) return -1;
+        const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
+        info->error = err->error;
+        info->error_seq = err->msg.nlmsg_seq;
+        if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
+            // The TLVs follow the echoed request: just its header when the ack is capped, else all of it.
+            size_t tlv_offset = sizeof(struct nlmsgerr);
+            if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) tlv_offset += err->msg.nlmsg_len - sizeof(struct nlmsghdr);
+            const struct nlattr *attr;
+            mnl_attr_for_each(attr, nlh, tlv_offset) {
+                switch (mnl_attr_get_type(attr)) {
+                case NLMSGERR_ATTR_MSG:
+                    if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) {
+                        strncpy(info->error_text, mnl_attr_get_str(attr), sizeof(info->error_text) - 1);
+                    }
+                    break;
+                case NLMSGERR_ATTR_OFFS:
+                    if (mnl_attr_validate(attr, MNL_TYPE_U32) == 0) {
+                        info->has_error_offset = true;
+                        info->error_offset = mnl_attr_get_u32(attr);
+                    }
+                    break;
+                default:
+                    break;
+                }
+            }
+        }
+    }
+    *offset += NLMSG_ALIGN(nlh->nlmsg_len);
+    return 1;
+}
+
+static struct nlmsghdr *put_nfnl_header(void *buffer, uint16_t type, uint16_t flags, uint32_t seq, uint8_t family) {
+    struct nlmsghdr *nlh = mnl_nlmsg_put_header(buffer);
+    nlh->nlmsg_type = type;
+    nlh->nlmsg_flags = flags;
+    nlh->nlmsg_seq = seq;
+    struct nfgenmsg *nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(struct nfgenmsg));
+    nfg->nfgen_family = family;
+    nfg->version = NFNETLINK_V0;
+    nfg->res_id = htons(NFNL_SUBSYS_NFTABLES);
+    return nlh;
+}
+
+size_t sdn_nft_batch_begin(void *buffer, uint32_t seq, bool guarded, uint32_t genid) {
+    struct nlmsghdr *nlh = put_nfnl_header(buffer, NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, AF_UNSPEC);
+    if (guarded) mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(genid));
+    return nlh->nlmsg_len;
+}
+
+size_t sdn_nft_batch_end(void *buffer, uint32_t seq) {
+    struct nlmsghdr *nlh = put_nfnl_header(buffer, NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq, AF_UNSPEC);
+    return nlh->nlmsg_len;
+}
+
+size_t sdn_nft_getgen_request(void *buffer, uint32_t seq) {
+    struct nlmsghdr *nlh = put_nfnl_header(buffer, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN,
+                                           NLM_F_REQUEST | NLM_F_ACK, seq, AF_UNSPEC);
+    return nlh->nlmsg_len;
+}
+
+int sdn_nft_parse_genid(const struct nlmsghdr *message, uint32_t *genid) {
+    const struct nlattr *attr;
+    mnl_attr_for_each(attr, message, sizeof(struct nfgenmsg)) {
+        if (mnl_attr_get_type(attr) == NFTA_GEN_ID && mnl_attr_validate(attr, MNL_TYPE_U32) == 0) {
+            *genid = ntohl(mnl_attr_get_u32(attr));
+            return 0;
+        }
+    }
+    return -1;
+}
+
+uint8_t sdn_nft_message_family(const struct nlmsghdr *message) {
+    const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(message);
+    return nfg->nfgen_family;
+}
+
+int sdn_netlink_set_option(int fd, int option, int value) {
+    return setsockopt(fd, SOL_NETLINK, option, &value, sizeof(value));
+}
+
+int sdn_socket_force_buffer(int fd, bool receive, int bytes) {
+    int forced = receive ? SO_RCVBUFFORCE : SO_SNDBUFFORCE;
+    int plain = receive ? SO_RCVBUF : SO_SNDBUF;
+    if (setsockopt(fd, SOL_SOCKET, forced, &bytes, sizeof(bytes)) != 0) {
+        // Without CAP_NET_ADMIN only the sysctl-capped size is possible.
+        if (setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof(bytes)) != 0) return -1;
+    }
+    int actual = 0;
+    socklen_t size = sizeof(actual);
+    if (getsockopt(fd, SOL_SOCKET, plain, &actual, &size) != 0) return -1;
+    return actual;
+}
+
+int sdn_recv_many(int fd, void *buffer, size_t slot_size, unsigned int slots, size_t *lengths, int flags) {
+    struct mmsghdr messages[slots];
+    struct iovec vectors[slots];
+    struct sockaddr_nl addresses[slots];
+    memset(messages, 0, sizeof(messages));
+    for (unsigned int i = 0; i < slots; i++) {
+        vectors[i].iov_base = (char *)buffer + i * slot_size;
+        vectors[i].iov_len = slot_size;
+        messages[i].msg_hdr.msg_iov = &vectors[i];
+        messages[i].msg_hdr.msg_iovlen = 1;
+        messages[i].msg_hdr.msg_name = &addresses[i];
+        messages[i].msg_hdr.msg_namelen = sizeof(addresses[i]);
+    }
+    int count = recvmmsg(fd, messages, slots, flags, NULL);
+    if (count < 0) return -1;
+    for (int i = 0; i < count; i++) {
+        lengths[i] = messages[i].msg_len;
+        // A datagram larger than its slot would be silently cut: report it as an error.
+        if (messages[i].msg_hdr.msg_flags & MSG_TRUNC) { errno = EMSGSIZE; return -1; }
+    }
+    return count;
+}
+
+ssize_t sdn_send_to_kernel(int fd, const void *buffer, size_t length) {
+    struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+    struct iovec vector = { .iov_base = (void *)buffer, .iov_len = length };
+    struct msghdr message = {
+        .msg_name = &kernel, .msg_namelen = sizeof(kernel), .msg_iov = &vector, .msg_iovlen = 1,
+    };
+    return sendmsg(fd, &message, 0);
+}

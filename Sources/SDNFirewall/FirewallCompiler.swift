@@ -1,0 +1,495 @@
+import SDNModel
+import SDNNFTables
+
+/// The compiled firewall of one node: one ruleset in our two tables, plus compiler findings.
+public struct CompiledFirewall: Sendable {
+    public var ruleset: Ruleset
+    public var diagnostics: [Diagnostic]
+}
+
+/// `Validated<DesiredState>` → the nftables ruleset of one node. Pure and deterministic: the same input
+/// compiles to byte-identical output.
+///
+/// Layout:
+/// - `table inet sdn`: node `input`/`output`/`forward` base chains (conntrack, failsafe, cluster and node
+///   policy chains, default policies) and `postrouting` NAT (SNAT of subnets that ask for it).
+/// - `table bridge sdn`: guest traffic. Two base chains on the forward hook dispatch in O(1) through
+///   verdict maps keyed by interface (`iifname vmap @guest_out`, then `oifname vmap @guest_in`) into one
+///   chain per guest NIC and direction; security groups are chains of their own, jumped to.
+public enum FirewallCompiler {
+    public static func compile(_ validated: Validated<DesiredState>, node nodeName: String) -> CompiledFirewall {
+        var builder = Builder(state: validated.value, nodeName: nodeName)
+        builder.build()
+        return CompiledFirewall(ruleset: Ruleset(tables: [builder.inet, builder.bridge]), diagnostics: builder.diagnostics)
+    }
+
+    /// The node to compile for when none is named: the only node, or nil when there are several.
+    public static func defaultNode(of state: DesiredState) -> String? {
+        state.nodes.count == 1 ? state.nodes[0].name : nil
+    }
+}
+
+private struct Builder {
+    let state: DesiredState
+    let nodeName: String
+    let firewall: FirewallConfig
+    var diagnostics: [Diagnostic] = []
+    var inet = Table(family: .inet, name: FirewallNaming.tableName)
+    var bridge = Table(family: .bridge, name: FirewallNaming.tableName)
+    let ipSetFamilies: [String: Set<IPAddress.Family>]
+    var usedGroups: [TableFamily: Set<String>] = [:]
+
+    init(state: DesiredState, nodeName: String) {
+        self.state = state
+        self.nodeName = nodeName
+        self.firewall = state.firewall
+        var families: [String: Set<IPAddress.Family>] = [:]
+        for set in state.firewall.ipsets {
+            families[set.name] = Set(Builder.intervals(of: set, aliases: state.firewall.aliases).filter { !$0.value.intervals.isEmpty }.map(\.key))
+        }
+        ipSetFamilies = families
+    }
+
+    static func intervals(of set: IPSet, aliases: [Alias]) -> [IPAddress.Family: AddressIntervals] {
+        var result: [IPAddress.Family: AddressIntervals] = [:]
+        func ranges(_ entry: IPSet.Entry) -> [(IPAddress.Family, ClosedRange<UInt128>)] {
+            switch entry.value {
+            case .prefix(let prefix): [(prefix.family, AddressIntervals.range(of: prefix))]
+            case .range(let range): [(range.family, AddressIntervals.range(of: range))]
+            case .alias(let name): aliases.first { $0.name == name }.map { [($0.cidr.family, AddressIntervals.range(of: $0.cidr))] } ?? []
+            }
+        }
+        for entry in set.entries where !entry.excluded {
+            for (family, range) in ranges(entry) { result[family, default: AddressIntervals(family: family)].insert(range) }
+        }
+        for entry in set.entries where entry.excluded {
+            for (family, range) in ranges(entry) { result[family]?.remove(range) }
+        }
+        return result
+    }
+
+    mutating func build() {
+        let node = state.node(named: nodeName)
+        let clusterOptions = firewall.effectiveOptions(for: .cluster)
+        let nodeOptions = firewall.effectiveOptions(for: .node(nodeName))
+        addIPSets(to: &inet)
+        addIPSets(to: &bridge)
+        buildNodeTable(node: node, options: nodeOptions, clusterEnabled: clusterOptions.enable ?? true)
+        buildBridgeTable(options: clusterOptions)
+        addGroupChains()
+        // Unused IP sets stay out of each table, to keep the ruleset minimal.
+        pruneUnusedSets(&inet)
+        pruneUnusedSets(&bridge)
+    }
+
+    // MARK: sets
+
+    private func addIPSets(to table: inout Table) {
+        for set in firewall.ipsets.sorted(by: { $0.name < $1.name }) {
+            let intervals = Builder.intervals(of: set, aliases: firewall.aliases)
+            for family in [IPAddress.Family.ipv4, .ipv6] {
+                guard let values = intervals[family]?.values, !values.isEmpty else { continue }
+                table.sets.append(NamedSet(
+                    name: FirewallNaming.ipSet(set.name, family), keyType: [family == .ipv4 ? .ipv4Address : .ipv6Address],
+                    flags: [.interval], elements: values.map { SetElement(key: [$0]) }))
+            }
+        }
+    }
+
+    private func pruneUnusedSets(_ table: inout Table) {
+        var referenced = Set<String>()
+        func visit(_ expression: Expression) {
+            switch expression {
+            case .setReference(let name): referenced.insert(name)
+            case .concat(let parts): parts.forEach(visit)
+            case .bitwiseAnd(let a, let b): visit(a); visit(b)
+            default: break
+            }
+        }
+        for chain in table.chains {
+            for rule in chain.rules {
+                for statement in rule.statements {
+                    switch statement {
+                    case .match(let left, _, let right): visit(left); visit(right)
+                    case .vmap(let key, let map): visit(key); referenced.insert(map)
+                    default: break
+                    }
+                }
+            }
+        }
+        table.sets.removeAll { $0.name.hasPrefix("ipset_") && !referenced.contains($0.name) }
+    }
+
+    // MARK: inet sdn (the node itself)
+
+    private mutating func buildNodeTable(node: SDNModel.Node?, options: FirewallOptions, clusterEnabled: Bool) {
+        let enabled = clusterEnabled && (options.enable ?? true)
+        var compiler = RuleCompiler(firewall: firewall, tableFamily: .inet, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies)
+        let management = node?.management ?? []
+        for family in [IPAddress.Family.ipv4, .ipv6] {
+            var intervals = AddressIntervals(family: family)
+            for prefix in management where prefix.family == family { intervals.insert(AddressIntervals.range(of: prefix)) }
+            if !intervals.intervals.isEmpty {
+                inet.sets.append(NamedSet(name: family == .ipv4 ? FirewallNaming.managementSetV4 : FirewallNaming.managementSetV6,
+                                          keyType: [family == .ipv4 ? .ipv4Address : .ipv6Address], flags: [.interval],
+                                          elements: intervals.values.map { SetElement(key: [$0]) }))
+            }
+        }
+
+        // Policy chains: cluster then node, per direction.
+        var policyChains: [Direction: [String]] = [:]
+        let nodePolicy = firewall.policy(for: .node(nodeName))
+        for direction in Direction.allCases {
+            let clusterName = direction == .in ? FirewallNaming.clusterIn : direction == .out ? FirewallNaming.clusterOut : FirewallNaming.clusterForward
+            let nodeChainName = FirewallNaming.nodeChain(nodeName, direction)
+            for (name, policy) in [(clusterName, Optional(firewall.cluster)), (nodeChainName, nodePolicy)] {
+                guard let policy, policy.rules.contains(where: { $0.appliesTo(direction) }) else { continue }
+                var rules: [Rule] = []
+                for rule in policy.rules {
+                    rules += compiler.compile(rule, placement: .init(chain: name, direction: direction,
+                                                                      interfaceKey: direction == .out ? "oifname" : "iifname", logScope: name))
+                    if case .group(let group, _) = rule.body, rule.enabled { usedGroups[.inet, default: []].insert(group) }
+                }
+                inet.chains.append(Chain(name: name, rules: rules))
+                policyChains[direction, default: []].append(name)
+            }
+        }
+        diagnostics += compiler.diagnostics
+
+        let ctRules = conntrackRules(prefix: "node", allowInvalid: options.allowInvalid ?? false)
+        // input
+        var input: [Rule] = [Rule(id: "node/lo", statements: [.match(.meta("iifname"), .equal, .value(.string("lo"))), .verdict(.accept)])]
+        input += ctRules
+        input += failsafeRules(node: node, options: options)
+        if options.nosmurfs ?? true { input += smurfRules(prefix: "node") }
+        if options.tcpflags ?? false { input += tcpFlagRules(prefix: "node") }
+        input.append(Rule(id: "node/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
+        input += (policyChains[.in] ?? []).map { Rule(id: "node/in/\($0)", statements: [.verdict(.jump($0))]) }
+        input += defaultPolicy(options.policyIn ?? .drop, level: options.logLevelIn ?? .nolog, scope: "node-in", rate: options.logRateLimit ?? .default)
+        // output
+        var output = ctRules.map { Rule(id: $0.id.replacingOccurrences("node/", "node-out/"), statements: $0.statements) }
+        output.insert(Rule(id: "node-out/lo", statements: [.match(.meta("oifname"), .equal, .value(.string("lo"))), .verdict(.accept)]), at: 0)
+        output += (policyChains[.out] ?? []).map { Rule(id: "node/out/\($0)", statements: [.verdict(.jump($0))]) }
+        output += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: "node-out", rate: options.logRateLimit ?? .default)
+        // forward (routed traffic of simple zones and vnet forward policies)
+        var forward = ctRules.map { Rule(id: $0.id.replacingOccurrences("node/", "node-fwd/"), statements: $0.statements) }
+        forward += (policyChains[.forward] ?? []).map { Rule(id: "node/fwd/\($0)", statements: [.verdict(.jump($0))]) }
+        forward += defaultPolicy(options.policyForward ?? .accept, level: options.logLevelForward ?? .nolog, scope: "node-fwd", rate: options.logRateLimit ?? .default)
+
+        if !enabled {
+            input = [Rule(id: "node/disabled", statements: [.verdict(.accept)])]
+            output = [Rule(id: "node-out/disabled", statements: [.verdict(.accept)])]
+            forward = [Rule(id: "node-fwd/disabled", statements: [.verdict(.accept)])]
+        }
+        let bases = [
+            Chain(name: FirewallNaming.nodeInput, base: BaseChain(type: .filter, hook: .input, priority: 0, policy: .accept), rules: input),
+            Chain(name: FirewallNaming.nodeOutput, base: BaseChain(type: .filter, hook: .output, priority: 0, policy: .accept), rules: output),
+            Chain(name: FirewallNaming.nodeForward, base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .accept), rules: forward),
+            Chain(name: FirewallNaming.natPostrouting, base: BaseChain(type: .nat, hook: .postrouting, priority: 100, policy: .accept), rules: natRules()),
+        ]
+        inet.chains = bases + inet.chains
+    }
+
+    static let ndpTypes = ["nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert", "nd-redirect"]
+
+    private func conntrackRules(prefix: String, allowInvalid: Bool) -> [Rule] {
+        var rules = [Rule(id: "\(prefix)/ct-established", statements: [.match(.ct("state"), .implicit, .value(.flags(["established", "related"]))), .verdict(.accept)])]
+        if !allowInvalid {
+            rules.append(Rule(id: "\(prefix)/ct-invalid", statements: [.match(.ct("state"), .implicit, .value(.flags(["invalid"]))), .counter, .verdict(.drop)]))
+        }
+        return rules
+    }
+
+    private mutating func failsafeRules(node: SDNModel.Node?, options: FirewallOptions) -> [Rule] {
+        guard options.failsafe ?? true, let node else { return [] }
+        let ports: Expression = .set([.integer(22), .integer(Int(node.apiPort))])
+        if node.management.isEmpty {
+            diagnostics.append(.warning("failsafe-open", "node '\(node.name)' has no management networks, so the failsafe keeps SSH (22) and the API (\(node.apiPort)) open to everyone",
+                                        at: state.sources.location(of: ConfigPath.topology / "nodes" / node.name), path: "nodes.\(node.name)",
+                                        hint: "list the networks you manage the node from under management:"))
+            return [Rule(id: "node/failsafe", statements: [.match(.payload(protocol: "tcp", field: "dport"), .equal, ports), .counter, .verdict(.accept)])]
+        }
+        var rules: [Rule] = []
+        if node.management.contains(where: { $0.family == .ipv4 }) {
+            rules.append(Rule(id: "node/failsafe-v4", statements: [.match(.payload(protocol: "ip", field: "saddr"), .equal, .setReference(FirewallNaming.managementSetV4)),
+                                                                   .match(.payload(protocol: "tcp", field: "dport"), .equal, ports), .counter, .verdict(.accept)]))
+        }
+        if node.management.contains(where: { $0.family == .ipv6 }) {
+            rules.append(Rule(id: "node/failsafe-v6", statements: [.match(.payload(protocol: "ip6", field: "saddr"), .equal, .setReference(FirewallNaming.managementSetV6)),
+                                                                   .match(.payload(protocol: "tcp", field: "dport"), .equal, ports), .counter, .verdict(.accept)]))
+        }
+        return rules
+    }
+
+    private func smurfRules(prefix: String) -> [Rule] {
+        [Rule(id: "\(prefix)/nosmurfs", statements: [.match(.payload(protocol: "ip", field: "saddr"), .equal, .set([.prefix(try! IPPrefix("224.0.0.0/4")), .address(.v4(0xffff_ffff))])), .counter, .verdict(.drop)])]
+    }
+
+    private func tcpFlagRules(prefix: String) -> [Rule] {
+        // Illegal flag combinations, as Proxmox's tcpflags option drops them.
+        let combinations: [([String], [String])] = [
+            (["fin", "syn"], ["fin", "syn"]), (["syn", "rst"], ["syn", "rst"]), (["fin", "rst"], ["fin", "rst"]),
+            (["fin", "syn", "rst", "psh", "ack", "urg"], ["fin", "psh", "urg"]), (["fin", "syn", "rst", "psh", "ack", "urg"], []),
+        ]
+        return combinations.enumerated().map { index, pair in
+            Rule(id: "\(prefix)/tcpflags-\(index)", statements: [
+                .match(.bitwiseAnd(.payload(protocol: "tcp", field: "flags"), .value(.flags(pair.0))), .equal, .value(pair.1.isEmpty ? .integer(0) : .flags(pair.1))),
+                .counter, .verdict(.drop),
+            ])
+        }
+    }
+
+    private func defaultPolicy(_ policy: DefaultPolicy, level: LogLevel, scope: String, rate: LogRateLimit) -> [Rule] {
+        var rules: [Rule] = []
+        if level != .nolog && policy != .accept {
+            rules.append(Rule(id: "\(scope)/policy-log", statements: [.limit(rate: rate.rate, per: rate.unit.rawValue, burst: rate.burst),
+                                                                     .log(prefix: "sdn \(scope) policy \(policy.rawValue.uppercased()): ", level: level)]))
+        }
+        switch policy {
+        case .accept: rules.append(Rule(id: "\(scope)/policy", statements: [.counter, .verdict(.accept)]))
+        case .drop: rules.append(Rule(id: "\(scope)/policy", statements: [.counter, .verdict(.drop)]))
+        case .reject:
+            rules.append(Rule(id: "\(scope)/policy-tcp", statements: [.match(.meta("l4proto"), .equal, .value(.symbol("tcp"))), .counter, .reject(.tcpReset)]))
+            rules.append(Rule(id: "\(scope)/policy", statements: [.counter, .reject(.default)]))
+        }
+        return rules
+    }
+
+    private func natRules() -> [Rule] {
+        var rules: [Rule] = []
+        for vnet in state.vnets {
+            guard let zone = state.zone(named: vnet.zone), zone.includes(node: nodeName) else { continue }
+            for subnet in vnet.subnets where subnet.snat {
+                let proto = subnet.cidr.family == .ipv4 ? "ip" : "ip6"
+                let network = Value.prefix(subnet.cidr.masked)
+                rules.append(Rule(id: "nat/\(vnet.name)/\(subnet.cidr.masked)", statements: [
+                    .match(.payload(protocol: proto, field: "saddr"), .equal, .value(network)),
+                    .match(.payload(protocol: proto, field: "daddr"), .notEqual, .value(network)),
+                    .match(.meta("oifname"), .notEqual, .value(.string(InterfaceNaming.vnetBridge(vnet.name)))),
+                    .counter, .masquerade,
+                ]))
+            }
+        }
+        return rules
+    }
+
+    // MARK: bridge sdn (guests)
+
+    private mutating func buildBridgeTable(options clusterOptions: FirewallOptions) {
+        let enabled = clusterOptions.enable ?? true
+        var outMap: [SetElement] = []
+        var inMap: [SetElement] = []
+        var vnetMap: [SetElement] = []
+        var ipv4Elements: [SetElement] = []
+        var ipv6Elements: [SetElement] = []
+        var nicChains: [Chain] = []
+        var vnetChains: [Chain] = []
+
+        for guest in state.guests.filter({ $0.node == nodeName }).sorted(by: { $0.id < $1.id }) {
+            let scope = PolicyScope.guest(guest.id)
+            let options = firewall.effectiveOptions(for: scope)
+            guard enabled, options.enable ?? true else { continue }
+            let policy = firewall.policy(for: scope)
+            for nic in guest.nics.sorted(by: { $0.index < $1.index }) where nic.firewall {
+                let interface = InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)
+                var compiler = RuleCompiler(firewall: firewall, tableFamily: .bridge, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies)
+                let outName = FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .out)
+                let inName = FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .in)
+                var outRules: [Rule] = []
+                var inRules: [Rule] = []
+
+                // Anti-spoofing first, before anything can accept a forged packet.
+                if options.macfilter ?? true {
+                    if let mac = nic.mac {
+                        outRules.append(Rule(id: "\(outName)/macfilter", statements: [.match(.payload(protocol: "ether", field: "saddr"), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
+                    } else {
+                        diagnostics.append(.warning("macfilter-without-mac", "guest \(guest.id) \(nic.key) has macfilter on but no declared MAC, so its source MAC cannot be checked",
+                                                    at: state.sources.location(of: ConfigPath.topology / "guests" / String(guest.id) / "nics" / nic.key),
+                                                    path: "guests.\(guest.id).nics.\(nic.key)", hint: "declare mac: in the topology"))
+                    }
+                }
+                if options.dhcp ?? true {
+                    outRules.append(Rule(id: "\(outName)/dhcp-client", statements: [
+                        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(68))),
+                        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(67))), .verdict(.accept)]))
+                    outRules.append(Rule(id: "\(outName)/dhcpv6-client", statements: [
+                        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(546))),
+                        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(547))), .verdict(.accept)]))
+                }
+                if options.ipfilter ?? false {
+                    let mac = nic.mac
+                    let v4 = nic.ips.filter { $0.family == .ipv4 }
+                    var v6 = nic.ips.filter { $0.family == .ipv6 }
+                    if let mac { v6.append(Builder.linkLocal(for: mac)) }
+                    for prefix in v4 {
+                        ipv4Elements.append(SetElement(key: [.string(interface), mac.map { .ether($0) } ?? .symbol("*"), prefix.isHost ? .address(prefix.address) : .prefix(prefix.masked)]))
+                    }
+                    for prefix in v6 {
+                        ipv6Elements.append(SetElement(key: [.string(interface), mac.map { .ether($0) } ?? .symbol("*"), prefix.isHost ? .address(prefix.address) : .prefix(prefix.masked)]))
+                    }
+                    let key4: Expression = .concat([.meta("iifname"), .payload(protocol: "ether", field: "saddr"), .payload(protocol: "ip", field: "saddr")])
+                    let keyARP: Expression = .concat([.meta("iifname"), .payload(protocol: "ether", field: "saddr"), .payload(protocol: "arp", field: "saddr ip")])
+                    let key6: Expression = .concat([.meta("iifname"), .payload(protocol: "ether", field: "saddr"), .payload(protocol: "ip6", field: "saddr")])
+                    outRules.append(Rule(id: "\(outName)/ipfilter-v4", statements: [.match(key4, .notEqual, .setReference(FirewallNaming.guestIPv4Set)), .counter, .verdict(.drop)]))
+                    outRules.append(Rule(id: "\(outName)/ipfilter-arp", statements: [.match(keyARP, .notEqual, .setReference(FirewallNaming.guestIPv4Set)), .counter, .verdict(.drop)]))
+                    outRules.append(Rule(id: "\(outName)/ipfilter-v6", statements: [.match(key6, .notEqual, .setReference(FirewallNaming.guestIPv6Set)), .counter, .verdict(.drop)]))
+                    if mac == nil {
+                        diagnostics.append(.warning("ipfilter-without-mac", "guest \(guest.id) \(nic.key) has ipfilter on but no declared MAC; its traffic will be dropped",
+                                                    at: state.sources.location(of: ConfigPath.topology / "guests" / String(guest.id) / "nics" / nic.key),
+                                                    path: "guests.\(guest.id).nics.\(nic.key)", hint: "declare mac: in the topology"))
+                    }
+                }
+                if !(options.radv ?? false) {
+                    outRules.append(Rule(id: "\(outName)/ra-guard", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .value(.symbol("nd-router-advert"))), .counter, .verdict(.drop)]))
+                }
+                if !(options.dhcpServer ?? false) {
+                    outRules.append(Rule(id: "\(outName)/dhcp-server-guard", statements: [
+                        .match(.payload(protocol: "udp", field: "sport"), .equal, .set([.integer(67), .integer(547)])), .counter, .verdict(.drop)]))
+                }
+                if options.ndp ?? true {
+                    let ndp: Expression = .set(Builder.ndpTypes.filter { $0 != "nd-router-advert" || (options.radv ?? false) }.map { .symbol($0) })
+                    outRules.append(Rule(id: "\(outName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, ndp), .verdict(.accept)]))
+                    inRules.append(Rule(id: "\(inName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
+                }
+                if options.dhcp ?? true {
+                    inRules.append(Rule(id: "\(inName)/dhcp-client", statements: [
+                        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(67))),
+                        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(68))), .verdict(.accept)]))
+                }
+                outRules += conntrackRules(prefix: outName, allowInvalid: options.allowInvalid ?? false)
+                inRules += conntrackRules(prefix: inName, allowInvalid: options.allowInvalid ?? false)
+                if options.nosmurfs ?? true { inRules += smurfRules(prefix: inName) }
+                if options.tcpflags ?? false { inRules += tcpFlagRules(prefix: inName) }
+
+                for rule in policy?.rules ?? [] {
+                    if case .group(let group, let iface) = rule.body, rule.enabled, iface == nil || iface == nic.key {
+                        usedGroups[.bridge, default: []].insert(group)
+                    }
+                    // A rule naming another NIC (`iface net1`) does not belong in this NIC's chains.
+                    if let iface = rule.interface, iface != nic.key { continue }
+                    var stripped = rule
+                    stripped.stripInterface()
+                    outRules += compiler.compile(stripped, placement: .init(chain: outName, direction: .out, interfaceKey: nil, logScope: outName))
+                    inRules += compiler.compile(stripped, placement: .init(chain: inName, direction: .in, interfaceKey: nil, logScope: inName))
+                }
+                diagnostics += compiler.diagnostics
+                outRules += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: outName, rate: options.logRateLimit ?? .default)
+                inRules += defaultPolicy(options.policyIn ?? .drop, level: options.logLevelIn ?? .nolog, scope: inName, rate: options.logRateLimit ?? .default)
+                if (options.policyIn == .reject || options.policyOut == .reject || policy?.rules.contains { $0.match?.action == .reject } == true) {
+                    diagnostics.append(.warning("bridge-reject-non-ip", "guest \(guest.id) \(nic.key): reject answers IPv4 and IPv6 packets; other frames (ARP, …) that reach a reject are dropped",
+                                                at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)",
+                                                hint: "the kernel cannot reject non-IP frames on a bridge"))
+                }
+                nicChains.append(Chain(name: outName, rules: outRules))
+                nicChains.append(Chain(name: inName, rules: inRules))
+                outMap.append(SetElement(key: [.string(interface)], data: .verdict(.jump(outName))))
+                inMap.append(SetElement(key: [.string(interface)], data: .verdict(.jump(inName))))
+            }
+        }
+
+        for vnetPolicy in firewall.vnets.sorted(by: { $0.scope < $1.scope }) {
+            guard enabled, case .vnet(let name) = vnetPolicy.scope, let vnet = state.vnet(named: name),
+                  let zone = state.zone(named: vnet.zone), zone.includes(node: nodeName) else { continue }
+            let options = firewall.effectiveOptions(for: vnetPolicy.scope)
+            guard options.enable ?? true else { continue }
+            let chainName = FirewallNaming.vnetChain(name)
+            var compiler = RuleCompiler(firewall: firewall, tableFamily: .bridge, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies)
+            var rules = conntrackRules(prefix: chainName, allowInvalid: options.allowInvalid ?? false)
+            for rule in vnetPolicy.rules {
+                rules += compiler.compile(rule, placement: .init(chain: chainName, direction: .forward, interfaceKey: "iifname", logScope: chainName))
+                if case .group(let group, _) = rule.body, rule.enabled { usedGroups[.bridge, default: []].insert(group) }
+            }
+            diagnostics += compiler.diagnostics
+            rules += defaultPolicy(options.policyForward ?? .accept, level: options.logLevelForward ?? .nolog, scope: chainName, rate: options.logRateLimit ?? .default)
+            vnetChains.append(Chain(name: chainName, rules: rules))
+            vnetMap.append(SetElement(key: [.string(InterfaceNaming.vnetBridge(name))], data: .verdict(.jump(chainName))))
+        }
+
+        let concatV4: [SetKeyType] = [.interfaceName, .etherAddress, .ipv4Address]
+        let concatV6: [SetKeyType] = [.interfaceName, .etherAddress, .ipv6Address]
+        bridge.sets += [
+            NamedSet(name: FirewallNaming.guestOutMap, keyType: [.interfaceName], data: .verdict, elements: outMap),
+            NamedSet(name: FirewallNaming.guestInMap, keyType: [.interfaceName], data: .verdict, elements: inMap),
+            NamedSet(name: FirewallNaming.vnetMap, keyType: [.interfaceName], data: .verdict, elements: vnetMap),
+            NamedSet(name: FirewallNaming.guestIPv4Set, keyType: concatV4, flags: [.interval], elements: ipv4Elements.filter { $0.key[1] != .symbol("*") }),
+            NamedSet(name: FirewallNaming.guestIPv6Set, keyType: concatV6, flags: [.interval], elements: ipv6Elements.filter { $0.key[1] != .symbol("*") }),
+        ]
+        let bases = [
+            Chain(name: FirewallNaming.vnetDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -10, policy: .accept), rules: [
+                Rule(id: "vnets/dispatch", statements: [.vmap(.meta("ibrname"), map: FirewallNaming.vnetMap)]),
+            ]),
+            Chain(name: FirewallNaming.guestOutDispatch, base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .accept), rules: [
+                Rule(id: "guests-out/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.guestOutMap)]),
+            ]),
+            Chain(name: FirewallNaming.guestInDispatch, base: BaseChain(type: .filter, hook: .forward, priority: 10, policy: .accept), rules: [
+                Rule(id: "guests-in/dispatch", statements: [.vmap(.meta("oifname"), map: FirewallNaming.guestInMap)]),
+            ]),
+        ]
+        bridge.chains = bases + vnetChains + nicChains
+    }
+
+    /// The EUI-64 link-local address a guest derives from its MAC (needed for NDP with ipfilter on).
+    static func linkLocal(for mac: MACAddress) -> IPPrefix {
+        var octets = mac.octets
+        octets[0] ^= 0x02
+        let eui64: [UInt8] = [octets[0], octets[1], octets[2], 0xff, 0xfe, octets[3], octets[4], octets[5]]
+        let interfaceID = eui64.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }
+        let address = (UInt128(0xfe80) << 112) | interfaceID
+        return IPPrefix(address: .v6(address), length: 128)
+    }
+
+    // MARK: security groups
+
+    private mutating func addGroupChains() {
+        for (family, names) in usedGroups.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            for name in names.sorted() {
+                guard let group = firewall.groups.first(where: { $0.name == name }) else { continue }
+                var compiler = RuleCompiler(firewall: firewall, tableFamily: family, logRateLimit: firewall.effectiveOptions(for: .cluster).logRateLimit ?? .default, ipSetFamilies: ipSetFamilies)
+                var chains: [Chain] = []
+                let directions: [Direction] = family == .bridge ? [.in, .out, .forward] : [.in, .out, .forward]
+                for direction in directions {
+                    let chainName = FirewallNaming.groupChain(name, direction)
+                    let rules = group.rules.flatMap { rule in
+                        compiler.compile(rule, placement: .init(chain: chainName, direction: direction, interfaceKey: family == .inet ? (direction == .out ? "oifname" : "iifname") : nil, logScope: chainName))
+                    }
+                    chains.append(Chain(name: chainName, rules: rules))
+                }
+                diagnostics += compiler.diagnostics
+                if family == .bridge { bridge.chains += chains } else { inet.chains += chains }
+            }
+        }
+    }
+}
+
+extension FirewallRule {
+    func appliesTo(_ direction: Direction) -> Bool {
+        switch body {
+        case .group: true
+        case .match(let match): match.direction == direction
+        }
+    }
+
+    /// The NIC or interface the rule is limited to.
+    var interface: String? {
+        switch body {
+        case .group(_, let iface): iface
+        case .match(let match): match.iface
+        }
+    }
+
+    mutating func stripInterface() {
+        switch body {
+        case .group(let name, _): body = .group(name: name, iface: nil)
+        case .match(var match):
+            match.iface = nil
+            body = .match(match)
+        }
+    }
+}
+
+extension String {
+    /// Replaces a leading `prefix` (rule ids of shared rule templates).
+    func replacingOccurrences(_ prefix: String, _ replacement: String) -> String {
+        hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
+    }
+}

@@ -1,0 +1,43 @@
+import SDNModel
+
+/// Names of our nftables objects. Stable across compiles (they are the diff keys) and short enough for
+/// nft's 255-byte limits; chain names say whose policy they hold.
+public enum FirewallNaming {
+    public static let tableName = "sdn"
+
+    // inet sdn: node traffic and NAT.
+    public static let nodeInput = "input"
+    public static let nodeOutput = "output"
+    public static let nodeForward = "forward"
+    public static let natPostrouting = "postrouting"
+    public static let clusterIn = "cluster-in"
+    public static let clusterOut = "cluster-out"
+    public static let clusterForward = "cluster-fwd"
+    public static func nodeChain(_ node: String, _ direction: Direction) -> String { "node-\(node)-\(suffix(direction))" }
+
+    // bridge sdn: guest traffic, in two base chains on the forward hook so that `accept` in a guest's
+    // outbound chain ends only that base chain and the destination guest's inbound chain still runs.
+    public static let guestOutDispatch = "guests-out"
+    public static let guestInDispatch = "guests-in"
+    public static let vnetDispatch = "vnets-fwd"
+    public static let guestOutMap = "guest_out"
+    public static let guestInMap = "guest_in"
+    public static let vnetMap = "vnet_fwd"
+    public static let guestIPv4Set = "guest_ipv4"
+    public static let guestIPv6Set = "guest_ipv6"
+
+    public static func guestChain(guest: Int, nic: Int, _ direction: Direction) -> String { "guest-\(guest)-net\(nic)-\(suffix(direction))" }
+    public static func groupChain(_ group: String, _ direction: Direction) -> String { "group-\(group)-\(suffix(direction))" }
+    public static func vnetChain(_ vnet: String) -> String { "vnet-\(vnet)-fwd" }
+    public static func ipSet(_ name: String, _ family: IPAddress.Family) -> String { "ipset_\(name)_\(family == .ipv4 ? "v4" : "v6")" }
+    public static let managementSetV4 = "mgmt_v4"
+    public static let managementSetV6 = "mgmt_v6"
+
+    static func suffix(_ direction: Direction) -> String {
+        switch direction {
+        case .in: "in"
+        case .out: "out"
+        case .forward: "fwd"
+        }
+    }
+}

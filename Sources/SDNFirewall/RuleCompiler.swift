@@ -1,0 +1,175 @@
+import SDNModel
+import SDNNFTables
+
+/// Compiles policy rules into nft rules: expands macros, splits by address family, resolves aliases
+/// and IP sets, adds counters, rate-limited logging and the verdict.
+struct RuleCompiler {
+    let firewall: FirewallConfig
+    let tableFamily: TableFamily
+    let logRateLimit: LogRateLimit
+    var diagnostics: [Diagnostic] = []
+
+    /// Which IP set names exist per family (a set with only IPv4 entries has no `_v6` nft set).
+    let ipSetFamilies: [String: Set<IPAddress.Family>]
+    let aliases: [String: Alias]
+
+    init(firewall: FirewallConfig, tableFamily: TableFamily, logRateLimit: LogRateLimit, ipSetFamilies: [String: Set<IPAddress.Family>]) {
+        self.firewall = firewall
+        self.tableFamily = tableFamily
+        self.logRateLimit = logRateLimit
+        self.ipSetFamilies = ipSetFamilies
+        self.aliases = Dictionary(firewall.aliases.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// How a rule's verdicts and interface are expressed in the chain it lands in.
+    struct Placement {
+        var chain: String
+        var direction: Direction
+        /// Statement restricting the rule to an interface written in the rule (`iface eth0`), for node chains.
+        var interfaceKey: String?
+        /// Log prefix scope, e.g. `guest-101-net0-in`.
+        var logScope: String
+    }
+
+    /// One policy rule → zero or more nft rules (zero when disabled or when it can never match).
+    mutating func compile(_ rule: FirewallRule, placement: Placement) -> [Rule] {
+        guard rule.enabled else { return [] }
+        let baseID = "\(placement.chain)/\(rule.id)"
+        switch rule.body {
+        case .group(let name, let iface):
+            var statements: [Statement] = []
+            if let iface, let key = placement.interfaceKey { statements.append(.match(.meta(key), .equal, .value(.string(iface)))) }
+            statements += [.counter, .verdict(.jump(FirewallNaming.groupChain(name, placement.direction)))]
+            return [Rule(id: baseID, statements: statements, origin: rule.origin)]
+        case .match(let match):
+            guard match.direction == placement.direction else { return [] }
+            return compileMatch(match, rule: rule, baseID: baseID, placement: placement)
+        }
+    }
+
+    private struct ProtocolVariant {
+        var proto: IPProtocolName?
+        var sport: [PortRange]
+        var dport: [PortRange]
+        var icmpType: String?
+    }
+
+    private struct AddressVariant {
+        var family: IPAddress.Family?
+        var right: Expression?
+    }
+
+    private mutating func compileMatch(_ match: RuleMatch, rule: FirewallRule, baseID: String, placement: Placement) -> [Rule] {
+        var protocols: [ProtocolVariant]
+        if let macroName = match.macro, let macro = FirewallMacro.named(macroName) {
+            protocols = macro.entries.compactMap { entry in
+                guard let proto = IPProtocolName(entry.proto) else { return nil }
+                return ProtocolVariant(proto: proto, sport: entry.sport, dport: entry.dport, icmpType: entry.icmpType)
+            }
+        } else {
+            protocols = [ProtocolVariant(proto: match.proto, sport: match.sport, dport: match.dport, icmpType: match.icmpType)]
+        }
+        let sources = resolve(match.source)
+        let destinations = resolve(match.destination)
+        var rules: [Rule] = []
+        var index = 0
+        for variant in protocols {
+            let protoFamily: IPAddress.Family? = variant.proto == .icmp ? .ipv4 : variant.proto == .icmpv6 ? .ipv6 : nil
+            for source in sources {
+                for destination in destinations {
+                    let families = Set([protoFamily, source.family, destination.family].compactMap { $0 })
+                    guard families.count <= 1 else { continue }
+                    var matches: [Statement] = []
+                    if let iface = match.iface, let key = placement.interfaceKey {
+                        matches.append(.match(.meta(key), .equal, .value(.string(iface))))
+                    }
+                    if let right = source.right { matches.append(.match(.payload(protocol: source.family == .ipv6 ? "ip6" : "ip", field: "saddr"), .equal, right)) }
+                    if let right = destination.right { matches.append(.match(.payload(protocol: destination.family == .ipv6 ? "ip6" : "ip", field: "daddr"), .equal, right)) }
+                    matches += protocolMatches(variant)
+                    let id = index == 0 ? baseID : "\(baseID)/\(index)"
+                    index += 1
+                    if let level = match.log, level != .nolog {
+                        rules.append(Rule(id: id + "/log", statements: matches + logStatements(level: level, scope: placement.logScope, ruleID: rule.id, action: match.action), origin: rule.origin))
+                    }
+                    rules.append(Rule(id: id, statements: matches + [.counter] + verdict(for: match.action, proto: variant.proto), origin: rule.origin))
+                }
+            }
+        }
+        if rules.isEmpty {
+            diagnostics.append(.warning("never-matches", "rule '\(match.oneLine)' can never match (its addresses and protocol are of different families)", at: rule.origin, path: rule.sourcePath?.description ?? "",
+                                        hint: "split IPv4 and IPv6 into separate rules"))
+        }
+        return rules
+    }
+
+    private func protocolMatches(_ variant: ProtocolVariant) -> [Statement] {
+        guard let proto = variant.proto else { return [] }
+        var matches: [Statement] = []
+        if proto.hasPorts && (!variant.sport.isEmpty || !variant.dport.isEmpty) {
+            if !variant.sport.isEmpty { matches.append(.match(.payload(protocol: proto.description, field: "sport"), .equal, Self.portExpression(variant.sport))) }
+            if !variant.dport.isEmpty { matches.append(.match(.payload(protocol: proto.description, field: "dport"), .equal, Self.portExpression(variant.dport))) }
+        } else if proto.isICMP, let type = variant.icmpType {
+            let value: Value = UInt8(type) != nil ? .integer(Int(type)!) : .symbol(type)
+            matches.append(.match(.payload(protocol: proto == .icmp ? "icmp" : "icmpv6", field: "type"), .equal, .value(value)))
+        } else {
+            matches.append(.match(.meta("l4proto"), .equal, .value(Self.protocolValue(proto))))
+        }
+        return matches
+    }
+
+    static func protocolValue(_ proto: IPProtocolName) -> Value {
+        if case .number(let number) = proto { return .integer(Int(number)) }
+        return .symbol(proto == .icmpv6 ? "ipv6-icmp" : proto.description)
+    }
+
+    static func portExpression(_ ports: [PortRange]) -> Expression {
+        let values: [Value] = ports.map { $0.isSinglePort ? .integer(Int($0.lower)) : .range(.integer(Int($0.lower)), .integer(Int($0.upper))) }
+        return values.count == 1 ? .value(values[0]) : .set(values)
+    }
+
+    private func verdict(for action: RuleAction, proto: IPProtocolName?) -> [Statement] {
+        switch action {
+        case .accept: [.verdict(.accept)]
+        case .drop: [.verdict(.drop)]
+        case .reject: proto == .tcp ? [.reject(.tcpReset)] : [.reject(.default)]
+        }
+    }
+
+    func logStatements(level: LogLevel, scope: String, ruleID: String, action: RuleAction) -> [Statement] {
+        let rate = logRateLimit
+        return [.limit(rate: rate.rate, per: rate.unit.rawValue, burst: rate.burst),
+                .log(prefix: "sdn \(scope) \(ruleID) \(action.rawValue.uppercased()): ", level: level)]
+    }
+
+    /// Source or destination list → one variant per family and named set. An empty list is "any".
+    private mutating func resolve(_ matches: [AddressMatch]) -> [AddressVariant] {
+        if matches.isEmpty { return [AddressVariant(family: nil, right: nil)] }
+        var literals: [IPAddress.Family: AddressIntervals] = [:]
+        func add(_ range: ClosedRange<UInt128>, _ family: IPAddress.Family) {
+            literals[family, default: AddressIntervals(family: family)].insert(range)
+        }
+        var variants: [AddressVariant] = []
+        for match in matches {
+            switch match {
+            case .prefix(let prefix):
+                add(AddressIntervals.range(of: prefix), prefix.family)
+            case .range(let range):
+                add(AddressIntervals.range(of: range), range.family)
+            case .reference(let name):
+                if let alias = aliases[name] {
+                    add(AddressIntervals.range(of: alias.cidr), alias.cidr.family)
+                } else {
+                    for family in [IPAddress.Family.ipv4, .ipv6] where ipSetFamilies[name]?.contains(family) == true {
+                        variants.append(AddressVariant(family: family, right: .setReference(FirewallNaming.ipSet(name, family))))
+                    }
+                }
+            }
+        }
+        for family in [IPAddress.Family.ipv4, .ipv6] {
+            // Merged intervals: nft refuses overlapping elements in one anonymous set.
+            guard let values = literals[family]?.values else { continue }
+            variants.append(AddressVariant(family: family, right: values.count == 1 ? .value(values[0]) : .set(values)))
+        }
+        return variants
+    }
+}
