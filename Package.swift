@@ -45,6 +45,7 @@ let package = Package(
         ),
         .testTarget(name: "SDNNetnsTests", dependencies: ["SDNNetns", "SDNTesting"]),
         .testTarget(name: "SDNCLITests", dependencies: ["SDNCLI", "SDNTesting"]),
+        .testTarget(name: "SDNFirewallTests", dependencies: ["SDNFirewall", "SDNConfig", "SDNModel", "SDNNFTables", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNNFTablesTests", dependencies: ["SDNNFTables", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
     ]
 )

@@ -22,9 +22,11 @@ struct CompileCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "nft (text for nft -f) or json (nft -j schema).")
     var output: Format = .nft
 
+    @OptionGroup var kernel: KernelOptions
+
     func run() throws {
         let (validated, nodeName) = try loadForNode(input: input, node: node)
-        let compiled = FirewallCompiler.compile(validated, node: nodeName)
+        let compiled = FirewallCompiler.compile(validated, node: nodeName, features: kernel.features)
         for diagnostic in compiled.diagnostics { printError(diagnostic.description) }
         switch output {
         case .nft: print(NFTTextRenderer.render(compiled.ruleset, replacing: true), terminator: "")
@@ -63,3 +65,13 @@ func loadForNode(input: ConfigInputOptions, node: String?) throws -> (Validated<
 
 // TODO(lead): switch to the JSON codec when it lands.
 func jsonRendering(_ ruleset: Ruleset) -> String { "{}" }
+
+/// Which kernel the ruleset is for (the guest-firewall layout depends on it).
+struct KernelOptions: ParsableArguments {
+    enum Profile: String, ExpressibleByArgument, CaseIterable { case full, minimal }
+
+    @Option(name: .customLong("kernel"), help: "Kernel profile: full (bridge conntrack, as Debian/Proxmox kernels) or minimal (br_netfilter only).")
+    var profile: Profile = .full
+
+    var features: KernelFeatures { profile == .full ? .full : .minimal }
+}

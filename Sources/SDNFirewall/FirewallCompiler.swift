@@ -13,12 +13,17 @@ public struct CompiledFirewall: Sendable {
 /// Layout:
 /// - `table inet sdn`: node `input`/`output`/`forward` base chains (conntrack, failsafe, cluster and node
 ///   policy chains, default policies) and `postrouting` NAT (SNAT of subnets that ask for it).
-/// - `table bridge sdn`: guest traffic. Two base chains on the forward hook dispatch in O(1) through
-///   verdict maps keyed by interface (`iifname vmap @guest_out`, then `oifname vmap @guest_in`) into one
-///   chain per guest NIC and direction; security groups are chains of their own, jumped to.
+/// - `table bridge sdn`: stateless anti-spoofing of every guest NIC on the bridge prerouting hook
+///   (`iifname vmap @guest_spoof`: MAC, IPv4/ARP/IPv6 source through concatenated sets, RA and DHCP-server
+///   guards).
+/// - Stateful guest policy: one chain per guest NIC and direction, reached in O(1) through verdict maps
+///   from two base chains (outbound first, then inbound, so `accept` in the sender's chain still lets the
+///   receiver's chain run). Where they live depends on the kernel (`GuestFirewallMode`): in `bridge sdn`
+///   keyed by port, or in `inet sdn` keyed by the NIC's MAC under br_netfilter. Security groups are chains
+///   of their own, jumped to, and exist once however many guests use them.
 public enum FirewallCompiler {
-    public static func compile(_ validated: Validated<DesiredState>, node nodeName: String) -> CompiledFirewall {
-        var builder = Builder(state: validated.value, nodeName: nodeName)
+    public static func compile(_ validated: Validated<DesiredState>, node nodeName: String, features: KernelFeatures = .full) -> CompiledFirewall {
+        var builder = Builder(state: validated.value, nodeName: nodeName, features: features)
         builder.build()
         return CompiledFirewall(ruleset: Ruleset(tables: [builder.inet, builder.bridge]), diagnostics: builder.diagnostics)
     }
@@ -32,6 +37,7 @@ public enum FirewallCompiler {
 private struct Builder {
     let state: DesiredState
     let nodeName: String
+    let features: KernelFeatures
     let firewall: FirewallConfig
     var diagnostics: [Diagnostic] = []
     var inet = Table(family: .inet, name: FirewallNaming.tableName)
@@ -39,9 +45,10 @@ private struct Builder {
     let ipSetFamilies: [String: Set<IPAddress.Family>]
     var usedGroups: [TableFamily: Set<String>] = [:]
 
-    init(state: DesiredState, nodeName: String) {
+    init(state: DesiredState, nodeName: String, features: KernelFeatures) {
         self.state = state
         self.nodeName = nodeName
+        self.features = features
         self.firewall = state.firewall
         var families: [String: Set<IPAddress.Family>] = [:]
         for set in state.firewall.ipsets {
@@ -75,7 +82,7 @@ private struct Builder {
         addIPSets(to: &inet)
         addIPSets(to: &bridge)
         buildNodeTable(node: node, options: nodeOptions, clusterEnabled: clusterOptions.enable ?? true)
-        buildBridgeTable(options: clusterOptions)
+        buildGuests(options: clusterOptions)
         addGroupChains()
         // Unused IP sets stay out of each table, to keep the ruleset minimal.
         pruneUnusedSets(&inet)
@@ -273,17 +280,19 @@ private struct Builder {
         return rules
     }
 
-    // MARK: bridge sdn (guests)
+    // MARK: guests
 
-    private mutating func buildBridgeTable(options clusterOptions: FirewallOptions) {
+    private mutating func buildGuests(options clusterOptions: FirewallOptions) {
         let enabled = clusterOptions.enable ?? true
+        let mode = features.guestMode
+        let policyFamily: TableFamily = mode == .bridgeFamily ? .bridge : .inet
+        var spoofMap: [SetElement] = []
         var outMap: [SetElement] = []
         var inMap: [SetElement] = []
-        var vnetMap: [SetElement] = []
         var ipv4Elements: [SetElement] = []
         var ipv6Elements: [SetElement] = []
+        var spoofChains: [Chain] = []
         var nicChains: [Chain] = []
-        var vnetChains: [Chain] = []
 
         for guest in state.guests.filter({ $0.node == nodeName }).sorted(by: { $0.id < $1.id }) {
             let scope = PolicyScope.guest(guest.id)
@@ -292,66 +301,44 @@ private struct Builder {
             let policy = firewall.policy(for: scope)
             for nic in guest.nics.sorted(by: { $0.index < $1.index }) where nic.firewall {
                 let interface = InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)
-                var compiler = RuleCompiler(firewall: firewall, tableFamily: .bridge, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies)
+                let nicPath = ConfigPath.topology / "guests" / String(guest.id) / "nics" / nic.key
                 let outName = FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .out)
                 let inName = FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .in)
+                let spoofName = FirewallNaming.guestSpoofChain(guest: guest.id, nic: nic.index)
+
+                // Stateless checks of what the guest sends, on the bridge before anything else sees it.
+                let spoofRules = spoofingRules(nic: nic, interface: interface, chain: spoofName, options: options, path: nicPath,
+                                               guestID: guest.id, ipv4: &ipv4Elements, ipv6: &ipv6Elements)
+                if !spoofRules.isEmpty {
+                    spoofChains.append(Chain(name: spoofName, rules: spoofRules))
+                    spoofMap.append(SetElement(key: [.string(interface)], data: .verdict(.jump(spoofName))))
+                }
+
+                let dispatchKey: Value
+                switch mode {
+                case .bridgeFamily:
+                    dispatchKey = .string(interface)
+                case .brNetfilter:
+                    guard let mac = nic.mac else {
+                        diagnostics.append(.warning("firewall-needs-mac", "guest \(guest.id) \(nic.key) has no declared MAC; in br_netfilter mode its rules are found by MAC, so they are not applied",
+                                                    at: state.sources.location(of: nicPath), path: nicPath.description, hint: "declare mac: for the NIC"))
+                        continue
+                    }
+                    dispatchKey = .ether(mac)
+                }
+
+                var compiler = RuleCompiler(firewall: firewall, tableFamily: policyFamily, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies)
                 var outRules: [Rule] = []
                 var inRules: [Rule] = []
-
-                // Anti-spoofing first, before anything can accept a forged packet.
-                if options.macfilter ?? true {
-                    if let mac = nic.mac {
-                        outRules.append(Rule(id: "\(outName)/macfilter", statements: [.match(.payload(protocol: "ether", field: "saddr"), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
-                    } else {
-                        diagnostics.append(.warning("macfilter-without-mac", "guest \(guest.id) \(nic.key) has macfilter on but no declared MAC, so its source MAC cannot be checked",
-                                                    at: state.sources.location(of: ConfigPath.topology / "guests" / String(guest.id) / "nics" / nic.key),
-                                                    path: "guests.\(guest.id).nics.\(nic.key)", hint: "declare mac: in the topology"))
-                    }
+                if options.ndp ?? true {
+                    let outTypes = Builder.ndpTypes.filter { $0 != "nd-router-advert" || (options.radv ?? false) }
+                    outRules.append(Rule(id: "\(outName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(outTypes.map { .symbol($0) })), .verdict(.accept)]))
+                    inRules.append(Rule(id: "\(inName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
                 }
                 if options.dhcp ?? true {
                     outRules.append(Rule(id: "\(outName)/dhcp-client", statements: [
                         .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(68))),
                         .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(67))), .verdict(.accept)]))
-                    outRules.append(Rule(id: "\(outName)/dhcpv6-client", statements: [
-                        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(546))),
-                        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(547))), .verdict(.accept)]))
-                }
-                if options.ipfilter ?? false {
-                    let mac = nic.mac
-                    let v4 = nic.ips.filter { $0.family == .ipv4 }
-                    var v6 = nic.ips.filter { $0.family == .ipv6 }
-                    if let mac { v6.append(Builder.linkLocal(for: mac)) }
-                    for prefix in v4 {
-                        ipv4Elements.append(SetElement(key: [.string(interface), mac.map { .ether($0) } ?? .symbol("*"), prefix.isHost ? .address(prefix.address) : .prefix(prefix.masked)]))
-                    }
-                    for prefix in v6 {
-                        ipv6Elements.append(SetElement(key: [.string(interface), mac.map { .ether($0) } ?? .symbol("*"), prefix.isHost ? .address(prefix.address) : .prefix(prefix.masked)]))
-                    }
-                    let key4: Expression = .concat([.meta("iifname"), .payload(protocol: "ether", field: "saddr"), .payload(protocol: "ip", field: "saddr")])
-                    let keyARP: Expression = .concat([.meta("iifname"), .payload(protocol: "ether", field: "saddr"), .payload(protocol: "arp", field: "saddr ip")])
-                    let key6: Expression = .concat([.meta("iifname"), .payload(protocol: "ether", field: "saddr"), .payload(protocol: "ip6", field: "saddr")])
-                    outRules.append(Rule(id: "\(outName)/ipfilter-v4", statements: [.match(key4, .notEqual, .setReference(FirewallNaming.guestIPv4Set)), .counter, .verdict(.drop)]))
-                    outRules.append(Rule(id: "\(outName)/ipfilter-arp", statements: [.match(keyARP, .notEqual, .setReference(FirewallNaming.guestIPv4Set)), .counter, .verdict(.drop)]))
-                    outRules.append(Rule(id: "\(outName)/ipfilter-v6", statements: [.match(key6, .notEqual, .setReference(FirewallNaming.guestIPv6Set)), .counter, .verdict(.drop)]))
-                    if mac == nil {
-                        diagnostics.append(.warning("ipfilter-without-mac", "guest \(guest.id) \(nic.key) has ipfilter on but no declared MAC; its traffic will be dropped",
-                                                    at: state.sources.location(of: ConfigPath.topology / "guests" / String(guest.id) / "nics" / nic.key),
-                                                    path: "guests.\(guest.id).nics.\(nic.key)", hint: "declare mac: in the topology"))
-                    }
-                }
-                if !(options.radv ?? false) {
-                    outRules.append(Rule(id: "\(outName)/ra-guard", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .value(.symbol("nd-router-advert"))), .counter, .verdict(.drop)]))
-                }
-                if !(options.dhcpServer ?? false) {
-                    outRules.append(Rule(id: "\(outName)/dhcp-server-guard", statements: [
-                        .match(.payload(protocol: "udp", field: "sport"), .equal, .set([.integer(67), .integer(547)])), .counter, .verdict(.drop)]))
-                }
-                if options.ndp ?? true {
-                    let ndp: Expression = .set(Builder.ndpTypes.filter { $0 != "nd-router-advert" || (options.radv ?? false) }.map { .symbol($0) })
-                    outRules.append(Rule(id: "\(outName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, ndp), .verdict(.accept)]))
-                    inRules.append(Rule(id: "\(inName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
-                }
-                if options.dhcp ?? true {
                     inRules.append(Rule(id: "\(inName)/dhcp-client", statements: [
                         .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(67))),
                         .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(68))), .verdict(.accept)]))
@@ -362,11 +349,9 @@ private struct Builder {
                 if options.tcpflags ?? false { inRules += tcpFlagRules(prefix: inName) }
 
                 for rule in policy?.rules ?? [] {
-                    if case .group(let group, let iface) = rule.body, rule.enabled, iface == nil || iface == nic.key {
-                        usedGroups[.bridge, default: []].insert(group)
-                    }
                     // A rule naming another NIC (`iface net1`) does not belong in this NIC's chains.
                     if let iface = rule.interface, iface != nic.key { continue }
+                    if case .group(let group, _) = rule.body, rule.enabled { usedGroups[policyFamily, default: []].insert(group) }
                     var stripped = rule
                     stripped.stripInterface()
                     outRules += compiler.compile(stripped, placement: .init(chain: outName, direction: .out, interfaceKey: nil, logScope: outName))
@@ -375,57 +360,170 @@ private struct Builder {
                 diagnostics += compiler.diagnostics
                 outRules += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: outName, rate: options.logRateLimit ?? .default)
                 inRules += defaultPolicy(options.policyIn ?? .drop, level: options.logLevelIn ?? .nolog, scope: inName, rate: options.logRateLimit ?? .default)
-                if (options.policyIn == .reject || options.policyOut == .reject || policy?.rules.contains { $0.match?.action == .reject } == true) {
-                    diagnostics.append(.warning("bridge-reject-non-ip", "guest \(guest.id) \(nic.key): reject answers IPv4 and IPv6 packets; other frames (ARP, …) that reach a reject are dropped",
-                                                at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)",
-                                                hint: "the kernel cannot reject non-IP frames on a bridge"))
+                let rejects = options.policyIn == .reject || options.policyOut == .reject || policy?.rules.contains { $0.match?.action == .reject } == true
+                if rejects {
+                    if mode == .bridgeFamily && !features.bridgeReject {
+                        diagnostics.append(.warning("reject-unsupported", "guest \(guest.id) \(nic.key): this kernel cannot reject on a bridge (no nft_reject_bridge); its reject rules drop instead",
+                                                    at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)"))
+                    } else {
+                        diagnostics.append(.warning("reject-non-ip", "guest \(guest.id) \(nic.key): reject answers IPv4 and IPv6 packets only; other frames that reach a reject are dropped",
+                                                    at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)",
+                                                    hint: "the kernel cannot reject non-IP frames"))
+                    }
+                }
+                if mode == .bridgeFamily && !features.bridgeReject {
+                    outRules = outRules.map(Builder.replacingRejectWithDrop)
+                    inRules = inRules.map(Builder.replacingRejectWithDrop)
                 }
                 nicChains.append(Chain(name: outName, rules: outRules))
                 nicChains.append(Chain(name: inName, rules: inRules))
-                outMap.append(SetElement(key: [.string(interface)], data: .verdict(.jump(outName))))
-                inMap.append(SetElement(key: [.string(interface)], data: .verdict(.jump(inName))))
+                outMap.append(SetElement(key: [dispatchKey], data: .verdict(.jump(outName))))
+                inMap.append(SetElement(key: [dispatchKey], data: .verdict(.jump(inName))))
             }
         }
 
+        let vnetChains = buildVNetChains(enabled: enabled, family: policyFamily)
+
+        // Anti-spoofing, always in the bridge table: stateless, so every kernel can run it.
+        bridge.sets += [
+            NamedSet(name: FirewallNaming.guestSpoofMap, keyType: [.interfaceName], data: .verdict, elements: spoofMap),
+            NamedSet(name: FirewallNaming.guestIPv4Set, keyType: [.interfaceName, .etherAddress, .ipv4Address], flags: [.interval], elements: ipv4Elements),
+            NamedSet(name: FirewallNaming.guestIPv6Set, keyType: [.interfaceName, .etherAddress, .ipv6Address], flags: [.interval], elements: ipv6Elements),
+        ]
+        bridge.chains.append(Chain(name: FirewallNaming.guestSpoofDispatch, base: BaseChain(type: .filter, hook: .prerouting, priority: -300, policy: .accept), rules: [
+            Rule(id: "guests-spoof/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.guestSpoofMap)]),
+        ]))
+        bridge.chains += spoofChains
+
+        let keyType: SetKeyType = mode == .bridgeFamily ? .interfaceName : .etherAddress
+        var maps = [
+            NamedSet(name: FirewallNaming.guestOutMap, keyType: [keyType], data: .verdict, elements: outMap),
+            NamedSet(name: FirewallNaming.guestInMap, keyType: [keyType], data: .verdict, elements: inMap),
+        ]
+        var bases: [Chain]
+        switch mode {
+        case .bridgeFamily:
+            // Bridged traffic on forward; traffic between a guest and the node itself (routed through
+            // the node, or to its services) on input and output.
+            bases = [
+                Chain(name: FirewallNaming.guestOutDispatch, base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .accept), rules: [
+                    Rule(id: "guests-out/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.guestOutMap)])]),
+                Chain(name: FirewallNaming.guestInDispatch, base: BaseChain(type: .filter, hook: .forward, priority: 10, policy: .accept), rules: [
+                    Rule(id: "guests-in/dispatch", statements: [.vmap(.meta("oifname"), map: FirewallNaming.guestInMap)])]),
+                Chain(name: FirewallNaming.guestOutLocalDispatch, base: BaseChain(type: .filter, hook: .input, priority: 0, policy: .accept), rules: [
+                    Rule(id: "guests-out-local/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.guestOutMap)])]),
+                Chain(name: FirewallNaming.guestInLocalDispatch, base: BaseChain(type: .filter, hook: .output, priority: 0, policy: .accept), rules: [
+                    Rule(id: "guests-in-local/dispatch", statements: [.vmap(.meta("oifname"), map: FirewallNaming.guestInMap)])]),
+            ]
+            if features.bridgeMeta && !vnetChains.elements.isEmpty {
+                maps.append(NamedSet(name: FirewallNaming.vnetMap, keyType: [.interfaceName], data: .verdict, elements: vnetChains.elements))
+                bases.insert(Chain(name: FirewallNaming.vnetDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -10, policy: .accept), rules: [
+                    Rule(id: "vnets/dispatch", statements: [.vmap(.meta("ibrname"), map: FirewallNaming.vnetMap)])]), at: 0)
+            }
+            bridge.sets += maps
+            bridge.chains += bases + (features.bridgeMeta ? vnetChains.chains : []) + nicChains
+        case .brNetfilter:
+            bases = [
+                Chain(name: FirewallNaming.guestOutDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -10, policy: .accept), rules: [
+                    Rule(id: "guests-out/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "saddr"), map: FirewallNaming.guestOutMap)])]),
+                Chain(name: FirewallNaming.guestInDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -5, policy: .accept), rules: [
+                    Rule(id: "guests-in/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "daddr"), map: FirewallNaming.guestInMap)])]),
+            ]
+            if !vnetChains.elements.isEmpty {
+                // Under br_netfilter the input interface of bridged and routed traffic alike is the vnet bridge.
+                maps.append(NamedSet(name: FirewallNaming.vnetMap, keyType: [.interfaceName], data: .verdict, elements: vnetChains.elements))
+                bases.insert(Chain(name: FirewallNaming.vnetDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -15, policy: .accept), rules: [
+                    Rule(id: "vnets/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.vnetMap)])]), at: 0)
+            }
+            inet.sets += maps
+            inet.chains += bases + vnetChains.chains + nicChains
+        }
+        if mode == .bridgeFamily && !features.bridgeMeta && !vnetChains.elements.isEmpty {
+            diagnostics.append(.warning("vnet-policy-unsupported", "this kernel has no bridge meta support (nft_meta_bridge), so vnet forward policies are not applied to bridged traffic",
+                                        at: state.sources.location(of: ConfigPath.policy / "vnets"), path: "vnets"))
+        }
+    }
+
+    private mutating func spoofingRules(nic: GuestNIC, interface: String, chain: String, options: FirewallOptions, path: ConfigPath, guestID: Int,
+                                        ipv4: inout [SetElement], ipv6: inout [SetElement]) -> [Rule] {
+        var rules: [Rule] = []
+        if options.macfilter ?? true {
+            if let mac = nic.mac {
+                rules.append(Rule(id: "\(chain)/macfilter", statements: [.match(.payload(protocol: "ether", field: "saddr"), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
+            } else {
+                diagnostics.append(.warning("macfilter-without-mac", "guest \(guestID) \(nic.key) has macfilter on but no declared MAC, so its source MAC cannot be checked",
+                                            at: state.sources.location(of: path), path: path.description, hint: "declare mac: for the NIC"))
+            }
+        }
+        if !(options.radv ?? false) {
+            rules.append(Rule(id: "\(chain)/ra-guard", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .value(.symbol("nd-router-advert"))), .counter, .verdict(.drop)]))
+        }
+        if !(options.dhcpServer ?? false) {
+            rules.append(Rule(id: "\(chain)/dhcp-server-guard", statements: [
+                .match(.payload(protocol: "udp", field: "sport"), .equal, .set([.integer(67), .integer(547)])), .counter, .verdict(.drop)]))
+        }
+        if options.ipfilter ?? false {
+            guard let mac = nic.mac else {
+                diagnostics.append(.warning("ipfilter-without-mac", "guest \(guestID) \(nic.key) has ipfilter on but no declared MAC; all its IP traffic is dropped",
+                                            at: state.sources.location(of: path), path: path.description, hint: "declare mac: for the NIC"))
+                rules.append(Rule(id: "\(chain)/ipfilter-no-mac", statements: [.match(.meta("protocol"), .equal, .set([.symbol("ip"), .symbol("ip6"), .symbol("arp")])), .counter, .verdict(.drop)]))
+                return rules
+            }
+            if options.dhcp ?? true {
+                // A DHCP client has no address yet: it sends from 0.0.0.0.
+                rules.append(Rule(id: "\(chain)/dhcp-discover", statements: [
+                    .match(.payload(protocol: "ip", field: "saddr"), .equal, .value(.address(.v4(0)))),
+                    .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(68))),
+                    .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(67))), .verdict(.return)]))
+            }
+            for prefix in nic.ips where prefix.family == .ipv4 {
+                ipv4.append(SetElement(key: [.string(interface), .ether(mac), prefix.isHost ? .address(prefix.address) : .prefix(prefix.masked)]))
+            }
+            for prefix in nic.ips.filter({ $0.family == .ipv6 }) + [Builder.linkLocal(for: mac)] {
+                ipv6.append(SetElement(key: [.string(interface), .ether(mac), prefix.isHost ? .address(prefix.address) : .prefix(prefix.masked)]))
+            }
+            // Duplicate address detection probes come from the unspecified address.
+            rules.append(Rule(id: "\(chain)/ipfilter-dad", statements: [
+                .match(.payload(protocol: "ip6", field: "saddr"), .equal, .value(.address(.v6(0)))),
+                .match(.payload(protocol: "icmpv6", field: "type"), .equal, .value(.symbol("nd-neighbor-solicit"))), .verdict(.return)]))
+            let etherSource = Expression.payload(protocol: "ether", field: "saddr")
+            rules.append(Rule(id: "\(chain)/ipfilter-v4", statements: [
+                .match(.concat([.meta("iifname"), etherSource, .payload(protocol: "ip", field: "saddr")]), .notEqual, .setReference(FirewallNaming.guestIPv4Set)), .counter, .verdict(.drop)]))
+            rules.append(Rule(id: "\(chain)/ipfilter-arp", statements: [
+                .match(.concat([.meta("iifname"), etherSource, .payload(protocol: "arp", field: "saddr ip")]), .notEqual, .setReference(FirewallNaming.guestIPv4Set)), .counter, .verdict(.drop)]))
+            rules.append(Rule(id: "\(chain)/ipfilter-v6", statements: [
+                .match(.concat([.meta("iifname"), etherSource, .payload(protocol: "ip6", field: "saddr")]), .notEqual, .setReference(FirewallNaming.guestIPv6Set)), .counter, .verdict(.drop)]))
+        }
+        return rules
+    }
+
+    private mutating func buildVNetChains(enabled: Bool, family: TableFamily) -> (chains: [Chain], elements: [SetElement]) {
+        var chains: [Chain] = []
+        var elements: [SetElement] = []
         for vnetPolicy in firewall.vnets.sorted(by: { $0.scope < $1.scope }) {
             guard enabled, case .vnet(let name) = vnetPolicy.scope, let vnet = state.vnet(named: name),
                   let zone = state.zone(named: vnet.zone), zone.includes(node: nodeName) else { continue }
             let options = firewall.effectiveOptions(for: vnetPolicy.scope)
             guard options.enable ?? true else { continue }
             let chainName = FirewallNaming.vnetChain(name)
-            var compiler = RuleCompiler(firewall: firewall, tableFamily: .bridge, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies)
+            var compiler = RuleCompiler(firewall: firewall, tableFamily: family, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies)
             var rules = conntrackRules(prefix: chainName, allowInvalid: options.allowInvalid ?? false)
             for rule in vnetPolicy.rules {
-                rules += compiler.compile(rule, placement: .init(chain: chainName, direction: .forward, interfaceKey: "iifname", logScope: chainName))
-                if case .group(let group, _) = rule.body, rule.enabled { usedGroups[.bridge, default: []].insert(group) }
+                rules += compiler.compile(rule, placement: .init(chain: chainName, direction: .forward, interfaceKey: nil, logScope: chainName))
+                if case .group(let group, _) = rule.body, rule.enabled { usedGroups[family, default: []].insert(group) }
             }
             diagnostics += compiler.diagnostics
             rules += defaultPolicy(options.policyForward ?? .accept, level: options.logLevelForward ?? .nolog, scope: chainName, rate: options.logRateLimit ?? .default)
-            vnetChains.append(Chain(name: chainName, rules: rules))
-            vnetMap.append(SetElement(key: [.string(InterfaceNaming.vnetBridge(name))], data: .verdict(.jump(chainName))))
+            chains.append(Chain(name: chainName, rules: rules))
+            elements.append(SetElement(key: [.string(InterfaceNaming.vnetBridge(name))], data: .verdict(.jump(chainName))))
         }
+        return (chains, elements)
+    }
 
-        let concatV4: [SetKeyType] = [.interfaceName, .etherAddress, .ipv4Address]
-        let concatV6: [SetKeyType] = [.interfaceName, .etherAddress, .ipv6Address]
-        bridge.sets += [
-            NamedSet(name: FirewallNaming.guestOutMap, keyType: [.interfaceName], data: .verdict, elements: outMap),
-            NamedSet(name: FirewallNaming.guestInMap, keyType: [.interfaceName], data: .verdict, elements: inMap),
-            NamedSet(name: FirewallNaming.vnetMap, keyType: [.interfaceName], data: .verdict, elements: vnetMap),
-            NamedSet(name: FirewallNaming.guestIPv4Set, keyType: concatV4, flags: [.interval], elements: ipv4Elements.filter { $0.key[1] != .symbol("*") }),
-            NamedSet(name: FirewallNaming.guestIPv6Set, keyType: concatV6, flags: [.interval], elements: ipv6Elements.filter { $0.key[1] != .symbol("*") }),
-        ]
-        let bases = [
-            Chain(name: FirewallNaming.vnetDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -10, policy: .accept), rules: [
-                Rule(id: "vnets/dispatch", statements: [.vmap(.meta("ibrname"), map: FirewallNaming.vnetMap)]),
-            ]),
-            Chain(name: FirewallNaming.guestOutDispatch, base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .accept), rules: [
-                Rule(id: "guests-out/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.guestOutMap)]),
-            ]),
-            Chain(name: FirewallNaming.guestInDispatch, base: BaseChain(type: .filter, hook: .forward, priority: 10, policy: .accept), rules: [
-                Rule(id: "guests-in/dispatch", statements: [.vmap(.meta("oifname"), map: FirewallNaming.guestInMap)]),
-            ]),
-        ]
-        bridge.chains = bases + vnetChains + nicChains
+    static func replacingRejectWithDrop(_ rule: Rule) -> Rule {
+        var copy = rule
+        copy.statements = rule.statements.map { if case .reject = $0 { .verdict(.drop) } else { $0 } }
+        return copy
     }
 
     /// The EUI-64 link-local address a guest derives from its MAC (needed for NDP with ipfilter on).

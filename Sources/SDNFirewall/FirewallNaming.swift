@@ -17,6 +17,11 @@ public enum FirewallNaming {
 
     // bridge sdn: guest traffic, in two base chains on the forward hook so that `accept` in a guest's
     // outbound chain ends only that base chain and the destination guest's inbound chain still runs.
+    public static let guestSpoofDispatch = "guests-spoof"
+    public static let guestOutLocalDispatch = "guests-out-local"
+    public static let guestInLocalDispatch = "guests-in-local"
+    public static let guestSpoofMap = "guest_spoof"
+    public static func guestSpoofChain(guest: Int, nic: Int) -> String { "guest-\(guest)-net\(nic)-spoof" }
     public static let guestOutDispatch = "guests-out"
     public static let guestInDispatch = "guests-in"
     public static let vnetDispatch = "vnets-fwd"

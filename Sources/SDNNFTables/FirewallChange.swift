@@ -66,8 +66,9 @@ public enum RulesetDiff {
             let family = table.family
             guard let old = current.table(family, table.name) else {
                 creates.append(.addTable(family, table.name))
-                for set in table.sets { creates.append(.addSet(family, table: table.name, set)) }
+                // Chains before sets: verdict-map elements name chains.
                 for chain in table.chains { creates.append(.addChain(family, table: table.name, Chain(name: chain.name, base: chain.base))) }
+                for set in table.sets { creates.append(.addSet(family, table: table.name, set)) }
                 for chain in table.chains {
                     for rule in chain.rules { contents.append(.addRule(family, table: table.name, chain: chain.name, rule)) }
                 }
@@ -129,7 +130,16 @@ public enum RulesetDiff {
             removals.removeAll { setRecreations.contains($0) }
             contents.insert(contentsOf: setRecreations, at: 0)
         }
-        return creates + removalsOfElements(removals) + contents + removalsAfterContents(removals) + tableRemovals
+        // Within the creations: tables, then chains, then sets (verdict-map elements name chains).
+        func rank(_ change: FirewallChange) -> Int {
+            switch change {
+            case .addTable: 0
+            case .addChain: 1
+            default: 2
+            }
+        }
+        let orderedCreates = creates.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(\.element)
+        return orderedCreates + removalsOfElements(removals) + contents + removalsAfterContents(removals) + tableRemovals
     }
 
     // Element deletions go before additions (a map key may be re-added with new data); chain and set

@@ -123,8 +123,8 @@ enum NFTSymbols {
         case .inetProtocol:
             if name == "ipencap" { return 4 }
             return IPProtocolName(name).map { UInt128($0.number) }
-        case .icmpType: return ICMPType.ipv4[name].map(UInt128.init)
-        case .icmpv6Type: return ICMPType.ipv6[name].map(UInt128.init)
+        case .icmpType: return ICMPType.ipv4[name].map { UInt128($0) }
+        case .icmpv6Type: return ICMPType.ipv6[name].map { UInt128($0) }
         case .icmpCode: return icmpCode[name]
         case .icmpv6Code: return icmpv6Code[name]
         case .ctState: return ctState[name]
@@ -136,6 +136,23 @@ enum NFTSymbols {
         case .arpOperation: return arpOperation[name]
         default: return nil
         }
+    }
+
+    /// The flag names whose bits make up `bits`, in bit order, or `nil` if a bit has no name.
+    static func flagNames(_ bits: UInt128, kind: NFTDataKind) -> [String]? {
+        let table: [String: UInt128] = switch kind {
+        case .ctState: ctState
+        case .ctStatus: ctStatus
+        case .tcpFlags: tcpFlags
+        default: [:]
+        }
+        var names: [String] = []
+        var remaining = bits
+        for (name, bit) in table.sorted(by: { $0.value < $1.value }) where bits & bit != 0 {
+            names.append(name)
+            remaining &= ~bit
+        }
+        return remaining == 0 && !names.isEmpty ? names : nil
     }
 
     /// The payload protocol a transport protocol number stands for (`6` → `tcp`), where nft has one.

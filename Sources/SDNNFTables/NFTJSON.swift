@@ -516,9 +516,9 @@ private struct ObjectReader {
         case "snat", "dnat":
             try allow(["family", "addr", "port"], in: body, at: here)
             guard let address = body["addr"] else { throw failure(.unsupported, "\(kind) without an address", at: here) }
-            var kind = NFTDataKind.ipv4Address
-            if body["family"]?.stringValue == "ip6" || address.stringValue?.contains(":") == true { kind = .ipv6Address }
-            let to = try value(address, kind: kind, at: "\(here).addr")
+            var addressKind = NFTDataKind.ipv4Address
+            if body["family"]?.stringValue == "ip6" || address.stringValue?.contains(":") == true { addressKind = .ipv6Address }
+            let to = try value(address, kind: addressKind, at: "\(here).addr")
             var port: UInt16?
             if let portValue = body["port"] {
                 guard let number = portValue.integerValue, let parsed = UInt16(exactly: number) else {
@@ -679,6 +679,17 @@ private struct ObjectReader {
             case "range":
                 guard let bounds = body.arrayValue, bounds.count == 2 else { throw failure(.invalid, "a range needs two bounds", at: path) }
                 return .range(try value(bounds[0], kind: kind, at: "\(path).range[0]"), try value(bounds[1], kind: kind, at: "\(path).range[1]"))
+            case "|" where kind.isBitmask:
+                // `ct state != established|related` lists its or-ed flags as {"|": [a, b]}, nested for more.
+                guard let operands = body.arrayValue, operands.count == 2 else { throw failure(.invalid, "'|' needs two operands", at: path) }
+                var names: [String] = []
+                for (index, operand) in operands.enumerated() {
+                    guard case .flags(let more) = try value(operand, kind: kind, at: "\(path).|[\(index)]") else {
+                        throw failure(.invalid, "'|' of flags holds names only", at: path)
+                    }
+                    names += more
+                }
+                return .flags(names)
             case _ where kind == .verdict:
                 return .verdict(try verdict(name, body, at: "\(path).\(name)"))
             default:

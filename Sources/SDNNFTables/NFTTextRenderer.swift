@@ -17,12 +17,25 @@ public enum NFTTextRenderer {
 
     public static func render(_ table: Table) -> String {
         var lines = ["table \(table.family.rawValue) \(table.name) {"]
+        // Verdict-map elements name chains, and nft adds objects in the order it reads them: declare
+        // every chain (with its hook) before the maps, and fill in the rules afterwards.
+        let declareChainsFirst = table.sets.contains { $0.data == .verdict && !$0.elements.isEmpty }
+        if declareChainsFirst {
+            for chain in table.chains {
+                lines.append("\tchain \(chain.name) {")
+                if let base = chain.base {
+                    lines.append("\t\ttype \(base.type.rawValue) hook \(base.hook.rawValue) priority \(base.priority); policy \(base.policy.rawValue);")
+                }
+                lines.append("\t}")
+            }
+        }
         for set in table.sets {
             lines += render(set).map { "\t" + $0 }
         }
         for chain in table.chains {
+            if declareChainsFirst && chain.rules.isEmpty { continue }
             lines.append("\tchain \(chain.name) {")
-            if let base = chain.base {
+            if let base = chain.base, !declareChainsFirst {
                 lines.append("\t\ttype \(base.type.rawValue) hook \(base.hook.rawValue) priority \(base.priority); policy \(base.policy.rawValue);")
             }
             for rule in chain.rules {

@@ -1,0 +1,84 @@
+/// The protocol headers the encoder knows, and how nft chains them: which expression tells the layer
+/// above which protocol follows (its "protocol key") and with which number.
+///
+/// Three pseudo headers stand for nft's context-free descriptions: `inet` (an inet table's packet is
+/// IPv4 or IPv6, told apart by `meta nfproto`), `netdev` (a bridge or netdev packet's network protocol,
+/// told by `meta protocol`) and `inetService` (some transport protocol, told by `meta l4proto`).
+enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
+    case inet, netdev, ether, ip, ip6, arp, inetService, tcp, udp, sctp, dccp, icmp, icmpv6
+
+    enum Layer: Int, Hashable, Sendable, Comparable {
+        case link = 0, network = 1, transport = 2
+        static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
+        /// `NFT_PAYLOAD_*_HEADER`.
+        var payloadBase: UInt32 { UInt32(rawValue) }
+    }
+
+    var layer: Layer {
+        switch self {
+        case .inet, .netdev, .ether: .link
+        case .ip, .ip6, .arp: .network
+        case .inetService, .tcp, .udp, .sctp, .dccp, .icmp, .icmpv6: .transport
+        }
+    }
+
+    /// Pseudo headers have no bytes of their own.
+    var isPseudo: Bool { self == .inet || self == .netdev || self == .inetService }
+
+    /// nft's `enum proto_desc_id`, recorded in anonymous sets' key userdata.
+    var descriptionID: UInt32 {
+        switch self {
+        case .icmp: 4
+        case .udp: 6
+        case .tcp: 8
+        case .dccp: 9
+        case .sctp: 10
+        case .ip: 12
+        case .ip6: 13
+        case .icmpv6: 14
+        case .arp: 15
+        case .ether: 17
+        case .inet, .netdev, .inetService: 0
+        }
+    }
+
+    /// The field that names the next layer's protocol, as a dependency match uses it. IPv4's and IPv6's
+    /// own protocol fields are replaced by `meta l4proto`, as nft does, so that IPv6 extension headers
+    /// are skipped.
+    var protocolKey: Field? {
+        switch self {
+        case .inet: Field.meta("nfproto")
+        case .netdev: Field.meta("protocol")
+        case .ether: Field.payload("ether", "type")
+        case .ip, .ip6, .inetService: Field.meta("l4proto")
+        default: nil
+        }
+    }
+
+    /// The number `protocolKey` must equal for `upper` to follow, or nil if it cannot.
+    func number(of upper: ProtocolHeader) -> UInt64? {
+        switch (self, upper) {
+        case (.inet, .ip): 2
+        case (.inet, .ip6): 10
+        case (.netdev, .ip), (.ether, .ip): 0x0800
+        case (.netdev, .ip6), (.ether, .ip6): 0x86dd
+        case (.netdev, .arp), (.ether, .arp): 0x0806
+        case (.ip, .icmp), (.inetService, .icmp): 1
+        case (.ip6, .icmpv6), (.inetService, .icmpv6): 58
+        case (.ip, .tcp), (.ip6, .tcp), (.inetService, .tcp): 6
+        case (.ip, .udp), (.ip6, .udp), (.inetService, .udp): 17
+        case (.ip, .dccp), (.ip6, .dccp), (.inetService, .dccp): 33
+        case (.ip, .sctp), (.ip6, .sctp), (.inetService, .sctp): 132
+        default: nil
+        }
+    }
+
+    /// The header a protocol-key value announces (the inverse of `number(of:)`).
+    func upper(for number: UInt64) -> ProtocolHeader? {
+        ProtocolHeader.allCases.first { !$0.isPseudo && self.number(of: $0) == number }
+    }
+
+    /// Fields of this header by offset, for splitting loads that nft merged.
+    var fields: [Field] { Field.catalog.filter { $0.header == self }.sorted { $0.offset < $1.offset } }
+}
