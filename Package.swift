@@ -44,7 +44,7 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "SDNNetnsTests", dependencies: ["SDNNetns", "SDNTesting"]),
-        .testTarget(name: "SDNCLITests", dependencies: ["SDNCLI", "SDNTesting"]),
+        .testTarget(name: "SDNCLITests", dependencies: ["SDNCLI", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNFirewallTests", dependencies: ["SDNFirewall", "SDNConfig", "SDNModel", "SDNNFTables", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNNFTablesTests", dependencies: ["SDNNFTables", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
     ]

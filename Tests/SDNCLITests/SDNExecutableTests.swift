@@ -1,0 +1,86 @@
+import Foundation
+import SDNTesting
+import Testing
+
+/// Runs the real `sdn` binary the way a user does and checks output and exit status.
+@Suite struct SDNExecutableTests {
+    static let binary: String? = {
+        // Test bundles sit next to the package's products in .build/<config>/.
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [directory, directory.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("sdn").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }()
+
+    static let repositoryRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
+        }
+        return FileManager.default.currentDirectoryPath
+    }()
+
+    func sdn(_ arguments: String...) throws -> (status: Int32, stdout: String, stderr: String) {
+        let binary = try #require(Self.binary, "the sdn executable was not built next to the tests (run `swift build` first)")
+        return try Shell.run([binary] + arguments + ["--color", "never"].filter { _ in arguments.first == "validate" })
+    }
+
+    @Test func threeErrorsArePrintedWithLocationsAndExitOne() throws {
+        let result = try sdn("validate", fixturesDirectory("three-errors"))
+        #expect(result.status == 1)
+        let located = result.stdout.split(separator: "\n").filter { $0.contains("net.yaml:") && $0.contains(": error: ") }
+        #expect(located.count == 3, "\(result.stdout)")
+        #expect(result.stdout.contains("net.yaml:7:13: error: zone 'lan' uses bridge 'vmbr0', which node 'pve1' does not have"))
+        #expect(result.stdout.contains("net.yaml:11:10: error: VLAN tag 5000"))
+        #expect(result.stdout.contains("net.yaml:14:18: error: gateway 10.0.1.1 is not inside subnet 10.0.0.0/24"))
+        #expect(result.stdout.contains("invalid: 1 file; 3 errors"))
+    }
+
+    @Test func cleanExamplesExitZero() throws {
+        for example in ["three-node-vxlan", "vlan-bond", "hardened-web"] {
+            let directory = Self.repositoryRoot + "/examples/" + example
+            let result = try sdn("validate", directory + "/Topologies", directory + "/Policies")
+            #expect(result.status == 0, "\(example): \(result.stdout)")
+            #expect(result.stdout.hasPrefix("valid:"))
+        }
+    }
+
+    @Test func unreadableInputExitsTwo() throws {
+        let result = try sdn("validate", "/nonexistent/Topologies")
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("no such file or directory"))
+    }
+
+    @Test func jsonOutputIsMachineReadable() throws {
+        let result = try sdn("validate", "--output", "json", fixturesDirectory("three-errors"))
+        #expect(result.status == 1)
+        let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
+        #expect(object?["valid"] as? Bool == false)
+        #expect((object?["diagnostics"] as? [[String: Any]])?.count == 3)
+        #expect((object?["diagnostics"] as? [[String: Any]])?.first?["line"] as? Int == 7)
+    }
+
+    @Test func showOutputValidatesAgain() throws {
+        let shown = try sdn("show", Self.repositoryRoot + "/Topologies", Self.repositoryRoot + "/Policies")
+        #expect(shown.status == 0)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sdn-show-\(getpid()).yaml")
+        try shown.stdout.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let validated = try sdn("validate", file.path)
+        #expect(validated.status == 0, "\(validated.stdout)")
+        let json = try sdn("show", "--output", "json", Self.repositoryRoot + "/Topologies", Self.repositoryRoot + "/Policies")
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect((object?["topology"] as? [String: Any])?["nodes"] != nil)
+    }
+
+    @Test func shellCompletionScriptsAreGenerated() throws {
+        for shell in ["bash", "zsh", "fish"] {
+            let result = try sdn("--generate-completion-script", shell)
+            #expect(result.status == 0)
+            #expect(result.stdout.contains("validate"))
+        }
+    }
+}
