@@ -33,6 +33,15 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "sdn", dependencies: ["SDNCLI"]),
+        .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNNFTables", "SDNFirewall"]),
+
+        // nftables over netlink: the only module that imports libnftnl and libmnl.
+        .systemLibrary(name: "CNFTNL", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
+        .target(
+            name: "CNFTNLShim",
+            linkerSettings: [.linkedLibrary("mnl"), .linkedLibrary("nftnl")]
+        ),
+        .target(name: "SDNNFTablesNetlink", dependencies: ["SDNModel", "SDNNFTables", "SDNDataplane", "SDNNetns", "CNFTNL", "CNFTNLShim"]),
 
         // Shared test support: golden files, system-test traits, namespace helpers.
         .target(name: "SDNTesting", dependencies: ["SDNNetns"]),
@@ -47,5 +56,9 @@ let package = Package(
         .testTarget(name: "SDNCLITests", dependencies: ["SDNCLI", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNFirewallTests", dependencies: ["SDNFirewall", "SDNConfig", "SDNModel", "SDNNFTables", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNNFTablesTests", dependencies: ["SDNNFTables", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "SDNNFTablesNetlinkTests",
+            dependencies: ["SDNNFTablesNetlink", "SDNNFTables", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting"]
+        ),
     ]
 )

@@ -1,4 +1,7 @@
+import Dispatch
+import Glibc
 import SDNModel
+import Synchronization
 import SDNNFTables
 
 /// The compiled firewall of one node: one ruleset in our two tables, plus compiler findings.
@@ -25,7 +28,7 @@ public enum FirewallCompiler {
     public static func compile(_ validated: Validated<DesiredState>, node nodeName: String, features: KernelFeatures = .full) -> CompiledFirewall {
         var builder = Builder(state: validated.value, nodeName: nodeName, features: features)
         builder.build()
-        return CompiledFirewall(ruleset: Ruleset(tables: [builder.inet, builder.bridge]), diagnostics: builder.diagnostics)
+        return CompiledFirewall(ruleset: Ruleset(tables: [builder.inet, builder.bridge]), diagnostics: builder.diagnostics + ShadowLint.findings(in: validated.value))
     }
 
     /// The node to compile for when none is named: the only node, or nil when there are several.
@@ -43,6 +46,10 @@ private struct Builder {
     var inet = Table(family: .inet, name: FirewallNaming.tableName)
     var bridge = Table(family: .bridge, name: FirewallNaming.tableName)
     let ipSetFamilies: [String: Set<IPAddress.Family>]
+    /// Lookups built once: with 10,000 guests, a linear search per guest would dominate the compile.
+    let guestPolicies: [Int: FirewallPolicy]
+    let clusterOptions: FirewallOptions
+    let aliasIndex: [String: Alias]
     var usedGroups: [TableFamily: Set<String>] = [:]
 
     init(state: DesiredState, nodeName: String, features: KernelFeatures) {
@@ -55,6 +62,11 @@ private struct Builder {
             families[set.name] = Set(Builder.intervals(of: set, aliases: state.firewall.aliases).filter { !$0.value.intervals.isEmpty }.map(\.key))
         }
         ipSetFamilies = families
+        guestPolicies = Dictionary(state.firewall.guests.compactMap { policy in
+            if case .guest(let id) = policy.scope { (id, policy) } else { nil }
+        }, uniquingKeysWith: { first, _ in first })
+        clusterOptions = state.firewall.effectiveOptions(for: .cluster)
+        aliasIndex = Dictionary(state.firewall.aliases.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     static func intervals(of set: IPSet, aliases: [Alias]) -> [IPAddress.Family: AddressIntervals] {
@@ -131,7 +143,7 @@ private struct Builder {
 
     private mutating func buildNodeTable(node: SDNModel.Node?, options: FirewallOptions, clusterEnabled: Bool) {
         let enabled = clusterEnabled && (options.enable ?? true)
-        var compiler = RuleCompiler(firewall: firewall, tableFamily: .inet, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies)
+        var compiler = RuleCompiler(firewall: firewall, tableFamily: .inet, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
         let management = node?.management ?? []
         for family in [IPAddress.Family.ipv4, .ipv6] {
             var intervals = AddressIntervals(family: family)
@@ -286,6 +298,16 @@ private struct Builder {
         let enabled = clusterOptions.enable ?? true
         let mode = features.guestMode
         let policyFamily: TableFamily = mode == .bridgeFamily ? .bridge : .inet
+        let guests = state.guests.filter { $0.node == nodeName }.sorted { $0.id < $1.id }
+        // Guests compile independently: split them over the cores, then join the pieces in guest order.
+        let workers = max(1, min(sysconf(Int32(_SC_NPROCESSORS_ONLN)), guests.count / 256))
+        let chunkSize = (guests.count + workers - 1) / max(workers, 1)
+        let results = ChunkResults(count: workers)
+        let builder = self
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let lower = worker * chunkSize, upper = min(guests.count, lower + chunkSize)
+            results.store(worker, builder.compileGuests(lower < upper ? Array(guests[lower..<upper]) : [], enabled: enabled, mode: mode, policyFamily: policyFamily))
+        }
         var spoofMap: [SetElement] = []
         var outMap: [SetElement] = []
         var inMap: [SetElement] = []
@@ -293,93 +315,16 @@ private struct Builder {
         var ipv6Elements: [SetElement] = []
         var spoofChains: [Chain] = []
         var nicChains: [Chain] = []
-
-        for guest in state.guests.filter({ $0.node == nodeName }).sorted(by: { $0.id < $1.id }) {
-            let scope = PolicyScope.guest(guest.id)
-            let options = firewall.effectiveOptions(for: scope)
-            guard enabled, options.enable ?? true else { continue }
-            let policy = firewall.policy(for: scope)
-            for nic in guest.nics.sorted(by: { $0.index < $1.index }) where nic.firewall {
-                let interface = InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)
-                let nicPath = ConfigPath.topology / "guests" / String(guest.id) / "nics" / nic.key
-                let outName = FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .out)
-                let inName = FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .in)
-                let spoofName = FirewallNaming.guestSpoofChain(guest: guest.id, nic: nic.index)
-
-                // Stateless checks of what the guest sends, on the bridge before anything else sees it.
-                let spoofRules = spoofingRules(nic: nic, interface: interface, chain: spoofName, options: options, path: nicPath,
-                                               guestID: guest.id, ipv4: &ipv4Elements, ipv6: &ipv6Elements)
-                if !spoofRules.isEmpty {
-                    spoofChains.append(Chain(name: spoofName, rules: spoofRules))
-                    spoofMap.append(SetElement(key: [.string(interface)], data: .verdict(.jump(spoofName))))
-                }
-
-                let dispatchKey: Value
-                switch mode {
-                case .bridgeFamily:
-                    dispatchKey = .string(interface)
-                case .brNetfilter:
-                    guard let mac = nic.mac else {
-                        diagnostics.append(.warning("firewall-needs-mac", "guest \(guest.id) \(nic.key) has no declared MAC; in br_netfilter mode its rules are found by MAC, so they are not applied",
-                                                    at: state.sources.location(of: nicPath), path: nicPath.description, hint: "declare mac: for the NIC"))
-                        continue
-                    }
-                    dispatchKey = .ether(mac)
-                }
-
-                var compiler = RuleCompiler(firewall: firewall, tableFamily: policyFamily, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies)
-                var outRules: [Rule] = []
-                var inRules: [Rule] = []
-                if options.ndp ?? true {
-                    let outTypes = Builder.ndpTypes.filter { $0 != "nd-router-advert" || (options.radv ?? false) }
-                    outRules.append(Rule(id: "\(outName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(outTypes.map { .symbol($0) })), .verdict(.accept)]))
-                    inRules.append(Rule(id: "\(inName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
-                }
-                if options.dhcp ?? true {
-                    outRules.append(Rule(id: "\(outName)/dhcp-client", statements: [
-                        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(68))),
-                        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(67))), .verdict(.accept)]))
-                    inRules.append(Rule(id: "\(inName)/dhcp-client", statements: [
-                        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(67))),
-                        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(68))), .verdict(.accept)]))
-                }
-                outRules += conntrackRules(prefix: outName, allowInvalid: options.allowInvalid ?? false)
-                inRules += conntrackRules(prefix: inName, allowInvalid: options.allowInvalid ?? false)
-                if options.nosmurfs ?? true { inRules += smurfRules(prefix: inName) }
-                if options.tcpflags ?? false { inRules += tcpFlagRules(prefix: inName) }
-
-                for rule in policy?.rules ?? [] {
-                    // A rule naming another NIC (`iface net1`) does not belong in this NIC's chains.
-                    if let iface = rule.interface, iface != nic.key { continue }
-                    if case .group(let group, _) = rule.body, rule.enabled { usedGroups[policyFamily, default: []].insert(group) }
-                    var stripped = rule
-                    stripped.stripInterface()
-                    outRules += compiler.compile(stripped, placement: .init(chain: outName, direction: .out, interfaceKey: nil, logScope: outName))
-                    inRules += compiler.compile(stripped, placement: .init(chain: inName, direction: .in, interfaceKey: nil, logScope: inName))
-                }
-                diagnostics += compiler.diagnostics
-                outRules += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: outName, rate: options.logRateLimit ?? .default)
-                inRules += defaultPolicy(options.policyIn ?? .drop, level: options.logLevelIn ?? .nolog, scope: inName, rate: options.logRateLimit ?? .default)
-                let rejects = options.policyIn == .reject || options.policyOut == .reject || policy?.rules.contains { $0.match?.action == .reject } == true
-                if rejects {
-                    if mode == .bridgeFamily && !features.bridgeReject {
-                        diagnostics.append(.warning("reject-unsupported", "guest \(guest.id) \(nic.key): this kernel cannot reject on a bridge (no nft_reject_bridge); its reject rules drop instead",
-                                                    at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)"))
-                    } else {
-                        diagnostics.append(.warning("reject-non-ip", "guest \(guest.id) \(nic.key): reject answers IPv4 and IPv6 packets only; other frames that reach a reject are dropped",
-                                                    at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)",
-                                                    hint: "the kernel cannot reject non-IP frames"))
-                    }
-                }
-                if mode == .bridgeFamily && !features.bridgeReject {
-                    outRules = outRules.map(Builder.replacingRejectWithDrop)
-                    inRules = inRules.map(Builder.replacingRejectWithDrop)
-                }
-                nicChains.append(Chain(name: outName, rules: outRules))
-                nicChains.append(Chain(name: inName, rules: inRules))
-                outMap.append(SetElement(key: [dispatchKey], data: .verdict(.jump(outName))))
-                inMap.append(SetElement(key: [dispatchKey], data: .verdict(.jump(inName))))
-            }
+        for chunk in results.all {
+            spoofMap += chunk.spoofMap
+            outMap += chunk.outMap
+            inMap += chunk.inMap
+            ipv4Elements += chunk.ipv4
+            ipv6Elements += chunk.ipv6
+            spoofChains += chunk.spoofChains
+            nicChains += chunk.nicChains
+            diagnostics += chunk.diagnostics
+            for (family, names) in chunk.usedGroups { usedGroups[family, default: []].formUnion(names) }
         }
 
         let vnetChains = buildVNetChains(enabled: enabled, family: policyFamily)
@@ -444,8 +389,116 @@ private struct Builder {
         }
     }
 
-    private mutating func spoofingRules(nic: GuestNIC, interface: String, chain: String, options: FirewallOptions, path: ConfigPath, guestID: Int,
-                                        ipv4: inout [SetElement], ipv6: inout [SetElement]) -> [Rule] {
+    /// The chains, map elements and findings of some guests (pure: runs concurrently with other chunks).
+    private func compileGuests(_ guests: [Guest], enabled: Bool, mode: GuestFirewallMode, policyFamily: TableFamily) -> GuestChunk {
+        var chunk = GuestChunk()
+        for guest in guests {
+            let scope = PolicyScope.guest(guest.id)
+            let policy = guestPolicies[guest.id]
+            let options = (policy?.options ?? FirewallOptions()).inheriting(from: clusterOptions)
+            guard enabled, options.enable ?? true else { continue }
+            var sharedPolicyRules: (out: [Rule], in: [Rule], outChain: String, inChain: String)?
+            let policyNamesNIC = policy?.rules.contains { $0.interface != nil } ?? false
+            for nic in guest.nics.sorted(by: { $0.index < $1.index }) where nic.firewall {
+                let interface = InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)
+                let nicPath = ConfigPath.topology / "guests" / String(guest.id) / "nics" / nic.key
+                let outName = FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .out)
+                let inName = FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .in)
+                let spoofName = FirewallNaming.guestSpoofChain(guest: guest.id, nic: nic.index)
+
+                // Stateless checks of what the guest sends, on the bridge before anything else sees it.
+                let spoofRules = spoofingRules(nic: nic, interface: interface, chain: spoofName, options: options, path: nicPath,
+                                               guestID: guest.id, ipv4: &chunk.ipv4, ipv6: &chunk.ipv6, diagnostics: &chunk.diagnostics)
+                if !spoofRules.isEmpty {
+                    chunk.spoofChains.append(Chain(name: spoofName, rules: spoofRules))
+                    chunk.spoofMap.append(SetElement(key: [.string(interface)], data: .verdict(.jump(spoofName))))
+                }
+
+                let dispatchKey: Value
+                switch mode {
+                case .bridgeFamily:
+                    dispatchKey = .string(interface)
+                case .brNetfilter:
+                    guard let mac = nic.mac else {
+                        chunk.diagnostics.append(.warning("firewall-needs-mac", "guest \(guest.id) \(nic.key) has no declared MAC; in br_netfilter mode its rules are found by MAC, so they are not applied",
+                                                    at: state.sources.location(of: nicPath), path: nicPath.description, hint: "declare mac: for the NIC"))
+                        continue
+                    }
+                    dispatchKey = .ether(mac)
+                }
+
+                var compiler = RuleCompiler(firewall: firewall, tableFamily: policyFamily, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
+                var outRules: [Rule] = []
+                var inRules: [Rule] = []
+                if options.ndp ?? true {
+                    let outTypes = Builder.ndpTypes.filter { $0 != "nd-router-advert" || (options.radv ?? false) }
+                    outRules.append(Rule(id: "\(outName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(outTypes.map { .symbol($0) })), .verdict(.accept)]))
+                    inRules.append(Rule(id: "\(inName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
+                }
+                if options.dhcp ?? true {
+                    outRules.append(Rule(id: "\(outName)/dhcp-client", statements: [
+                        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(68))),
+                        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(67))), .verdict(.accept)]))
+                    inRules.append(Rule(id: "\(inName)/dhcp-client", statements: [
+                        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(67))),
+                        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(68))), .verdict(.accept)]))
+                }
+                outRules += conntrackRules(prefix: outName, allowInvalid: options.allowInvalid ?? false)
+                inRules += conntrackRules(prefix: inName, allowInvalid: options.allowInvalid ?? false)
+                if options.nosmurfs ?? true { inRules += smurfRules(prefix: inName) }
+                if options.tcpflags ?? false { inRules += tcpFlagRules(prefix: inName) }
+
+                // NICs of one guest share its policy: unless a rule names a NIC, compile the rules once and
+                // give the other NICs copies under their own chain names (the compile dominates large sets).
+                if let shared = sharedPolicyRules, !policyNamesNIC {
+                    outRules += Builder.retarget(shared.out, from: shared.outChain, to: outName)
+                    inRules += Builder.retarget(shared.in, from: shared.inChain, to: inName)
+                } else {
+                    var policyOut: [Rule] = []
+                    var policyIn: [Rule] = []
+                    for rule in policy?.rules ?? [] {
+                        // A rule naming another NIC (`iface net1`) does not belong in this NIC's chains.
+                        if let iface = rule.interface, iface != nic.key { continue }
+                        if case .group(let group, _) = rule.body, rule.enabled { chunk.usedGroups[policyFamily, default: []].insert(group) }
+                        var stripped = rule
+                        stripped.stripInterface()
+                        policyOut += compiler.compile(stripped, placement: .init(chain: outName, direction: .out, interfaceKey: nil, logScope: outName))
+                        policyIn += compiler.compile(stripped, placement: .init(chain: inName, direction: .in, interfaceKey: nil, logScope: inName))
+                    }
+                    chunk.diagnostics += compiler.diagnostics
+                    outRules += policyOut
+                    inRules += policyIn
+                    sharedPolicyRules = (policyOut, policyIn, outName, inName)
+                }
+                outRules += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: outName, rate: options.logRateLimit ?? .default)
+                inRules += defaultPolicy(options.policyIn ?? .drop, level: options.logLevelIn ?? .nolog, scope: inName, rate: options.logRateLimit ?? .default)
+                let rejects = options.policyIn == .reject || options.policyOut == .reject || policy?.rules.contains { $0.match?.action == .reject } == true
+                if rejects {
+                    if mode == .bridgeFamily && !features.bridgeReject {
+                        chunk.diagnostics.append(.warning("reject-unsupported", "guest \(guest.id) \(nic.key): this kernel cannot reject on a bridge (no nft_reject_bridge); its reject rules drop instead",
+                                                    at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)"))
+                    } else {
+                        chunk.diagnostics.append(.warning("reject-non-ip", "guest \(guest.id) \(nic.key): reject answers IPv4 and IPv6 packets only; other frames that reach a reject are dropped",
+                                                    at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)",
+                                                    hint: "the kernel cannot reject non-IP frames"))
+                    }
+                }
+                if mode == .bridgeFamily && !features.bridgeReject {
+                    outRules = outRules.map(Builder.replacingRejectWithDrop)
+                    inRules = inRules.map(Builder.replacingRejectWithDrop)
+                }
+                chunk.nicChains.append(Chain(name: outName, rules: outRules))
+                chunk.nicChains.append(Chain(name: inName, rules: inRules))
+                chunk.outMap.append(SetElement(key: [dispatchKey], data: .verdict(.jump(outName))))
+                chunk.inMap.append(SetElement(key: [dispatchKey], data: .verdict(.jump(inName))))
+            }
+        }
+
+        return chunk
+    }
+
+    private func spoofingRules(nic: GuestNIC, interface: String, chain: String, options: FirewallOptions, path: ConfigPath, guestID: Int,
+                               ipv4: inout [SetElement], ipv6: inout [SetElement], diagnostics: inout [Diagnostic]) -> [Rule] {
         var rules: [Rule] = []
         if options.macfilter ?? true {
             if let mac = nic.mac {
@@ -506,7 +559,7 @@ private struct Builder {
             let options = firewall.effectiveOptions(for: vnetPolicy.scope)
             guard options.enable ?? true else { continue }
             let chainName = FirewallNaming.vnetChain(name)
-            var compiler = RuleCompiler(firewall: firewall, tableFamily: family, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies)
+            var compiler = RuleCompiler(firewall: firewall, tableFamily: family, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
             var rules = conntrackRules(prefix: chainName, allowInvalid: options.allowInvalid ?? false)
             for rule in vnetPolicy.rules {
                 rules += compiler.compile(rule, placement: .init(chain: chainName, direction: .forward, interfaceKey: nil, logScope: chainName))
@@ -518,6 +571,23 @@ private struct Builder {
             elements.append(SetElement(key: [.string(InterfaceNaming.vnetBridge(name))], data: .verdict(.jump(chainName))))
         }
         return (chains, elements)
+    }
+
+    /// Copies of rules compiled for one chain, renamed for another (ids and log prefixes name the chain).
+    static func retarget(_ rules: [Rule], from old: String, to new: String) -> [Rule] {
+        rules.map { rule in
+            var copy = rule
+            if rule.id.hasPrefix(old) { copy.id = new + rule.id.dropFirst(old.count) }
+            if rule.statements.contains(where: { if case .log = $0 { true } else { false } }) {
+                copy.statements = rule.statements.map { statement in
+                    if case .log(let prefix?, let level) = statement, prefix.hasPrefix("sdn \(old) ") {
+                        return .log(prefix: "sdn \(new)" + prefix.dropFirst(4 + old.count), level: level)
+                    }
+                    return statement
+                }
+            }
+            return copy
+        }
     }
 
     static func replacingRejectWithDrop(_ rule: Rule) -> Rule {
@@ -542,7 +612,7 @@ private struct Builder {
         for (family, names) in usedGroups.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             for name in names.sorted() {
                 guard let group = firewall.groups.first(where: { $0.name == name }) else { continue }
-                var compiler = RuleCompiler(firewall: firewall, tableFamily: family, logRateLimit: firewall.effectiveOptions(for: .cluster).logRateLimit ?? .default, ipSetFamilies: ipSetFamilies)
+                var compiler = RuleCompiler(firewall: firewall, tableFamily: family, logRateLimit: firewall.effectiveOptions(for: .cluster).logRateLimit ?? .default, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
                 var chains: [Chain] = []
                 let directions: [Direction] = family == .bridge ? [.in, .out, .forward] : [.in, .out, .forward]
                 for direction in directions {
@@ -590,4 +660,30 @@ extension String {
     func replacingOccurrences(_ prefix: String, _ replacement: String) -> String {
         hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
     }
+}
+
+/// What one chunk of guests compiles to.
+struct GuestChunk: Sendable {
+    var spoofMap: [SetElement] = []
+    var outMap: [SetElement] = []
+    var inMap: [SetElement] = []
+    var ipv4: [SetElement] = []
+    var ipv6: [SetElement] = []
+    var spoofChains: [Chain] = []
+    var nicChains: [Chain] = []
+    var diagnostics: [Diagnostic] = []
+    var usedGroups: [TableFamily: Set<String>] = [:]
+}
+
+/// Slots the concurrent guest compiles write into, one per worker (each slot written by one thread).
+final class ChunkResults: Sendable {
+    private let slots: Mutex<[GuestChunk?]>
+
+    init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
+
+    func store(_ index: Int, _ chunk: GuestChunk) {
+        slots.withLock { $0[index] = chunk }
+    }
+
+    var all: [GuestChunk] { slots.withLock { $0.compactMap { $0 } } }
 }

@@ -13,12 +13,12 @@ struct RuleCompiler {
     let ipSetFamilies: [String: Set<IPAddress.Family>]
     let aliases: [String: Alias]
 
-    init(firewall: FirewallConfig, tableFamily: TableFamily, logRateLimit: LogRateLimit, ipSetFamilies: [String: Set<IPAddress.Family>]) {
+    init(firewall: FirewallConfig, tableFamily: TableFamily, logRateLimit: LogRateLimit, ipSetFamilies: [String: Set<IPAddress.Family>], aliases: [String: Alias]? = nil) {
         self.firewall = firewall
         self.tableFamily = tableFamily
         self.logRateLimit = logRateLimit
         self.ipSetFamilies = ipSetFamilies
-        self.aliases = Dictionary(firewall.aliases.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        self.aliases = aliases ?? Dictionary(firewall.aliases.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// How a rule's verdicts and interface are expressed in the chain it lands in.

@@ -44,7 +44,7 @@ public enum Reject: Hashable, Sendable {
 }
 
 /// Something a match compares: packet fields, metadata, conntrack state, constants and sets.
-public indirect enum Expression: Hashable, Sendable {
+public enum Expression: Hashable, Sendable {
     /// `ip saddr`, `ip6 daddr`, `tcp dport`, `ether saddr`, `arp saddr ip`, `icmp type` …
     case payload(protocol: String, field: String)
     /// `meta iifname`, `meta l4proto`, `meta nfproto`, `meta protocol`, `meta pkttype` (printed `iifname` …).
@@ -59,16 +59,16 @@ public indirect enum Expression: Hashable, Sendable {
     /// `a . b . c`
     case concat([Expression])
     /// `left & right` (used for flag tests such as `tcp flags & (fin|syn)`).
-    case bitwiseAnd(Expression, Expression)
+    indirect case bitwiseAnd(Expression, Expression)
 }
 
 /// Constants: what nft's JSON writes as strings, numbers, prefixes and ranges.
-public indirect enum Value: Hashable, Sendable, Comparable {
+public enum Value: Hashable, Sendable, Comparable {
     case string(String)
     case integer(Int)
     case address(IPAddress)
     case prefix(IPPrefix)
-    case range(Value, Value)
+    indirect case range(Value, Value)
     case ether(MACAddress)
     /// A symbolic constant such as `established`, `tcp`, `ipv4`, `echo-request`, `broadcast`.
     case symbol(String)

@@ -1,0 +1,73 @@
+import SDNModel
+
+/// A generated cluster of the size the benchmarks ask for: `guests` guests with `nicsPerGuest` NICs,
+/// `rulesPerGuest` rules each, `groups` security groups, and IP sets of `ipSetSize` entries.
+struct SyntheticCluster {
+    var guests = 10_000
+    var nicsPerGuest = 2
+    var rulesPerGuest = 20
+    var groups = 100
+    var ipSets = 2
+    var ipSetSize = 10_000
+
+    func state() -> DesiredState {
+        var state = DesiredState()
+        state.nodes = [Node(name: "bench", address: .v4(0xc000_020a), management: [try! IPPrefix("192.0.2.0/24")])]
+        state.zones = [Zone(name: "local", kind: .simple)]
+        state.vnets = (0..<4).map { index in
+            VNet(name: "vnet\(index)", zone: "local", subnets: [Subnet(cidr: IPPrefix(address: .v4(UInt32(0x0a00_0000 | index << 16)), length: 16))])
+        }
+        var firewall = FirewallConfig()
+        firewall.cluster.options.policyIn = .drop
+        firewall.aliases = [Alias(name: "office", cidr: try! IPPrefix("203.0.113.0/24"))]
+        firewall.ipsets = (0..<ipSets).map { set in
+            IPSet(name: "blocklist\(set)", entries: (0..<ipSetSize).map { index in
+                IPSet.Entry(value: .prefix(IPPrefix(address: .v4(UInt32(0x6400_0000 + set << 22 + index * 4)), length: 30)))
+            })
+        }
+        firewall.groups = (0..<groups).map { group in
+            SecurityGroup(name: "group\(group)", rules: [
+                rule("g\(group)a", .in, .accept, proto: .tcp, dport: [PortRange(UInt16(1000 + group))]),
+                rule("g\(group)b", .in, .accept, proto: .udp, dport: [PortRange(UInt16(2000 + group))], source: [.reference("office")]),
+            ])
+        }
+        for index in 0..<guests {
+            let id = 1000 + index
+            let vnet = "vnet\(index % 4)"
+            let nics = (0..<nicsPerGuest).map { nic in
+                GuestNIC(index: nic, attachment: .vnet(vnet), mac: mac(index, nic),
+                         ips: [IPPrefix(address: .v4(UInt32(0x0a00_0000 | (index % 4) << 16 | (index / 4 * nicsPerGuest + nic + 2))), length: 32)])
+            }
+            state.guests.append(Guest(id: id, name: "vm\(id)", kind: .kvm, node: "bench", nics: nics))
+            var policy = FirewallPolicy(scope: .guest(id))
+            policy.options.ipfilter = true
+            policy.rules = guestRules(index: index)
+            firewall.guests.append(policy)
+        }
+        state.firewall = firewall
+        return state
+    }
+
+    func guestRules(index: Int, variant: Int = 0) -> [FirewallRule] {
+        var rules: [FirewallRule] = [
+            FirewallRule(id: "grp", hasExplicitID: true, body: .group(name: "group\(index % groups)", iface: nil)),
+            rule("blocked", .in, .drop, source: [.reference("blocklist\(index % max(ipSets, 1))")]),
+        ]
+        for number in 0..<(rulesPerGuest - 2) {
+            let port = UInt16(10_000 + number * 10 + variant)
+            rules.append(rule("r\(number)", number % 3 == 0 ? .out : .in, number % 5 == 0 ? .drop : .accept,
+                              proto: number % 2 == 0 ? .tcp : .udp, dport: [PortRange(port)],
+                              source: number % 4 == 0 ? [.prefix(IPPrefix(address: .v4(UInt32(0xc633_6400 + number)), length: 32))] : []))
+        }
+        return rules
+    }
+
+    private func rule(_ id: String, _ direction: Direction, _ action: RuleAction, proto: IPProtocolName? = nil, dport: [PortRange] = [], source: [AddressMatch] = []) -> FirewallRule {
+        FirewallRule(id: id, hasExplicitID: true, body: .match(RuleMatch(direction: direction, action: action, proto: proto, source: source, dport: dport)))
+    }
+
+    private func mac(_ index: Int, _ nic: Int) -> MACAddress {
+        let value = index * 8 + nic
+        return MACAddress(octets: [0x52, 0x54, 0x00, UInt8(truncatingIfNeeded: value >> 16), UInt8(truncatingIfNeeded: value >> 8), UInt8(truncatingIfNeeded: value)])
+    }
+}

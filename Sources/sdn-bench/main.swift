@@ -1,0 +1,50 @@
+import Foundation
+import SDNFirewall
+import SDNModel
+import SDNNFTables
+
+// sdn-bench: release-built benchmarks whose figures go into BENCHMARKS.md.
+//   swift run -c release sdn-bench [compile|…]
+
+func measure<T>(_ label: String, repeat count: Int = 1, _ body: () throws -> T) rethrows -> (T, [Double]) {
+    var samples: [Double] = []
+    var result: T?
+    for _ in 0..<count {
+        result = nil  // free the previous result outside the timed region
+        let start = ContinuousClock.now
+        result = try body()
+        let elapsed = ContinuousClock.now - start
+        samples.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
+    }
+    return (result!, samples)
+}
+
+func report(_ label: String, _ samples: [Double]) {
+    let sorted = samples.sorted()
+    let median = sorted[sorted.count / 2]
+    let p99 = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+    print(String(format: "%-58@ n=%-4d p50 %9.2f ms  p99 %9.2f ms  min %9.2f ms", label as NSString, samples.count, median, p99, sorted[0]))
+}
+
+let arguments = Set(CommandLine.arguments.dropFirst())
+func wants(_ name: String) -> Bool { arguments.isEmpty || arguments.contains(name) }
+
+if wants("compile") {
+    let cluster = SyntheticCluster()
+    let (state, buildSamples) = measure("generate") { cluster.state() }
+    report("generate state (10,000 guests × 2 NICs × 20 rules)", buildSamples)
+    let (outcome, validateSamples) = measure("validate") { state.validate() }
+    report("validate", validateSamples)
+    guard let validated = outcome.validated else {
+        print("synthetic state does not validate:", outcome.diagnostics.prefix(5).map(\.description))
+        exit(1)
+    }
+    let (compiled, compileSamples) = measure("compile", repeat: 5) { FirewallCompiler.compile(validated, node: "bench", features: .full) }
+    let ruleCount = compiled.ruleset.tables.reduce(0) { $0 + $1.chains.reduce(0) { $0 + $1.rules.count } }
+    let elementCount = compiled.ruleset.tables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } }
+    report("compile 10k guests (\(ruleCount) nft rules, \(elementCount) set elements)", compileSamples)
+    if wants("render") {
+        let (text, renderSamples) = measure("render", repeat: 3) { NFTTextRenderer.render(compiled.ruleset) }
+        report("render nft text (\(text.utf8.count / 1024) KiB)", renderSamples)
+    }
+}
