@@ -192,6 +192,24 @@ private struct Builder {
         output += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: "node-out", rate: options.logRateLimit ?? .default)
         // forward (routed traffic of simple zones and vnet forward policies)
         var forward = ctRules.map { Rule(id: $0.id.replacingOccurrences("node/", "node-fwd/"), statements: $0.statements) }
+        if features.guestMode == .brNetfilter {
+            // Under br_netfilter, traffic bridged between guests also reaches this hook (in and out on the
+            // same bridge). Guest and vnet chains have judged it already; the node's forward policy is
+            // for routed traffic.
+            var bridges = Set<String>()
+            for vnet in state.vnets where state.zone(named: vnet.zone)?.includes(node: nodeName) == true {
+                bridges.insert(InterfaceNaming.vnetBridge(vnet.name))
+            }
+            for guest in state.guests where guest.node == nodeName {
+                for nic in guest.nics { if case .bridge(let bridge) = nic.attachment { bridges.insert(bridge.rawValue) } }
+            }
+            if !bridges.isEmpty {
+                inet.sets.append(NamedSet(name: FirewallNaming.bridgedPairs, keyType: [.interfaceName, .interfaceName],
+                                          elements: bridges.sorted().map { SetElement(key: [.string($0), .string($0)]) }))
+                forward.insert(Rule(id: "node-fwd/bridged", statements: [
+                    .match(.concat([.meta("iifname"), .meta("oifname")]), .equal, .setReference(FirewallNaming.bridgedPairs)), .verdict(.accept)]), at: 0)
+            }
+        }
         forward += (policyChains[.forward] ?? []).map { Rule(id: "node/fwd/\($0)", statements: [.verdict(.jump($0))]) }
         forward += defaultPolicy(options.policyForward ?? .accept, level: options.logLevelForward ?? .nolog, scope: "node-fwd", rate: options.logRateLimit ?? .default)
 
@@ -311,6 +329,8 @@ private struct Builder {
         var spoofMap: [SetElement] = []
         var outMap: [SetElement] = []
         var inMap: [SetElement] = []
+        var inMapV4: [SetElement] = []
+        var inMapV6: [SetElement] = []
         var ipv4Elements: [SetElement] = []
         var ipv6Elements: [SetElement] = []
         var spoofChains: [Chain] = []
@@ -319,6 +339,8 @@ private struct Builder {
             spoofMap += chunk.spoofMap
             outMap += chunk.outMap
             inMap += chunk.inMap
+            inMapV4 += chunk.inMapV4
+            inMapV6 += chunk.inMapV6
             ipv4Elements += chunk.ipv4
             ipv6Elements += chunk.ipv6
             spoofChains += chunk.spoofChains
@@ -372,7 +394,13 @@ private struct Builder {
                 Chain(name: FirewallNaming.guestOutDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -10, policy: .accept), rules: [
                     Rule(id: "guests-out/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "saddr"), map: FirewallNaming.guestOutMap)])]),
                 Chain(name: FirewallNaming.guestInDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -5, policy: .accept), rules: [
+                    Rule(id: "guests-in/dispatch-v4", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip", field: "daddr")]), map: FirewallNaming.guestInMapV4)]),
+                    Rule(id: "guests-in/dispatch-v6", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip6", field: "daddr")]), map: FirewallNaming.guestInMapV6)]),
                     Rule(id: "guests-in/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "daddr"), map: FirewallNaming.guestInMap)])]),
+            ]
+            maps += [
+                NamedSet(name: FirewallNaming.guestInMapV4, keyType: [.interfaceName, .ipv4Address], data: .verdict, elements: inMapV4),
+                NamedSet(name: FirewallNaming.guestInMapV6, keyType: [.interfaceName, .ipv6Address], data: .verdict, elements: inMapV6),
             ]
             if !vnetChains.elements.isEmpty {
                 // Under br_netfilter the input interface of bridged and routed traffic alike is the vnet bridge.
@@ -491,6 +519,18 @@ private struct Builder {
                 chunk.nicChains.append(Chain(name: inName, rules: inRules))
                 chunk.outMap.append(SetElement(key: [dispatchKey], data: .verdict(.jump(outName))))
                 chunk.inMap.append(SetElement(key: [dispatchKey], data: .verdict(.jump(inName))))
+                if mode == .brNetfilter {
+                    // Routed traffic to a guest still carries the router's MAC when the forward hook sees
+                    // it; the vnet bridge and the guest's declared address identify the NIC instead.
+                    let bridgeName: String = switch nic.attachment {
+                    case .vnet(let name): InterfaceNaming.vnetBridge(name)
+                    case .bridge(let bridge): bridge.rawValue
+                    }
+                    for prefix in nic.ips where prefix.isHost {
+                        let element = SetElement(key: [.string(bridgeName), .address(prefix.address)], data: .verdict(.jump(inName)))
+                        if prefix.family == .ipv4 { chunk.inMapV4.append(element) } else { chunk.inMapV6.append(element) }
+                    }
+                }
             }
         }
 
@@ -667,6 +707,8 @@ struct GuestChunk: Sendable {
     var spoofMap: [SetElement] = []
     var outMap: [SetElement] = []
     var inMap: [SetElement] = []
+    var inMapV4: [SetElement] = []
+    var inMapV6: [SetElement] = []
     var ipv4: [SetElement] = []
     var ipv6: [SetElement] = []
     var spoofChains: [Chain] = []

@@ -27,6 +27,8 @@ public enum FirewallNaming {
     public static let vnetDispatch = "vnets-fwd"
     public static let guestOutMap = "guest_out"
     public static let guestInMap = "guest_in"
+    public static let guestInMapV4 = "guest_in_v4"
+    public static let guestInMapV6 = "guest_in_v6"
     public static let vnetMap = "vnet_fwd"
     public static let guestIPv4Set = "guest_ipv4"
     public static let guestIPv6Set = "guest_ipv6"
@@ -35,6 +37,7 @@ public enum FirewallNaming {
     public static func groupChain(_ group: String, _ direction: Direction) -> String { "group-\(group)-\(suffix(direction))" }
     public static func vnetChain(_ vnet: String) -> String { "vnet-\(vnet)-fwd" }
     public static func ipSet(_ name: String, _ family: IPAddress.Family) -> String { "ipset_\(name)_\(family == .ipv4 ? "v4" : "v6")" }
+    public static let bridgedPairs = "bridged"
     public static let managementSetV4 = "mgmt_v4"
     public static let managementSetV6 = "mgmt_v6"
 

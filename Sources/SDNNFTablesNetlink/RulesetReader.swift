@@ -1,3 +1,4 @@
+import Glibc
 import SDNModel
 import SDNNFTables
 internal import CNFTNL
@@ -18,20 +19,21 @@ struct RulesetReader {
     /// The table, or nil if it does not exist.
     func dump(_ family: TableFamily, _ name: String) throws(NFTNetlinkError) -> DumpedTable? {
         let operation = "list table \(family.rawValue) \(name)"
-        do {
-            try socket.request(operation, build: { buffer, sequence in
+        do throws(NFTNetlinkError) {
+            try socket.request(operation, build: { (buffer, sequence) throws(NFTNetlinkError) -> Int in
                 let table = try NftnlTable(family: family.netfilterFamily, name: name)
                 let header = nftnl_nlmsg_build_hdr(buffer.assumingMemoryBound(to: CChar.self), Nftnl.messageType(NFT_MSG_GETTABLE),
                                                    UInt16(family.netfilterFamily), UInt16(NLM_F_ACK), sequence)!
                 nftnl_table_nlmsg_build_payload(header, table.pointer)
                 return Int(header.pointee.nlmsg_len)
             }, handle: { _ in })
-        } catch where error.errno == ENOENT {
-            return nil
+        } catch {
+            if error.errno == ENOENT { return nil }
+            throw error
         }
         var table = DumpedTable(family: family, name: name)
 
-        try dumpObjects(NFT_MSG_GETCHAIN, family: family, "list chains of \(family.rawValue) \(name)", payload: { header in
+        try dumpObjects(NFT_MSG_GETCHAIN, family: family, "list chains of \(family.rawValue) \(name)", payload: { (header) throws(NFTNetlinkError) in
             let chain = try NftnlChain(family: family.netfilterFamily, table: name, name: "")
             nftnl_chain_unset(chain.pointer, Nftnl.attribute(NFTNL_CHAIN_NAME))
             nftnl_chain_nlmsg_build_payload(header, chain.pointer)
@@ -42,7 +44,7 @@ struct RulesetReader {
         }
 
         var sets: [NftnlSet] = []
-        try dumpObjects(NFT_MSG_GETSET, family: family, "list sets of \(family.rawValue) \(name)", payload: { header in
+        try dumpObjects(NFT_MSG_GETSET, family: family, "list sets of \(family.rawValue) \(name)", payload: { (header) throws(NFTNetlinkError) in
             let set = try NftnlSet(family: family.netfilterFamily, table: name, name: "")
             nftnl_set_unset(set.pointer, Nftnl.attribute(NFTNL_SET_NAME))
             nftnl_set_nlmsg_build_payload(header, set.pointer)
@@ -53,7 +55,7 @@ struct RulesetReader {
         }
         for set in sets {
             let setName = set.name
-            try dumpObjects(NFT_MSG_GETSETELEM, family: family, "list elements of set \(family.rawValue) \(name) \(setName)", payload: { header in
+            try dumpObjects(NFT_MSG_GETSETELEM, family: family, "list elements of set \(family.rawValue) \(name) \(setName)", payload: { (header) throws(NFTNetlinkError) in
                 let request = try NftnlSet(family: family.netfilterFamily, table: name, name: setName)
                 nftnl_set_elems_nlmsg_build_payload(header, request.pointer)
             }) { header throws(NFTNetlinkError) in
@@ -62,7 +64,7 @@ struct RulesetReader {
             table.sets.append(set.value)
         }
 
-        try dumpObjects(NFT_MSG_GETRULE, family: family, "list rules of \(family.rawValue) \(name)", payload: { header in
+        try dumpObjects(NFT_MSG_GETRULE, family: family, "list rules of \(family.rawValue) \(name)", payload: { (header) throws(NFTNetlinkError) in
             let rule = try NftnlRule()
             nftnl_rule_set_u32(rule.pointer, Nftnl.attribute(NFTNL_RULE_FAMILY), UInt32(family.netfilterFamily))
             _ = nftnl_rule_set_str(rule.pointer, Nftnl.attribute(NFTNL_RULE_TABLE), name)
@@ -78,7 +80,7 @@ struct RulesetReader {
     /// The definition (without elements) of an existing set, for encoding element changes.
     func setDefinition(_ family: TableFamily, _ table: String, _ name: String) throws(NFTNetlinkError) -> NamedSet {
         var found: KernelSet?
-        try socket.request("get set \(family.rawValue) \(table) \(name)", build: { buffer, sequence in
+        try socket.request("get set \(family.rawValue) \(table) \(name)", build: { (buffer, sequence) throws(NFTNetlinkError) -> Int in
             let set = try NftnlSet(family: family.netfilterFamily, table: table, name: name)
             let header = nftnl_nlmsg_build_hdr(buffer.assumingMemoryBound(to: CChar.self), Nftnl.messageType(NFT_MSG_GETSET),
                                                UInt16(family.netfilterFamily), UInt16(NLM_F_ACK), sequence)!
@@ -100,7 +102,7 @@ struct RulesetReader {
         payload: (UnsafeMutablePointer<nlmsghdr>) throws(NFTNetlinkError) -> Void,
         handle: (UnsafePointer<nlmsghdr>) throws(NFTNetlinkError) -> Void
     ) throws(NFTNetlinkError) {
-        try socket.request(operation, build: { buffer, sequence in
+        try socket.request(operation, build: { (buffer, sequence) throws(NFTNetlinkError) -> Int in
             let header = nftnl_nlmsg_build_hdr(buffer.assumingMemoryBound(to: CChar.self), Nftnl.messageType(type),
                                                UInt16(family.netfilterFamily), UInt16(NLM_F_DUMP), sequence)!
             try payload(header)
