@@ -37,9 +37,13 @@ struct CompileCommand: ParsableCommand {
 
 /// Loads and validates the configuration and picks the node to act for; exits 1/2 like `validate`.
 func loadForNode(input: ConfigInputOptions, node: String?) throws -> (Validated<DesiredState>, String) {
+    try loadForNode(paths: input.paths, node: node)
+}
+
+func loadForNode(paths: [String], node: String?) throws -> (Validated<DesiredState>, String) {
     let documents: [ConfigDocument]
     do {
-        documents = try InputCollector.collect(input.paths)
+        documents = try InputCollector.collect(paths)
     } catch let error as InputError {
         printError("sdn: \(error.description)")
         throw ExitCode(2)

@@ -10,7 +10,7 @@ public struct SDNCommand: ParsableCommand {
             describe the firewall. Every command reads both directories by default.
             """,
         version: SDNVersion.current,
-        subcommands: [ValidateCommand.self, ShowCommand.self, CompileCommand.self]
+        subcommands: [ValidateCommand.self, ShowCommand.self, CompileCommand.self, TraceCommand.self]
     )
 
     public init() {}

@@ -294,6 +294,9 @@ private struct Builder {
 
     private func natRules() -> [Rule] {
         var rules: [Rule] = []
+        // Masquerade only what leaves the node's vnets: traffic between two vnets keeps its source.
+        let localBridges: [Value] = state.vnets.filter { state.zone(named: $0.zone)?.includes(node: nodeName) == true }
+            .map { .string(InterfaceNaming.vnetBridge($0.name)) }.sorted()
         for vnet in state.vnets {
             guard let zone = state.zone(named: vnet.zone), zone.includes(node: nodeName) else { continue }
             for subnet in vnet.subnets where subnet.snat {
@@ -302,7 +305,7 @@ private struct Builder {
                 rules.append(Rule(id: "nat/\(vnet.name)/\(subnet.cidr.masked)", statements: [
                     .match(.payload(protocol: proto, field: "saddr"), .equal, .value(network)),
                     .match(.payload(protocol: proto, field: "daddr"), .notEqual, .value(network)),
-                    .match(.meta("oifname"), .notEqual, .value(.string(InterfaceNaming.vnetBridge(vnet.name)))),
+                    .match(.meta("oifname"), .notEqual, localBridges.count == 1 ? .value(localBridges[0]) : .set(localBridges)),
                     .counter, .masquerade,
                 ]))
             }

@@ -9,8 +9,8 @@ extension Ruleset {
     /// a range that is a CIDR block is a prefix, `a-a` is `a`, a one-element anonymous set is its
     /// element, known names of protocols, ICMP types, ether types … are their numbers, flags are
     /// ordered by bit. The rest mirrors how nft lists what it loaded: an implied protocol match
-    /// (`meta l4proto tcp` before `tcp dport`, `meta nfproto ipv4` before `ip saddr` in inet, `ether
-    /// type ip` in bridge) is dropped and `th` after `meta l4proto tcp` becomes `tcp`; `log level
+    /// (`meta l4proto tcp` before `tcp dport`, `meta nfproto ipv4` before `ip saddr` or `meta l4proto
+    /// icmp` in inet, `ether type ip` in bridge) is dropped and `th` after `meta l4proto tcp` becomes `tcp`; `log level
     /// warn` (the default) has no level; `reject with icmpx port-unreachable` is `reject`. Counter
     /// values and handles are not in the IR, so there is nothing to strip.
     public func normalizedForComparison() -> Ruleset {
@@ -166,33 +166,44 @@ enum Normalizer {
     static func removeImpliedDependencies(_ statements: inout [Statement], family: TableFamily) {
         var index = 0
         while index < statements.count {
-            guard case .match(let left, .equal, .value(.integer(let number))) = statements[index] else {
+            guard case .match(let left, .equal, .value(.integer(let number))) = statements[index], number >= 0 else {
                 index += 1
                 continue
             }
-            let header: String?
+            let value = UInt128(number)
+            var headers: Set<String> = []
+            // nft also hides `meta nfproto ipv4` before `meta l4proto icmp` (and ipv6 before ipv6-icmp).
+            var impliedByTransport: UInt128?
             switch left {
-            case .meta("l4proto"): header = NFTSymbols.transportHeader(UInt128(max(number, 0)))
-            case .meta("nfproto") where family == .inet: header = NFTSymbols.networkHeader(UInt128(max(number, 0)), kind: .nfproto)
+            case .meta("l4proto"):
+                headers = Set([NFTSymbols.transportHeader(value)].compactMap { $0 })
+            case .meta("nfproto") where family == .inet:
+                if value == 2 { headers = ["ip", "icmp"]; impliedByTransport = 1 }
+                if value == 10 { headers = ["ip6", "icmpv6"]; impliedByTransport = 58 }
             case .payload("ether", "type") where family == .bridge || family == .netdev,
                  .meta("protocol") where family == .bridge || family == .netdev:
-                header = NFTSymbols.networkHeader(UInt128(max(number, 0)), kind: .etherType)
+                headers = Set([NFTSymbols.networkHeader(value, kind: .etherType)].compactMap { $0 })
             case .payload("ip", "protocol") where family == .ip, .payload("ip6", "nexthdr") where family == .ip6:
-                header = NFTSymbols.transportHeader(UInt128(max(number, 0)))
-            default: header = nil
+                headers = Set([NFTSymbols.transportHeader(value)].compactMap { $0 })
+            default:
+                break
             }
-            guard let header else {
+            guard !headers.isEmpty else {
                 index += 1
                 continue
             }
             let isTransport = NFTDataKind.of(left) == .inetProtocol
             var used = false
             for later in index + 1..<statements.count {
-                if isTransport, ["tcp", "udp", "udplite", "sctp", "dccp"].contains(header) {
+                if isTransport, let header = headers.first, ["tcp", "udp", "udplite", "sctp", "dccp"].contains(header) {
                     // nft prints `meta l4proto tcp th dport 22` as `tcp dport 22`.
                     statements[later] = renamingPayload(statements[later], from: "th", to: header)
                 }
-                if usesPayload(statements[later], header) { used = true }
+                if headers.contains(where: { usesPayload(statements[later], $0) }) { used = true }
+                if let impliedByTransport, case .match(.meta("l4proto"), .equal, .value(.integer(let proto))) = statements[later],
+                   proto >= 0, UInt128(proto) == impliedByTransport {
+                    used = true
+                }
             }
             if used {
                 statements.remove(at: index)

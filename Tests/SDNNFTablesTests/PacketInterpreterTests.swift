@@ -196,10 +196,10 @@ struct PacketInterpreterTests {
         let prerouting = PacketInterpreter.HookPoint(.inet, .prerouting)
         let first = try trace([table], tcp("192.0.2.7", "192.0.2.1", dport: 80), at: prerouting)
         #expect(first.verdict == .accept)
-        #expect(first.steps.map(\.chain) == ["raw", "pre"])
+        #expect(first.steps.map(\.chain) == ["raw", "raw", "pre"])
         #expect(first.steps.last?.action == .nat(.dnat(to: address("10.0.0.5"), port: 8080)))
         let later = try trace([table], tcp("192.0.2.7", "192.0.2.1", dport: 80, flags: [.ack], state: .established), at: prerouting)
-        #expect(later.steps.map(\.kind) == [.rule, .skipped])
+        #expect(later.steps.map(\.kind) == [.rule, .policy, .skipped])
     }
 
     // MARK: Matches
@@ -233,7 +233,7 @@ struct PacketInterpreterTests {
     static let intervals = inet([base("input", policy: .drop, [
         rule("allowed", .match(payload("ip", "saddr"), .equal, .setReference("allowed")), .verdict(.accept)),
         rule("not-allowed-v6", .match(payload("ip6", "saddr"), .notEqual, .setReference("allowed_v6")), .verdict(.drop)),
-        rule("v6-ok", .verdict(.accept)),
+        rule("v6-ok", match(.meta("nfproto"), .symbol("ipv6")), .verdict(.accept)),
     ])], sets: [
         NamedSet(name: "allowed", keyType: [.ipv4Address], flags: [.interval], elements: [
             SetElement(key: [.range(address("10.0.0.0"), address("10.0.0.99"))]),
@@ -463,8 +463,9 @@ struct PacketInterpreterTests {
         let web = try interpreter.trace(tcp("192.0.2.9", "10.0.0.1", dport: 443, iif: "tap100i0"), at: input)
         #expect(web.matchedRuleIDs == ["node/dispatch", "guest-100/group", "group-web/http"])
         // Reaches node-policy through the jump and is refused by the tcp reset rule.
-        let other = try interpreter.trace(tcp("192.0.2.9", "10.0.0.1", dport: 3000, flags: [.ack], state: .new, iif: "eth1"), at: input)
-        #expect(other.verdict == .reject(.tcpReset))
+        let other = try interpreter.trace(tcp("10.2.3.4", "10.0.0.1", dport: 3000, flags: [.ack], state: .new, iif: "eth1"), at: input)
+        #expect(other.verdict == .reject(.tcpReset), "\(other)")
+        #expect(other.matchedRuleIDs == ["node/proto-set", "node/log", "node/log-bare", "node/policy", "reject-tcp"])
         // Every packet kind through every hook, without an error.
         let packets = [
             tcp("192.0.2.9", "10.0.0.1", dport: 22), udp("2001:db8::1", "fd00::1", dport: 53),
