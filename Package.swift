@@ -55,10 +55,15 @@ let package = Package(
         .testTarget(name: "SDNNetnsTests", dependencies: ["SDNNetns", "SDNTesting"]),
         .testTarget(name: "SDNCLITests", dependencies: ["SDNCLI", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNFirewallTests", dependencies: ["SDNFirewall", "SDNConfig", "SDNModel", "SDNNFTables", "SDNTesting"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "SDNIntegrationTests",
+            dependencies: ["SDNFirewall", "SDNConfig", "SDNModel", "SDNNFTables", "SDNNetns", "SDNTesting"],
+            exclude: ["Fixtures"]
+        ),
         .testTarget(name: "SDNNFTablesTests", dependencies: ["SDNNFTables", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(
             name: "SDNNFTablesNetlinkTests",
-            dependencies: ["SDNNFTablesNetlink", "SDNNFTables", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting"]
+            dependencies: ["SDNNFTablesNetlink", "SDNNFTables", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting", "SDNConfig", "SDNFirewall"]
         ),
     ]
 )

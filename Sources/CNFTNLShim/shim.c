@@ -158,3 +158,30 @@ ssize_t sdn_send_to_kernel(int fd, const void *buffer, size_t length) {
     };
     return sendmsg(fd, &message, 0);
 }
+
+int sdn_nft_rule_expression_at(const struct nlmsghdr *message, uint32_t offset, char *name, size_t name_length) {
+    const char *start = (const char *)message;
+    const struct nlattr *attr;
+    mnl_attr_for_each(attr, message, sizeof(struct nfgenmsg)) {
+        if (mnl_attr_get_type(attr) != NFTA_RULE_EXPRESSIONS) continue;
+        int index = 0;
+        const struct nlattr *element;
+        mnl_attr_for_each_nested(element, attr) {
+            uint32_t begin = (uint32_t)((const char *)element - start);
+            uint32_t end = begin + mnl_attr_get_len(element);
+            if (offset >= begin && offset < end) {
+                const struct nlattr *inner;
+                name[0] = 0;
+                mnl_attr_for_each_nested(inner, element) {
+                    if (mnl_attr_get_type(inner) == NFTA_EXPR_NAME && mnl_attr_validate(inner, MNL_TYPE_NUL_STRING) == 0) {
+                        strncpy(name, mnl_attr_get_str(inner), name_length - 1);
+                        name[name_length - 1] = 0;
+                    }
+                }
+                return index;
+            }
+            index++;
+        }
+    }
+    return -1;
+}

@@ -67,8 +67,7 @@ func loadForNode(paths: [String], node: String?) throws -> (Validated<DesiredSta
     return (validated, name)
 }
 
-// TODO(lead): switch to the JSON codec when it lands.
-func jsonRendering(_ ruleset: Ruleset) -> String { "{}" }
+func jsonRendering(_ ruleset: Ruleset) -> String { NFTJSON.render(ruleset, pretty: true) }
 
 /// Which kernel the ruleset is for (the guest-firewall layout depends on it).
 struct KernelOptions: ParsableArguments {

@@ -14,8 +14,9 @@ struct AddressIntervals {
         var merged = range
         var result: [ClosedRange<UInt128>] = []
         for existing in intervals {
-            let adjacentBelow = existing.upperBound != .max && existing.upperBound + 1 >= merged.lowerBound
-            let adjacentAbove = merged.upperBound != .max && merged.upperBound + 1 >= existing.lowerBound
+            // An interval reaching the top of the address space (`::/0`) touches everything above it.
+            let adjacentBelow = existing.upperBound == .max || existing.upperBound + 1 >= merged.lowerBound
+            let adjacentAbove = merged.upperBound == .max || merged.upperBound + 1 >= existing.lowerBound
             if adjacentBelow && adjacentAbove {
                 merged = min(existing.lowerBound, merged.lowerBound)...max(existing.upperBound, merged.upperBound)
             } else {

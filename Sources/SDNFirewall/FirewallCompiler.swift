@@ -188,6 +188,9 @@ private struct Builder {
         // output
         var output = ctRules.map { Rule(id: $0.id.replacingOccurrences("node/", "node-out/"), statements: $0.statements) }
         output.insert(Rule(id: "node-out/lo", statements: [.match(.meta("oifname"), .equal, .value(.string("lo"))), .verdict(.accept)]), at: 0)
+        // Neighbour discovery is untracked, so no ct rule accepts it: a drop or reject output policy
+        // would cut the node off its IPv6 neighbours.
+        output.append(Rule(id: "node-out/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
         output += (policyChains[.out] ?? []).map { Rule(id: "node/out/\($0)", statements: [.verdict(.jump($0))]) }
         output += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: "node-out", rate: options.logRateLimit ?? .default)
         // forward (routed traffic of simple zones and vnet forward policies)
@@ -228,6 +231,9 @@ private struct Builder {
     }
 
     static let ndpTypes = ["nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert", "nd-redirect"]
+    /// What only a router sends: a guest without `radv` sending a redirect could divert its neighbours'
+    /// traffic as a rogue router advertisement would, so the RA guard drops both (as Proxmox's does).
+    static let routerOnlyNDPTypes = ["nd-router-advert", "nd-redirect"]
 
     private func conntrackRules(prefix: String, allowInvalid: Bool) -> [Rule] {
         var rules = [Rule(id: "\(prefix)/ct-established", statements: [.match(.ct("state"), .implicit, .value(.flags(["established", "related"]))), .verdict(.accept)])]
@@ -462,7 +468,7 @@ private struct Builder {
                 var outRules: [Rule] = []
                 var inRules: [Rule] = []
                 if options.ndp ?? true {
-                    let outTypes = Builder.ndpTypes.filter { $0 != "nd-router-advert" || (options.radv ?? false) }
+                    let outTypes = Builder.ndpTypes.filter { !Builder.routerOnlyNDPTypes.contains($0) || (options.radv ?? false) }
                     outRules.append(Rule(id: "\(outName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(outTypes.map { .symbol($0) })), .verdict(.accept)]))
                     inRules.append(Rule(id: "\(inName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
                 }
@@ -473,6 +479,10 @@ private struct Builder {
                     inRules.append(Rule(id: "\(inName)/dhcp-client", statements: [
                         .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(67))),
                         .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(68))), .verdict(.accept)]))
+                }
+                if mode == .bridgeFamily {
+                    outRules.append(Builder.arpAccept(prefix: outName))
+                    inRules.append(Builder.arpAccept(prefix: inName))
                 }
                 outRules += conntrackRules(prefix: outName, allowInvalid: options.allowInvalid ?? false)
                 inRules += conntrackRules(prefix: inName, allowInvalid: options.allowInvalid ?? false)
@@ -508,7 +518,8 @@ private struct Builder {
                     if mode == .bridgeFamily && !features.bridgeReject {
                         chunk.diagnostics.append(.warning("reject-unsupported", "guest \(guest.id) \(nic.key): this kernel cannot reject on a bridge (no nft_reject_bridge); its reject rules drop instead",
                                                     at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)"))
-                    } else {
+                    } else if mode == .bridgeFamily {
+                        // Under br_netfilter the guest chains see IP packets only: nothing else reaches a reject.
                         chunk.diagnostics.append(.warning("reject-non-ip", "guest \(guest.id) \(nic.key): reject answers IPv4 and IPv6 packets only; other frames that reach a reject are dropped",
                                                     at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)",
                                                     hint: "the kernel cannot reject non-IP frames"))
@@ -552,7 +563,7 @@ private struct Builder {
             }
         }
         if !(options.radv ?? false) {
-            rules.append(Rule(id: "\(chain)/ra-guard", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .value(.symbol("nd-router-advert"))), .counter, .verdict(.drop)]))
+            rules.append(Rule(id: "\(chain)/ra-guard", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.routerOnlyNDPTypes.map { .symbol($0) })), .counter, .verdict(.drop)]))
         }
         if !(options.dhcpServer ?? false) {
             rules.append(Rule(id: "\(chain)/dhcp-server-guard", statements: [
@@ -603,7 +614,7 @@ private struct Builder {
             guard options.enable ?? true else { continue }
             let chainName = FirewallNaming.vnetChain(name)
             var compiler = RuleCompiler(firewall: firewall, tableFamily: family, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
-            var rules = conntrackRules(prefix: chainName, allowInvalid: options.allowInvalid ?? false)
+            var rules = (family == .bridge ? [Builder.arpAccept(prefix: chainName)] : []) + conntrackRules(prefix: chainName, allowInvalid: options.allowInvalid ?? false)
             for rule in vnetPolicy.rules {
                 rules += compiler.compile(rule, placement: .init(chain: chainName, direction: .forward, interfaceKey: nil, logScope: chainName))
                 if case .group(let group, _) = rule.body, rule.enabled { usedGroups[family, default: []].insert(group) }
@@ -731,4 +742,15 @@ final class ChunkResults: Sendable {
     }
 
     var all: [GuestChunk] { slots.withLock { $0.compactMap { $0 } } }
+}
+
+extension Builder {
+    /// Bridge-family chains see every frame, and conntrack has no entry for ARP (`ct state` reads it as
+    /// invalid): without this, the guest and vnet chains would drop all ARP and nothing could resolve a
+    /// neighbour. ARP is accepted, as Proxmox does; with ipfilter the spoofing chain has checked its sender.
+    static func arpAccept(prefix: String) -> Rule {
+        // `meta protocol`, not `ether type`: on a VLAN-aware bridge the frame's tag sits in front of the
+        // ether type nft reads, and `ether type arp` would miss every tagged ARP frame.
+        Rule(id: "\(prefix)/arp", statements: [.match(.meta("protocol"), .equal, .value(.symbol("arp"))), .verdict(.accept)])
+    }
 }

@@ -55,9 +55,9 @@ public enum ShadowLint {
         let place = earlier.origin.map { " at \($0)" } ?? ""
         var message = "rule '\(laterMatch.oneLine)' in \(owner) is shadowed by the earlier rule '\(earlierMatch.oneLine)'\(place)"
         if earlierMatch.action != laterMatch.action {
-            message += ", which \(earlierMatch.action.rawValue)s everything it matches: this rule never takes effect"
+            message += ", which \(earlierMatch.action.rawValue)s everything this rule matches: this rule never takes effect"
         } else {
-            message += ", which matches everything it matches: this rule never matches"
+            message += ", which already \(earlierMatch.action.rawValue)s everything this rule matches: this rule never matches"
         }
         return .warning(code, message, at: later.origin, path: later.sourcePath?.description ?? "",
                         hint: "remove the rule, or move it above the one that shadows it",

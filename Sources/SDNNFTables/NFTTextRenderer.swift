@@ -75,10 +75,19 @@ public enum NFTTextRenderer {
     public static func render(statement: Statement) -> String {
         switch statement {
         case .match(let left, let op, let right):
-            let operatorText = (op == .implicit || op == .equal) ? "" : op.rawValue + " "
-            // After a bitwise and, the compared flags must be grouped: `tcp flags & (fin|syn) == fin|syn`.
-            if case .bitwiseAnd = left, case .value(.flags(let names)) = right {
-                return "\(render(expression: left)) \(op == .notEqual ? "!=" : "==") \(names.joined(separator: "|"))"
+            // Equality on a flag field must be written: nft reads `tcp flags syn` as the flag test
+            // `tcp flags & syn != 0` (`.implicit`), and only `tcp flags == syn` as equality.
+            let isFlagField = [Expression.ct("state"), .ct("status"), .payload(protocol: "tcp", field: "flags")].contains(left)
+            let writesEquality = op == .equal && isFlagField
+            let operatorText = (op == .implicit || (op == .equal && !writesEquality)) ? "" : op.rawValue + " "
+            // After a bitwise and, the operator is always written and compared flags are grouped:
+            // `tcp flags & (fin|syn) == fin|syn`, `tcp flags & (syn|rst) == 0`.
+            if case .bitwiseAnd = left {
+                let comparison = op == .implicit ? "==" : op.rawValue
+                if case .value(.flags(let names)) = right {
+                    return "\(render(expression: left)) \(comparison) \(names.joined(separator: "|"))"
+                }
+                return "\(render(expression: left)) \(comparison) \(render(expression: right))"
             }
             return "\(render(expression: left)) \(operatorText)\(render(expression: right))"
         case .counter:
@@ -86,7 +95,8 @@ public enum NFTTextRenderer {
         case .log(let prefix, let level):
             var text = "log"
             if let prefix { text += " prefix \(quoted(prefix))" }
-            if let level, level != .nolog { text += " level \(level == .err ? "err" : level.rawValue)" }
+            // nft spells warning `warn` ("invalid log level" otherwise).
+            if let level, level != .nolog { text += " level \(level == .warning ? "warn" : level.rawValue)" }
             return text
         case .limit(let rate, let per, let burst):
             return "limit rate \(rate)/\(per) burst \(burst) packets"
@@ -103,9 +113,23 @@ public enum NFTTextRenderer {
         case .masquerade:
             return "masquerade"
         case .snat(let to):
-            return "snat to \(render(value: to))"
+            return "snat\(natFamily(to)) to \(render(value: to))"
         case .dnat(let to, let port):
-            return "dnat to \(render(value: to))" + (port.map { ":\($0)" } ?? "")
+            // An IPv6 address before a port needs brackets, or nft reads the port as part of the address.
+            guard let port else { return "dnat\(natFamily(to)) to \(render(value: to))" }
+            if case .address(.v6) = to { return "dnat ip6 to [\(render(value: to))]:\(port)" }
+            return "dnat\(natFamily(to)) to \(render(value: to)):\(port)"
+        }
+    }
+
+    /// ` ip` / ` ip6` after snat/dnat: required in inet tables ("ip or ip6 must be specified with
+    /// address for inet tables") and accepted in ip and ip6 tables.
+    static func natFamily(_ to: Value) -> String {
+        switch to {
+        case .address(.v4), .range(.address(.v4), _): " ip"
+        case .address(.v6), .range(.address(.v6), _): " ip6"
+        case .prefix(let prefix): prefix.family == .ipv4 ? " ip" : " ip6"
+        default: ""
         }
     }
 
@@ -154,8 +178,10 @@ public enum NFTTextRenderer {
         }
     }
 
+    /// nft strings have no escape sequences: a backslash is taken literally (escaping it would double
+    /// it). A double quote cannot be written at all; it stays escaped so nft fails loudly on it.
     static func quoted(_ text: String) -> String {
-        "\"" + text.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\""
+        "\"" + text.replacingAll("\"", with: "\\\"") + "\""
     }
 }
 

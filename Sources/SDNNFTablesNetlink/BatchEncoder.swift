@@ -13,9 +13,23 @@ struct EncodedBatch {
     let messageCount: Int
     /// For each change, the index of its first message (changes without messages repeat the next index).
     let changeFirstMessage: [Int]
+    /// Where each message starts in `buffer`.
+    let messageOffsets: [Int]
 
     var lastMessageSequence: UInt32 { firstMessageSequence &+ UInt32(max(messageCount, 1) - 1) }
     var sequenceCount: Int { messageCount + 2 }
+
+    /// For a rule message and a byte offset the kernel pointed at: which expression it lies in.
+    func expression(atOffset offset: UInt32, ofMessageWithSequence sequence: UInt32) -> (index: Int, name: String)? {
+        let message = Int(sequence &- firstMessageSequence)
+        guard message >= 0, message < messageCount else { return nil }
+        let header = (buffer.base + messageOffsets[message]).assumingMemoryBound(to: nlmsghdr.self)
+        guard header.pointee.nlmsg_type == Nftnl.messageType(NFT_MSG_NEWRULE) else { return nil }
+        var name = [CChar](repeating: 0, count: 32)
+        let index = sdn_nft_rule_expression_at(header, offset, &name, name.count)
+        guard index >= 0 else { return nil }
+        return (Int(index), name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+    }
 
     /// The change whose messages include `sequence`.
     func changeIndex(forSequence sequence: UInt32) -> Int? {
@@ -62,6 +76,7 @@ struct BatchEncoder {
         let firstMessageSequence = sequence
 
         var messageCount = 0
+        var messageOffsets: [Int] = []
         var changeFirstMessage: [Int] = []
         var nextSetID: UInt32 = 1
         var createdSets: [SetKey: (id: UInt32, set: NamedSet)] = [:]
@@ -71,6 +86,7 @@ struct BatchEncoder {
             let header = nftnl_nlmsg_build_hdr(buffer.tail.assumingMemoryBound(to: CChar.self), Nftnl.messageType(type), UInt16(family.netfilterFamily),
                                                UInt16(NLM_F_ACK | flags), nextSequence())!
             try build(header)
+            messageOffsets.append(buffer.length)
             buffer.commit(messageLength: Int(header.pointee.nlmsg_len))
             messageCount += 1
         }
@@ -177,7 +193,7 @@ struct BatchEncoder {
         buffer.reserve(64)
         buffer.commit(messageLength: sdn_nft_batch_end(buffer.tail, nextSequence()))
         return EncodedBatch(buffer: buffer, beginSequence: beginSequence, firstMessageSequence: firstMessageSequence,
-                            messageCount: messageCount, changeFirstMessage: changeFirstMessage)
+                            messageCount: messageCount, changeFirstMessage: changeFirstMessage, messageOffsets: messageOffsets)
     }
 
     /// An upper bound of an element's size in a NEWSETELEM message.

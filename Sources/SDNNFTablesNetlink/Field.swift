@@ -2,7 +2,11 @@ import SDNNFTables
 
 /// One packet or metadata field the IR can match, with everything the encoder needs about it: where
 /// the kernel reads it (meta key, payload base/offset, ct key), its type, the header it belongs to.
-struct Field: Hashable, Sendable, CustomStringConvertible {
+///
+/// A class, not a struct: fields travel inside every statement the encoder and decoder copy around,
+/// and one reference is much cheaper to copy than two strings. Every field is an entry of `catalog`,
+/// so identity is equality.
+final class Field: Hashable, Sendable, CustomStringConvertible {
     enum Source: Hashable, Sendable {
         case meta(key: UInt32)
         case payload(ProtocolHeader.Layer, offset: UInt32)
@@ -18,6 +22,18 @@ struct Field: Hashable, Sendable, CustomStringConvertible {
     let header: ProtocolHeader?
     /// nft's template index of the field in its header, for anonymous sets' key userdata.
     let templateIndex: UInt32
+
+    init(protocolName: String, name: String, source: Source, kind: ValueKind, header: ProtocolHeader?, templateIndex: UInt32) {
+        self.protocolName = protocolName
+        self.name = name
+        self.source = source
+        self.kind = kind
+        self.header = header
+        self.templateIndex = templateIndex
+    }
+
+    static func == (lhs: Field, rhs: Field) -> Bool { lhs === rhs }
+    func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 
     var length: Int { kind.length }
 
@@ -46,18 +62,40 @@ struct Field: Hashable, Sendable, CustomStringConvertible {
 
     // MARK: - Catalog
 
-    static func meta(_ name: String) -> Field { catalog.first { $0.protocolName == "meta" && $0.name == name }! }
-    static func payload(_ proto: String, _ name: String) -> Field { catalog.first { $0.protocolName == proto && $0.name == name }! }
+    static func meta(_ name: String) -> Field { byName[Key(protocolName: "meta", name: name)]! }
+    static func payload(_ proto: String, _ name: String) -> Field { byName[Key(protocolName: proto, name: name)]! }
+
+    /// The fields dependencies use, looked up once.
+    static let nfproto = meta("nfproto")
+    static let l4proto = meta("l4proto")
+    static let metaProtocol = meta("protocol")
+    static let interfaceType = meta("iiftype")
+    static let etherType = payload("ether", "type")
 
     /// The field an IR expression names, if supported.
     static func named(_ expression: Expression) -> Field? {
         switch expression {
-        case .meta(let name): catalog.first { $0.protocolName == "meta" && $0.name == name }
-        case .ct(let name): catalog.first { $0.protocolName == "ct" && $0.name == name }
-        case .payload(let proto, let name): catalog.first { $0.protocolName == proto && $0.name == name }
+        case .meta(let name): byName[Key(protocolName: "meta", name: name)]
+        case .ct(let name): byName[Key(protocolName: "ct", name: name)]
+        case .payload(let proto, let name): byName[Key(protocolName: proto, name: name)]
         default: nil
         }
     }
+
+    /// The field the kernel reads from `source`.
+    static func reading(_ source: Source) -> Field? { bySource[source] }
+
+    private struct Key: Hashable {
+        var protocolName: String
+        var name: String
+    }
+
+    private static let byName: [Key: Field] = Dictionary(uniqueKeysWithValues: catalog.map { (Key(protocolName: $0.protocolName, name: $0.name), $0) })
+    private static let bySource: [Source: Field] = Dictionary(catalog.filter { $0.header == nil }.map { ($0.source, $0) }, uniquingKeysWith: { first, _ in first })
+
+    /// Payload fields by header, in offset order.
+    static let byHeader: [ProtocolHeader: [Field]] = Dictionary(grouping: catalog.filter { $0.header != nil }, by: { $0.header! })
+        .mapValues { $0.sorted { $0.offset < $1.offset } }
 
     private static func metaField(_ name: String, _ key: UInt32, _ kind: ValueKind) -> Field {
         Field(protocolName: "meta", name: name, source: .meta(key: key), kind: kind, header: nil, templateIndex: 0)
@@ -95,7 +133,7 @@ struct Field: Hashable, Sendable, CustomStringConvertible {
         // `arp saddr ip` is one field with a two-word name in nft.
         fields.append(Field(protocolName: "arp", name: "saddr ip", source: .payload(.network, offset: 14), kind: .ipv4Address, header: .arp, templateIndex: 7))
         fields.append(Field(protocolName: "arp", name: "daddr ip", source: .payload(.network, offset: 24), kind: .ipv4Address, header: .arp, templateIndex: 9))
-        for transport in [ProtocolHeader.tcp, .udp, .sctp, .dccp] {
+        for transport in [ProtocolHeader.tcp, .udp, .udplite, .sctp, .dccp] {
             fields.append(header(transport, "sport", offset: 0, .inetService, template: 1))
             fields.append(header(transport, "dport", offset: 2, .inetService, template: 2))
         }

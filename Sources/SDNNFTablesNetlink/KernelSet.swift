@@ -25,33 +25,3 @@ struct KernelSet: Hashable, Sendable {
 
     var isAnonymous: Bool { flags & Self.anonymous != 0 }
 }
-
-/// One set element on the wire. Interval sets hold each range as a start element and an end element
-/// flagged `NFT_SET_ELEM_INTERVAL_END`; interval concatenations hold it as one element with `keyEnd`.
-struct KernelElement: Hashable, Sendable {
-    var key: [UInt8]
-    var keyEnd: [UInt8]? = nil
-    /// `NFT_SET_ELEM_INTERVAL_END` or 0.
-    var flags: UInt32 = 0
-    /// Verdict data of a verdict map (`NF_ACCEPT`, `NFT_JUMP` …) and the chain it names.
-    var verdict: KernelVerdict? = nil
-    /// Value data of a data map.
-    var data: [UInt8]? = nil
-    var userdata: [UInt8]? = nil
-
-    static let intervalEnd: UInt32 = 0x1
-}
-
-/// A verdict code (`NF_DROP` 0, `NF_ACCEPT` 1, `NFT_CONTINUE` -1, `NFT_JUMP` -3, `NFT_GOTO` -4,
-/// `NFT_RETURN` -5) with its target chain.
-struct KernelVerdict: Hashable, Sendable {
-    var code: Int32
-    var chain: String?
-
-    static let drop: Int32 = 0
-    static let accept: Int32 = 1
-    static let `continue`: Int32 = -1
-    static let jump: Int32 = -3
-    static let goto: Int32 = -4
-    static let `return`: Int32 = -5
-}

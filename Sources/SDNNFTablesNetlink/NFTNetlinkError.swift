@@ -48,23 +48,23 @@ public struct NFTNetlinkError: Error, Hashable, Sendable, CustomStringConvertibl
 /// into an ``NFTNetlinkError``; `errno` is read before anything else can overwrite it.
 @discardableResult
 func withErrno<Result: BinaryInteger>(
-    _ operation: String,
+    _ operation: @autoclosure () -> String,
     code: NFTNetlinkError.Code = .transport,
     _ call: () -> Result
 ) throws(NFTNetlinkError) -> Result {
     let result = call()
     if result < 0 {
         let number = Glibc.errno
-        throw NFTNetlinkError(code: code, operation: operation, message: String(cString: strerror(number)), errno: number)
+        throw NFTNetlinkError(code: code, operation: operation(), message: String(cString: strerror(number)), errno: number)
     }
     return result
 }
 
 /// Like ``withErrno(_:code:_:)`` for calls that return a pointer, `nil` meaning failure.
-func withErrno<Pointer>(_ operation: String, _ call: () -> Pointer?) throws(NFTNetlinkError) -> Pointer {
+func withErrno<Pointer>(_ operation: @autoclosure () -> String, _ call: () -> Pointer?) throws(NFTNetlinkError) -> Pointer {
     guard let pointer = call() else {
         let number = Glibc.errno
-        throw NFTNetlinkError(code: .transport, operation: operation, message: String(cString: strerror(number)), errno: number)
+        throw NFTNetlinkError(code: .transport, operation: operation(), message: String(cString: strerror(number)), errno: number)
     }
     return pointer
 }

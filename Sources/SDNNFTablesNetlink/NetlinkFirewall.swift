@@ -64,9 +64,18 @@ public final class NetlinkFirewall: FirewallDataplane {
     }
 
     /// What ``observe(tables:)`` returns after `ruleset` has been applied, computed without a kernel:
-    /// each rule encoded and decoded again. Equal to `ruleset` for rulesets written the canonical way
-    /// (see the module's README notes: dependencies implicit, one-element sets as values, anonymous
-    /// interval sets merged, `log` with an explicit level, elements sorted).
+    /// each rule encoded and decoded again. A planner can compare observed state with this instead of
+    /// with its own IR when that IR is not written the canonical way.
+    ///
+    /// The canonical way, which comes back unchanged: protocol dependencies implicit (`ip saddr`, not
+    /// `meta nfproto ipv4 ip saddr`; the decoder removes a match exactly when nft would have inserted
+    /// it there), `.equal` for matches and `.implicit` only for flag tests, flag values as `.flags` in
+    /// bit order, known names as `.symbol` (`tcp`, `echo-request`, `ipv6-icmp`), a one-element set as
+    /// its value, anonymous sets sorted with adjacent ranges merged (nft auto-merges them), host
+    /// prefixes as addresses and CIDR-aligned ranges in named sets as prefixes, set elements sorted,
+    /// `log` with its level stated (the kernel reports `warn` when none was given), `reject with tcp
+    /// reset` after an explicit `meta l4proto tcp` or a TCP port match, adjacent payload matches that
+    /// nft merges (`udp sport 53 udp dport 53`) in header order.
     ///
     /// - Throws: ``NFTNetlinkError`` (`.unsupported`) for a form the encoder cannot express.
     public static func canonicalForm(of ruleset: Ruleset) throws -> Ruleset {
@@ -85,6 +94,8 @@ public final class NetlinkFirewall: FirewallDataplane {
                     var anonymous: [String: KernelSet] = [:]
                     var expressions = kernel.expressions
                     for (index, expression) in expressions.enumerated() {
+                        // The kernel reports a log level even when none was set: its default, warn (4).
+                        if case .log(let prefix, nil) = expression { expressions[index] = .log(prefix: prefix, level: 4) }
                         if case .lookup(let source, let destination, .anonymous(let position), let inverted) = expression {
                             let name = "__set\(position)"
                             anonymous[name] = kernel.anonymousSets[position]
@@ -103,7 +114,7 @@ public final class NetlinkFirewall: FirewallDataplane {
 
     // MARK: - Serialisation
 
-    private func perform<Value: Sendable, Failure: Error>(
+    func perform<Value: Sendable, Failure: Error>(
         _ body: @escaping @Sendable (NetlinkSocket) throws(Failure) -> Value
     ) async -> Result<Value, Failure> {
         await withCheckedContinuation { continuation in
@@ -153,9 +164,11 @@ public final class NetlinkFirewall: FirewallDataplane {
             }
             return set
         }
-        let first = socket.sequences(0)
+        // A batch never needs more sequence numbers than changes times messages per change; leave room for
+        // huge set element lists too.
+        let first = socket.firstFreeSequence(room: 1 << 26)
         let batch = try encoder.encode(changes, firstSequence: first, expectedGeneration: expectedGeneration)
-        _ = socket.sequences(batch.sequenceCount)
+        socket.advanceSequences(by: batch.sequenceCount)
         try send(batch, changes: changes, expectedGeneration: expectedGeneration, socket: socket)
         let generation: UInt32
         if let expectedGeneration {
@@ -249,10 +262,17 @@ public final class NetlinkFirewall: FirewallDataplane {
         if let failure = failures.min(by: { ($0.sequence &- batch.firstMessageSequence) < ($1.sequence &- batch.firstMessageSequence) }) {
             let index = batch.changeIndex(forSequence: failure.sequence)
             let change = index.map { changes[$0] }
-            var message = "the kernel rejected \(change?.objectDescription ?? "message \(failure.sequence)"): \(errorText(failure.errno))"
+            var message = "the kernel rejected it: \(errorText(failure.errno))"
             if !failure.text.isEmpty { message += " (\(failure.text))" }
-            if let offset = failure.offset { message += " at byte \(offset) of its message" }
-            message += "; nothing was applied"
+            if let offset = failure.offset {
+                if let expression = batch.expression(atOffset: offset, ofMessageWithSequence: failure.sequence) {
+                    message += ", in expression \(expression.index + 1) (\(expression.name))"
+                } else {
+                    message += ", at byte \(offset) of its message"
+                }
+            }
+            if case .addRule(_, _, _, let rule)? = change { message += "; the rule is: \(NFTTextRenderer.render(rule))" }
+            message += "; the whole batch was aborted, nothing was applied"
             throw FirewallApplyError(code: .rejected, message: message, failedChangeIndex: index, failedChange: change, errno: failure.errno)
         }
         guard acknowledged == batch.messageCount else {

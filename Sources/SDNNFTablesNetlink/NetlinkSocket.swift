@@ -47,13 +47,21 @@ final class NetlinkSocket {
     }
 
     /// A fresh sequence number.
-    func sequence() -> UInt32 { sequences(1) }
+    func sequence() -> UInt32 {
+        defer { advanceSequences(by: 1) }
+        return firstFreeSequence(room: 1)
+    }
 
-    /// Reserves `count` consecutive sequence numbers and returns the first.
-    func sequences(_ count: Int) -> UInt32 {
-        if nextSequence == 0 || nextSequence &+ UInt32(count) < nextSequence { nextSequence = 1 }
-        defer { nextSequence &+= UInt32(count) }
+    /// The next free sequence number, with at least `room` consecutive numbers after it before the
+    /// counter wraps (it restarts at 1 instead: 0 is never used).
+    func firstFreeSequence(room: Int) -> UInt32 {
+        if nextSequence == 0 || UInt64(nextSequence) + UInt64(room) > UInt64(UInt32.max) { nextSequence = 1 }
         return nextSequence
+    }
+
+    /// Marks `count` sequence numbers, starting at ``firstFreeSequence(room:)``, as used.
+    func advanceSequences(by count: Int) {
+        nextSequence &+= UInt32(truncatingIfNeeded: count)
     }
 
     // MARK: - Buffers

@@ -93,8 +93,8 @@ final class NftnlSet {
         guard let iterator = nftnl_set_elems_iter_create(pointer) else { return [] }
         defer { nftnl_set_elems_iter_destroy(iterator) }
         var result: [KernelElement] = []
-        var current = nftnl_set_elems_iter_cur(iterator)
-        while let e = current {
+        // `nftnl_set_elems_iter_next` returns the current element and then advances.
+        while let e = nftnl_set_elems_iter_next(iterator) {
             func has(_ attribute: Int) -> Bool { nftnl_set_elem_is_set(e, Nftnl.attribute(attribute)) }
             func data(_ attribute: Int) -> [UInt8]? {
                 guard has(attribute) else { return nil }
@@ -111,7 +111,6 @@ final class NftnlSet {
             element.data = data(NFTNL_SET_ELEM_DATA)
             element.userdata = data(NFTNL_SET_ELEM_USERDATA)
             result.append(element)
-            current = nftnl_set_elems_iter_next(iterator)
         }
         return result
     }

@@ -8,23 +8,37 @@ import SDNNFTables
 /// expressions with it to name payload fields and to recognise which matches were dependencies.
 struct ProtocolContext: Hashable, Sendable {
     let family: TableFamily
-    private var layers: [ProtocolHeader.Layer: ProtocolHeader] = [:]
+    private var link: ProtocolHeader?
+    private var network: ProtocolHeader?
+    private var transport: ProtocolHeader?
 
     init(family: TableFamily) {
         self.family = family
         switch family {
-        case .inet: layers[.link] = .inet
-        case .bridge: layers[.link] = .ether
-        case .netdev: layers[.link] = .netdev
-        case .ip: layers[.network] = .ip
-        case .ip6: layers[.network] = .ip6
-        case .arp: layers[.network] = .arp
+        case .inet: link = .inet
+        case .bridge: link = .ether
+        case .netdev: link = .netdev
+        case .ip: network = .ip
+        case .ip6: network = .ip6
+        case .arp: network = .arp
         }
     }
 
     subscript(layer: ProtocolHeader.Layer) -> ProtocolHeader? {
-        get { layers[layer] }
-        set { layers[layer] = newValue }
+        get {
+            switch layer {
+            case .link: link
+            case .network: network
+            case .transport: transport
+            }
+        }
+        set {
+            switch layer {
+            case .link: link = newValue
+            case .network: network = newValue
+            case .transport: transport = newValue
+            }
+        }
     }
 
     /// The layer the family's hooks see first (`hook_proto_desc`).
@@ -91,14 +105,14 @@ struct ProtocolContext: Hashable, Sendable {
     }
 
     private var interfaceTypeEthernet: Match {
-        Match(left: .field(Field.meta("iiftype")), op: .equal, right: .value(ValueKind.hostOrder(1, length: 2)))
+        Match(left: .field(Field.interfaceType), op: .equal, right: .value(ValueKind.hostOrder(1, length: 2)))
     }
 
     private mutating func dependency(_ lower: ProtocolHeader, _ upper: ProtocolHeader) throws(NFTNetlinkError) -> Match {
         guard let key = lower.protocolKey, let number = lower.number(of: upper) else {
             throw .unsupported("conflicting protocols specified: \(lower.rawValue) vs. \(upper.rawValue)")
         }
-        let bytes = key.kind.datatypeByteOrder == 1 ? ValueKind.hostOrder(number, length: key.length) : ValueKind.bigEndian(number, length: key.length)
+        let bytes = key.kind.isHostOrderOnWire ? ValueKind.hostOrder(number, length: key.length) : ValueKind.bigEndian(number, length: key.length)
         return apply(Match(left: .field(key), op: .equal, right: .value(bytes)))
     }
 
@@ -123,7 +137,7 @@ struct ProtocolContext: Hashable, Sendable {
     }
 
     private mutating func update(_ field: Field, _ bytes: [UInt8]) {
-        let number = field.kind.datatypeByteOrder == 1 ? ValueKind.number(hostOrder: bytes) : ValueKind.number(bigEndian: bytes)
+        let number = field.kind.isHostOrderOnWire ? ValueKind.number(hostOrder: bytes) : ValueKind.number(bigEndian: bytes)
         switch (field.protocolName, field.name) {
         case ("meta", "nfproto"):
             self[.network] = ProtocolHeader.inet.upper(for: number)

@@ -5,7 +5,7 @@
 /// IPv4 or IPv6, told apart by `meta nfproto`), `netdev` (a bridge or netdev packet's network protocol,
 /// told by `meta protocol`) and `inetService` (some transport protocol, told by `meta l4proto`).
 enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
-    case inet, netdev, ether, ip, ip6, arp, inetService, tcp, udp, sctp, dccp, icmp, icmpv6
+    case inet, netdev, ether, ip, ip6, arp, inetService, tcp, udp, udplite, sctp, dccp, icmp, icmpv6
 
     enum Layer: Int, Hashable, Sendable, Comparable {
         case link = 0, network = 1, transport = 2
@@ -19,7 +19,7 @@ enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
         switch self {
         case .inet, .netdev, .ether: .link
         case .ip, .ip6, .arp: .network
-        case .inetService, .tcp, .udp, .sctp, .dccp, .icmp, .icmpv6: .transport
+        case .inetService, .tcp, .udp, .udplite, .sctp, .dccp, .icmp, .icmpv6: .transport
         }
     }
 
@@ -31,6 +31,7 @@ enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
         switch self {
         case .icmp: 4
         case .udp: 6
+        case .udplite: 7
         case .tcp: 8
         case .dccp: 9
         case .sctp: 10
@@ -48,10 +49,10 @@ enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
     /// are skipped.
     var protocolKey: Field? {
         switch self {
-        case .inet: Field.meta("nfproto")
-        case .netdev: Field.meta("protocol")
-        case .ether: Field.payload("ether", "type")
-        case .ip, .ip6, .inetService: Field.meta("l4proto")
+        case .inet: Field.nfproto
+        case .netdev: Field.metaProtocol
+        case .ether: Field.etherType
+        case .ip, .ip6, .inetService: Field.l4proto
         default: nil
         }
     }
@@ -68,6 +69,7 @@ enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
         case (.ip6, .icmpv6), (.inetService, .icmpv6): 58
         case (.ip, .tcp), (.ip6, .tcp), (.inetService, .tcp): 6
         case (.ip, .udp), (.ip6, .udp), (.inetService, .udp): 17
+        case (.ip, .udplite), (.ip6, .udplite), (.inetService, .udplite): 136
         case (.ip, .dccp), (.ip6, .dccp), (.inetService, .dccp): 33
         case (.ip, .sctp), (.ip6, .sctp), (.inetService, .sctp): 132
         default: nil
@@ -80,5 +82,5 @@ enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
     }
 
     /// Fields of this header by offset, for splitting loads that nft merged.
-    var fields: [Field] { Field.catalog.filter { $0.header == self }.sorted { $0.offset < $1.offset } }
+    var fields: [Field] { Field.byHeader[self] ?? [] }
 }

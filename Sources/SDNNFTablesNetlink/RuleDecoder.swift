@@ -83,9 +83,9 @@ struct RuleDecoder {
     private func field(of load: KernelExpression, context: ProtocolContext) -> LoadedField? {
         switch load {
         case .meta(let key, _):
-            return Field.catalog.first { $0.source == .meta(key: key) }.map(LoadedField.field)
+            return Field.reading(.meta(key: key)).map(LoadedField.field)
         case .ct(let key, _):
-            return Field.catalog.first { $0.source == .ct(key: key) }.map(LoadedField.field)
+            return Field.reading(.ct(key: key)).map(LoadedField.field)
         case .payload(let base, let offset, let length, _):
             guard let layer = ProtocolHeader.Layer(rawValue: Int(base)), let header = context[layer], !header.isPseudo else { return nil }
             let fields = header.fields
@@ -138,9 +138,11 @@ struct RuleDecoder {
                 registers[register] = data
                 index += 1
             }
-            guard index < expressions.count, case .nat(let nat) = expressions[index],
+            // The kernel reports a maximum register equal to the minimum when only one was given.
+            guard index < expressions.count, case .nat(var nat) = expressions[index],
                   let minimumRegister = nat.addressMinimum, let minimum = registers[minimumRegister],
                   nat.portMaximum == nil || nat.portMaximum == nat.portMinimum, nat.type <= 1 else { return nil }
+            if nat.addressMaximum == nat.addressMinimum { nat.addressMaximum = nil }
             let maximum = nat.addressMaximum.flatMap { registers[$0] }
             let port = nat.portMinimum.flatMap { registers[$0] }
             if nat.addressMaximum != nil && maximum == nil { return nil }

@@ -75,21 +75,31 @@ struct RuleEncoder {
     private func lowerLeft(_ expression: Expression) throws(NFTNetlinkError) -> Match.Left {
         switch expression {
         case .meta, .payload, .ct:
-            guard let field = Field.named(expression) else { throw .unsupported("match on \(NFTTextRenderer.render(expression: expression))") }
+            guard let field = Field.named(expression) else { throw .unsupported("match on \(Self.describe(expression))") }
             return .field(field)
         case .concat(let parts):
             var fields: [Field] = []
             for part in parts {
-                guard let field = Field.named(part) else { throw .unsupported("\(NFTTextRenderer.render(expression: part)) in a concatenation") }
+                guard let field = Field.named(part) else { throw .unsupported("\(Self.describe(part)) in a concatenation") }
                 fields.append(field)
             }
             guard fields.count > 1 else { throw .unsupported("concatenation of one expression") }
             return .concat(fields)
         case .bitwiseAnd(let inner, .value(let mask)):
-            guard let field = Field.named(inner) else { throw .unsupported("\(NFTTextRenderer.render(expression: expression))") }
+            guard let field = Field.named(inner) else { throw .unsupported("\(Self.describe(expression))") }
             return .masked(field, mask: try field.kind.encode(mask))
         default:
-            throw .unsupported("match on \(NFTTextRenderer.render(expression: expression))")
+            throw .unsupported("match on \(Self.describe(expression))")
+        }
+    }
+
+    /// An expression as an error message names it: always with its `meta` / `ct` keyword.
+    static func describe(_ expression: Expression) -> String {
+        switch expression {
+        case .meta(let key): "meta \(key)"
+        case .bitwiseAnd(let left, let right): "\(describe(left)) & \(NFTTextRenderer.render(expression: right))"
+        case .concat(let parts): parts.map(describe).joined(separator: " . ")
+        default: NFTTextRenderer.render(expression: expression)
         }
     }
 
@@ -126,26 +136,26 @@ struct RuleEncoder {
                 guard isEquality, !values.isEmpty else { throw unsupported() }
                 return Match(left: left, op: matchOperator, right: .anonymousSet(try SetEncoding.anonymousSet(for: field, values: values)))
             case .value(let value):
-                return Match(left: left, op: matchOperator, right: try lowerValue(value, field: field, op: op, isEquality: isEquality, unsupported: unsupported()))
+                return Match(left: left, op: matchOperator, right: try lowerValue(value, field: field, op: op, isEquality: isEquality, unsupported: unsupported))
             default:
                 throw unsupported()
             }
         }
     }
 
-    private func lowerValue(_ value: Value, field: Field, op: MatchOperator, isEquality: Bool, unsupported: NFTNetlinkError) throws(NFTNetlinkError) -> Match.Right {
+    private func lowerValue(_ value: Value, field: Field, op: MatchOperator, isEquality: Bool, unsupported: () -> NFTNetlinkError) throws(NFTNetlinkError) -> Match.Right {
         switch value {
         case .prefix(let prefix):
-            guard isEquality, field.kind == .ipv4Address || field.kind == .ipv6Address else { throw unsupported }
+            guard isEquality, field.kind == .ipv4Address || field.kind == .ipv6Address else { throw unsupported() }
             if prefix.length == prefix.family.bitWidth { return .value(try field.kind.encode(.address(prefix.network))) }
             return .prefix(try field.kind.encode(.address(prefix.network)), bits: prefix.length)
         case .range:
-            guard isEquality else { throw unsupported }
+            guard isEquality else { throw unsupported() }
             let interval = try KernelInterval(value, kind: field.kind)
             return .range(interval.low, interval.high)
         case .string(let name) where field.kind == .interfaceName && name.hasSuffix("*"):
             let stem = Array(name.utf8.dropLast())
-            guard isEquality, !stem.isEmpty, stem.count < 16, !stem.contains(0) else { throw unsupported }
+            guard isEquality, !stem.isEmpty, stem.count < 16, !stem.contains(0) else { throw unsupported() }
             return .wildcard(stem)
         case .flags where field.kind.isBitmask && op == .implicit, .symbol where field.kind.isBitmask && op == .implicit:
             return .flagTest(try field.kind.encode(value))
@@ -161,7 +171,7 @@ struct RuleEncoder {
         case .tcpReset:
             var result: [NFTStatement] = []
             if context[.transport] != .tcp {
-                let dependency = Match(left: .field(Field.meta("l4proto")), op: .equal, right: .value([6]))
+                let dependency = Match(left: .field(Field.l4proto), op: .equal, right: .value([6]))
                 context.update(after: dependency)
                 result.append(.match(dependency))
             }
@@ -214,6 +224,7 @@ struct RuleEncoder {
 
     static func linearize(_ statements: [NFTStatement]) throws(NFTNetlinkError) -> KernelRule {
         var expressions: [KernelExpression] = []
+        expressions.reserveCapacity(statements.count * 2)
         var sets: [KernelSet] = []
         for statement in statements {
             switch statement {

@@ -48,8 +48,15 @@ enum SetEncoding {
         if set.data != nil { flags |= KernelSet.map }
         if set.flags.contains(.interval) && kinds.count > 1 { flags |= KernelSet.concat }
 
+        var dataKind: ValueKind?
+        if let data = set.data {
+            guard let kind = ValueKind(setKeyType: data) else { throw .unsupported("map data type \(data.rawValue)") }
+            dataKind = kind
+        }
+        // Userdata in nft's order: key byte order, data byte order, key typeof, data interval.
         var userdata = UserData()
         userdata.put(UserData.setKeyByteOrder, kinds.count == 1 ? kinds[0].datatypeByteOrder : 0)
+        if let dataKind { userdata.put(UserData.setDataByteOrder, dataKind.datatypeByteOrder) }
         if kinds.count > 1 {
             // nft records a typeof description for concatenated keys even when they were declared by type:
             // a concat expression with no component descriptions.
@@ -60,18 +67,19 @@ enum SetEncoding {
         }
         var dataType: UInt32?
         var dataLength: UInt32?
-        if let data = set.data {
-            guard let dataKind = ValueKind(setKeyType: data) else { throw .unsupported("map data type \(data.rawValue)") }
+        if let dataKind {
             dataType = dataKind == .verdict ? verdictDataType : dataKind.typeID
             dataLength = UInt32(dataKind.length)
-            userdata.put(UserData.setDataByteOrder, dataKind.datatypeByteOrder)
             userdata.put(UserData.setDataInterval, UInt32(0))
         }
+        let elements = try elements(set.elements, of: set, creating: true, deleting: false)
         return KernelSet(
             name: set.name, flags: flags, keyType: keyType(kinds), keyLength: keyLength(kinds),
-            dataType: dataType, dataLength: dataLength, userdata: userdata.bytes, descriptionSize: nil,
+            dataType: dataType, dataLength: dataLength, userdata: userdata.bytes,
+            // A constant set cannot grow, so nft sizes it to its elements.
+            descriptionSize: set.flags.contains(.constant) ? sizeAsNftCounts(elements) : nil,
             concatFieldLengths: flags & KernelSet.concat != 0 ? kinds.map { UInt32($0.length) } : nil,
-            elements: try elements(set.elements, of: set, creating: true, deleting: false)
+            elements: elements
         )
     }
 
@@ -205,9 +213,16 @@ enum SetEncoding {
         userdata.put(UserData.setKeyTypeof, nested: field.typeofUserData)
         return KernelSet(
             name: "__set%d", flags: flags, keyType: field.kind.typeID, keyLength: UInt32(field.length),
-            dataType: nil, dataLength: nil, userdata: userdata.bytes, descriptionSize: UInt32(elements.count),
+            dataType: nil, dataLength: nil, userdata: userdata.bytes, descriptionSize: sizeAsNftCounts(elements),
             concatFieldLengths: nil, elements: elements
         )
+    }
+
+    /// The size nft declares for a set it knows all elements of: the elements sent, plus the end of a
+    /// range open to the top of the key space, which nft counts before leaving it out.
+    static func sizeAsNftCounts(_ elements: [KernelElement]) -> UInt32 {
+        let open = elements.contains { $0.userdata != nil && $0.flags & KernelElement.intervalEnd == 0 }
+        return UInt32(elements.count + (open ? 1 : 0))
     }
 
     /// Sorted ranges with overlapping and adjacent ones joined (nft's auto-merge of anonymous sets).
@@ -232,8 +247,22 @@ enum SetEncoding {
     /// The IR elements of a dumped set: ranges rebuilt from start and end elements, each written the way
     /// the compiler writes it (single value, prefix, or range), sorted.
     static func decodeElements(_ set: KernelSet, kinds: [ValueKind], dataKind: ValueKind?) -> [SetElement]? {
+        guard let elements = decodeUnsorted(set, kinds: kinds, dataKind: dataKind) else { return nil }
+        return sortedLikeValues(elements)
+    }
+
+    /// Elements in IR order (`Value`'s `<`, key component by component). Comparing `Value`s builds
+    /// strings, so sorting big sets with it is slow: the kernel's byte order, sorted cheaply, already
+    /// is that order for most key types; a linear check confirms it, and only otherwise `<` sorts.
+    static func sortedLikeValues(_ elements: [(element: SetElement, bytes: [UInt8])]) -> [SetElement] {
+        let byBytes = elements.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }.map(\.element)
+        let ordered = zip(byBytes, byBytes.dropFirst()).allSatisfy { !$1.key.lexicographicallyPrecedes($0.key) }
+        return ordered ? byBytes : byBytes.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+    }
+
+    private static func decodeUnsorted(_ set: KernelSet, kinds: [ValueKind], dataKind: ValueKind?) -> [(element: SetElement, bytes: [UInt8])]? {
         let interval = set.flags & KernelSet.interval != 0
-        var result: [SetElement] = []
+        var result: [(element: SetElement, bytes: [UInt8])] = []
         func data(_ element: KernelElement) -> Value?? {
             guard let dataKind else { return .some(nil) }
             if dataKind == .verdict {
@@ -253,7 +282,7 @@ enum SetEncoding {
                     key.append(value)
                 }
                 guard let value = data(element) else { return nil }
-                result.append(SetElement(key: key, data: value))
+                result.append((SetElement(key: key, data: value), element.key))
             }
         } else {
             // Ends sort before starts of the same key: adjacent ranges share that key.
@@ -263,7 +292,7 @@ enum SetEncoding {
             var open: KernelElement?
             func close(_ start: KernelElement, _ high: [UInt8]) -> Bool {
                 guard let value = KernelInterval(low: start.key, high: high).value(kind: kinds[0]), let dataValue = data(start) else { return false }
-                result.append(SetElement(key: [value], data: dataValue))
+                result.append((SetElement(key: [value], data: dataValue), start.key))
                 return true
             }
             for element in sorted {
@@ -279,7 +308,7 @@ enum SetEncoding {
             }
             if let start = open, !close(start, [UInt8](repeating: 0xff, count: start.key.count)) { return nil }
         }
-        return result.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        return result
     }
 
     /// A concatenated key split into its padded components.

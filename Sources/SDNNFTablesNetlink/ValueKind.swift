@@ -53,11 +53,15 @@ enum ValueKind: Hashable, Sendable {
         }
     }
 
+    /// Whether the wire bytes are a host-order number. The datatype byte order above is what nft
+    /// records for set keys; `ether_type` is recorded as host order but travels in network order.
+    var isHostOrderOnWire: Bool { datatypeByteOrder == 1 && self != .etherType }
+
     /// Whether values are bit sets (`ct state established,related`, `tcp flags syn,ack`).
     var isBitmask: Bool { self == .ctState || self == .tcpFlags }
 
     /// Whether the bytes are a number in network byte order (ranges and interval ends compare that way).
-    var isBigEndian: Bool { datatypeByteOrder == 2 || self == .etherType }
+    var isBigEndian: Bool { !isHostOrderOnWire && length > 0 }
 
     init?(setKeyType: SetKeyType) {
         switch setKeyType {
@@ -167,7 +171,7 @@ enum ValueKind: Hashable, Sendable {
         guard let number, length == 8 || number < (UInt64(1) << (8 * length)) else {
             throw .unsupported("value \(NFTTextRenderer.render(value: value)) is out of range for a \(name) field")
         }
-        return datatypeByteOrder == 1 ? Self.hostOrder(number, length: length) : Self.bigEndian(number, length: length)
+        return isHostOrderOnWire ? Self.hostOrder(number, length: length) : Self.bigEndian(number, length: length)
     }
 
     static func bigEndian(_ number: UInt64, length: Int) -> [UInt8] {
@@ -199,7 +203,7 @@ enum ValueKind: Hashable, Sendable {
         case .verdict:
             return nil
         default:
-            let number = datatypeByteOrder == 1 ? Self.number(hostOrder: bytes) : Self.number(bigEndian: bytes)
+            let number = isHostOrderOnWire ? Self.number(hostOrder: bytes) : Self.number(bigEndian: bytes)
             if isBitmask {
                 guard let symbols else { return .integer(Int(number)) }
                 let names = symbols.names.keys.sorted().filter { number & $0 != 0 }.compactMap { symbols.names[$0] }
@@ -207,6 +211,9 @@ enum ValueKind: Hashable, Sendable {
                 if number == 0 || covered != number { return .integer(Int(number)) }
                 return .flags(names)
             }
+            // Protocols 4 and 94 come back as numbers: nft calls them `ipencap` and `ipip` (Debian's
+            // /etc/protocols), while SDNModel's `ipip` is 4, so a name would mean different things.
+            if self == .inetProtocol && (number == 4 || number == 94) { return .integer(Int(number)) }
             if let name = symbols?.names[number] { return .symbol(name) }
             return .integer(Int(number))
         }

@@ -40,6 +40,30 @@ import Testing
         }
     }
 
+    /// A node's ruleset holds its own guests only: no chain, map element, interface or MAC of a guest
+    /// that runs on another node.
+    @Test(arguments: compileFixtures.filter { $0.name == "multi-node" || $0.name == "example-three-node-vxlan" || $0.name == "example-vlan-bond" })
+    func otherNodesGuestsDoNotAppear(_ fixture: FixtureCase) throws {
+        let validated = try validate(loadDocuments(under: fixture.directory))
+        let state = validated.value
+        try #require(state.nodes.count > 1)
+        for variant in compileVariants(validated) {
+            let local = state.guests.filter { $0.node == variant.node }
+            #expect(!local.isEmpty || variant.nft.contains("table inet sdn"))
+            for guest in local {
+                #expect(variant.nft.contains("guest-\(guest.id)-"), "node \(variant.node) lacks its guest \(guest.id)")
+            }
+            for guest in state.guests where guest.node != variant.node {
+                #expect(!variant.nft.contains("guest-\(guest.id)-"), "node \(variant.node), kernel \(variant.kernel) has chains of guest \(guest.id) of node \(guest.node)")
+                for nic in guest.nics {
+                    let interface = InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)
+                    #expect(!variant.nft.contains("\"\(interface)\""), "node \(variant.node) names \(interface)")
+                    if let mac = nic.mac { #expect(!variant.nft.contains(mac.description), "node \(variant.node) has the MAC of guest \(guest.id)") }
+                }
+            }
+        }
+    }
+
     /// The live examples (not the fixture copies) still compile for every node and kernel, with no
     /// findings other than those the copies are known to produce.
     @Test(arguments: liveExampleDirectories())

@@ -7,7 +7,7 @@ import Testing
 /// second time (the file deletes and re-adds our tables) succeeds and leaves the same ruleset.
 ///
 /// `expected-minimal.nft` needs only nf_tables and the bridge family, which every kernel we support
-/// has. `expected-full.nft` needs bridge conntrack (nf_conntrack_bridge) and bridge reject: on a kernel
+/// has. `expected-full.nft` needs bridge conntrack, bridge reject and bridge meta: on a kernel
 /// without them the test is skipped with the reason, never passed.
 @Suite("nft -f loads the goldens")
 struct NFTLoadTests {
@@ -16,7 +16,7 @@ struct NFTLoadTests {
         try assertLoadsTwice(golden)
     }
 
-    @Test(.systemTest(tools: ["nft", "ip"]), .enabled(if: BridgeConntrackProbe.available, BridgeConntrackProbe.skipReason),
+    @Test(.systemTest(tools: ["nft", "ip"]), .enabled(if: FullKernelProbe.available, FullKernelProbe.skipReason),
           arguments: goldenFiles(kernel: "full"))
     func fullGoldenLoadsTwice(_ golden: GoldenFile) throws {
         try assertLoadsTwice(golden)
@@ -45,39 +45,43 @@ struct NFTLoadTests {
     }
 }
 
-/// Whether this kernel runs stateful bridge rules, found by loading one (`ct state established
-/// accept` in a bridge filter chain) into a scratch namespace. Probed once, at test discovery, because
-/// the skip reason must be known then.
-enum BridgeConntrackProbe {
+/// Whether this kernel runs what `KernelFeatures.full` compiles for: stateful bridge rules (`ct state`
+/// in a bridge chain, nf_conntrack_bridge), bridge reject (nft_reject_bridge) and `meta ibrname`
+/// (nft_meta_bridge). Each is probed by loading one rule into a scratch namespace, once, at test
+/// discovery, because the skip reason must be known then.
+enum FullKernelProbe {
     static let outcome: (available: Bool, reason: String?) = probe()
     static var available: Bool { outcome.available }
     static var skipReason: Comment? { outcome.reason.map { Comment(rawValue: $0) } }
 
-    static let probeRuleset = """
-        table bridge sdnprobe {
-        \tchain forward {
-        \t\ttype filter hook forward priority 0; policy accept;
-        \t\tct state established accept
-        \t}
-        }
+    static let features: [(name: String, rule: String)] = [
+        ("bridge conntrack (nf_conntrack_bridge)", "ct state established accept"),
+        ("bridge reject (nft_reject_bridge)", "meta l4proto tcp reject with tcp reset"),
+        ("bridge meta (nft_meta_bridge)", "meta ibrname \"br0\" accept"),
+    ]
 
-        """
+    static func probeRuleset(_ rule: String) -> String {
+        "table bridge sdnprobe {\n\tchain forward {\n\t\ttype filter hook forward priority 0; policy accept;\n\t\t\(rule)\n\t}\n}\n"
+    }
 
     private static func probe() -> (Bool, String?) {
-        guard geteuid() == 0 else { return (false, "probing bridge conntrack needs root (running as uid \(geteuid()))") }
+        guard geteuid() == 0 else { return (false, "probing the bridge features of the full kernel profile needs root (running as uid \(geteuid()))") }
         for tool in ["nft", "ip"] where ExecutableLookup.find(tool) == nil {
-            return (false, "cannot probe bridge conntrack: `\(tool)` not found in PATH")
+            return (false, "cannot probe the bridge features of the full kernel profile: `\(tool)` not found in PATH")
         }
         do {
-            let file = try temporaryFile(probeRuleset, name: "probe.nft")
-            return try withTemporaryNetworkNamespace { namespace in
-                let result = try Shell.run(["nft", "-f", file], in: namespace)
-                if result.status == 0 { return (true, nil) }
-                let firstLine = result.stderr.split(separator: "\n").first.map(String.init) ?? "exit status \(result.status)"
-                return (false, "this kernel has no bridge conntrack (nf_conntrack_bridge): nft refused `ct state established accept` in a bridge chain (\(firstLine))")
+            var missing: [String] = []
+            for feature in features {
+                let file = try temporaryFile(probeRuleset(feature.rule), name: "probe.nft")
+                let result = try withTemporaryNetworkNamespace { namespace in try Shell.run(["nft", "-f", file], in: namespace) }
+                if result.status != 0 {
+                    let error = result.stderr.split(separator: "\n").first.map { String($0.split(separator: " Error: ").last ?? $0) } ?? "exit status \(result.status)"
+                    missing.append("\(feature.name): nft refused `\(feature.rule)` in a bridge chain (\(error))")
+                }
             }
+            return missing.isEmpty ? (true, nil) : (false, "this kernel lacks what the full profile needs: " + missing.joined(separator: "; "))
         } catch {
-            return (false, "could not probe bridge conntrack: \(error)")
+            return (false, "could not probe the bridge features of the full kernel profile: \(error)")
         }
     }
 }

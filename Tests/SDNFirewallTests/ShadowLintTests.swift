@@ -86,9 +86,9 @@ import Testing
 
     @Test func differentActionSaysTheRuleNeverTakesEffect() throws {
         let finding = try #require(try Self.findings(guestRules: ["in drop tcp", "in accept SSH"]).first)
-        #expect(finding.message == "rule 'in accept SSH' in guest 100 is shadowed by the earlier rule 'in drop tcp' at Policies/p.yaml:\(Self.line(ofRule: 0)):9, which drops everything it matches: this rule never takes effect")
+        #expect(finding.message == "rule 'in accept SSH' in guest 100 is shadowed by the earlier rule 'in drop tcp' at Policies/p.yaml:\(Self.line(ofRule: 0)):9, which drops everything this rule matches: this rule never takes effect")
         let same = try #require(try Self.findings(guestRules: ["in accept tcp", "in accept SSH"]).first)
-        #expect(same.message.hasSuffix("which matches everything it matches: this rule never matches"))
+        #expect(same.message.hasSuffix("which already accepts everything this rule matches: this rule never matches"))
     }
 
     @Test func reportsEachShadowedRuleOnceAtTheFirstShadowingRule() throws {

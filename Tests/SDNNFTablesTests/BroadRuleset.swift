@@ -9,8 +9,8 @@ func mac(_ text: String) -> Value { .ether(try! MACAddress(text)) }
 func match(_ left: Expression, _ right: Value, _ op: MatchOperator = .equal) -> Statement { .match(left, op, .value(right)) }
 
 /// A ruleset using every construct of the IR in the shapes the firewall compiler emits, all of them
-/// loadable by nft 1.0.6 through `NFTTextRenderer` on this kernel (no `ct` or `reject` in bridge
-/// tables, no `meta ibrname`: see `RendererKnownIssueTests`).
+/// loadable by nft 1.0.6 through `NFTTextRenderer` on this kernel (which has no conntrack, no reject
+/// and no `meta ibrname` in bridge tables).
 enum BroadRuleset {
     static let guestMAC = "52:54:00:12:34:56"
 
@@ -76,6 +76,7 @@ enum BroadRuleset {
                     Rule(id: "node/mark-set", statements: [.match(.meta("mark"), .equal, .setReference("marks")), .verdict(.accept)]),
                     Rule(id: "node/log", statements: [.log(prefix: "sdn drop: ", level: .info)]),
                     Rule(id: "node/log-bare", statements: [.log(prefix: nil, level: nil), .counter]),
+                    Rule(id: "node/log-warn", statements: [.log(prefix: "w: ", level: .warning)]),
                     Rule(id: "node/policy", statements: [.verdict(.jump("node-policy"))]),
                 ]),
                 Chain(name: "node-policy", rules: [
@@ -88,6 +89,8 @@ enum BroadRuleset {
                     Rule(id: "syn-only", statements: [
                         .match(.bitwiseAnd(payload("tcp", "flags"), .value(.flags(["fin", "syn", "rst", "ack"]))), .equal, .value(.flags(["syn"]))), .verdict(.accept),
                     ]),
+                    Rule(id: "syn-exact", statements: [match(payload("tcp", "flags"), .flags(["syn"])), .verdict(.accept)]),
+                    Rule(id: "ct-exact", statements: [match(.ct("state"), .flags(["new"])), .verdict(.accept)]),
                     Rule(id: "mark", statements: [match(.meta("mark"), .integer(1)), .verdict(.accept)]),
                     Rule(id: "nfproto", statements: [match(.meta("nfproto"), .symbol("ipv6")), match(.meta("l4proto"), .symbol("ipv6-icmp")), .verdict(.accept)]),
                     Rule(id: "not-private", statements: [match(payload("ip", "saddr"), prefix("10.0.0.0/8"), .notEqual), .verdict(.drop)]),
@@ -115,6 +118,7 @@ enum BroadRuleset {
                         match(payload("ip", "saddr"), prefix("10.0.0.0/24")), match(.meta("oifname"), .string("br0"), .notEqual), .masquerade,
                     ]),
                     Rule(id: "nat/snat", statements: [match(payload("ip", "saddr"), prefix("10.1.0.0/24")), .snat(to: address("192.0.2.1"))]),
+                    Rule(id: "nat/snat-by-interface", statements: [match(.meta("oifname"), .string("eth1")), .snat(to: address("192.0.2.2"))]),
                 ]),
                 Chain(name: "prerouting", base: BaseChain(type: .nat, hook: .prerouting, priority: -100), rules: [
                     Rule(id: "nat/dnat", statements: [
@@ -122,6 +126,10 @@ enum BroadRuleset {
                         .dnat(to: address("10.0.0.5"), port: 8080),
                     ]),
                     Rule(id: "nat/dnat6", statements: [match(payload("ip6", "daddr"), address("2001:db8::1")), .dnat(to: address("fd00::5"), port: nil)]),
+                    Rule(id: "nat/dnat6-port", statements: [
+                        match(payload("ip6", "daddr"), address("2001:db8::2")), match(payload("tcp", "dport"), .integer(443)),
+                        .dnat(to: address("fd00::6"), port: 8443),
+                    ]),
                 ]),
             ]
         )

@@ -463,9 +463,9 @@ struct PacketInterpreterTests {
         let web = try interpreter.trace(tcp("192.0.2.9", "10.0.0.1", dport: 443, iif: "tap100i0"), at: input)
         #expect(web.matchedRuleIDs == ["node/dispatch", "guest-100/group", "group-web/http"])
         // Reaches node-policy through the jump and is refused by the tcp reset rule.
-        let other = try interpreter.trace(tcp("10.2.3.4", "10.0.0.1", dport: 3000, flags: [.ack], state: .new, iif: "eth1"), at: input)
+        let other = try interpreter.trace(tcp("10.2.3.4", "10.0.0.1", dport: 3000, flags: [.ack], state: .untracked, iif: "eth1"), at: input)
         #expect(other.verdict == .reject(.tcpReset), "\(other)")
-        #expect(other.matchedRuleIDs == ["node/proto-set", "node/log", "node/log-bare", "node/policy", "reject-tcp"])
+        #expect(other.matchedRuleIDs == ["node/proto-set", "node/log", "node/log-bare", "node/log-warn", "node/policy", "reject-tcp"])
         // Every packet kind through every hook, without an error.
         let packets = [
             tcp("192.0.2.9", "10.0.0.1", dport: 22), udp("2001:db8::1", "fd00::1", dport: 53),
@@ -479,5 +479,32 @@ struct PacketInterpreterTests {
                 }
             }
         }
+    }
+}
+
+@Suite("Packet scalars round-trip through text")
+struct PacketScalarTests {
+    @Test(arguments: [Packet.TCPFlags([]), [.syn], [.syn, .ack], [.fin, .psh, .urg], Packet.TCPFlags(rawValue: 0xff)])
+    func tcpFlagsRoundTripThroughNftNames(_ flags: Packet.TCPFlags) throws {
+        let names = flags.description.split(separator: ",").map(String.init)
+        #expect(Packet.TCPFlags(names: names) == flags)
+    }
+
+    @Test func unknownFlagNamesAreRefused() {
+        #expect(Packet.TCPFlags(names: ["syn", "bogus"]) == nil)
+    }
+
+    @Test func networkDefaultsToTheAddressFamily() throws {
+        #expect(Packet(saddr: try IPAddress("192.0.2.1")).ipVersion == 4)
+        #expect(Packet(daddr: try IPAddress("2001:db8::1")).ipVersion == 6)
+        #expect(Packet(network: .arp, saddr: try IPAddress("192.0.2.1")).ipVersion == nil)
+        #expect(Packet().network == nil)
+    }
+
+    @Test func verdictsPrintAsNft() {
+        #expect(PacketVerdict.accept.description == "accept")
+        #expect(PacketVerdict.reject(.icmpx("admin-prohibited")).description == "reject with icmpx admin-prohibited")
+        #expect(Trace.Action.verdict(.jump("x")).description == "jump x")
+        #expect(Trace.Action.nat(.masquerade).description == "masquerade")
     }
 }

@@ -63,4 +63,9 @@ int sdn_recv_many(int fd, void *buffer, size_t slot_size, unsigned int slots, si
 /// Sends `length` bytes as one datagram to the kernel (pid 0). Returns sendmsg's result.
 ssize_t sdn_send_to_kernel(int fd, const void *buffer, size_t length);
 
+/// For an NFT_MSG_NEWRULE message: the index of the expression whose attributes contain byte `offset`
+/// of the message (as an extended ack reports it), with the expression's name copied to `name`.
+/// Returns -1 when the offset is not inside an expression.
+int sdn_nft_rule_expression_at(const struct nlmsghdr *message, uint32_t offset, char *name, size_t name_length);
+
 #endif
