@@ -180,6 +180,7 @@ private struct Builder {
         var input: [Rule] = [Rule(id: "node/lo", statements: [.match(.meta("iifname"), .equal, .value(.string("lo"))), .verdict(.accept)])]
         input += ctRules
         input += failsafeRules(node: node, options: options)
+        input += underlayRules()
         if options.nosmurfs ?? true { input += smurfRules(prefix: "node") }
         if options.tcpflags ?? false { input += tcpFlagRules(prefix: "node") }
         input.append(Rule(id: "node/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
@@ -260,6 +261,40 @@ private struct Builder {
         if node.management.contains(where: { $0.family == .ipv6 }) {
             rules.append(Rule(id: "node/failsafe-v6", statements: [.match(.payload(protocol: "ip6", field: "saddr"), .equal, .setReference(FirewallNaming.managementSetV6)),
                                                                    .match(.payload(protocol: "tcp", field: "dport"), .equal, ports), .counter, .verdict(.accept)]))
+        }
+        return rules
+    }
+
+    /// VXLAN from the other nodes of each VXLAN and EVPN zone on this node: the overlay is infrastructure
+    /// the topology declares, and a drop input policy (the default) must not cut it.
+    private func underlayRules() -> [Rule] {
+        var peersByPort: [UInt16: Set<IPAddress>] = [:]
+        for zone in state.zones where zone.includes(node: nodeName) {
+            let otherNodes = state.nodes(of: zone).filter { $0.name != nodeName }.compactMap(\.address)
+            switch zone.kind {
+            case .vxlan(let vxlan):
+                if case .addresses(let peers) = vxlan.peers {
+                    let own = state.node(named: nodeName)?.address
+                    peersByPort[vxlan.port, default: []].formUnion(peers.filter { $0 != own })
+                } else {
+                    peersByPort[vxlan.port, default: []].formUnion(otherNodes)
+                }
+            case .evpn(let evpn):
+                peersByPort[evpn.port, default: []].formUnion(otherNodes)
+            default:
+                continue
+            }
+        }
+        var rules: [Rule] = []
+        for (port, peers) in peersByPort.sorted(by: { $0.key < $1.key }) {
+            for family in [IPAddress.Family.ipv4, .ipv6] {
+                let addresses = peers.filter { $0.family == family }.sorted()
+                guard !addresses.isEmpty else { continue }
+                let source: Expression = addresses.count == 1 ? .value(.address(addresses[0])) : .set(addresses.map { .address($0) })
+                rules.append(Rule(id: "node/vxlan-\(port)-\(family == .ipv4 ? "v4" : "v6")", statements: [
+                    .match(.payload(protocol: family == .ipv4 ? "ip" : "ip6", field: "saddr"), .equal, source),
+                    .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(Int(port)))), .counter, .verdict(.accept)]))
+            }
         }
         return rules
     }

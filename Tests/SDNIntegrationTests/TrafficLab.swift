@@ -92,11 +92,16 @@ final class TrafficLab {
     func tcpConnects(from source: Int, to destinationGuest: Int, address: IPAddress, port: UInt16) throws -> Bool {
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        server.arguments = ["netns", "exec", namespace(ofGuest: destinationGuest).name!, "timeout", "4", "nc", "-l", "-p", "\(port)"]
+        // `ip netns exec` execs nc itself, so SIGKILL reaches the listener (children of the test process
+        // may inherit blocked signals, which makes `timeout` and SIGTERM unreliable here).
+        server.arguments = ["netns", "exec", namespace(ofGuest: destinationGuest).name!, "nc", "-l", "-p", "\(port)"]
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
-        defer { server.terminate(); server.waitUntilExit() }
+        defer {
+            kill(server.processIdentifier, SIGKILL)
+            server.waitUntilExit()
+        }
         Thread.sleep(forTimeInterval: 0.3)
         let client = try run(["nc", "-z", "-w", "2", address.description, "\(port)"], inGuest: source)
         return client.status == 0
@@ -109,12 +114,14 @@ final class TrafficLab {
         defer { try? FileManager.default.removeItem(at: output) }
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        server.arguments = ["netns", "exec", namespace(ofGuest: destinationGuest).name!, "timeout", "3", "nc", "-u", "-l", "-p", "\(port)"]
+        server.arguments = ["netns", "exec", namespace(ofGuest: destinationGuest).name!, "nc", "-u", "-l", "-p", "\(port)"]
         server.standardOutput = try FileHandle(forWritingTo: output)
         server.standardError = FileHandle.nullDevice
         try server.run()
         Thread.sleep(forTimeInterval: 0.3)
         _ = try run(["sh", "-c", "echo sdn-probe | nc -u -w 1 \(address) \(port)"], inGuest: source)
+        Thread.sleep(forTimeInterval: 0.3)
+        kill(server.processIdentifier, SIGKILL)
         server.waitUntilExit()
         return (try String(contentsOf: output, encoding: .utf8)).contains("sdn-probe")
     }

@@ -114,7 +114,13 @@ struct TrafficTests {
         let lab = try TrafficLab(try TrafficLab.fixture("traffic"))
         defer { lab.teardown() }
         try Self.applyFirewall(lab, features: detectedKernelFeatures)
+        let family = detectedKernelFeatures.guestMode == .brNetfilter ? "inet" : "bridge"
+        let droppedBefore = try lab.counter(ofRule: "guest-102-net0-in/policy", family: family)
         #expect(try lab.tcpConnects(from: 102, to: 101, address: try IPAddress("10.1.0.11"), port: 80))
-        #expect(try lab.counter(ofRule: "guest-102-net0-in/ct-established", family: detectedKernelFeatures.guestMode == .brNetfilter ? "inet" : "bridge") > 0)
+        // The SYN-ACK reached the client: its inbound default drop saw nothing of this connection.
+        #expect(try lab.counter(ofRule: "guest-102-net0-in/policy", family: family) == droppedBefore)
+        // And a new connection towards the client on the same port is refused.
+        #expect(try !lab.tcpConnects(from: 101, to: 102, address: try IPAddress("10.1.0.12"), port: 80))
+        #expect(try lab.counter(ofRule: "guest-102-net0-in/policy", family: family) > droppedBefore)
     }
 }
