@@ -8,6 +8,8 @@ packages=(
   pkg-config libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev libvirt-dev libsqlite3-dev
   # reference tools the tests use to check what sdn did to the kernel
   nftables iproute2 iputils-ping netcat-openbsd procps
+  # throughput benchmark (sdn-bench per-packet)
+  iperf3
 )
 
 missing=()

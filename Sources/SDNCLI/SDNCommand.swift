@@ -1,7 +1,8 @@
 import ArgumentParser
 
 /// `sdn`: the command-line interface. One subcommand type per verb; dry verbs come first.
-public struct SDNCommand: ParsableCommand {
+@available(macOS 10.15, *)
+public struct SDNCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "sdn",
         abstract: "Declarative networks and firewall for KVM/LXC hosts.",
@@ -10,7 +11,7 @@ public struct SDNCommand: ParsableCommand {
             describe the firewall. Every command reads both directories by default.
             """,
         version: SDNVersion.current,
-        subcommands: [ValidateCommand.self, ShowCommand.self, CompileCommand.self, TraceCommand.self]
+        subcommands: [ValidateCommand.self, ShowCommand.self, CompileCommand.self, TraceCommand.self, DiffCommand.self, ApplyCommand.self]
     )
 
     public init() {}
@@ -18,4 +19,14 @@ public struct SDNCommand: ParsableCommand {
 
 public enum SDNVersion {
     public static let current = "0.1.0"
+}
+
+@available(macOS 10.15, *)
+extension SDNCommand {
+    /// Parses the process arguments and runs the chosen command (the async entry point, so the
+    /// commands that talk to the kernel can await it).
+    public static func runFromCommandLine() async {
+        let run: () async -> Void = { await main(nil) }
+        await run()
+    }
 }

@@ -9,6 +9,8 @@ struct SyntheticCluster {
     var groups = 100
     var ipSets = 2
     var ipSetSize = 10_000
+    /// Added to every IP-set address, so two clusters can have disjoint sets of the same size.
+    var ipSetOffset: UInt32 = 0
 
     func state() -> DesiredState {
         var state = DesiredState()
@@ -22,7 +24,7 @@ struct SyntheticCluster {
         firewall.aliases = [Alias(name: "office", cidr: try! IPPrefix("203.0.113.0/24"))]
         firewall.ipsets = (0..<ipSets).map { set in
             IPSet(name: "blocklist\(set)", entries: (0..<ipSetSize).map { index in
-                IPSet.Entry(value: .prefix(IPPrefix(address: .v4(UInt32(0x6400_0000 + set << 22 + index * 4)), length: 30)))
+                IPSet.Entry(value: .prefix(IPPrefix(address: .v4(UInt32(0x6400_0000 + set << 22 + index * 4) &+ ipSetOffset), length: 30)))
             })
         }
         firewall.groups = (0..<groups).map { group in

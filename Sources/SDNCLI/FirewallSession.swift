@@ -1,0 +1,108 @@
+import ArgumentParser
+import Glibc
+import SDNDataplane
+import SDNFirewall
+import SDNModel
+import SDNNFTables
+import SDNNFTablesNetlink
+import SDNNetns
+
+/// Where `apply` and `diff` act: the host's network namespace or a named one.
+struct TargetOptions: ParsableArguments {
+    @Option(help: "Act in this network namespace (as `ip netns` names it) instead of the host's.")
+    var netns: String?
+
+    func namespace() throws -> NetworkNamespace {
+        guard let netns else { return .current }
+        do { return try NetworkNamespace.named(netns) } catch {
+            printError("sdn: no network namespace '\(netns)': \(error)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// One conversation with a node's firewall: probe the kernel, compile for it, read what is there,
+/// and work out the changes.
+struct FirewallSession {
+    static let ourTables: [(TableFamily, String)] = [(.inet, FirewallNaming.tableName), (.bridge, FirewallNaming.tableName)]
+
+    let namespace: NetworkNamespace
+    let firewall: NetlinkFirewall
+
+    init(namespace: NetworkNamespace) throws {
+        self.namespace = namespace
+        do { firewall = try NetlinkFirewall(namespace: namespace) } catch {
+            printError("sdn: cannot open netlink in \(namespace): \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// What this kernel's nf_tables can do on bridges, found by loading one-rule probe tables in
+    /// transactions of their own (each removed again, or never committed).
+    func probeFeatures() async -> KernelFeatures {
+        func supports(_ statements: [Statement]) async -> Bool {
+            let table = "sdn_probe"
+            let chain = Chain(name: "probe", base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .accept))
+            let changes: [FirewallChange] = [
+                .addTable(.bridge, table), .addChain(.bridge, table: table, chain),
+                .addRule(.bridge, table: table, chain: "probe", Rule(id: "probe", statements: statements)),
+            ]
+            do {
+                _ = try await firewall.apply(changes, expectedGeneration: nil)
+                _ = try? await firewall.apply([.deleteTable(.bridge, table)], expectedGeneration: nil)
+                return true
+            } catch {
+                return false
+            }
+        }
+        return KernelFeatures(
+            bridgeConntrack: await supports([.match(.ct("state"), .implicit, .value(.flags(["established"]))), .verdict(.accept)]),
+            bridgeReject: await supports([.match(.meta("l4proto"), .equal, .value(.symbol("tcp"))), .reject(.tcpReset)]),
+            bridgeMeta: await supports([.match(.meta("ibrname"), .equal, .value(.string("probe0"))), .verdict(.accept)]))
+    }
+
+    /// br_netfilter mode needs bridged IP traffic to pass the IP hooks (per namespace).
+    func enableBridgeNetfilter() throws {
+        try namespace.run {
+            for key in ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"] {
+                let path = "/proc/sys/net/bridge/\(key)"
+                let fd = open(path, O_WRONLY)
+                guard fd >= 0 else { throw BridgeNetfilterError(path: path, errno: errno) }
+                defer { close(fd) }
+                guard write(fd, "1\n", 2) == 2 else { throw BridgeNetfilterError(path: path, errno: errno) }
+            }
+        }
+    }
+
+    /// The changes that turn what the kernel holds into `desired`, with the generation they were read at.
+    func plan(_ desired: Ruleset) async throws -> (changes: [FirewallChange], observed: ObservedFirewall) {
+        let observed = try await firewall.observe(tables: Self.ourTables)
+        // Compare like with like: the kernel hands rules back in the form nft writes them.
+        let canonical = try NetlinkFirewall.canonicalForm(of: desired)
+        return (RulesetDiff.changes(from: observed.ruleset, to: canonical), observed)
+    }
+}
+
+struct BridgeNetfilterError: Error, CustomStringConvertible {
+    var path: String
+    var errno: Int32
+    var description: String {
+        "cannot enable br_netfilter (\(path): \(String(cString: strerror(errno)))); the guest firewall needs it on this kernel"
+    }
+}
+
+/// Kernel profile for commands that talk to a kernel: probed unless forced.
+struct LiveKernelOptions: ParsableArguments {
+    enum Profile: String, ExpressibleByArgument, CaseIterable { case auto, full, minimal }
+
+    @Option(name: .customLong("kernel"), help: "Kernel profile: auto (probe the target), full or minimal.")
+    var profile: Profile = .auto
+
+    func features(for session: FirewallSession) async -> KernelFeatures {
+        switch profile {
+        case .auto: await session.probeFeatures()
+        case .full: .full
+        case .minimal: .minimal
+        }
+    }
+}

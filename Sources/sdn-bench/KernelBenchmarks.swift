@@ -1,0 +1,204 @@
+import Foundation
+import SDNDataplane
+import SDNFirewall
+import SDNModel
+import SDNNFTables
+import SDNNFTablesNetlink
+import SDNNetns
+
+/// Guest counts for a benchmark: `--guests=N[,M]` on the command line, else `defaults`.
+func guestCounts(_ defaults: [Int]) -> [Int] {
+    for argument in CommandLine.arguments where argument.hasPrefix("--guests=") {
+        return argument.dropFirst("--guests=".count).split(separator: ",").compactMap { Int($0) }
+    }
+    return defaults
+}
+
+func iterations(_ fallback: Int) -> Int {
+    for argument in CommandLine.arguments where argument.hasPrefix("--iterations=") {
+        if let value = Int(argument.dropFirst("--iterations=".count)) { return value }
+    }
+    return fallback
+}
+
+// MARK: - cold-apply
+
+/// A first load of the compiled cluster: netlink (one batch, and chunked) vs `nft -f` of the rendered text.
+func benchColdApply() async throws {
+    let repeats = iterations(3)
+    for guests in guestCounts([1_000, 10_000]) {
+        let cluster = CompiledCluster(SyntheticCluster(guests: guests))
+        print("cold-apply: \(guests) guests, \(cluster.ruleCount) rules, \(cluster.elementCount) set elements")
+        let (changes, diffSamples) = measure("diff", repeat: repeats) { RulesetDiff.changes(from: Ruleset(), to: cluster.compiled.ruleset) }
+        report("  diff empty → compiled (\(changes.count) changes)", diffSamples)
+
+        var single: [Double] = []
+        var singleMessages = 0
+        for _ in 0..<repeats {
+            do {
+                try await withBenchNamespace { namespace in
+                    let firewall = try NetlinkFirewall(namespace: namespace)
+                    let (result, elapsed) = try await timedAsync {
+                        try await firewall.apply(RulesetDiff.changes(from: Ruleset(), to: cluster.compiled.ruleset), expectedGeneration: nil)
+                    }
+                    single.append(elapsed)
+                    singleMessages = result.messageCount
+                }
+            } catch {
+                print("  netlink apply (one batch) failed: \(error)")
+                break
+            }
+        }
+        if !single.isEmpty { report("  netlink diff+apply, one batch (\(singleMessages) msgs)", single) }
+
+        var chunked: [Double] = []
+        var chunkedMessages = 0
+        for _ in 0..<repeats {
+            try await withBenchNamespace { namespace in
+                let firewall = try NetlinkFirewall(namespace: namespace)
+                let (result, elapsed) = try await timedAsync { try await coldLoad(cluster.compiled.ruleset, into: firewall) }
+                chunked.append(elapsed)
+                chunkedMessages = result.messageCount
+            }
+        }
+        report("  netlink diff+applyChunked (\(chunkedMessages) msgs)", chunked)
+
+        let (text, renderElapsed) = timed { NFTTextRenderer.render(cluster.compiled.ruleset, replacing: true) }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sdnbench-\(getpid())-\(guests).nft")
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        report("  render nft text (\(text.utf8.count / 1024) KiB, not in nft figure)", [renderElapsed])
+        var nft: [Double] = []
+        for _ in 0..<repeats {
+            try await withBenchNamespace { namespace in
+                let (status, elapsed) = try timed { try run(["ip", "netns", "exec", namespace.name!, "nft", "-f", file.path]) }
+                if status == 0 { nft.append(elapsed) }
+            }
+        }
+        guard !nft.isEmpty else { print("  nft -f failed"); continue }
+        report("  ip netns exec NS nft -f FILE", nft)
+        let median = { (samples: [Double]) in samples.sorted()[samples.count / 2] }
+        if !single.isEmpty {
+            print(String(format: "  ratio netlink one batch / nft -f (p50): %.2f×", median(single) / median(nft)))
+        }
+        print(String(format: "  ratio netlink chunked / nft -f (p50):   %.2f×", median(chunked) / median(nft)))
+    }
+}
+
+// MARK: - guest-change
+
+/// One guest's policy changes: validate + compile + diff + apply, with the cluster loaded.
+func benchGuestChange() async throws {
+    let count = iterations(60)
+    var medians: [Int: Double] = [:]
+    var p99s: [Int: Double] = [:]
+    for guests in guestCounts([100, 10_000]) {
+        let loaded = CompiledCluster(SyntheticCluster(guests: guests))
+        print("guest-change: \(guests) guests loaded (\(loaded.ruleCount) rules), \(count) changes of guest #\(guests / 2)")
+        try await withBenchNamespace { namespace in
+            let firewall = try NetlinkFirewall(namespace: namespace)
+            _ = try await coldLoad(loaded.compiled.ruleset, into: firewall)
+            var state = loaded.state
+            var previous = loaded.compiled.ruleset
+            let target = guests / 2
+            guard let policyIndex = state.firewall.guests.firstIndex(where: { $0.scope == .guest(1000 + target) }) else {
+                print("  no policy for guest \(1000 + target)"); return
+            }
+            var validateSamples: [Double] = [], compileSamples: [Double] = [], diffSamples: [Double] = []
+            var applySamples: [Double] = [], totalSamples: [Double] = []
+            var messages: [Int] = [], changeCounts: [Int] = []
+            for iteration in 0..<count {
+                state.firewall.guests[policyIndex].rules = loaded.cluster.guestRules(index: target, variant: iteration % 2 == 0 ? 1 : 0)
+                let start = ContinuousClock.now
+                let (outcome, validateElapsed) = timed { state.validate() }
+                guard let validated = outcome.validated else { print("  does not validate"); return }
+                let (compiled, compileElapsed) = timed { FirewallCompiler.compile(validated, node: "bench", features: .minimal) }
+                let (changes, diffElapsed) = timed { RulesetDiff.changes(from: previous, to: compiled.ruleset) }
+                let (result, applyElapsed) = try await timedAsync { try await firewall.apply(changes, expectedGeneration: nil) }
+                totalSamples.append(milliseconds(ContinuousClock.now - start))
+                validateSamples.append(validateElapsed); compileSamples.append(compileElapsed)
+                diffSamples.append(diffElapsed); applySamples.append(applyElapsed)
+                messages.append(result.messageCount); changeCounts.append(changes.count)
+                previous = compiled.ruleset
+            }
+            report("  validate", validateSamples)
+            report("  compile (full recompile)", compileSamples)
+            report("  diff previous → new", diffSamples)
+            report("  netlink apply", applySamples)
+            report("  end to end (validate+compile+diff+apply)", totalSamples)
+            print("  per change: \(Set(changeCounts).sorted()) changes, \(Set(messages).sorted()) netlink messages")
+            let sorted = totalSamples.sorted()
+            medians[guests] = sorted[sorted.count / 2]
+            p99s[guests] = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+        }
+    }
+    if let small = medians[100], let large = medians[10_000] {
+        print(String(format: "guest-change ratio 10k/100: p50 %.1f×, p99 %.1f×", large / small, p99s[10_000]! / p99s[100]!))
+    }
+}
+
+// MARK: - ipset
+
+/// One IP-set element added and deleted (diff + apply, and end to end), and a 50,000-element set replaced.
+func benchIPSet() async throws {
+    let count = iterations(50)
+    let guests = guestCounts([100]).first ?? 100
+    let loaded = CompiledCluster(SyntheticCluster(guests: guests))
+    print("ipset: \(guests) guests, sets of \(loaded.cluster.ipSetSize) entries, one element added/deleted \(count) times")
+    try await withBenchNamespace { namespace in
+        let firewall = try NetlinkFirewall(namespace: namespace)
+        _ = try await coldLoad(loaded.compiled.ruleset, into: firewall)
+        let base = loaded.state
+        var with = loaded.state
+        with.firewall.ipsets[0].entries.append(IPSet.Entry(value: .prefix(try IPPrefix("198.18.0.1/32"))))
+        let (withCompiled, _) = timed { CompiledCluster.compile(with) }
+        var previous = loaded.compiled.ruleset
+        var diffApply: [Double] = [], endToEnd: [Double] = [], messages: Set<Int> = []
+        for iteration in 0..<count {
+            let state = iteration % 2 == 0 ? with : base
+            // End to end from the model: validate + compile + diff + apply.
+            let start = ContinuousClock.now
+            let compiled = CompiledCluster.compile(state)
+            let diffStart = ContinuousClock.now
+            let changes = RulesetDiff.changes(from: previous, to: compiled.ruleset)
+            let result = try await firewall.apply(changes, expectedGeneration: nil)
+            let end = ContinuousClock.now
+            endToEnd.append(milliseconds(end - start))
+            diffApply.append(milliseconds(end - diffStart))
+            messages.insert(result.messageCount)
+            previous = compiled.ruleset
+        }
+        _ = withCompiled
+        report("  one element add/delete: diff + apply", diffApply)
+        report("  one element add/delete: validate+compile+diff+apply", endToEnd)
+        print("  netlink messages per change: \(messages.sorted())")
+    }
+
+    // Replacing a 50,000-element set with 50,000 different elements.
+    let replaceCount = max(count / 10, 3)
+    var small = SyntheticCluster(guests: guests)
+    small.ipSets = 1
+    small.ipSetSize = 50_000
+    var other = small
+    other.ipSetOffset = 0x0100_0000
+    let first = CompiledCluster(small), second = CompiledCluster(other)
+    print("ipset: replacing a 50,000-element set with 50,000 different elements, \(replaceCount) times")
+    try await withBenchNamespace { namespace in
+        let firewall = try NetlinkFirewall(namespace: namespace)
+        _ = try await coldLoad(first.compiled.ruleset, into: firewall)
+        var current = first.compiled.ruleset
+        var diffSamples: [Double] = [], applySamples: [Double] = [], messages: Set<Int> = []
+        for iteration in 0..<replaceCount {
+            let desired = iteration % 2 == 0 ? second.compiled.ruleset : first.compiled.ruleset
+            let (changes, diffElapsed) = timed { RulesetDiff.changes(from: current, to: desired) }
+            let (result, applyElapsed) = try await timedAsync { try await firewall.apply(changes, expectedGeneration: nil) }
+            diffSamples.append(diffElapsed); applySamples.append(applyElapsed)
+            messages.insert(result.messageCount)
+            current = desired
+        }
+        report("  50k set replace: diff", diffSamples)
+        report("  50k set replace: apply", applySamples)
+        report("  50k set replace: diff + apply", zip(diffSamples, applySamples).map { $0 + $1 })
+        print("  netlink messages per replace: \(messages.sorted())")
+    }
+}

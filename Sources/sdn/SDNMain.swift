@@ -1,0 +1,8 @@
+import SDNCLI
+
+@main
+struct SDNMain {
+    static func main() async {
+        await SDNCommand.runFromCommandLine()
+    }
+}

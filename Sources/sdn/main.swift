@@ -1,3 +1,0 @@
-import SDNCLI
-
-SDNCommand.main()
