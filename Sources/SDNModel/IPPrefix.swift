@@ -35,6 +35,8 @@ public struct IPPrefix: Hashable, Comparable, Sendable, CustomStringConvertible,
     private var hostMask: UInt128 {
         let width = family.bitWidth
         if length == width { return 0 }
+        // ::/0 has 128 host bits: shifting a UInt128 by its width would overflow.
+        if width - length == 128 { return .max }
         return (UInt128(1) << UInt128(width - length)) - 1
     }
 

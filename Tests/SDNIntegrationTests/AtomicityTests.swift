@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import SDNConfig
 import SDNDataplane
 import SDNFirewall
@@ -186,7 +187,7 @@ struct AtomicityTests {
         let receiving = try Helper(["/usr/bin/python3", receiver, ports, ready, stopReceiving, "100"], in: lab.namespace(ofGuest: Self.web))
         defer { receiving.kill() }
         let readyBy = ContinuousClock.now + .seconds(10)
-        while !FileManager.default.fileExists(atPath: ready) && ContinuousClock.now < readyBy { Thread.sleep(forTimeInterval: 0.02) }
+        while !FileManager.default.fileExists(atPath: ready) && ContinuousClock.now < readyBy { try await Task.sleep(for: .milliseconds(20)) }
         try #require(FileManager.default.fileExists(atPath: ready), "the receiver did not start")
         let sending = try Helper(["/usr/bin/python3", sender, Self.webAddress, ports, "\(Self.ratePerPort)", stopSending, "90"], in: lab.namespace(ofGuest: Self.client))
         defer { sending.kill() }

@@ -74,6 +74,8 @@ import Testing
         #expect(v6.description == "fd00:1::/64")
         #expect(v6.contains(try IPAddress("fd00:1::ffff")))
         #expect(try IPPrefix("0.0.0.0/0").contains(try IPAddress("203.0.113.9")))
+        #expect(try IPPrefix("::/0").contains(try IPAddress("2001:db8::1")))
+        #expect(try IPPrefix("::/0").lastAddress.description == "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
     }
 
     @Test func prefixLengthErrorsPointAfterTheSlash() {
