@@ -43,6 +43,10 @@ struct ApplyCommand: AsyncParsableCommand {
         let features = await kernel.features(for: session)
         let compiled = FirewallCompiler.compile(validated, node: nodeName, features: features)
         for diagnostic in compiled.diagnostics { printError(diagnostic.description) }
+        if compiled.diagnostics.hasErrors {
+            printError("sdn: refusing to apply a firewall with errors; nothing was changed")
+            throw ExitCode(1)
+        }
         print("kernel: \(features)")
         if features.guestMode == .brNetfilter && !dryRun {
             do { try session.enableBridgeNetfilter() } catch {

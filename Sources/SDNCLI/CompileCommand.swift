@@ -28,6 +28,10 @@ struct CompileCommand: ParsableCommand {
         let (validated, nodeName) = try loadForNode(input: input, node: node)
         let compiled = FirewallCompiler.compile(validated, node: nodeName, features: kernel.features)
         for diagnostic in compiled.diagnostics { printError(diagnostic.description) }
+        if compiled.diagnostics.hasErrors {
+            printError("sdn: the policy is refused (see the errors above)")
+            throw ExitCode(1)
+        }
         switch output {
         case .nft: print(NFTTextRenderer.render(compiled.ruleset, replacing: true), terminator: "")
         case .json: print(jsonRendering(compiled.ruleset))

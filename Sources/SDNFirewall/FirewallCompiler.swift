@@ -7,6 +7,7 @@ import SDNNFTables
 /// The compiled firewall of one node: one ruleset in our two tables, plus compiler findings.
 public struct CompiledFirewall: Sendable {
     public var ruleset: Ruleset
+    /// Warnings, and errors (`lockout`) that forbid applying this ruleset.
     public var diagnostics: [Diagnostic]
 }
 
@@ -28,7 +29,9 @@ public enum FirewallCompiler {
     public static func compile(_ validated: Validated<DesiredState>, node nodeName: String, features: KernelFeatures = .full) -> CompiledFirewall {
         var builder = Builder(state: validated.value, nodeName: nodeName, features: features)
         builder.build()
-        return CompiledFirewall(ruleset: Ruleset(tables: [builder.inet, builder.bridge]), diagnostics: builder.diagnostics + ShadowLint.findings(in: validated.value))
+        let ruleset = Ruleset(tables: [builder.inet, builder.bridge])
+        let lockout = LockoutCheck.findings(ruleset: ruleset, state: validated.value, node: nodeName)
+        return CompiledFirewall(ruleset: ruleset, diagnostics: lockout + builder.diagnostics + ShadowLint.findings(in: validated.value))
     }
 
     /// The node to compile for when none is named: the only node, or nil when there are several.

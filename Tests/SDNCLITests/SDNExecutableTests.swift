@@ -84,3 +84,25 @@ import Testing
         }
     }
 }
+
+extension SDNExecutableTests {
+    @Test func policyThatLocksTheOperatorOutIsRefused() throws {
+        let directory = fixturesDirectory("lockout")
+        let result = try sdn("compile", directory + "/Topologies", directory + "/Policies")
+        #expect(result.status == 1)
+        #expect(result.stdout.isEmpty, "no ruleset may be printed")
+        #expect(result.stderr.contains("would block SSH (22) from management network 192.0.2.0/24"))
+        #expect(result.stderr.contains("policy.yaml:2:41"))
+    }
+
+    @Test func traceExplainsAVerdictWithThePolicyLine() throws {
+        let result = try sdn("trace", "--config", Self.repositoryRoot + "/Topologies", "--config", Self.repositoryRoot + "/Policies",
+                             "--from", "101", "--to", "10.20.0.11", "tcp/5432", "--kernel", "minimal", "--color", "never")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Policies/demo.yaml:35:9"))
+        #expect(result.stdout.hasSuffix("verdict: accept\n"))
+        let denied = try sdn("trace", "--config", Self.repositoryRoot + "/Topologies", "--config", Self.repositoryRoot + "/Policies",
+                             "--from", "102", "--to", "10.10.0.11", "tcp/9100", "--kernel", "minimal", "--color", "never")
+        #expect(denied.stdout.hasSuffix("verdict: drop\n"))
+    }
+}

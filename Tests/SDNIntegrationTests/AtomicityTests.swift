@@ -128,6 +128,25 @@ struct AtomicityTests {
         }
     }
 
+    /// Where an observed ruleset differs from the expected one (tables matched by family and name).
+    static func difference(_ observed: Ruleset, _ expected: Ruleset) -> [String] {
+        var result: [String] = []
+        let observedNames = observed.tables.map { "\($0.family.rawValue) \($0.name)" }, expectedNames = expected.tables.map { "\($0.family.rawValue) \($0.name)" }
+        if observedNames != expectedNames { result.append("tables \(observedNames) != \(expectedNames)") }
+        for table in expected.tables {
+            guard let other = observed.table(table.family, table.name) else { continue }
+            if other.chains.map(\.name) != table.chains.map(\.name) { result.append("\(table.name) chains \(other.chains.map(\.name)) != \(table.chains.map(\.name))") }
+            if other.sets.map(\.name) != table.sets.map(\.name) { result.append("\(table.name) sets \(other.sets.map(\.name)) != \(table.sets.map(\.name))") }
+            for chain in table.chains where other.chain(chain.name) != nil && other.chain(chain.name) != chain {
+                result.append("\(table.name) chain \(chain.name) differs")
+            }
+            for set in table.sets where other.set(set.name) != nil && other.set(set.name) != set {
+                result.append("\(table.name) set \(set.name) differs")
+            }
+        }
+        return result
+    }
+
     @Test func alternatingAppliesNeitherDropAllowedNorLeakForbiddenTraffic() async throws {
         let features = detectedKernelFeatures
         let policyA = try Self.policy("policy-a.yaml")
@@ -166,7 +185,8 @@ struct AtomicityTests {
         let initial = try await firewall.observe(tables: tables)
         #expect(initial.ruleset.tables.isEmpty)
         var generation = try await firewall.apply(RulesetDiff.changes(from: initial.ruleset, to: rulesetA), expectedGeneration: initial.generation).generation
-        #expect(try await firewall.observe(tables: tables).ruleset == rulesetA)
+        let loaded = try await firewall.observe(tables: tables).ruleset
+        #expect(loaded == rulesetA, "\(Self.difference(loaded, rulesetA))")
 
         // Both flows once, before the stream: the policy does what both A and B say.
         let webAddress = try IPAddress(Self.webAddress)
@@ -217,9 +237,9 @@ struct AtomicityTests {
             slowest = max(slowest, elapsed)
         }
         try await Task.sleep(for: .milliseconds(300))
-        FileManager.default.createFile(atPath: stopSending, contents: nil)
+        _ = FileManager.default.createFile(atPath: stopSending, contents: nil)
         let sent = try sending.result(timeout: .seconds(10))
-        FileManager.default.createFile(atPath: stopReceiving, contents: nil)
+        _ = FileManager.default.createFile(atPath: stopReceiving, contents: nil)
         let received = try receiving.result(timeout: .seconds(10))
 
         let allowed = "\(Self.allowedPort)", forbidden = "\(Self.forbiddenPort)"
@@ -234,7 +254,8 @@ struct AtomicityTests {
             """)
 
         #expect(failures.isEmpty, "\(failures.prefix(5))")
-        #expect(try await firewall.observe(tables: tables).ruleset == current)
+        let final = try await firewall.observe(tables: tables).ruleset
+        #expect(final == current, "\(Self.difference(final, current))")
         #expect(current == (Self.applies % 2 == 0 ? rulesetA : rulesetB))
         #expect(sentAllowed > Self.ratePerPort, "the stream must run through the applies")
         #expect(sent["errors"]?[allowed] == 0)
