@@ -186,7 +186,8 @@ struct AtomicityTests {
         #expect(initial.ruleset.tables.isEmpty)
         var generation = try await firewall.apply(RulesetDiff.changes(from: initial.ruleset, to: rulesetA), expectedGeneration: initial.generation).generation
         let loaded = try await firewall.observe(tables: tables).ruleset
-        #expect(loaded == rulesetA, "\(Self.difference(loaded, rulesetA))")
+        let loadedDifference = Self.difference(loaded, rulesetA)
+        #expect(loadedDifference.isEmpty && loaded == rulesetA, "observed after the cold apply differs from A: \(loadedDifference)")
 
         // Both flows once, before the stream: the policy does what both A and B say.
         let webAddress = try IPAddress(Self.webAddress)
@@ -255,7 +256,8 @@ struct AtomicityTests {
 
         #expect(failures.isEmpty, "\(failures.prefix(5))")
         let final = try await firewall.observe(tables: tables).ruleset
-        #expect(final == current, "\(Self.difference(final, current))")
+        let finalDifference = Self.difference(final, current)
+        #expect(finalDifference.isEmpty && final == current, "observed at the end differs from the last policy applied: \(finalDifference)")
         #expect(current == (Self.applies % 2 == 0 ? rulesetA : rulesetB))
         #expect(sentAllowed > Self.ratePerPort, "the stream must run through the applies")
         #expect(sent["errors"]?[allowed] == 0)

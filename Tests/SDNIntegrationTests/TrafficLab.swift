@@ -5,6 +5,7 @@ import SDNModel
 import SDNNFTables
 import SDNNetns
 import SDNTesting
+import Synchronization
 
 /// A node namespace with one bridge per vnet and one namespace per guest NIC, wired as the topology
 /// says (guest side `eth0` with the declared MAC and address, node side named like a real tap/veth).
@@ -33,7 +34,8 @@ final class TrafficLab {
     init(_ validated: Validated<DesiredState>) throws {
         self.validated = validated
         self.state = validated.value
-        prefix = "sdnlab\(getpid() % 100000)"
+        // Suites run in parallel in one process: each lab needs names of its own.
+        prefix = "sdnlab\(getpid() % 100000)n\(TrafficLab.nextLabNumber())"
         node = try NetworkNamespace.create(named: "\(prefix)-node")
         do { try build() } catch {
             teardown()
@@ -87,6 +89,14 @@ final class TrafficLab {
     }
 
     deinit { teardown() }
+
+    private static let labCounter = Mutex(0)
+    static func nextLabNumber() -> Int {
+        labCounter.withLock { value in
+            value += 1
+            return value
+        }
+    }
 
     /// Whether a TCP connection from one guest to an address and port succeeds (server started first).
     func tcpConnects(from source: Int, to destinationGuest: Int, address: IPAddress, port: UInt16) throws -> Bool {
