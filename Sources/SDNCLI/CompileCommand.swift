@@ -45,13 +45,7 @@ func loadForNode(input: ConfigInputOptions, node: String?) throws -> (Validated<
 }
 
 func loadForNode(paths: [String], node: String?) throws -> (Validated<DesiredState>, String) {
-    let documents: [ConfigDocument]
-    do {
-        documents = try InputCollector.collect(paths)
-    } catch let error as InputError {
-        printError("sdn: \(error.description)")
-        throw ExitCode(2)
-    }
+    let documents = try InputCollector.collectOrExit(paths)
     let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
     guard let validated else {
         let printer = DiagnosticPrinter(style: Style(enabled: false), documents: documents)

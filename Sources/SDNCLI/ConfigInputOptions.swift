@@ -18,6 +18,16 @@ struct InputError: Error, CustomStringConvertible {
 
 /// Finds and reads the documents named on the command line.
 enum InputCollector {
+    /// `collect`, or exit with status 2 after saying what could not be read.
+    static func collectOrExit(_ paths: [String]) throws -> [ConfigDocument] {
+        do {
+            return try collect(paths)
+        } catch let error as InputError {
+            printError("sdn: \(error.description)")
+            throw ExitCode(2)
+        }
+    }
+
     static func collect(_ paths: [String], fileManager: FileManager = .default) throws -> [ConfigDocument] {
         var requested = paths
         if requested.isEmpty {

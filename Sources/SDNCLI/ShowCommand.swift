@@ -22,13 +22,7 @@ struct ShowCommand: ParsableCommand {
     var section: Section = .all
 
     func run() throws {
-        let documents: [ConfigDocument]
-        do {
-            documents = try InputCollector.collect(input.paths)
-        } catch let error as InputError {
-            printError("sdn: \(error.description)")
-            throw ExitCode(2)
-        }
+        let documents = try InputCollector.collectOrExit(input.paths)
         let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
         let printer = DiagnosticPrinter(style: Style(enabled: false), documents: documents)
         guard let state = validated?.value else {

@@ -17,13 +17,7 @@ struct ValidateCommand: ParsableCommand {
     var strict = false
 
     func run() throws {
-        let documents: [ConfigDocument]
-        do {
-            documents = try InputCollector.collect(input.paths)
-        } catch let error as InputError {
-            printError("sdn: \(error.description)")
-            throw ExitCode(2)
-        }
+        let documents = try InputCollector.collectOrExit(input.paths)
         let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
         let failed = validated == nil || (strict && diagnostics.contains { $0.severity == .warning })
         let errors = diagnostics.filter { $0.severity == .error }.count
