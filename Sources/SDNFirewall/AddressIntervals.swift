@@ -10,6 +10,21 @@ struct AddressIntervals {
 
     init(family: IPAddress.Family) { self.family = family }
 
+    /// Many ranges at once: sort and merge in O(n log n) (inserting one by one is quadratic, and IP
+    /// sets have tens of thousands of entries).
+    init(family: IPAddress.Family, ranges: [ClosedRange<UInt128>]) {
+        self.family = family
+        var merged: [ClosedRange<UInt128>] = []
+        for range in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = merged.last, last.upperBound == .max || last.upperBound + 1 >= range.lowerBound {
+                merged[merged.count - 1] = last.lowerBound...max(last.upperBound, range.upperBound)
+            } else {
+                merged.append(range)
+            }
+        }
+        intervals = merged
+    }
+
     mutating func insert(_ range: ClosedRange<UInt128>) {
         var merged = range
         var result: [ClosedRange<UInt128>] = []

@@ -40,7 +40,7 @@ public enum FirewallCompiler {
     }
 }
 
-private struct Builder {
+struct Builder {
     let state: DesiredState
     let nodeName: String
     let features: KernelFeatures
@@ -81,9 +81,11 @@ private struct Builder {
             case .alias(let name): aliases.first { $0.name == name }.map { [($0.cidr.family, AddressIntervals.range(of: $0.cidr))] } ?? []
             }
         }
+        var included: [IPAddress.Family: [ClosedRange<UInt128>]] = [:]
         for entry in set.entries where !entry.excluded {
-            for (family, range) in ranges(entry) { result[family, default: AddressIntervals(family: family)].insert(range) }
+            for (family, range) in ranges(entry) { included[family, default: []].append(range) }
         }
+        for (family, list) in included { result[family] = AddressIntervals(family: family, ranges: list) }
         for entry in set.entries where entry.excluded {
             for (family, range) in ranges(entry) { result[family]?.remove(range) }
         }
@@ -462,6 +464,25 @@ private struct Builder {
             diagnostics.append(.warning("vnet-policy-unsupported", "this kernel has no bridge meta support (nft_meta_bridge), so vnet forward policies are not applied to bridged traffic",
                                         at: state.sources.location(of: ConfigPath.policy / "vnets"), path: "vnets"))
         }
+    }
+
+    /// The objects of the given guests only (see `FirewallCompiler.compileGuests`).
+    func fragment(for ids: Set<Int>) -> GuestFragment {
+        let mode = features.guestMode
+        let policyFamily: TableFamily = mode == .bridgeFamily ? .bridge : .inet
+        let guests = state.guests.filter { ids.contains($0.id) && $0.node == nodeName }.sorted { $0.id < $1.id }
+        let chunk = compileGuests(guests, enabled: clusterOptions.enable ?? true, mode: mode, policyFamily: policyFamily)
+        var elements: [TableFamily: [String: [SetElement]]] = [:]
+        elements[.bridge] = [FirewallNaming.guestSpoofMap: chunk.spoofMap, FirewallNaming.guestIPv4Set: chunk.ipv4, FirewallNaming.guestIPv6Set: chunk.ipv6]
+        var policyMaps = [FirewallNaming.guestOutMap: chunk.outMap, FirewallNaming.guestInMap: chunk.inMap]
+        if mode == .brNetfilter {
+            policyMaps[FirewallNaming.guestInMapV4] = chunk.inMapV4
+            policyMaps[FirewallNaming.guestInMapV6] = chunk.inMapV6
+        }
+        elements[policyFamily, default: [:]].merge(policyMaps) { _, new in new }
+        var chains: [TableFamily: [Chain]] = [.bridge: chunk.spoofChains]
+        chains[policyFamily, default: []] += chunk.nicChains
+        return GuestFragment(chains: chains, elements: elements, groups: chunk.usedGroups)
     }
 
     /// The chains, map elements and findings of some guests (pure: runs concurrently with other chunks).

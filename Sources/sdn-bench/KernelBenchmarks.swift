@@ -264,7 +264,7 @@ func benchPerPacket() async throws {
 
                 var throughput: [Bool: [Double]] = [false: [], true: []]
                 print("per-packet: iperf3 TCP vm1000 → vm1004 through bridge vnet0 (br_netfilter), \(seconds) s per run, 5 vs \(large) guests compiled, alternating")
-                for round in 0..<6 {
+                for round in 0..<4 {
                     let useBig = round % 2 == 1
                     let desired = useBig ? big.compiled.ruleset : small.compiled.ruleset
                     _ = try await firewall.applyChunked(RulesetDiff.changes(from: current, to: desired), expectedGeneration: nil)

@@ -111,9 +111,9 @@ struct AtomicityTests {
         }
 
         /// Waits for the helper to finish on its own, then parses its one line of JSON.
-        func result(timeout: Duration) throws -> [String: [String: Int]] {
+        func result(timeout: Duration) async throws -> [String: [String: Int]] {
             let end = ContinuousClock.now + timeout
-            while process.isRunning && ContinuousClock.now < end { Thread.sleep(forTimeInterval: 0.02) }
+            while process.isRunning && ContinuousClock.now < end { try await Task.sleep(for: .milliseconds(20)) }
             guard !process.isRunning else { throw LabError("helper \(process.arguments ?? []) did not finish in \(timeout)") }
             let data = output.fileHandleForReading.readDataToEndOfFile()
             guard let json = try JSONSerialization.jsonObject(with: data) as? [String: [String: Int]] else {
@@ -126,6 +126,18 @@ struct AtomicityTests {
             if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }
+    }
+
+    /// The ruleset with tables, chains and sets in name order: the kernel lists chains in creation
+    /// order, so a chain deleted and created again by one apply moves to the end of its table.
+    static func ordered(_ ruleset: Ruleset) -> Ruleset {
+        var result = ruleset
+        result.tables.sort { ($0.family.rawValue, $0.name) < ($1.family.rawValue, $1.name) }
+        for index in result.tables.indices {
+            result.tables[index].chains.sort { $0.name < $1.name }
+            result.tables[index].sets.sort { $0.name < $1.name }
+        }
+        return result
     }
 
     /// Where an observed ruleset differs from the expected one (tables matched by family and name).
@@ -185,9 +197,9 @@ struct AtomicityTests {
         let initial = try await firewall.observe(tables: tables)
         #expect(initial.ruleset.tables.isEmpty)
         var generation = try await firewall.apply(RulesetDiff.changes(from: initial.ruleset, to: rulesetA), expectedGeneration: initial.generation).generation
-        let loaded = try await firewall.observe(tables: tables).ruleset
-        let loadedDifference = Self.difference(loaded, rulesetA)
-        #expect(loadedDifference.isEmpty && loaded == rulesetA, "observed after the cold apply differs from A: \(loadedDifference)")
+        let loaded = Self.ordered(try await firewall.observe(tables: tables).ruleset)
+        let loadedDifference = Self.difference(loaded, Self.ordered(rulesetA))
+        #expect(loadedDifference.isEmpty && loaded == Self.ordered(rulesetA), "observed after the cold apply differs from A: \(loadedDifference)")
 
         // Both flows once, before the stream: the policy does what both A and B say.
         let webAddress = try IPAddress(Self.webAddress)
@@ -239,9 +251,9 @@ struct AtomicityTests {
         }
         try await Task.sleep(for: .milliseconds(300))
         _ = FileManager.default.createFile(atPath: stopSending, contents: nil)
-        let sent = try sending.result(timeout: .seconds(10))
+        let sent = try await sending.result(timeout: .seconds(10))
         _ = FileManager.default.createFile(atPath: stopReceiving, contents: nil)
-        let received = try receiving.result(timeout: .seconds(10))
+        let received = try await receiving.result(timeout: .seconds(10))
 
         let allowed = "\(Self.allowedPort)", forbidden = "\(Self.forbiddenPort)"
         let sentAllowed = sent["sent"]?[allowed] ?? -1, sentForbidden = sent["sent"]?[forbidden] ?? -1
@@ -255,9 +267,9 @@ struct AtomicityTests {
             """)
 
         #expect(failures.isEmpty, "\(failures.prefix(5))")
-        let final = try await firewall.observe(tables: tables).ruleset
-        let finalDifference = Self.difference(final, current)
-        #expect(finalDifference.isEmpty && final == current, "observed at the end differs from the last policy applied: \(finalDifference)")
+        let final = Self.ordered(try await firewall.observe(tables: tables).ruleset)
+        let finalDifference = Self.difference(final, Self.ordered(current))
+        #expect(finalDifference.isEmpty && final == Self.ordered(current), "observed at the end differs from the last policy applied: \(finalDifference)")
         #expect(current == (Self.applies % 2 == 0 ? rulesetA : rulesetB))
         #expect(sentAllowed > Self.ratePerPort, "the stream must run through the applies")
         #expect(sent["errors"]?[allowed] == 0)

@@ -1,0 +1,48 @@
+import SDNConfig
+import SDNFirewall
+import SDNModel
+import SDNNFTables
+import Testing
+
+/// One guest's policy change recompiles that guest only, and its delta patched into the old ruleset
+/// gives exactly the ruleset a full compile of the new policy gives.
+@Suite struct GuestUpdateTests {
+    func demo() throws -> Validated<DesiredState> {
+        let documents = loadDocuments(under: repositoryRoot).filter { $0.path.hasPrefix("Topologies/") || $0.path.hasPrefix("Policies/") }
+        return try #require(ConfigLoader.loadAndValidate(documents).validated)
+    }
+
+    @Test(arguments: [KernelFeatures.full, .minimal])
+    func patchedRulesetEqualsFullCompile(features: KernelFeatures) throws {
+        let before = try demo()
+        var changed = before.value
+        let index = try #require(changed.firewall.guests.firstIndex { $0.scope == .guest(102) })
+        changed.firewall.guests[index].rules.append(FirewallRule(id: "extra", hasExplicitID: true,
+            body: .match(RuleMatch(direction: .in, action: .accept, proto: .tcp, dport: [PortRange(8080)]))))
+        changed.guests[1].nics[0].ips.append(try IPPrefix("10.10.0.42"))
+        let after = try #require(changed.validate().validated)
+
+        var ruleset = FirewallCompiler.compile(before, node: "demo1", features: features).ruleset
+        let oldFragment = FirewallCompiler.compileGuests([102], of: before, node: "demo1", features: features)
+        let newFragment = FirewallCompiler.compileGuests([102], of: after, node: "demo1", features: features)
+        let changes = FirewallCompiler.changes(from: oldFragment, to: newFragment)
+        newFragment.patch(&ruleset, replacing: oldFragment)
+        let full = FirewallCompiler.compile(after, node: "demo1", features: features).ruleset
+
+        #expect(ruleset.normalizedForComparison() == full.normalizedForComparison())
+        // Only guest 102's chains and elements move; nothing of the other guests.
+        #expect(!changes.isEmpty)
+        for change in changes {
+            switch change {
+            case .addElements(_, _, _, let elements), .deleteElements(_, _, _, let elements):
+                for element in elements {
+                    let text = NFTTextRenderer.render(element: element)
+                    #expect(text.contains("102") || text.contains("52:54:00:00:01:02") || text.contains("10.10.0.12") || text.contains("10.10.0.42"), "\(text)")
+                }
+            default:
+                #expect(change.description.contains("102"), "\(change)")
+            }
+        }
+        #expect(RulesetDiff.changes(from: FirewallCompiler.compile(before, node: "demo1", features: features).ruleset, to: full).count >= changes.count - 2)
+    }
+}
