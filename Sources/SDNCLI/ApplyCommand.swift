@@ -77,7 +77,11 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             let start = ContinuousClock.now
             do {
-                let report = try await session.firewall.apply(changes, expectedGeneration: observed.generation)
+                // A very large first load goes in staged batches whose last one hooks the base chains, so
+                // no packet meets a half-built ruleset and no single transaction holds the kernel long.
+                let report = changes.count > Self.stagedLoadThreshold
+                    ? try await session.firewall.applyChunked(changes, expectedGeneration: observed.generation)
+                    : try await session.firewall.apply(changes, expectedGeneration: observed.generation)
                 let elapsed = ContinuousClock.now - start
                 print("applied: \(report.messageCount) netlink messages in one transaction, \(elapsed.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1)))), generation \(report.generation)")
                 return
@@ -91,6 +95,8 @@ struct ApplyCommand: AsyncParsableCommand {
             }
         }
     }
+
+    static let stagedLoadThreshold = 50_000
 
     static func origin(_ change: FirewallChange) -> SourceLocation? {
         if case .addRule(_, _, _, let rule) = change { return rule.origin }
