@@ -74,8 +74,13 @@ public enum RulesetDiff {
                 }
                 continue
             }
+            // Name lookups through dictionaries: a 10,000-guest ruleset has 40,000 chains.
+            let oldSets = Dictionary(old.sets.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let oldChains = Dictionary(old.chains.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            let newChainNames = Set(table.chains.map(\.name))
+            let newSetNames = Set(table.sets.map(\.name))
             for set in table.sets {
-                if let oldSet = old.set(set.name) {
+                if let oldSet = oldSets[set.name] {
                     if oldSet.keyType == set.keyType && oldSet.data == set.data && oldSet.flags == set.flags {
                         let oldElements = Set(oldSet.elements), newElements = Set(set.elements)
                         let removed = oldSet.elements.filter { !newElements.contains($0) }
@@ -94,7 +99,7 @@ public enum RulesetDiff {
                 }
             }
             for chain in table.chains {
-                if let oldChain = old.chain(chain.name) {
+                if let oldChain = oldChains[chain.name] {
                     if oldChain.base != chain.base {
                         creates.append(.addChain(family, table: table.name, Chain(name: chain.name, base: chain.base)))
                     }
@@ -111,12 +116,12 @@ public enum RulesetDiff {
                 }
             }
             // Chains that disappear: flush first (their rules may jump to other doomed chains), then delete.
-            let goneChains = old.chains.filter { table.chain($0.name) == nil }
+            let goneChains = old.chains.filter { !newChainNames.contains($0.name) }
             for chain in goneChains where !chain.rules.isEmpty {
                 removals.insert(.flushChain(family, table: table.name, chain: chain.name), at: 0)
             }
             for chain in goneChains { removals.append(.deleteChain(family, table: table.name, chain: chain.name)) }
-            for set in old.sets where table.set(set.name) == nil {
+            for set in old.sets where !newSetNames.contains(set.name) {
                 removals.append(.deleteSet(family, table: table.name, set: set.name))
             }
         }

@@ -143,8 +143,10 @@ func benchGuestChange() async throws {
 func benchIPSet() async throws {
     let count = iterations(50)
     let guests = guestCounts([100]).first ?? 100
-    let loaded = CompiledCluster(SyntheticCluster(guests: guests))
-    print("ipset: \(guests) guests, sets of \(loaded.cluster.ipSetSize) entries, one element added/deleted \(count) times")
+    var base = SyntheticCluster(guests: guests)
+    base.ipSetStride = 8
+    let loaded = CompiledCluster(base)
+    print("ipset: \(guests) guests, \(loaded.elementCount) set elements, sets of \(loaded.cluster.ipSetSize) entries, one element added/deleted \(count) times")
     try await withBenchNamespace { namespace in
         let firewall = try NetlinkFirewall(namespace: namespace)
         _ = try await coldLoad(loaded.compiled.ruleset, into: firewall)
@@ -154,6 +156,7 @@ func benchIPSet() async throws {
         let (withCompiled, _) = timed { CompiledCluster.compile(with) }
         var previous = loaded.compiled.ruleset
         var diffApply: [Double] = [], endToEnd: [Double] = [], messages: Set<Int> = []
+        var diffOnly: [Double] = [], applyOnly: [Double] = []
         for iteration in 0..<count {
             let state = iteration % 2 == 0 ? with : base
             // End to end from the model: validate + compile + diff + apply.
@@ -161,14 +164,18 @@ func benchIPSet() async throws {
             let compiled = CompiledCluster.compile(state)
             let diffStart = ContinuousClock.now
             let changes = RulesetDiff.changes(from: previous, to: compiled.ruleset)
+            let applyStart = ContinuousClock.now
             let result = try await firewall.apply(changes, expectedGeneration: nil)
             let end = ContinuousClock.now
             endToEnd.append(milliseconds(end - start))
             diffApply.append(milliseconds(end - diffStart))
+            diffOnly.append(milliseconds(applyStart - diffStart)); applyOnly.append(milliseconds(end - applyStart))
             messages.insert(result.messageCount)
             previous = compiled.ruleset
         }
         _ = withCompiled
+        report("  one element add/delete: diff", diffOnly)
+        report("  one element add/delete: apply", applyOnly)
         report("  one element add/delete: diff + apply", diffApply)
         report("  one element add/delete: validate+compile+diff+apply", endToEnd)
         print("  netlink messages per change: \(messages.sorted())")
@@ -177,12 +184,13 @@ func benchIPSet() async throws {
     // Replacing a 50,000-element set with 50,000 different elements.
     let replaceCount = max(count / 10, 3)
     var small = SyntheticCluster(guests: guests)
+    small.ipSetStride = 8
     small.ipSets = 1
     small.ipSetSize = 50_000
     var other = small
     other.ipSetOffset = 0x0100_0000
     let first = CompiledCluster(small), second = CompiledCluster(other)
-    print("ipset: replacing a 50,000-element set with 50,000 different elements, \(replaceCount) times")
+    print("ipset: replacing a \(first.elementCount)-element ruleset's 50,000-element set with 50,000 different elements, \(replaceCount) times")
     try await withBenchNamespace { namespace in
         let firewall = try NetlinkFirewall(namespace: namespace)
         _ = try await coldLoad(first.compiled.ruleset, into: firewall)
@@ -259,16 +267,19 @@ func benchPerPacket() async throws {
                 server.arguments = ["ip", "netns", "exec", guestB.name!, "iperf3", "-s", "-p", "10020"]
                 server.standardOutput = FileHandle.nullDevice
                 try server.run()
-                defer { server.terminate(); server.waitUntilExit() }
+                defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }  // Process starts children with SIGTERM blocked
                 try await Task.sleep(for: .milliseconds(500))
 
                 var throughput: [Bool: [Double]] = [false: [], true: []]
                 print("per-packet: iperf3 TCP vm1000 → vm1004 through bridge vnet0 (br_netfilter), \(seconds) s per run, 5 vs \(large) guests compiled, alternating")
+                // Small, large, large, small: the large ruleset is loaded once (a first load of it is slow, see cold-apply).
                 for round in 0..<4 {
-                    let useBig = round % 2 == 1
+                    let useBig = round == 1 || round == 2
                     let desired = useBig ? big.compiled.ruleset : small.compiled.ruleset
-                    _ = try await firewall.applyChunked(RulesetDiff.changes(from: current, to: desired), expectedGeneration: nil)
-                    current = desired
+                    if desired != current {
+                        _ = try await firewall.applyChunked(RulesetDiff.changes(from: current, to: desired), expectedGeneration: nil)
+                        current = desired
+                    }
                     guard let json = try capture(["ip", "netns", "exec", guestA.name!, "iperf3", "-c", "10.0.0.4", "-p", "10020", "-t", "\(seconds)", "-J"]),
                           let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
                           let end = object["end"] as? [String: Any], let received = end["sum_received"] as? [String: Any],
@@ -287,5 +298,60 @@ func benchPerPacket() async throws {
                 print(String(format: "  median: 5 guests %.2f Gbit/s, %d guests %.2f Gbit/s, ratio %.3f", smallMedian, large, bigMedian, bigMedian / smallMedian))
             }
         }
+    }
+}
+
+// MARK: - guest-change-incremental
+
+/// One guest's policy changes through the incremental path: validate + `compileGuests` of that guest +
+/// fragment diff + apply (+ patching the kept compiled ruleset, timed separately).
+func benchGuestChangeIncremental() async throws {
+    let count = iterations(60)
+    var medians: [Int: Double] = [:], p99s: [Int: Double] = [:]
+    for guests in guestCounts([100, 1_000]) {
+        let loaded = CompiledCluster(SyntheticCluster(guests: guests))
+        let target = guests / 2, id = 1000 + target
+        print("guest-change-incremental: \(guests) guests loaded (\(loaded.ruleCount) rules), \(count) changes of vm\(id)")
+        try await withBenchNamespace { namespace in
+            let firewall = try NetlinkFirewall(namespace: namespace)
+            _ = try await coldLoad(loaded.compiled.ruleset, into: firewall)
+            var state = loaded.state
+            var ruleset = loaded.compiled.ruleset
+            guard let policyIndex = state.firewall.guests.firstIndex(where: { $0.scope == .guest(id) }),
+                  let initial = loaded.state.validate().validated else { return }
+            var previous = FirewallCompiler.compileGuests([id], of: initial, node: "bench", features: .minimal)
+            var validateSamples: [Double] = [], compileSamples: [Double] = [], diffSamples: [Double] = []
+            var applySamples: [Double] = [], patchSamples: [Double] = [], totalSamples: [Double] = []
+            var messages: Set<Int> = []
+            for iteration in 0..<count {
+                state.firewall.guests[policyIndex].rules = loaded.cluster.guestRules(index: target, variant: iteration % 2 == 0 ? 1 : 0)
+                let start = ContinuousClock.now
+                let (outcome, validateElapsed) = timed { state.validate() }
+                guard let validated = outcome.validated else { print("  does not validate"); return }
+                let (fragment, compileElapsed) = timed { FirewallCompiler.compileGuests([id], of: validated, node: "bench", features: .minimal) }
+                let (changes, diffElapsed) = timed { FirewallCompiler.changes(from: previous, to: fragment) }
+                let (result, applyElapsed) = try await timedAsync { try await firewall.apply(changes, expectedGeneration: nil) }
+                totalSamples.append(milliseconds(ContinuousClock.now - start))
+                let (_, patchElapsed) = timed { fragment.patch(&ruleset, replacing: previous) }
+                validateSamples.append(validateElapsed); compileSamples.append(compileElapsed); diffSamples.append(diffElapsed)
+                applySamples.append(applyElapsed); patchSamples.append(patchElapsed)
+                messages.insert(result.messageCount)
+                previous = fragment
+            }
+            report("  validate (whole state)", validateSamples)
+            report("  compileGuests (one guest)", compileSamples)
+            report("  fragment diff", diffSamples)
+            report("  netlink apply", applySamples)
+            report("  end to end (validate+compileGuests+diff+apply)", totalSamples)
+            report("  patch kept ruleset (not in end to end)", patchSamples)
+            print("  netlink messages per change: \(messages.sorted())")
+            let sorted = totalSamples.sorted()
+            medians[guests] = sorted[sorted.count / 2]
+            p99s[guests] = sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.99))]
+        }
+    }
+    let sizes = medians.keys.sorted()
+    if sizes.count >= 2, let small = sizes.first, let large = sizes.last {
+        print(String(format: "guest-change-incremental ratio %d/%d: p50 %.1f×, p99 %.1f×", large, small, medians[large]! / medians[small]!, p99s[large]! / p99s[small]!))
     }
 }

@@ -11,6 +11,9 @@ struct SyntheticCluster {
     var ipSetSize = 10_000
     /// Added to every IP-set address, so two clusters can have disjoint sets of the same size.
     var ipSetOffset: UInt32 = 0
+    /// Addresses between consecutive /30 entries: 4 makes them adjacent (the compiler merges them into one
+    /// interval), 8 leaves gaps so every entry stays a set element.
+    var ipSetStride = 4
 
     func state() -> DesiredState {
         var state = DesiredState()
@@ -24,7 +27,7 @@ struct SyntheticCluster {
         firewall.aliases = [Alias(name: "office", cidr: try! IPPrefix("203.0.113.0/24"))]
         firewall.ipsets = (0..<ipSets).map { set in
             IPSet(name: "blocklist\(set)", entries: (0..<ipSetSize).map { index in
-                IPSet.Entry(value: .prefix(IPPrefix(address: .v4(UInt32(0x6400_0000 + set << 22 + index * 4) &+ ipSetOffset), length: 30)))
+                IPSet.Entry(value: .prefix(IPPrefix(address: .v4(UInt32(0x6400_0000 + set << 22 + index * ipSetStride) &+ ipSetOffset), length: 30)))
             })
         }
         firewall.groups = (0..<groups).map { group in

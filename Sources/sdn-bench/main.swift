@@ -55,6 +55,7 @@ if wants("compile") {
 do {
     if wantsKernel("cold-apply") { try await benchColdApply() }
     if wantsKernel("guest-change") { try await benchGuestChange() }
+    if wantsKernel("guest-change-incremental") { try await benchGuestChangeIncremental() }
     if wantsKernel("ipset") { try await benchIPSet() }
     if wantsKernel("per-packet") { try await benchPerPacket() }
 } catch {
