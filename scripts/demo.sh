@@ -28,11 +28,11 @@ YAML
 $sdn validate "$broken/Policies" || echo "(exit status $? — 1 means: the input has errors)"
 
 step "sdn show --section topology  (merged, defaults resolved)"
-$sdn show --section topology | head -40
+$sdn show --section topology | sed -n 1,40p
 echo "…"
 
 step "sdn compile  (the node's nftables ruleset; loads with nft -f)"
-$sdn compile | head -60
+$sdn compile 2>/dev/null | sed -n 1,60p
 echo "…"
 
 if [[ -x scripts/demo-firewall.sh ]]; then
