@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "SDNNFTablesNetlink", dependencies: ["SDNModel", "SDNNFTables", "SDNDataplane", "SDNNetns", "CNFTNL", "CNFTNLShim"]),
 
         // Shared test support: golden files, system-test traits, namespace helpers.
-        .target(name: "SDNTesting", dependencies: ["SDNNetns"]),
+        .target(name: "SDNTesting", dependencies: ["SDNNetns", "SDNConfig"]),
 
         .testTarget(name: "SDNModelTests", dependencies: ["SDNModel", "SDNTesting"]),
         .testTarget(

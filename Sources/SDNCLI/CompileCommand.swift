@@ -67,12 +67,24 @@ func loadForNode(paths: [String], node: String?) throws -> (Validated<DesiredSta
 
 func jsonRendering(_ ruleset: Ruleset) -> String { NFTJSON.render(ruleset, pretty: true) }
 
-/// Which kernel the ruleset is for (the guest-firewall layout depends on it).
+/// A kernel profile named on the command line (the guest-firewall layout depends on it).
+enum KernelProfile: String, ExpressibleByArgument, CaseIterable {
+    case auto, full, minimal
+
+    /// The features the profile stands for; nil for `auto`, which asks the kernel.
+    var fixedFeatures: KernelFeatures? {
+        switch self {
+        case .auto: nil
+        case .full: .full
+        case .minimal: .minimal
+        }
+    }
+}
+
+/// Kernel profile for commands that need no kernel: `auto` means a Debian/Proxmox kernel (`full`).
 struct KernelOptions: ParsableArguments {
-    enum Profile: String, ExpressibleByArgument, CaseIterable { case full, minimal }
-
     @Option(name: .customLong("kernel"), help: "Kernel profile: full (bridge conntrack, as Debian/Proxmox kernels) or minimal (br_netfilter only).")
-    var profile: Profile = .full
+    var profile: KernelProfile = .full
 
-    var features: KernelFeatures { profile == .full ? .full : .minimal }
+    var features: KernelFeatures { profile.fixedFeatures ?? .full }
 }

@@ -93,16 +93,11 @@ struct BridgeNetfilterError: Error, CustomStringConvertible {
 
 /// Kernel profile for commands that talk to a kernel: probed unless forced.
 struct LiveKernelOptions: ParsableArguments {
-    enum Profile: String, ExpressibleByArgument, CaseIterable { case auto, full, minimal }
-
     @Option(name: .customLong("kernel"), help: "Kernel profile: auto (probe the target), full or minimal.")
-    var profile: Profile = .auto
+    var profile: KernelProfile = .auto
 
     func features(for session: FirewallSession) async -> KernelFeatures {
-        switch profile {
-        case .auto: await session.probeFeatures()
-        case .full: .full
-        case .minimal: .minimal
-        }
+        if let fixed = profile.fixedFeatures { return fixed }
+        return await session.probeFeatures()
     }
 }

@@ -192,7 +192,7 @@ struct Builder {
         input += (policyChains[.in] ?? []).map { Rule(id: "node/in/\($0)", statements: [.verdict(.jump($0))]) }
         input += defaultPolicy(options.policyIn ?? .drop, level: options.logLevelIn ?? .nolog, scope: "node-in", rate: options.logRateLimit ?? .default)
         // output
-        var output = ctRules.map { Rule(id: $0.id.replacingOccurrences("node/", "node-out/"), statements: $0.statements) }
+        var output = conntrackRules(prefix: "node-out", allowInvalid: options.allowInvalid ?? false)
         output.insert(Rule(id: "node-out/lo", statements: [.match(.meta("oifname"), .equal, .value(.string("lo"))), .verdict(.accept)]), at: 0)
         // Neighbour discovery is untracked, so no ct rule accepts it: a drop or reject output policy
         // would cut the node off its IPv6 neighbours.
@@ -200,7 +200,7 @@ struct Builder {
         output += (policyChains[.out] ?? []).map { Rule(id: "node/out/\($0)", statements: [.verdict(.jump($0))]) }
         output += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: "node-out", rate: options.logRateLimit ?? .default)
         // forward (routed traffic of simple zones and vnet forward policies)
-        var forward = ctRules.map { Rule(id: $0.id.replacingOccurrences("node/", "node-fwd/"), statements: $0.statements) }
+        var forward = conntrackRules(prefix: "node-fwd", allowInvalid: options.allowInvalid ?? false)
         if features.guestMode == .brNetfilter {
             // Under br_netfilter, traffic bridged between guests also reaches this hook (in and out on the
             // same bridge). Guest and vnet chains have judged it already; the node's forward policy is
@@ -768,12 +768,6 @@ extension FirewallRule {
     }
 }
 
-extension String {
-    /// Replaces a leading `prefix` (rule ids of shared rule templates).
-    func replacingOccurrences(_ prefix: String, _ replacement: String) -> String {
-        hasPrefix(prefix) ? replacement + dropFirst(prefix.count) : self
-    }
-}
 
 /// What one chunk of guests compiles to.
 struct GuestChunk: Sendable {

@@ -14,15 +14,6 @@ import Testing
         return nil
     }()
 
-    static let repositoryRoot: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-        }
-        return FileManager.default.currentDirectoryPath
-    }()
-
     func sdn(_ arguments: String...) throws -> (status: Int32, stdout: String, stderr: String) {
         let binary = try #require(Self.binary, "the sdn executable was not built next to the tests (run `swift build` first)")
         return try Shell.run([binary] + arguments + ["--color", "never"].filter { _ in arguments.first == "validate" })
@@ -41,7 +32,7 @@ import Testing
 
     @Test func cleanExamplesExitZero() throws {
         for example in ["three-node-vxlan", "vlan-bond", "hardened-web"] {
-            let directory = Self.repositoryRoot + "/examples/" + example
+            let directory = repositoryRoot + "/examples/" + example
             let result = try sdn("validate", directory + "/Topologies", directory + "/Policies")
             #expect(result.status == 0, "\(example): \(result.stdout)")
             #expect(result.stdout.hasPrefix("valid:"))
@@ -64,14 +55,14 @@ import Testing
     }
 
     @Test func showOutputValidatesAgain() throws {
-        let shown = try sdn("show", Self.repositoryRoot + "/Topologies", Self.repositoryRoot + "/Policies")
+        let shown = try sdn("show", repositoryRoot + "/Topologies", repositoryRoot + "/Policies")
         #expect(shown.status == 0)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("sdn-show-\(getpid()).yaml")
         try shown.stdout.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         let validated = try sdn("validate", file.path)
         #expect(validated.status == 0, "\(validated.stdout)")
-        let json = try sdn("show", "--output", "json", Self.repositoryRoot + "/Topologies", Self.repositoryRoot + "/Policies")
+        let json = try sdn("show", "--output", "json", repositoryRoot + "/Topologies", repositoryRoot + "/Policies")
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect((object?["topology"] as? [String: Any])?["nodes"] != nil)
     }
@@ -96,12 +87,12 @@ extension SDNExecutableTests {
     }
 
     @Test func traceExplainsAVerdictWithThePolicyLine() throws {
-        let result = try sdn("trace", "--config", Self.repositoryRoot + "/Topologies", "--config", Self.repositoryRoot + "/Policies",
+        let result = try sdn("trace", "--config", repositoryRoot + "/Topologies", "--config", repositoryRoot + "/Policies",
                              "--from", "101", "--to", "10.20.0.11", "tcp/5432", "--kernel", "minimal", "--color", "never")
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("Policies/demo.yaml:35:9"))
         #expect(result.stdout.hasSuffix("verdict: accept\n"))
-        let denied = try sdn("trace", "--config", Self.repositoryRoot + "/Topologies", "--config", Self.repositoryRoot + "/Policies",
+        let denied = try sdn("trace", "--config", repositoryRoot + "/Topologies", "--config", repositoryRoot + "/Policies",
                              "--from", "102", "--to", "10.10.0.11", "tcp/9100", "--kernel", "minimal", "--color", "never")
         #expect(denied.stdout.hasSuffix("verdict: drop\n"))
     }

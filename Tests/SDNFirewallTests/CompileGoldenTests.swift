@@ -66,7 +66,7 @@ import Testing
 
     /// The live examples (not the fixture copies) still compile for every node and kernel, with no
     /// findings other than those the copies are known to produce.
-    @Test(arguments: liveExampleDirectories())
+    @Test(arguments: exampleDirectories())
     func liveExamplesCompile(_ directory: String) throws {
         let documents = loadDocuments(under: directory).filter { $0.path.hasPrefix("Topologies/") || $0.path.hasPrefix("Policies/") }
         try #require(!documents.isEmpty, "no documents in \(directory)")

@@ -6,37 +6,6 @@ import SDNNFTables
 import SDNTesting
 import Testing
 
-/// Every YAML file below `directory`, read as the CLI reads it, with paths relative to `directory` so
-/// goldens and diagnostics do not depend on where the repository is checked out.
-func loadDocuments(under directory: String) -> [ConfigDocument] {
-    guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return [] }
-    var relativePaths: [String] = []
-    while let relative = enumerator.nextObject() as? String {
-        if relative.hasSuffix(".yaml") || relative.hasSuffix(".yml") { relativePaths.append(relative) }
-    }
-    return relativePaths.sorted().compactMap { relative in
-        guard let text = try? String(contentsOfFile: directory + "/" + relative, encoding: .utf8) else { return nil }
-        return ConfigDocument(path: relative, text: text, kind: ConfigDocument.kind(impliedBy: relative))
-    }
-}
-
-/// The repository root, found from this file's location.
-let repositoryRoot: String = {
-    var url = URL(fileURLWithPath: #filePath)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { return url.path }
-    }
-    return FileManager.default.currentDirectoryPath
-}()
-
-/// The live examples: the repository's own `Topologies/` + `Policies/` demo and every `examples/<name>/`.
-func liveExampleDirectories() -> [String] {
-    let examples = repositoryRoot + "/examples"
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: examples)) ?? []
-    return [repositoryRoot] + names.sorted().filter { !$0.hasPrefix(".") }.map { examples + "/" + $0 }
-}
-
 /// Validates `documents`, failing the test with every error when they do not validate.
 func validate(_ documents: [ConfigDocument], sourceLocation: Testing.SourceLocation = #_sourceLocation) throws -> Validated<DesiredState> {
     let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)

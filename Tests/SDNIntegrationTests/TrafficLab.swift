@@ -18,14 +18,7 @@ final class TrafficLab {
     private let prefix: String
 
     static func fixture(_ name: String) throws -> Validated<DesiredState> {
-        let directory = fixturesDirectory(name)
-        var documents: [ConfigDocument] = []
-        for sub in ["Topologies", "Policies"] {
-            for file in (try FileManager.default.contentsOfDirectory(atPath: directory + "/" + sub)).sorted() where file.hasSuffix(".yaml") {
-                let path = "\(sub)/\(file)"
-                documents.append(ConfigDocument(path: path, text: try String(contentsOfFile: directory + "/" + path, encoding: .utf8), kind: ConfigDocument.kind(impliedBy: path)))
-            }
-        }
+        let documents = loadDocuments(under: fixturesDirectory(name))
         let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
         guard let validated else { throw LabError("fixture \(name) does not validate: \(diagnostics.map(\.description))") }
         return validated

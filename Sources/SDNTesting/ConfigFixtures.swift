@@ -1,13 +1,10 @@
 import Foundation
 import SDNConfig
-import SDNModel
-import SDNTesting
 
-/// Reads every YAML file below `directory` as the CLI would, with paths relative to `directory` so
-/// golden files do not depend on where the repository is checked out.
-func loadDocuments(under directory: String) -> [ConfigDocument] {
-    let fileManager = FileManager.default
-    guard let enumerator = fileManager.enumerator(atPath: directory) else { return [] }
+/// Every YAML file below `directory`, read as the CLI reads it, with paths relative to `directory` so
+/// goldens and diagnostics do not depend on where the repository is checked out.
+public func loadDocuments(under directory: String) -> [ConfigDocument] {
+    guard let enumerator = FileManager.default.enumerator(atPath: directory) else { return [] }
     var relativePaths: [String] = []
     while let relative = enumerator.nextObject() as? String {
         if relative.hasSuffix(".yaml") || relative.hasSuffix(".yml") { relativePaths.append(relative) }
@@ -19,7 +16,7 @@ func loadDocuments(under directory: String) -> [ConfigDocument] {
 }
 
 /// The repository root, found from this file's location.
-let repositoryRoot: String = {
+public let repositoryRoot: String = {
     var url = URL(fileURLWithPath: #filePath)
     while url.path != "/" {
         url.deleteLastPathComponent()
@@ -28,11 +25,9 @@ let repositoryRoot: String = {
     return FileManager.default.currentDirectoryPath
 }()
 
-/// Example configurations: the root `Topologies/` + `Policies/` demo and every `examples/<name>/`.
-func exampleDirectories() -> [String] {
-    var directories = [repositoryRoot]
+/// The shipped examples: the repository's own `Topologies/` + `Policies/` demo and every `examples/<name>/`.
+public func exampleDirectories() -> [String] {
     let examples = repositoryRoot + "/examples"
     let names = (try? FileManager.default.contentsOfDirectory(atPath: examples)) ?? []
-    directories += names.sorted().filter { !$0.hasPrefix(".") }.map { examples + "/" + $0 }
-    return directories
+    return [repositoryRoot] + names.sorted().filter { !$0.hasPrefix(".") }.map { examples + "/" + $0 }
 }
