@@ -22,6 +22,8 @@ let package = Package(
         .target(name: "SDNNFTables", dependencies: ["SDNModel"]),
         .target(name: "SDNFirewall", dependencies: ["SDNModel", "SDNNFTables"]),
         .target(name: "SDNDataplane", dependencies: ["SDNModel", "SDNNFTables"]),
+        .target(name: "SDNNetworkPlan", dependencies: ["SDNModel", "SDNDataplane"]),
+        .target(name: "SDNReconciler", dependencies: ["SDNModel", "SDNDataplane", "SDNNetworkPlan", "SDNNFTables"]),
 
         // Impure edges.
         .target(name: "SDNNetns"),
@@ -29,6 +31,7 @@ let package = Package(
             name: "SDNCLI",
             dependencies: [
                 "SDNModel", "SDNConfig", "SDNNFTables", "SDNFirewall", "SDNDataplane", "SDNNFTablesNetlink", "SDNNetns",
+                "SDNNetworkPlan", "SDNReconciler", "SDNRouteNetlink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -43,8 +46,12 @@ let package = Package(
         ),
         .target(name: "SDNNFTablesNetlink", dependencies: ["SDNModel", "SDNNFTables", "SDNDataplane", "SDNNetns", "CNFTNL", "CNFTNLShim"]),
 
+        // Links over netlink: the only module that imports libnl-route-3.
+        .systemLibrary(name: "CNLRoute", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        .target(name: "SDNRouteNetlink", dependencies: ["SDNModel", "SDNDataplane", "SDNNetns", "CNLRoute"]),
+
         // Shared test support: golden files, system-test traits, namespace helpers.
-        .target(name: "SDNTesting", dependencies: ["SDNNetns", "SDNConfig"]),
+        .target(name: "SDNTesting", dependencies: ["SDNNetns", "SDNConfig", "SDNDataplane"]),
 
         .testTarget(name: "SDNModelTests", dependencies: ["SDNModel", "SDNTesting"]),
         .testTarget(
@@ -60,6 +67,10 @@ let package = Package(
             dependencies: ["SDNFirewall", "SDNConfig", "SDNModel", "SDNNFTables", "SDNNFTablesNetlink", "SDNDataplane", "SDNNetns", "SDNTesting"],
             exclude: ["Fixtures"]
         ),
+        .testTarget(name: "SDNNetworkPlanTests", dependencies: ["SDNNetworkPlan", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
+        .testTarget(name: "SDNReconcilerTests", dependencies: ["SDNReconciler", "SDNNetworkPlan", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
+        .testTarget(name: "SDNRouteNetlinkTests", dependencies: ["SDNRouteNetlink", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting"]),
+        .testTarget(name: "KernelLabTests", dependencies: ["SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNNFTablesTests", dependencies: ["SDNNFTables", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(
             name: "SDNNFTablesNetlinkTests",

@@ -1,0 +1,116 @@
+import SDNModel
+
+/// What the kernel holds of the node's network: every link (ours and not), and the addresses, routes,
+/// FDB entries, bridge VLANs and forwarding switches on them.
+public struct ObservedNetwork: Hashable, Sendable, Codable {
+    public var links: [ObservedLink]
+    public var addresses: [AddressSpec]
+    /// Main-table unicast routes (any protocol; ours carry `RouteSpec.ownProtocol`).
+    public var routes: [RouteSpec]
+    /// Permanent/static FDB entries only (learned entries come and go and are not state).
+    public var fdb: [FDBEntrySpec]
+    public var bridgeVLANs: [BridgeVLANEntry]
+    public var forwarding: [ForwardingSetting]
+
+    public init(links: [ObservedLink] = [], addresses: [AddressSpec] = [], routes: [RouteSpec] = [], fdb: [FDBEntrySpec] = [],
+                bridgeVLANs: [BridgeVLANEntry] = [], forwarding: [ForwardingSetting] = []) {
+        self.links = links
+        self.addresses = addresses
+        self.routes = routes
+        self.fdb = fdb
+        self.bridgeVLANs = bridgeVLANs
+        self.forwarding = forwarding
+    }
+
+    public func link(named name: String) -> ObservedLink? { links.first { $0.spec.name == name } }
+}
+
+public struct ObservedLink: Hashable, Sendable, Codable {
+    public var spec: LinkSpec
+    public var index: Int32
+    /// Operational state says the link carries traffic (IFF_RUNNING / oper up).
+    public var operationallyUp: Bool
+
+    public init(spec: LinkSpec, index: Int32, operationallyUp: Bool) {
+        self.spec = spec
+        self.index = index
+        self.operationallyUp = operationallyUp
+    }
+}
+
+/// One kernel write. The planner orders them; the dataplane performs each as is (it decides nothing).
+public enum LinkOperation: Hashable, Sendable, Codable {
+    /// Creates the link down, with its alias (ownership mark), MTU, MAC and kind settings; `spec.master`
+    /// and `spec.up` are applied by later `setMaster` / `setUp` steps.
+    case createLink(LinkSpec)
+    case deleteLink(name: String)
+    case setMTU(name: String, mtu: Int)
+    case setMACAddress(name: String, mac: MACAddress)
+    case setAlias(name: String, alias: String?)
+    /// Changes kind settings that the kernel changes on a live link (bridge stp/vlan filtering/default
+    /// pvid, bond miimon/min links/primary, …). Settings that need the link down are sent between a
+    /// `setUp(false)` and a `setUp(true)` by the planner.
+    case changeKind(name: String, kind: LinkKind)
+    case setMaster(name: String, master: String?)
+    case setUp(name: String, up: Bool)
+    case setBridgePort(name: String, settings: BridgePortSettings)
+    case addAddress(AddressSpec)
+    case deleteAddress(AddressSpec)
+    case addRoute(RouteSpec)
+    case deleteRoute(RouteSpec)
+    case addFDB(FDBEntrySpec)
+    case deleteFDB(FDBEntrySpec)
+    case addBridgeVLAN(BridgeVLANEntry)
+    case deleteBridgeVLAN(BridgeVLANEntry)
+    case setForwarding(ForwardingSetting)
+
+    /// The link the operation writes to.
+    public var linkName: String {
+        switch self {
+        case .createLink(let spec): spec.name
+        case .deleteLink(let name), .setMTU(let name, _), .setMACAddress(let name, _), .setAlias(let name, _),
+             .changeKind(let name, _), .setMaster(let name, _), .setUp(let name, _), .setBridgePort(let name, _):
+            name
+        case .addAddress(let address), .deleteAddress(let address): address.interface
+        case .addRoute(let route), .deleteRoute(let route): route.interface ?? "-"
+        case .addFDB(let entry), .deleteFDB(let entry): entry.interface
+        case .addBridgeVLAN(let entry), .deleteBridgeVLAN(let entry): entry.interface
+        case .setForwarding(let setting): setting.interface
+        }
+    }
+}
+
+/// Why a link operation failed.
+public struct LinkOperationError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var operation: LinkOperation
+    /// errno the kernel (or libnl) reported, when there is one.
+    public var errno: Int32?
+    /// libnl's / the kernel's own words (including the extended ack text when the kernel sent one).
+    public var message: String
+
+    public init(operation: LinkOperation, errno: Int32? = nil, message: String) {
+        self.operation = operation
+        self.errno = errno
+        self.message = message
+    }
+
+    public var description: String { "\(message) (while: \(operation))" }
+}
+
+public enum LinkEvent: Hashable, Sendable {
+    case added(name: String, index: Int32)
+    case changed(name: String, index: Int32)
+    case removed(name: String, index: Int32)
+}
+
+/// The link side effect: observe the node's network and perform single writes. One real implementation
+/// (libnl-route-3, `SDNRouteNetlink`) and one in-memory fake for reconciler tests (`SDNTesting`).
+public protocol LinkDataplane: Sendable {
+    func observe() async throws -> ObservedNetwork
+    /// Performs one kernel write (one netlink request, or a few for operations the kernel splits).
+    func perform(_ operation: LinkOperation) async throws(LinkOperationError)
+    /// Netlink requests that changed something, since this dataplane was made (for "zero writes" checks).
+    var writeCount: Int { get }
+    /// Link add/change/remove notifications until the stream is cancelled.
+    func linkEvents() -> AsyncThrowingStream<LinkEvent, any Error>
+}

@@ -1,0 +1,1 @@
+// Topology → desired links per node: see NetworkPlan.

@@ -1,0 +1,1 @@
+// Link dataplane over libnl-route-3: see NetlinkLinks.
