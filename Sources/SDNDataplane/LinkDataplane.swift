@@ -94,7 +94,7 @@ public struct LinkOperationError: Error, Hashable, Sendable, CustomStringConvert
         self.message = message
     }
 
-    public var description: String { "\(message) (while: \(operation))" }
+    public var description: String { "\(message) (while: \(operation.summary))" }
 }
 
 public enum LinkEvent: Hashable, Sendable {

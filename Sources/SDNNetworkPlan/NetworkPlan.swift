@@ -1,1 +1,53 @@
-// Topology → desired links per node: see NetworkPlan.
+import SDNDataplane
+import SDNModel
+
+/// Everything one node's kernel must hold for the topology: links (with their owner ids), addresses,
+/// FDB entries, bridge VLANs and forwarding switches. Pure data; `Planner` turns it into kernel writes.
+public struct NodeNetwork: Hashable, Sendable, Codable {
+    public var node: String
+    public var links: [DesiredLink]
+    public var addresses: [AddressSpec]
+    public var routes: [RouteSpec]
+    public var fdb: [FDBEntrySpec]
+    public var bridgeVLANs: [BridgeVLANEntry]
+    public var forwarding: [ForwardingSetting]
+    /// Things the topology asks for that this planner cannot build (with the reason), e.g. EVPN.
+    public var notes: [String]
+
+    public init(node: String, links: [DesiredLink] = [], addresses: [AddressSpec] = [], routes: [RouteSpec] = [],
+                fdb: [FDBEntrySpec] = [], bridgeVLANs: [BridgeVLANEntry] = [], forwarding: [ForwardingSetting] = [], notes: [String] = []) {
+        self.node = node
+        self.links = links
+        self.addresses = addresses
+        self.routes = routes
+        self.fdb = fdb
+        self.bridgeVLANs = bridgeVLANs
+        self.forwarding = forwarding
+        self.notes = notes
+    }
+
+    public func link(named name: String) -> DesiredLink? { links.first { $0.spec.name == name } }
+}
+
+/// One link the node needs, and how `sdn` holds it.
+public struct DesiredLink: Hashable, Sendable, Codable {
+    public enum Ownership: String, Hashable, Sendable, Codable {
+        /// `sdn` creates it, marks it (`sdn:<owner>` ifalias), changes it and deletes it.
+        case owned
+        /// It exists independently of `sdn` (a physical NIC named as an uplink, a guest's tap or veth made
+        /// by the hypervisor): `sdn` sets what the topology says (master, MTU, up, port settings) but never
+        /// creates, recreates or deletes it.
+        case adopted
+    }
+
+    public var spec: LinkSpec
+    public var ownership: Ownership
+    /// Which topology object asked for the link: `uplink:bond0`, `vnet:web`, `vnet:web/vxlan`, `guest:101/net0`.
+    public var owner: String
+
+    public init(spec: LinkSpec, ownership: Ownership, owner: String) {
+        self.spec = spec
+        self.ownership = ownership
+        self.owner = owner
+    }
+}

@@ -31,3 +31,13 @@ public func exampleDirectories() -> [String] {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: examples)) ?? []
     return [repositoryRoot] + names.sorted().filter { !$0.hasPrefix(".") }.map { examples + "/" + $0 }
 }
+
+/// An example's documents: its `Topologies/` and `Policies/` only, with paths relative to the example.
+public func loadExampleDocuments(_ directory: String) -> [ConfigDocument] {
+    ["Topologies", "Policies"].flatMap { folder in
+        loadDocuments(under: directory + "/" + folder).map { document in
+            let path = folder + "/" + document.path
+            return ConfigDocument(path: path, text: document.text, kind: ConfigDocument.kind(impliedBy: path))
+        }
+    }
+}

@@ -7,7 +7,7 @@ import Testing
 @Suite struct ExampleTests {
     @Test(arguments: exampleDirectories())
     func exampleValidatesClean(_ directory: String) throws {
-        let documents = loadDocuments(under: directory).filter { $0.path.hasPrefix("Topologies/") || $0.path.hasPrefix("Policies/") }
+        let documents = loadExampleDocuments(directory)
         try #require(!documents.isEmpty, "no documents in \(directory)")
         let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
         #expect(diagnostics.isEmpty, "\(diagnostics.map(\.description).joined(separator: "\n"))")
@@ -16,7 +16,7 @@ import Testing
 
     @Test(arguments: exampleDirectories())
     func renderedExampleLoadsBackIdentical(_ directory: String) throws {
-        let documents = loadDocuments(under: directory).filter { $0.path.hasPrefix("Topologies/") || $0.path.hasPrefix("Policies/") }
+        let documents = loadExampleDocuments(directory)
         let original = try #require(ConfigLoader.loadAndValidate(documents).validated?.value)
         let rendered = [
             ConfigDocument(path: "show-topology.yaml", text: ConfigRenderer.topology(original).yaml()),

@@ -68,7 +68,7 @@ import Testing
     /// findings other than those the copies are known to produce.
     @Test(arguments: exampleDirectories())
     func liveExamplesCompile(_ directory: String) throws {
-        let documents = loadDocuments(under: directory).filter { $0.path.hasPrefix("Topologies/") || $0.path.hasPrefix("Policies/") }
+        let documents = loadExampleDocuments(directory)
         try #require(!documents.isEmpty, "no documents in \(directory)")
         let validated = try validate(documents)
         for variant in compileVariants(validated) {

@@ -9,7 +9,7 @@ import Testing
 /// gives exactly the ruleset a full compile of the new policy gives.
 @Suite struct GuestUpdateTests {
     func demo() throws -> Validated<DesiredState> {
-        let documents = loadDocuments(under: repositoryRoot).filter { $0.path.hasPrefix("Topologies/") || $0.path.hasPrefix("Policies/") }
+        let documents = loadExampleDocuments(repositoryRoot)
         return try #require(ConfigLoader.loadAndValidate(documents).validated)
     }
 

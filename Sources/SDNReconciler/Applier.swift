@@ -1,0 +1,97 @@
+import SDNDataplane
+import SDNNFTables
+
+/// Runs a plan, step by step. If a step fails, the steps already done are undone in reverse order, so
+/// the node is back where it was, and the error names the step and the object.
+public struct Applier: Sendable {
+    public let links: any LinkDataplane
+    public let firewall: (any FirewallDataplane)?
+
+    public init(links: any LinkDataplane, firewall: (any FirewallDataplane)? = nil) {
+        self.links = links
+        self.firewall = firewall
+    }
+
+    public typealias Progress = @Sendable (_ done: Int, _ total: Int, _ step: PlanStep) -> Void
+
+    public func apply(_ plan: Plan, progress: Progress? = nil) async throws(ApplyFailure) -> ApplyReport {
+        let start = ContinuousClock.now
+        var done: [PlanStep] = []
+        var report = ApplyReport()
+        for (index, step) in plan.steps.enumerated() {
+            do {
+                try await perform(step.action, report: &report)
+            } catch {
+                let rollback = await undo(done)
+                throw ApplyFailure(step: step, stepIndex: index, reason: error, rollbackErrors: rollback)
+            }
+            done.append(step)
+            progress?(index + 1, plan.steps.count, step)
+        }
+        report.steps = done.count
+        report.elapsed = ContinuousClock.now - start
+        return report
+    }
+
+    private func perform(_ action: PlanStep.Action, report: inout ApplyReport) async throws -> Void {
+        switch action {
+        case .link(let operation):
+            try await links.perform(operation)
+            report.linkWrites += 1
+        case .firewall(let transaction):
+            guard let firewall else { throw ApplierError(message: "the plan has a firewall step but no firewall dataplane was given") }
+            let result = try await firewall.apply(transaction.changes, expectedGeneration: transaction.expectedGeneration)
+            report.firewallMessages += result.messageCount
+        }
+    }
+
+    /// Undoes `done` newest first; returns what could not be undone (empty: the previous state is back).
+    private func undo(_ done: [PlanStep]) async -> [String] {
+        var failures: [String] = []
+        var scratch = ApplyReport()
+        for step in done.reversed() {
+            for action in step.undo {
+                do { try await perform(action, report: &scratch) } catch {
+                    failures.append("could not undo \(step.subject) (\(step.detail)): \(error)")
+                }
+            }
+        }
+        return failures
+    }
+}
+
+public struct ApplyReport: Hashable, Sendable {
+    public var steps = 0
+    public var linkWrites = 0
+    public var firewallMessages = 0
+    public var elapsed: Duration = .zero
+    public init() {}
+}
+
+public struct ApplierError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// A plan that stopped: which step failed and why, and whether the rollback brought everything back.
+public struct ApplyFailure: Error, CustomStringConvertible {
+    public var step: PlanStep
+    public var stepIndex: Int
+    public var reason: any Error
+    /// Undo writes that failed too; empty means the node is exactly as before the apply.
+    public var rollbackErrors: [String]
+
+    public var rolledBack: Bool { rollbackErrors.isEmpty }
+
+    public var description: String {
+        var text = "step \(stepIndex + 1) failed: \(step.subject)"
+        if let owner = step.owner { text += " (for \(owner))" }
+        text += ": \(step.detail): \(reason)"
+        if rolledBack {
+            text += "\nthe steps already done were undone; the node is as it was before"
+        } else {
+            text += "\nrollback incomplete:\n" + rollbackErrors.map { "  " + $0 }.joined(separator: "\n")
+        }
+        return text
+    }
+}
