@@ -64,7 +64,8 @@ let package = Package(
         .testTarget(name: "SDNFirewallTests", dependencies: ["SDNFirewall", "SDNConfig", "SDNModel", "SDNNFTables", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(
             name: "SDNIntegrationTests",
-            dependencies: ["SDNFirewall", "SDNConfig", "SDNModel", "SDNNFTables", "SDNNFTablesNetlink", "SDNDataplane", "SDNNetns", "SDNTesting"],
+            dependencies: ["SDNFirewall", "SDNConfig", "SDNModel", "SDNNFTables", "SDNNFTablesNetlink", "SDNDataplane", "SDNNetns", "SDNTesting",
+                           "SDNNetworkPlan", "SDNReconciler", "SDNRouteNetlink"],
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "SDNNetworkPlanTests", dependencies: ["SDNNetworkPlan", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),

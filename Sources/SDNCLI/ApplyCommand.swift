@@ -1,70 +1,129 @@
 import ArgumentParser
+import Foundation
 import Glibc
 import SDNDataplane
 import SDNFirewall
 import SDNModel
 import SDNNFTables
-import SDNNFTablesNetlink
+import SDNNetworkPlan
+import SDNReconciler
 
-/// `sdn apply --firewall`: make the kernel's firewall what the policy says, in one atomic transaction
-/// that carries only the difference.
-struct ApplyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "apply",
-        abstract: "Apply the desired state to the kernel (the firewall, for now: --firewall).",
-        discussion: "Exit status: 0 applied (or nothing to do), 1 failed (nothing was changed), 2 bad input."
-    )
-
+/// Loads the configuration for a node, opens the kernel, compiles the firewall, and plans.
+struct PlanningInput: ParsableArguments {
     @Option(name: .customLong("config"), help: "YAML files or directories (repeatable; default: Topologies/ and Policies/).")
     var configPaths: [String] = []
 
-    @Flag(help: "Apply the firewall.")
-    var firewall = false
-
-    @Option(help: "The node to apply for (default: the only node).")
+    @Option(help: "The node to act for (default: the only node).")
     var node: String?
 
+    @OptionGroup var scope: ScopeOptions
     @OptionGroup var target: TargetOptions
     @OptionGroup var kernel: LiveKernelOptions
+
+    struct Prepared {
+        var validated: Validated<DesiredState>
+        var node: String
+        var session: NodeSession
+        var ruleset: Ruleset?
+        var features: KernelFeatures?
+    }
+
+    func prepare(quiet: Bool = false) async throws -> Prepared {
+        let (validated, nodeName) = try loadForNode(paths: configPaths, node: node)
+        let session = try NodeSession(namespace: try target.namespace(), scope: scope)
+        let compiled = try await session.compileFirewall(validated, node: nodeName, kernel: kernel, quiet: quiet)
+        return Prepared(validated: validated, node: nodeName, session: session, ruleset: compiled?.0, features: compiled?.1)
+    }
+
+    func plan(_ prepared: Prepared) async throws -> Plan {
+        do {
+            return try await prepared.session.plan(prepared.validated, node: prepared.node, ruleset: prepared.ruleset)
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            printError("sdn: cannot read the kernel's state in \(prepared.session.namespace): \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// `sdn plan`: what `sdn apply` would do, links and firewall together, without doing it.
+struct PlanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Show what apply would change on a node: creates, in-place changes, flaps, recreates, deletes, firewall.",
+        discussion: """
+            + create   ~ change in place   ! flap (the link goes down and up)   ± recreate (deleted and created again)
+            - delete   # firewall transaction
+            Exit status: 0 nothing to do, 3 changes pending, 1 error (conflicts included), 2 bad input.
+            """
+    )
+
+    @OptionGroup var input: PlanningInput
+
+    func run() async throws {
+        let prepared = try await input.prepare()
+        let plan = try await input.plan(prepared)
+        print(PlanRenderer.render(plan, firewallLimit: 50))
+        if !plan.conflicts.isEmpty { throw ExitCode(1) }
+        if !plan.isEmpty { throw ExitCode(3) }
+    }
+}
+
+/// `sdn apply`: make the node's links and firewall what the topology and policy say, as one plan: links
+/// created down, the firewall transaction, then links up; on any failure the steps done are undone.
+struct ApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Apply the desired state to a node's kernel: links and firewall as one plan, with rollback.",
+        discussion: "Exit status: 0 applied (or nothing to do), 1 failed (the previous state is back), 2 bad input."
+    )
+
+    @OptionGroup var input: PlanningInput
 
     @Flag(help: "Apply without asking.")
     var yes = false
 
-    @Flag(help: "Show the changes and stop.")
+    @Flag(help: "Show the plan and stop.")
     var dryRun = false
 
+    /// Plans with more steps than this print the first ones only (all with --dry-run or `sdn plan`).
+    static let printedSteps = 60
+
     func run() async throws {
-        guard firewall else {
-            printError("sdn: only the firewall can be applied so far; pass --firewall")
-            throw ExitCode(2)
-        }
-        let (validated, nodeName) = try loadForNode(paths: configPaths, node: node)
-        let session = try FirewallSession(namespace: try target.namespace())
-        let features = await kernel.features(for: session)
-        let compiled = FirewallCompiler.compile(validated, node: nodeName, features: features)
-        for diagnostic in compiled.diagnostics { printError(diagnostic.description) }
-        if compiled.diagnostics.hasErrors {
-            printError("sdn: refusing to apply a firewall with errors; nothing was changed")
-            throw ExitCode(1)
-        }
-        print("kernel: \(features)")
-        if features.guestMode == .brNetfilter && !dryRun {
-            do { try session.enableBridgeNetfilter() } catch {
+        let prepared = try await input.prepare()
+        if let features = prepared.features { print("kernel: \(features)") }
+        if prepared.features?.guestMode == .brNetfilter && !dryRun, let firewall = prepared.session.firewall {
+            do { try firewall.enableBridgeNetfilter() } catch {
                 printError("sdn: \(error)")
                 throw ExitCode(1)
             }
         }
+        var rounds = 0
         for attempt in 1...3 {
-            let (changes, observed) = try await session.plan(compiled.ruleset)
-            if changes.isEmpty {
-                print("firewall: up to date (generation \(observed.generation))")
+            let plan = try await input.plan(prepared)
+            if plan.isEmpty {
+                print(rounds == 0 ? PlanRenderer.render(plan) : "node \(plan.node): converged")
                 return
             }
-            print("firewall: \(changes.count) change\(changes.count == 1 ? "" : "s") for node \(nodeName) in \(session.namespace)")
-            for change in changes.prefix(dryRun ? Int.max : 20) { print("  " + change.description) }
-            if !dryRun && changes.count > 20 { print("  … \(changes.count - 20) more (see `sdn diff --firewall`)") }
+            if rounds > 0 {
+                // The kernel adjusts state on its own (default VLANs of new ports, say): one more round.
+                print("the kernel differs from the plan's prediction in \(plan.steps.count) step\(plan.steps.count == 1 ? "" : "s"); applying those")
+            }
+            let rendered = PlanRenderer.render(plan, firewallLimit: dryRun ? Int.max : 20)
+            let lines = rendered.split(separator: "\n", omittingEmptySubsequences: false)
+            if dryRun || lines.count <= Self.printedSteps + 1 {
+                print(rendered)
+            } else {
+                print(lines.prefix(Self.printedSteps + 1).joined(separator: "\n"))
+                print("  … \(lines.count - Self.printedSteps - 1) more lines (see `sdn plan`)")
+            }
+            if !plan.conflicts.isEmpty {
+                printError("sdn: refusing to apply: \(plan.conflicts.count) conflict\(plan.conflicts.count == 1 ? "" : "s") (see above); nothing was changed")
+                throw ExitCode(1)
+            }
             if dryRun { return }
-            if !yes {
+            if !yes && rounds == 0 {
                 guard isatty(STDIN_FILENO) == 1 else {
                     printError("sdn: not a terminal; pass --yes to apply without asking")
                     throw ExitCode(2)
@@ -75,28 +134,42 @@ struct ApplyCommand: AsyncParsableCommand {
                     return
                 }
             }
-            let start = ContinuousClock.now
             do {
-                // A very large first load goes in staged batches whose last one hooks the base chains, so
-                // no packet meets a half-built ruleset and no single transaction holds the kernel long.
-                let report = changes.count > Self.stagedLoadThreshold
-                    ? try await session.firewall.applyChunked(changes, expectedGeneration: observed.generation)
-                    : try await session.firewall.apply(changes, expectedGeneration: observed.generation)
-                let elapsed = ContinuousClock.now - start
-                print("applied: \(report.messageCount) netlink messages in one transaction, \(elapsed.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1)))), generation \(report.generation)")
-                return
-            } catch let error where error.code == .generationChanged && attempt < 3 {
-                print("the ruleset changed while planning (someone else committed); planning again")
-                continue
-            } catch {
-                printError("sdn: apply failed, nothing was changed: \(error)")
-                if let origin = error.failedChange.flatMap(Self.origin) { printError("  from policy at \(origin)") }
+                let report = try await prepared.session.applier.apply(plan, progress: Self.progress(total: plan.steps.count))
+                var parts: [String] = []
+                if report.linkWrites > 0 { parts.append("\(report.linkWrites) link write\(report.linkWrites == 1 ? "" : "s")") }
+                if report.firewallMessages > 0 { parts.append("\(report.firewallMessages) firewall messages in one transaction") }
+                print("applied: \(parts.joined(separator: ", ")) in \(report.elapsed.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1))))")
+                rounds += 1
+                if rounds >= 3 { break }
+            } catch let failure as ApplyFailure {
+                if let firewallError = failure.reason as? FirewallApplyError, firewallError.code == .generationChanged, failure.rolledBack, attempt < 3 {
+                    print("the ruleset changed while planning (someone else committed); everything was undone, planning again")
+                    continue
+                }
+                printError("sdn: apply failed: \(failure)")
+                if let firewallError = failure.reason as? FirewallApplyError, let origin = firewallError.failedChange.flatMap(Self.origin) {
+                    printError("  from policy at \(origin)")
+                }
                 throw ExitCode(1)
             }
         }
+        let remaining = try await input.plan(prepared)
+        if !remaining.isEmpty {
+            printError("sdn: the node still differs after applying:\n" + PlanRenderer.render(remaining))
+            throw ExitCode(1)
+        }
+        print("node \(remaining.node): converged")
     }
 
-    static let stagedLoadThreshold = 50_000
+    /// Long applies report progress on stderr, about every tenth of the way.
+    static func progress(total: Int) -> Applier.Progress? {
+        guard total >= 200 else { return nil }
+        let every = max(total / 10, 1)
+        return { done, total, step in
+            if done % every == 0 || done == total { printError("  [\(done)/\(total)] \(step.subject)") }
+        }
+    }
 
     static func origin(_ change: FirewallChange) -> SourceLocation? {
         if case .addRule(_, _, _, let rule) = change { return rule.origin }
@@ -104,42 +177,28 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 }
 
-/// `sdn diff --firewall`: what the kernel holds that differs from the desired firewall.
+/// `sdn diff`: what the kernel holds that differs from the desired state (drift).
 struct DiffCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
-        abstract: "Show how the kernel differs from the desired state (the firewall, for now: --firewall).",
-        discussion: "Exit status: 0 identical, 3 differences found, 1 error, 2 bad input."
+        abstract: "Show how a node's kernel differs from the desired state: links, addresses, FDB, bridge VLANs and firewall.",
+        discussion: "--live (the default) compares both links and firewall; --links or --firewall one of them. Exit status: 0 identical, 3 differences found, 1 error, 2 bad input."
     )
 
-    @Option(name: .customLong("config"), help: "YAML files or directories (repeatable; default: Topologies/ and Policies/).")
-    var configPaths: [String] = []
+    @OptionGroup var input: PlanningInput
 
-    @Flag(help: "Compare the firewall.")
-    var firewall = false
-
-    @Option(help: "The node to compare for (default: the only node).")
-    var node: String?
-
-    @OptionGroup var target: TargetOptions
-    @OptionGroup var kernel: LiveKernelOptions
+    @Flag(help: "Compare links and firewall (the default).")
+    var live = false
 
     func run() async throws {
-        guard firewall else {
-            printError("sdn: only the firewall can be compared so far; pass --firewall")
-            throw ExitCode(2)
-        }
-        let (validated, nodeName) = try loadForNode(paths: configPaths, node: node)
-        let session = try FirewallSession(namespace: try target.namespace())
-        let features = await kernel.features(for: session)
-        let compiled = FirewallCompiler.compile(validated, node: nodeName, features: features)
-        let (changes, observed) = try await session.plan(compiled.ruleset)
-        if changes.isEmpty {
-            print("firewall: the kernel matches the policy (generation \(observed.generation))")
+        let prepared = try await input.prepare(quiet: true)
+        let plan = try await input.plan(prepared)
+        if plan.isEmpty && plan.conflicts.isEmpty {
+            print("node \(plan.node): the kernel matches the desired state")
             return
         }
-        print("firewall: \(changes.count) difference\(changes.count == 1 ? "" : "s") (applying would):")
-        for change in changes { print("  " + change.description) }
+        print("node \(plan.node): the kernel differs; applying would:")
+        print(PlanRenderer.render(plan, firewallLimit: Int.max).split(separator: "\n").dropFirst().joined(separator: "\n"))
         throw ExitCode(3)
     }
 }

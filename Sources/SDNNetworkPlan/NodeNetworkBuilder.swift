@@ -23,6 +23,7 @@ public enum NodeNetworkBuilder {
         for guest in state.guests where guest.node == nodeName {
             for nic in guest.nics { builder.addGuestPort(guest, nic) }
         }
+        builder.addUplinkForwarding()
         return builder.network
     }
 
@@ -40,6 +41,8 @@ private struct Builder {
     var network: NodeNetwork
     /// Links already added by name, so a zone's shared link (a qinq service VLAN) is added once.
     var added: Set<String> = []
+    /// Address families the node routes for its simple zones.
+    var routedFamilies: Set<IPAddress.Family> = []
 
     init(state: DesiredState, node: Node, network: NodeNetwork) {
         self.state = state
@@ -112,6 +115,16 @@ private struct Builder {
         }
     }
 
+    /// The kernel forwards a packet only if the interface it came in on forwards: replies to a simple
+    /// zone's guests come in on the uplinks that hold the node's addresses.
+    mutating func addUplinkForwarding() {
+        for uplink in node.uplinks {
+            for family in [IPAddress.Family.ipv4, .ipv6] where routedFamilies.contains(family) && uplink.addresses.contains(where: { $0.family == family }) {
+                network.forwarding.append(ForwardingSetting(interface: uplink.name.rawValue, family: family, enabled: true))
+            }
+        }
+    }
+
     // MARK: zones
 
     func mtu(of vnet: VNet, in zone: Zone) -> Int? {
@@ -139,6 +152,7 @@ private struct Builder {
             for family in [IPAddress.Family.ipv4, .ipv6] where families.contains(family) {
                 network.forwarding.append(ForwardingSetting(interface: bridgeName, family: family, enabled: true))
             }
+            routedFamilies.formUnion(families)
         case .vlan(let bridge):
             guard let tag = vnet.tag, let parent = vlanParent(onBridge: bridge, vid: tag) else {
                 network.notes.append("vnet \(vnet.name): zone \(zone.name) needs a tag and the uplink bridge \(bridge) on node \(node.name)")

@@ -3,12 +3,12 @@ import SDNNetns
 import Synchronization
 
 /// Finds out whether the kernel can create a link kind, by creating one in a throwaway namespace.
-enum LinkKindProbe {
+public enum LinkKindProbe {
     private static let results = Mutex([String: String?]())
 
     /// `nil` if `specification` (a kind plus optional `ip link add … type KIND` arguments) works,
     /// else why not. Cached per specification for the life of the process.
-    static func problem(with specification: String) -> String? {
+    public static func problem(with specification: String) -> String? {
         if let cached = results.withLock({ $0[specification] }) { return cached }
         let problem = probe(specification)
         results.withLock { $0[specification] = problem }
