@@ -36,7 +36,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "sdn", dependencies: ["SDNCLI"]),
-        .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane"]),
+        .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane", "SDNRouteNetlink"]),
 
         // nftables over netlink: the only module that imports libnftnl and libmnl.
         .systemLibrary(name: "CNFTNL", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
@@ -48,7 +48,9 @@ let package = Package(
 
         // Links over netlink: the only module that imports libnl-route-3.
         .systemLibrary(name: "CNLRoute", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
-        .target(name: "SDNRouteNetlink", dependencies: ["SDNModel", "SDNDataplane", "SDNNetns", "CNLRoute"]),
+        // The shim uses only the kernel's uapi headers (acks with extended-ack text, tap creation), not libnl.
+        .target(name: "CNLRouteShim"),
+        .target(name: "SDNRouteNetlink", dependencies: ["SDNModel", "SDNDataplane", "SDNNetns", "CNLRoute", "CNLRouteShim"]),
 
         // Shared test support: golden files, system-test traits, namespace helpers.
         .target(name: "SDNTesting", dependencies: ["SDNNetns", "SDNConfig", "SDNDataplane"]),

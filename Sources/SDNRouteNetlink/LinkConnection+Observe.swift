@@ -1,0 +1,185 @@
+import Glibc
+import SDNDataplane
+import SDNModel
+internal import CNLRoute
+
+// Reading the namespace's network: five dumps (links, addresses, routes, FDB, bridge VLANs).
+
+extension LinkConnection {
+    /// One consistent reading; a dump interrupted by a concurrent change (EINTR) is read again.
+    func observe() throws(RouteNetlinkError) -> ObservedNetwork {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try observeOnce()
+            } catch {
+                guard error.errno == EINTR, attempt < 8 else { throw error }
+            }
+        }
+    }
+
+    private func observeOnce() throws(RouteNetlinkError) -> ObservedNetwork {
+        let links = try dumpLinks()
+        remember(links)
+        let names = Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let linksByIndex = Dictionary(links.map { ($0.index, $0) }, uniquingKeysWith: { first, _ in first })
+
+        var network = ObservedNetwork()
+        for link in links {
+            network.links.append(ObservedLink(spec: link.spec(names: names), index: link.index, operationallyUp: link.isRunning))
+            if let enabled = link.ipv4Forwarding { network.forwarding.append(ForwardingSetting(interface: link.name, family: .ipv4, enabled: enabled)) }
+            if let enabled = link.ipv6Forwarding { network.forwarding.append(ForwardingSetting(interface: link.name, family: .ipv6, enabled: enabled)) }
+        }
+        network.addresses = try dumpAddresses(names: names).sorted()
+        network.routes = try dumpRoutes(names: names).sorted { $0.sortKey < $1.sortKey }
+        network.fdb = try dumpFDB(links: linksByIndex).sorted { $0.sortKey < $1.sortKey }
+        network.bridgeVLANs = try dumpBridgeVLANs(links: linksByIndex).sorted { ($0.interface, $0.vids.lowerBound, $0.onBridgeItself ? 1 : 0) < ($1.interface, $1.vids.lowerBound, $1.onBridgeItself ? 1 : 0) }
+        return network
+    }
+
+    func dumpLinks() throws(RouteNetlinkError) -> [KernelLink] {
+        let message = RouteMessage(type: RTM_GETLINK)
+        message.append(ifinfomsg())
+        // Counters make every link message ~1 KiB larger and nothing here needs them.
+        message.put(IFLA_EXT_MASK, u32: UInt32(RTEXT_FILTER_SKIP_STATS))
+        var links: [KernelLink] = []
+        try socket.dump(message, operation: "dump links") { reply in
+            if let link = KernelLink(message: reply) { links.append(link) }
+        }
+        return links.sorted { $0.index < $1.index }
+    }
+
+    // MARK: - Addresses
+
+    private func dumpAddresses(names: [Int32: String]) throws(RouteNetlinkError) -> [AddressSpec] {
+        let message = RouteMessage(type: RTM_GETADDR)
+        message.append(ifaddrmsg())
+        var addresses: [AddressSpec] = []
+        try socket.dump(message, operation: "dump addresses") { reply in
+            guard reply.pointee.nlmsg_type == UInt16(RTM_NEWADDR),
+                  let header = AttributeTable.header(ifaddrmsg.self, of: reply),
+                  let interface = names[Int32(bitPattern: header.ifa_index)] else { return }
+            let attributes = AttributeTable(message: reply, headerLength: MemoryLayout<ifaddrmsg>.size, maxType: __IFA_MAX - 1)
+            // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer's on point-to-point links.
+            guard let address = attributes.address(IFA_LOCAL) ?? attributes.address(IFA_ADDRESS),
+                  Int(header.ifa_prefixlen) <= address.family.bitWidth else { return }
+            if Self.isIPv6LinkLocal(address) { return }  // the kernel makes these itself
+            addresses.append(AddressSpec(interface: interface, prefix: IPPrefix(address: address, length: Int(header.ifa_prefixlen))))
+        }
+        return addresses
+    }
+
+    static func isIPv6LinkLocal(_ address: IPAddress) -> Bool {
+        if case .v6(let value) = address { return value >> 118 == 0x3fa }  // fe80::/10
+        return false
+    }
+
+    // MARK: - Routes
+
+    private func dumpRoutes(names: [Int32: String]) throws(RouteNetlinkError) -> [RouteSpec] {
+        let message = RouteMessage(type: RTM_GETROUTE)
+        message.append(rtmsg())
+        var routes: [RouteSpec] = []
+        try socket.dump(message, operation: "dump routes") { reply in
+            guard reply.pointee.nlmsg_type == UInt16(RTM_NEWROUTE),
+                  let header = AttributeTable.header(rtmsg.self, of: reply),
+                  header.rtm_family == UInt8(AF_INET) || header.rtm_family == UInt8(AF_INET6) else { return }
+            let attributes = AttributeTable(message: reply, headerLength: MemoryLayout<rtmsg>.size, maxType: __RTA_MAX.rawValue - 1)
+            let table = attributes.u32(RTA_TABLE.rawValue) ?? UInt32(header.rtm_table)
+            // Main-table unicast routes, without the kernel's own connected routes and cache clones.
+            guard table == RT_TABLE_MAIN.rawValue, header.rtm_type == UInt8(RTN_UNICAST),
+                  header.rtm_protocol != UInt8(RTPROT_KERNEL), header.rtm_flags & UInt32(RTM_F_CLONED) == 0 else { return }
+            let family: IPAddress.Family = header.rtm_family == UInt8(AF_INET) ? .ipv4 : .ipv6
+            let destination = attributes.address(RTA_DST.rawValue) ?? IPAddress(family: family, integerValue: 0)
+            guard destination.family == family, Int(header.rtm_dst_len) <= family.bitWidth else { return }
+            routes.append(RouteSpec(
+                destination: IPPrefix(address: destination, length: Int(header.rtm_dst_len)),
+                gateway: attributes.address(RTA_GATEWAY.rawValue),
+                interface: attributes.int32(RTA_OIF.rawValue).flatMap { names[$0] },
+                metric: attributes.u32(RTA_PRIORITY.rawValue).map { Int($0) },
+                protocol: header.rtm_protocol
+            ))
+        }
+        return routes
+    }
+
+    // MARK: - FDB
+
+    private func dumpFDB(links: [Int32: KernelLink]) throws(RouteNetlinkError) -> [FDBEntrySpec] {
+        let message = RouteMessage(type: RTM_GETNEIGH)
+        var request = ndmsg()
+        request.ndm_family = UInt8(AF_BRIDGE)
+        message.append(request)
+        var entries: [FDBEntrySpec] = []
+        try socket.dump(message, operation: "dump fdb") { reply in
+            guard reply.pointee.nlmsg_type == UInt16(RTM_NEWNEIGH),
+                  let header = AttributeTable.header(ndmsg.self, of: reply),
+                  let link = links[header.ndm_ifindex] else { return }
+            let attributes = AttributeTable(message: reply, headerLength: MemoryLayout<ndmsg>.size, maxType: __NDA_MAX - 1)
+            guard let mac = attributes.mac(NDA_LLADDR) else { return }
+            let state = Int32(header.ndm_state)
+            let flags = Int32(header.ndm_flags)
+            // Learned entries come and go; multicast entries (33:33:…, 01:00:5e:…) are the kernel's own.
+            guard state & (NUD_PERMANENT | NUD_NOARP) != 0, flags & NTF_EXT_LEARNED == 0, !mac.isMulticast else { return }
+            if flags & NTF_SELF != 0 {
+                guard link.kind == "vxlan" else { return }  // other devices' `self` entries are their address lists
+                entries.append(FDBEntrySpec(interface: link.name, mac: mac, kind: .vxlanRemote, destination: attributes.address(NDA_DST)))
+            } else if flags & NTF_MASTER != 0 || attributes.has(NDA_MASTER) {
+                // The bridge's `permanent` entries for its own and its ports' addresses are not state we set.
+                let bridge = link.kind == "bridge" ? link : link.masterIndex.flatMap { links[$0] }
+                if state & NUD_PERMANENT != 0 && (mac == link.mac || mac == bridge?.mac) { return }
+                entries.append(FDBEntrySpec(interface: link.name, mac: mac, kind: .bridgeStatic, vlan: attributes.u16(NDA_VLAN).map(Int.init)))
+            }
+        }
+        return entries
+    }
+
+    // MARK: - Bridge VLANs
+
+    private func dumpBridgeVLANs(links: [Int32: KernelLink]) throws(RouteNetlinkError) -> [BridgeVLANEntry] {
+        let message = RouteMessage(type: RTM_GETLINK)
+        var request = ifinfomsg()
+        request.ifi_family = UInt8(AF_BRIDGE)
+        message.append(request)
+        message.put(IFLA_EXT_MASK, u32: UInt32(RTEXT_FILTER_BRVLAN_COMPRESSED))
+        var entries: [BridgeVLANEntry] = []
+        try socket.dump(message, operation: "dump bridge vlans") { reply in
+            guard reply.pointee.nlmsg_type == UInt16(RTM_NEWLINK),
+                  let header = AttributeTable.header(ifinfomsg.self, of: reply),
+                  let link = links[header.ifi_index] else { return }
+            let attributes = AttributeTable(message: reply, headerLength: MemoryLayout<ifinfomsg>.size, maxType: __IFLA_MAX - 1)
+            guard let spec = attributes[IFLA_AF_SPEC] else { return }
+            let itself = link.kind == "bridge"
+            var rangeStart: bridge_vlan_info?
+            AttributeTable.forEach(in: spec) { type, attribute in
+                guard type == Int(IFLA_BRIDGE_VLAN_INFO), Int(nla_len(attribute)) >= MemoryLayout<bridge_vlan_info>.size,
+                      let data = nla_data(attribute) else { return }
+                let info = data.loadUnaligned(as: bridge_vlan_info.self)
+                let flags = Int32(info.flags)
+                if flags & BRIDGE_VLAN_INFO_RANGE_BEGIN != 0 {
+                    rangeStart = info
+                    return
+                }
+                let low = flags & BRIDGE_VLAN_INFO_RANGE_END != 0 ? (rangeStart?.vid ?? info.vid) : info.vid
+                rangeStart = nil
+                entries.append(BridgeVLANEntry(
+                    interface: link.name, vids: Int(min(low, info.vid))...Int(info.vid),
+                    pvid: flags & BRIDGE_VLAN_INFO_PVID != 0, untagged: flags & BRIDGE_VLAN_INFO_UNTAGGED != 0,
+                    onBridgeItself: itself
+                ))
+            }
+        }
+        return entries
+    }
+}
+
+extension RouteSpec {
+    var sortKey: String {
+        "\(destination.family == .ipv4 ? 4 : 6) \(destination) \(metric ?? 0) \(gateway?.description ?? "") \(interface ?? "")"
+    }
+}
+
+extension FDBEntrySpec {
+    var sortKey: String { "\(interface) \(kind.rawValue) \(mac) \(vlan ?? 0) \(destination?.description ?? "")" }
+}
