@@ -56,6 +56,7 @@ ip -n sdndemo-n1 -br addr show dev eth0
 
 step "traffic across the overlay"
 ip netns exec sdndemo-g101 sh -c 'while true; do printf "HTTP/1.0 200 OK\r\n\r\nhello from web on n1\n" | nc -l -p 80 -q 1 >/dev/null 2>&1; done' &
+disown
 sleep 0.5
 ip netns exec sdndemo-g102 ping -c 2 -W 2 10.50.0.11 | grep -E "bytes from|packet loss"
 echo "  client (n2) → web (n1) tcp/80:"

@@ -142,16 +142,8 @@ struct ApplyCommand: AsyncParsableCommand {
                 print("applied: \(parts.joined(separator: ", ")) in \(report.elapsed.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1))))")
                 rounds += 1
                 if rounds >= 3 { break }
-            } catch let failure as ApplyFailure {
-                if let firewallError = failure.reason as? FirewallApplyError, firewallError.code == .generationChanged, failure.rolledBack, attempt < 3 {
-                    print("the ruleset changed while planning (someone else committed); everything was undone, planning again")
-                    continue
-                }
-                printError("sdn: apply failed: \(failure)")
-                if let firewallError = failure.reason as? FirewallApplyError, let origin = firewallError.failedChange.flatMap(Self.origin) {
-                    printError("  from policy at \(origin)")
-                }
-                throw ExitCode(1)
+            } catch {
+                if try Self.retries(after: error, attempt: attempt) { continue }
             }
         }
         let remaining = try await input.plan(prepared)
@@ -160,6 +152,19 @@ struct ApplyCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         print("node \(remaining.node): converged")
+    }
+
+    /// Whether to plan again after `failure` (someone else changed the ruleset meanwhile and everything
+    /// was undone); otherwise reports it and exits 1.
+    static func retries(after failure: ApplyFailure, attempt: Int) throws -> Bool {
+        let firewallError = failure.reason as? FirewallApplyError
+        if let firewallError, firewallError.code == .generationChanged, failure.rolledBack, attempt < 3 {
+            print("the ruleset changed while planning (someone else committed); everything was undone, planning again")
+            return true
+        }
+        printError("sdn: apply failed: \(failure)")
+        if let origin = firewallError?.failedChange.flatMap(origin) { printError("  from policy at \(origin)") }
+        throw ExitCode(1)
     }
 
     /// Long applies report progress on stderr, about every tenth of the way.
