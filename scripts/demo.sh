@@ -35,6 +35,5 @@ step "sdn compile  (the node's nftables ruleset; loads with nft -f)"
 $sdn compile 2>/dev/null | sed -n 1,60p
 echo "…"
 
-if [[ -x scripts/demo-firewall.sh ]]; then
-  scripts/demo-firewall.sh
-fi
+scripts/demo-firewall.sh
+scripts/demo-overlay.sh
