@@ -166,7 +166,8 @@ public enum KernelLab {
             throw KernelLabError(code: .buildFailed, message: "\(error)")
         }
         guard output.status == 0 else {
-            let reason = output.stderr.split(separator: "\n").last.map(String.init) ?? "exit status \(output.status)"
+            let lastLine = output.stderr.split(separator: "\n").last.map(String.init) ?? "exit status \(output.status)"
+            let reason = lastLine.hasPrefix("kernel-lab: ") ? String(lastLine.dropFirst("kernel-lab: ".count)) : lastLine
             throw KernelLabError(code: .buildFailed, message: reason)
         }
         var values: [String: String] = [:]

@@ -115,6 +115,16 @@ struct KernelLabTests {
         #expect(validation.files.count == 4)
     }
 
+    /// A guest that never finishes is killed at the timeout, and the error carries its console.
+    @Test func hungGuestIsKilledAtTheTimeout() throws {
+        let started = ContinuousClock.now
+        let error = try #require(throws: KernelLabError.self) {
+            try KernelLab.run(script: "sleep 600", timeout: .seconds(3))
+        }
+        #expect(error.code == .timedOut)
+        #expect(ContinuousClock.now - started < .seconds(30))
+    }
+
     static func timing(_ result: KernelLabResult) -> String {
         let boot = result.bootSeconds.map { String(format: "%.2f s", $0) } ?? "?"
         let guest = result.guestSeconds.map { String(format: "%.2f s", $0) } ?? "?"

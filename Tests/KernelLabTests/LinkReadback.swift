@@ -5,6 +5,7 @@ struct IPLink: Decodable {
     var ifname: String
     var master: String?
     var link: String?
+    var mtu: Int?
     var linkinfo: LinkInfo?
 
     struct LinkInfo: Decodable {
