@@ -50,11 +50,11 @@ public enum KernelLab {
     ///
     /// Builds the lab on first use (the download happens once per checkout; later calls take
     /// milliseconds). Tests use the ``Testing/Trait/kernelLab`` trait, which skips with this text.
-    public static var unavailableReason: String? { availability.reason }
+    public static var unavailableReason: String? { availability }
 
     /// The lab's kernel and base initramfs, built or checked once per process.
     public static func image() throws -> Image {
-        if let reason = availability.reason {
+        if let reason = availability {
             throw KernelLabError(code: .unavailable, message: reason)
         }
         return try prepared.get()
@@ -136,21 +136,18 @@ public enum KernelLab {
     private static let qemuName = "qemu-system-x86_64"
     private static let buildScript = repositoryRoot + "/scripts/kernel-lab/build.sh"
 
-    private struct Availability: Sendable {
-        var reason: String?
-    }
-
-    private static let availability: Availability = {
+    /// Why the lab is unavailable, worked out once per process; `nil` when it is available.
+    private static let availability: String? = {
         let switchedOff = ["0", "off", "no", "false"]
         if let setting = ProcessInfo.processInfo.environment["SDN_KERNEL_LAB"], switchedOff.contains(setting.lowercased()) {
-            return Availability(reason: "kernel lab switched off (SDN_KERNEL_LAB=\(setting))")
+            return "kernel lab switched off (SDN_KERNEL_LAB=\(setting))"
         }
         guard ExecutableLookup.find(qemuName) != nil else {
-            return Availability(reason: "`\(qemuName)` not found (scripts/setup.sh installs qemu-system-x86)")
+            return "`\(qemuName)` not found (scripts/setup.sh installs qemu-system-x86)"
         }
         switch prepared {
-        case .success: return Availability(reason: nil)
-        case .failure(let error): return Availability(reason: "kernel lab could not be built: \(error.message)")
+        case .success: return nil
+        case .failure(let error): return "kernel lab could not be built: \(error.message)"
         }
     }()
 

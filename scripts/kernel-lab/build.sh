@@ -214,6 +214,9 @@ build_base() {
   (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$out.new/base.cpio"
   rm -rf "$out"
   mv "$out.new" "$out"
+  for old in "$cache"/*/vmlinu[xz]; do  # builds of older kernels
+    if [[ -e $old && $(dirname "$old") != "$out" ]]; then rm -rf "$(dirname "$old")"; fi
+  done
   cat >"$current" <<EOF
 kernel=$out/${kernel##*/}
 initrd=$out/base.cpio
@@ -234,7 +237,9 @@ else
       for tool in busybox ip bridge; do stat -L -c '%n %s %Y' "$(command -v "$tool")"; done
     } | sha256sum | cut -c1-16
   )
-  if ! { [[ -f $current ]] && grep -qx "stamp=$stamp" "$current" && [[ -f $(sed -n 's/^initrd=//p' "$current") ]]; }; then
+  if [[ -f $current ]] && grep -qx "stamp=$stamp" "$current" && [[ -f $(sed -n 's/^initrd=//p' "$current") ]]; then
+    touch "$current"  # checked against the package lists just now
+  else
     build_base
   fi
 fi
