@@ -47,7 +47,7 @@ if [[ -n $image && -z $script ]]; then echo "build.sh: --image needs --script" >
 fail() { echo "kernel-lab: $*" >&2; exit 2; }
 note() { echo "kernel-lab: $*" >&2; }
 
-for tool in busybox ip bridge cpio dpkg-deb apt-cache apt-get ldd flock; do
+for tool in busybox ip bridge dash env timeout xargs cpio dpkg-deb apt-cache apt-get ldd flock; do
   command -v "$tool" >/dev/null || fail "\`$tool\` not found (scripts/setup.sh installs the lab's packages)"
 done
 
@@ -175,8 +175,11 @@ build_base() {
   printf '%s\n' "${order[@]}" >"$work/modules.txt"
 
   cp "$(command -v busybox)" "$stage/bin/busybox"
+  # Debian's static busybox runs its own applets before anything in PATH, from its shell and from
+  # applets that start programs (env, timeout, xargs): `ip` would be busybox's everywhere. So the
+  # shell is the host's dash, and those three come from the host too.
   for applet in $(busybox --list); do
-    case $applet in busybox | init | linuxrc | ip | bridge) continue ;; esac
+    case $applet in busybox | init | linuxrc | ip | bridge | sh | ash | env | timeout | xargs) continue ;; esac
     ln -s busybox "$stage/bin/$applet"
   done
   copy_with_libraries() {  # binary at its path, and every library it links at the path ldd shows
@@ -191,6 +194,8 @@ build_base() {
   }
   copy_with_libraries "$(command -v ip)" /usr/sbin/ip
   copy_with_libraries "$(command -v bridge)" /usr/sbin/bridge
+  copy_with_libraries "$(command -v dash)" /bin/sh
+  for tool in env timeout xargs; do copy_with_libraries "$(command -v "$tool")" "/usr/bin/$tool"; done
   echo /lib/x86_64-linux-gnu >"$stage/etc/lab/libdirs.d/base"
   install -m 0755 "$here/init" "$stage/init"
   if [[ $(id -u) -eq 0 ]]; then mknod -m 600 "$stage/dev/console" c 5 1; fi
@@ -234,7 +239,7 @@ else
     {
       echo "$package"
       cat "$here/build.sh" "$here/init"
-      for tool in busybox ip bridge; do stat -L -c '%n %s %Y' "$(command -v "$tool")"; done
+      for tool in busybox ip bridge dash env timeout xargs; do stat -L -c '%n %s %Y' "$(command -v "$tool")"; done
     } | sha256sum | cut -c1-16
   )
   if [[ -f $current ]] && grep -qx "stamp=$stamp" "$current" && [[ -f $(sed -n 's/^initrd=//p' "$current") ]]; then
