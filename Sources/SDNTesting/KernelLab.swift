@@ -12,8 +12,10 @@ import Testing
 /// appends a small cpio archive with the script, the binaries (and every library they link) and
 /// the files, boots it under TCG with no network device, and returns what the script printed.
 ///
-/// Inside the guest the script runs in busybox `sh` as root, in `/lab`, with:
-/// - `ip` and `bridge` from the host's iproute2 (not busybox's), binaries in `/usr/local/bin`;
+/// Inside the guest the script runs as root in `/lab`, with:
+/// - `/bin/sh` the host's dash, `ip` and `bridge` the host's iproute2, `env`/`timeout`/`xargs` the
+///   host's; every other tool is busybox's (whose own shell would run its `ip` applet instead of
+///   the real one, so don't call `busybox sh`); binaries given to `run` in `/usr/local/bin`;
 /// - `section NAME COMMAND…`, which saves COMMAND's standard output as ``KernelLabResult/sections``
 ///   `[NAME]`, so one boot can return several JSON documents;
 /// - modules already inserted: bonding (`max_bonds=0`), dummy (`numdummies=0`), 8021q, bridge,
@@ -63,7 +65,7 @@ public enum KernelLab {
     /// Boots the lab once, runs `script` as `/lab/run.sh`, and returns its output and status.
     ///
     /// - Parameters:
-    ///   - script: busybox `sh` text; it runs after `/etc/lab/profile`, which defines `section`.
+    ///   - script: POSIX `sh` text (dash); it runs after `/etc/lab/profile`, which defines `section`.
     ///   - files: guest path → host path of a file or a directory (copied whole), e.g.
     ///     `["/lab/fixture": fixturesDirectory]`.
     ///   - binaries: host executables, put in `/usr/local/bin` under their own names, each with the
