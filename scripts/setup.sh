@@ -10,6 +10,8 @@ packages=(
   nftables iproute2 iputils-ping netcat-openbsd procps
   # throughput benchmark (sdn-bench per-packet)
   iperf3
+  # kernel lab (scripts/kernel-lab/build.sh): a Debian kernel booted under QEMU with a busybox initramfs
+  qemu-system-x86 busybox-static cpio
 )
 
 missing=()
