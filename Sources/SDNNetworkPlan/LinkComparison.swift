@@ -99,12 +99,13 @@ public enum LinkComparison {
             // The bonding driver refuses a mode change while the bond has members or is up.
             if a.mode != b.mode { changes.append(change("mode", a.mode.rawValue, b.mode.rawValue, .recreate)) }
             if a.miimon != b.miimon { changes.append(change("miimon", a.miimon, b.miimon, .inPlace)) }
-            if a.lacpRate != b.lacpRate { changes.append(change("lacp_rate", text(a.lacpRate?.rawValue), text(b.lacpRate?.rawValue), .flap)) }
-            if a.transmitHashPolicy != b.transmitHashPolicy {
-                changes.append(change("xmit_hash_policy", text(a.transmitHashPolicy?.rawValue), text(b.transmitHashPolicy?.rawValue), .inPlace))
+            // Options the topology leaves out keep whatever the kernel has (its defaults).
+            if let rate = b.lacpRate, a.lacpRate != rate { changes.append(change("lacp_rate", text(a.lacpRate?.rawValue), rate.rawValue, .flap)) }
+            if let policy = b.transmitHashPolicy, a.transmitHashPolicy != policy {
+                changes.append(change("xmit_hash_policy", text(a.transmitHashPolicy?.rawValue), policy.rawValue, .inPlace))
             }
-            if a.minLinks != b.minLinks { changes.append(change("min_links", text(a.minLinks), text(b.minLinks), .inPlace)) }
-            if a.primary != b.primary { changes.append(change("primary", text(a.primary), text(b.primary), .inPlace)) }
+            if let minLinks = b.minLinks, a.minLinks != minLinks { changes.append(change("min_links", text(a.minLinks), minLinks, .inPlace)) }
+            if let primary = b.primary, a.primary != primary { changes.append(change("primary", text(a.primary), primary, .inPlace)) }
         case (.vlan(let a), .vlan(let b)):
             if a.parent != b.parent { changes.append(change("parent", a.parent, b.parent, .recreate)) }
             if a.id != b.id { changes.append(change("id", a.id, b.id, .recreate)) }

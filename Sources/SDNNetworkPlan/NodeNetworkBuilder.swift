@@ -239,7 +239,11 @@ private struct Builder {
             learning = vnet.macLearning
         case .bridge(let bridgeName):
             spec.master = bridgeName.rawValue
-            if let uplink = node.uplink(named: bridgeName.rawValue), case .bridge(let bridge) = uplink.kind { vlanAware = bridge.vlanAware }
+            if let uplink = node.uplink(named: bridgeName.rawValue), case .bridge(let bridge) = uplink.kind {
+                vlanAware = bridge.vlanAware
+                // A port with a smaller MTU would pull the bridge's down (as Proxmox, the tap follows the bridge).
+                spec.mtu = uplink.mtu?.value
+            }
         }
         add(spec, .adopted, owner: owner)
         if vlanAware {

@@ -154,6 +154,13 @@ private struct Planning {
                 step(category(name), "link \(name)", owner: link.owner, LinkComparison.describe(port), .setBridgePort(name: name, settings: port), undo: [])
             }
         }
+        // A bridge created with an MTU follows its smallest port when ports join, unless its MTU was
+        // set afterwards: set it again once the ports are in.
+        for name in creationOrder(fresh) {
+            guard let link = desiredLinks[name], case .bridge = link.spec.kind, let mtu = link.spec.mtu,
+                  desired.links.contains(where: { $0.spec.master == name }) else { continue }
+            step(category(name), "link \(name)", owner: link.owner, "mtu \(mtu) once its ports are in", .setMTU(name: name, mtu: mtu), undo: [])
+        }
         // 5. What lives on the links.
         planAddresses(effective)
         planFDB(effective)
