@@ -175,8 +175,11 @@ private struct Planning {
                 undo: [.firewall(FirewallTransaction(changes: firewall.undo, undo: firewall.changes, expectedGeneration: nil))]))
         }
         // 7. Links come up.
-        for name in creationOrder(Set(desired.links.map(\.spec.name))) {
-            guard let link = desiredLinks[name], !skipped.contains(name), link.spec.up else { continue }
+        let comingUp = desired.links.filter { link in
+            link.spec.up && !skipped.contains(link.spec.name) && (fresh.contains(link.spec.name) || observedLinks[link.spec.name]?.spec.up == false)
+        }
+        for name in creationOrder(Set(comingUp.map(\.spec.name))) {
+            guard let link = desiredLinks[name] else { continue }
             if fresh.contains(name) {
                 step(category(name), "link \(name)", owner: link.owner, "up", .setUp(name: name, up: true), undo: [])
             } else if let seen = observedLinks[name], !seen.spec.up {
@@ -203,17 +206,31 @@ private struct Planning {
 
     // MARK: ordering
 
-    func depth(_ name: String, links: [String: LinkKind], seen: Set<String> = []) -> Int {
-        guard let kind = links[name], !seen.contains(name) else { return 0 }
-        let parents = LinkComparison.parents(of: kind)
-        return parents.map { depth($0, links: links, seen: seen.union([name])) + 1 }.max() ?? 0
-    }
+    /// How many kernel parents (VLAN parent, macvlan lower device, VXLAN underlay device) stand above
+    /// each desired link; computed once per plan.
+    lazy var creationDepths: [String: Int] = {
+        var depths: [String: Int] = [:]
+        func depth(_ name: String, _ trail: Set<String>) -> Int {
+            if let known = depths[name] { return known }
+            guard let kind = desiredLinks[name]?.spec.kind, !trail.contains(name) else { return 0 }
+            let value = LinkComparison.parents(of: kind).map { depth($0, trail.union([name])) + 1 }.max() ?? 0
+            depths[name] = value
+            return value
+        }
+        for link in desired.links { _ = depth(link.spec.name, []) }
+        return depths
+    }()
 
-    /// Parents first, then by name.
-    func creationOrder(_ names: Set<String>) -> [String] {
-        let kinds = desiredLinks.mapValues(\.spec.kind)
-        let order = Dictionary(uniqueKeysWithValues: desired.links.enumerated().map { ($1.spec.name, $0) })
-        return names.sorted { (depth($0, links: kinds), order[$0] ?? 0, $0) < (depth($1, links: kinds), order[$1] ?? 0, $1) }
+    lazy var declarationOrder: [String: Int] = Dictionary(desired.links.enumerated().map { ($1.spec.name, $0) }, uniquingKeysWith: { first, _ in first })
+
+    /// Parents first, then as declared.
+    mutating func creationOrder(_ names: Set<String>) -> [String] {
+        let depths = creationDepths
+        let order = declarationOrder
+        // Keys computed once: sorting thousands of links must not hash names in every comparison.
+        return names.map { (depth: depths[$0] ?? 0, order: order[$0] ?? 0, name: $0) }
+            .sorted { ($0.depth, $0.order) < ($1.depth, $1.order) || (($0.depth, $0.order) == ($1.depth, $1.order) && $0.name < $1.name) }
+            .map(\.name)
     }
 
     /// Children first: ports and VLANs before what they hang off.

@@ -32,8 +32,10 @@ extension LinkConnection {
             if let enabled = link.ipv6Forwarding { network.forwarding.append(ForwardingSetting(interface: link.name, family: .ipv6, enabled: enabled)) }
         }
         network.addresses = try dumpAddresses(names: names).sorted()
-        network.routes = try dumpRoutes(names: names).sorted { $0.sortKey < $1.sortKey }
-        network.fdb = try dumpFDB(links: linksByIndex).sorted { $0.sortKey < $1.sortKey }
+        // Sort keys are built once per entry: building them inside the comparator was most of the cost
+        // of observing a node with thousands of FDB entries.
+        network.routes = try dumpRoutes(names: names).map { ($0.sortKey, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
+        network.fdb = try dumpFDB(links: linksByIndex).map { ($0.sortKey, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
         network.bridgeVLANs = try dumpBridgeVLANs(links: linksByIndex).sorted { ($0.interface, $0.vids.lowerBound, $0.onBridgeItself ? 1 : 0) < ($1.interface, $1.vids.lowerBound, $1.onBridgeItself ? 1 : 0) }
         return network
     }

@@ -58,6 +58,7 @@ do {
     if wantsKernel("guest-change-incremental") { try await benchGuestChangeIncremental() }
     if wantsKernel("ipset") { try await benchIPSet() }
     if wantsKernel("per-packet") { try await benchPerPacket() }
+    if wantsKernel("links-reconcile") { try await benchLinksReconcile() }
 } catch {
     print("benchmark failed: \(error)")
     exit(1)
