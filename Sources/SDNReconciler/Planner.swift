@@ -225,6 +225,7 @@ private struct Planning {
 
     /// Parents first, then as declared.
     mutating func creationOrder(_ names: Set<String>) -> [String] {
+        if names.isEmpty { return [] }
         let depths = creationDepths
         let order = declarationOrder
         // Keys computed once: sorting thousands of links must not hash names in every comparison.
