@@ -24,8 +24,8 @@ final class LinkConnection {
     let socket: RouteSocket
     let writes: WriteCounter
     private var indexByName: [String: Int32] = [:]
-    /// Set when an index came from the map during the current operation (so ENODEV may mean "stale").
-    private var usedCachedIndex = false
+    /// Indices taken from the map during the current operation: if the kernel refuses one, it may be stale.
+    private var cachedIndicesUsed: [String: Int32] = [:]
 
     init(namespace: NetworkNamespace, writes: WriteCounter) throws(RouteNetlinkError) {
         self.namespace = namespace
@@ -40,7 +40,7 @@ final class LinkConnection {
     /// - Throws: ENODEV when there is no such link.
     func index(of name: String) throws(RouteNetlinkError) -> Int32 {
         if let index = indexByName[name] {
-            usedCachedIndex = true
+            cachedIndicesUsed[name] = index
             return index
         }
         guard let link = try getLink(name) else {
@@ -95,16 +95,24 @@ final class LinkConnection {
         try socket.request(message, operation: operation(), hint: hint, reply: reply)
     }
 
-    /// Runs `body` (one operation); if the kernel answers ENODEV and an index came from the map, the map
-    /// is dropped and `body` runs once more with fresh lookups.
+    /// Runs `body` (one operation). When the kernel refuses it with ENODEV or EINVAL (what an unknown
+    /// IFLA_MASTER index gets) and an index came from the map, the names used are looked up again; if any
+    /// of them now has another index (the link was replaced behind our back), `body` runs once more.
     func withFreshIndicesOnStale(_ body: () throws(RouteNetlinkError) -> Void) throws(RouteNetlinkError) {
-        usedCachedIndex = false
+        cachedIndicesUsed = [:]
         do {
             try body()
         } catch {
-            guard error.errno == ENODEV && usedCachedIndex else { throw error }
-            indexByName = [:]
-            usedCachedIndex = false
+            // (Not `catch where`: typed throws with a `where` clause crash the Swift 6.3 compiler.)
+            guard error.errno == ENODEV || error.errno == EINVAL, !cachedIndicesUsed.isEmpty else { throw error }
+            let used = cachedIndicesUsed
+            var stale = false
+            for (name, index) in used {
+                indexByName[name] = nil
+                if (try? getLink(name))?.index != index { stale = true }
+            }
+            guard stale else { throw error }
+            cachedIndicesUsed = [:]
             try body()
         }
     }
