@@ -5,7 +5,7 @@ import SDNModel
 public struct ObservedNetwork: Hashable, Sendable, Codable {
     public var links: [ObservedLink]
     public var addresses: [AddressSpec]
-    /// Main-table unicast routes (any protocol; ours carry `RouteSpec.ownProtocol`).
+    /// Main-table unicast routes `sdn` installed (protocol `RouteSpec.ownProtocol`); others are not its business.
     public var routes: [RouteSpec]
     /// Permanent/static FDB entries only (learned entries come and go and are not state).
     public var fdb: [FDBEntrySpec]

@@ -81,7 +81,11 @@ extension LinkConnection {
 
     private func dumpRoutes(names: [Int32: String]) throws(RouteNetlinkError) -> [RouteSpec] {
         let message = RouteMessage(type: RTM_GETROUTE)
-        message.append(rtmsg())
+        var request = rtmsg()
+        request.rtm_table = UInt8(RT_TABLE_MAIN.rawValue)
+        request.rtm_protocol = RouteSpec.ownProtocol
+        request.rtm_type = UInt8(RTN_UNICAST)
+        message.append(request)
         var routes: [RouteSpec] = []
         try socket.dump(message, operation: "dump routes") { reply in
             guard reply.pointee.nlmsg_type == UInt16(RTM_NEWROUTE),

@@ -44,6 +44,9 @@ final class RouteSocket {
         // out of the acknowledgement.
         _ = sdn_rtnl_set_netlink_option(descriptor, NETLINK_EXT_ACK, 1)
         _ = sdn_rtnl_set_netlink_option(descriptor, NETLINK_CAP_ACK, 1)
+        // Strict dump checking makes the kernel honour the filters in dump requests (a route dump asks
+        // for our protocol's main-table routes only, instead of every link-local route of every link).
+        _ = sdn_rtnl_set_netlink_option(descriptor, NETLINK_GET_STRICT_CHK, 1)
         for group in groups {
             let status = sdn_rtnl_set_netlink_option(descriptor, NETLINK_ADD_MEMBERSHIP, Int32(group))
             if status < 0 {

@@ -259,4 +259,23 @@ struct LinkApplyTests {
             #expect(again.isEmpty, "\(PlanRenderer.render(again))")
         }
     }
+
+    /// Routes someone else installed are neither observed nor touched (the dump asks the kernel for our
+    /// protocol only).
+    @Test func foreignRoutesAreNotOurs() async throws {
+        try await withTemporaryNetworkNamespace { namespace in
+            try Shell.output(["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"], in: namespace)
+            try Shell.output(["ip", "link", "set", "eth0", "up"], in: namespace)
+            try Shell.output(["ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"], in: namespace)
+            try Shell.output(["ip", "route", "add", "10.7.0.0/24", "via", "192.0.2.254", "proto", "static"], in: namespace)
+            try Shell.output(["ip", "route", "add", "10.8.0.0/24", "via", "192.0.2.254", "proto", "211"], in: namespace)
+            let dataplane = try NetlinkLinks(namespace: namespace)
+            let observed = try await dataplane.observe()
+            #expect(observed.routes.map(\.destination.description) == ["10.8.0.0/24"])
+            // A topology without routes removes the stale one of ours and leaves the static one.
+            try await Self.apply("nodes:\n  n1: { uplinks: { eth0: {} } }\n", in: namespace, links: dataplane)
+            let routes = try Shell.output(["ip", "route", "show"], in: namespace)
+            #expect(routes.contains("10.7.0.0/24") && !routes.contains("10.8.0.0/24"), "\(routes)")
+        }
+    }
 }
