@@ -79,19 +79,8 @@ struct OverlayTrafficTests {
         func pings(_ from: Int, _ to: String) throws -> Bool {
             try Shell.run(["ping", "-c", "1", "-W", "2", to], in: NetworkNamespace.named(name("g\(from)"))).status == 0
         }
-        func connects(_ from: Int, _ to: Int, _ address: String, port: Int) throws -> Bool {
-            let server = Process()
-            server.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-            server.arguments = ["netns", "exec", name("g\(to)"), "nc", "-l", "-p", "\(port)"]
-            server.standardOutput = FileHandle.nullDevice
-            server.standardError = FileHandle.nullDevice
-            try server.run()
-            defer {
-                kill(server.processIdentifier, SIGKILL)
-                server.waitUntilExit()
-            }
-            Thread.sleep(forTimeInterval: 0.3)
-            return try Shell.run(["nc", "-z", "-w", "2", address, "\(port)"], in: NetworkNamespace.named(name("g\(from)"))).status == 0
+        func connects(_ from: Int, _ to: Int, _ address: String, port: UInt16) throws -> Bool {
+            try tcpConnects(from: NetworkNamespace.named(name("g\(from)")), to: NetworkNamespace.named(name("g\(to)")), address: address, port: port)
         }
 
         #expect(try pings(102, "10.50.0.11"), "client on n2 pings web on n1 through VXLAN")

@@ -93,21 +93,7 @@ final class TrafficLab {
 
     /// Whether a TCP connection from one guest to an address and port succeeds (server started first).
     func tcpConnects(from source: Int, to destinationGuest: Int, address: IPAddress, port: UInt16) throws -> Bool {
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-        // `ip netns exec` execs nc itself, so SIGKILL reaches the listener (children of the test process
-        // may inherit blocked signals, which makes `timeout` and SIGTERM unreliable here).
-        server.arguments = ["netns", "exec", namespace(ofGuest: destinationGuest).name!, "nc", "-l", "-p", "\(port)"]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        defer {
-            kill(server.processIdentifier, SIGKILL)
-            server.waitUntilExit()
-        }
-        Thread.sleep(forTimeInterval: 0.3)
-        let client = try run(["nc", "-z", "-w", "2", address.description, "\(port)"], inGuest: source)
-        return client.status == 0
+        try SDNIntegrationTests.tcpConnects(from: namespace(ofGuest: source), to: namespace(ofGuest: destinationGuest), address: address.description, port: port)
     }
 
     /// Whether a UDP datagram from one guest reaches a listener on another.
@@ -147,6 +133,25 @@ final class TrafficLab {
         }
         throw LabError("no counter for rule \(id)")
     }
+}
+
+/// Whether a TCP connection from one namespace to an address and port succeeds, with a listener started
+/// first in `server`'s namespace.
+func tcpConnects(from client: NetworkNamespace, to server: NetworkNamespace, address: String, port: UInt16) throws -> Bool {
+    let listener = Process()
+    listener.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+    // `ip netns exec` execs nc itself, so SIGKILL reaches the listener (children of the test process
+    // may inherit blocked signals, which makes `timeout` and SIGTERM unreliable here).
+    listener.arguments = ["netns", "exec", server.name!, "nc", "-l", "-p", "\(port)"]
+    listener.standardOutput = FileHandle.nullDevice
+    listener.standardError = FileHandle.nullDevice
+    try listener.run()
+    defer {
+        kill(listener.processIdentifier, SIGKILL)
+        listener.waitUntilExit()
+    }
+    Thread.sleep(forTimeInterval: 0.3)
+    return try Shell.run(["nc", "-z", "-w", "2", address, "\(port)"], in: client, timeout: .seconds(10)).status == 0
 }
 
 struct LabError: Error, CustomStringConvertible {
