@@ -44,6 +44,14 @@ final class RouteSocket {
         // out of the acknowledgement.
         _ = sdn_rtnl_set_netlink_option(descriptor, NETLINK_EXT_ACK, 1)
         _ = sdn_rtnl_set_netlink_option(descriptor, NETLINK_CAP_ACK, 1)
+        if !groups.isEmpty {
+            // Notifications come in bursts (a thousand links created in a second); the kernel drops what
+            // does not fit (ENOBUFS). SO_RCVBUFFORCE passes the rmem_max cap when we are root.
+            var size: Int32 = 8 << 20
+            if setsockopt(descriptor, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) < 0 {
+                _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
+        }
         for group in groups {
             let status = sdn_rtnl_set_netlink_option(descriptor, NETLINK_ADD_MEMBERSHIP, Int32(group))
             if status < 0 {
