@@ -27,7 +27,9 @@ struct KernelLink {
 
     /// Kind settings as the kernel reports them.
     enum Details {
-        case bridge(BridgeLinkSettings)
+        /// `vlanSupport`: the kernel reports the bridge's VLAN protocol and default PVID (it has bridge VLAN
+        /// filtering); without it, it ignores both when they are set.
+        case bridge(BridgeLinkSettings, vlanSupport: Bool)
         case bond(mode: Bond.Mode, miimon: Int, lacpRate: Bond.LACPRate?, hashPolicy: Bond.TransmitHashPolicy?, minLinks: Int, primaryIndex: Int32?)
         case vlan(id: Int, proto: VLANProtocol)
         case vxlan(vni: Int, local: IPAddress?, port: UInt16, learning: Bool, deviceIndex: Int32?)
@@ -111,7 +113,7 @@ struct KernelLink {
                 vlanFiltering: (data?.u8(IFLA_BR_VLAN_FILTERING) ?? 0) != 0,
                 vlanProtocol: data?.be16(IFLA_BR_VLAN_PROTOCOL).flatMap(VLANProtocol.init(ethertype:)) ?? defaults.vlanProtocol,
                 defaultPVID: data?.u16(IFLA_BR_VLAN_DEFAULT_PVID).map(Int.init) ?? defaults.defaultPVID
-            ))
+            ), vlanSupport: data?.has(IFLA_BR_VLAN_PROTOCOL) ?? false)
         case "bond":
             let mode = data?.u8(IFLA_BOND_MODE).flatMap(Bond.Mode.init(kernelValue:)) ?? .balanceRR
             // Settings that mean nothing in the current mode are not reported (nil), like `ip -d` does.
@@ -151,7 +153,7 @@ struct KernelLink {
     func linkKind(names: [Int32: String]) -> LinkKind {
         func name(_ index: Int32?) -> String { index.flatMap { names[$0] } ?? "" }
         switch (kind, details) {
-        case ("bridge", .bridge(let settings)):
+        case ("bridge", .bridge(let settings, _)):
             return .bridge(settings)
         case ("bond", .bond(let mode, let miimon, let lacpRate, let hashPolicy, let minLinks, let primaryIndex)):
             return .bond(BondLinkSettings(

@@ -133,6 +133,9 @@ extension LinkConnection {
         try write(message, operation, hint: { Self.hint(creating: spec.kind, errno: $0) }) { reply in
             self.learn(fromEcho: reply)
         }
+        if case .bridge(let settings) = spec.kind, settings.needsVLANSupport {
+            try requireBridgeVLANSupport(spec.name, operation: operation)
+        }
         // The kernel ignores IFLA_IFALIAS when it creates a link: the alias is a second request.
         if let alias = spec.alias, !alias.isEmpty {
             try setAlias(spec.name, alias)
@@ -152,10 +155,18 @@ extension LinkConnection {
     /// Why creating `kind` failed, in words, when the kernel's own answer is terse.
     static func hint(creating kind: LinkKind, errno: Int32) -> String? {
         guard errno == EOPNOTSUPP else { return nil }
-        if case .bridge(let settings) = kind, settings.vlanFiltering {
-            return "this kernel's bridge has no VLAN filtering (vlan_filtering; CONFIG_BRIDGE_VLAN_FILTERING)"
-        }
-        return "this kernel cannot create `\(kind.kernelKind)` links (driver missing?)"
+        if case .bridge(let settings) = kind, settings.vlanFiltering { return noBridgeVLANs }
+        return "this kernel cannot create `\(kind.kernelKind)` links: its driver is missing"
+    }
+
+    static let noBridgeVLANs = "this kernel's bridge has no VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): no vlan_filtering, vlan_protocol or default_pvid"
+
+    /// A kernel without bridge VLAN filtering accepts a bridge's VLAN protocol and default PVID and ignores
+    /// them: read the new bridge back, and take it away again rather than leave one without what was asked.
+    private func requireBridgeVLANSupport(_ name: String, operation: String) throws(RouteNetlinkError) {
+        guard let created = try getLink(name), case .bridge(_, vlanSupport: false) = created.details else { return }
+        try? deleteLink(name)
+        throw RouteNetlinkError(operation: operation, errno: EOPNOTSUPP, message: Self.noBridgeVLANs)
     }
 
     /// A tap through /dev/net/tun (rtnetlink cannot create tun devices), then its attributes over netlink.
@@ -247,7 +258,10 @@ extension LinkConnection {
         }
         var put: [(RouteMessage) -> Void] = []
         switch (kind, current.details) {
-        case (.bridge(let desired), .bridge(let now)):
+        case (.bridge(let desired), .bridge(let now, let vlanSupport)):
+            if !vlanSupport && desired.needsVLANSupport {
+                throw RouteNetlinkError(operation: operation, errno: EOPNOTSUPP, message: Self.noBridgeVLANs)
+            }
             if desired != now { put.append { Self.putBridge(desired, changedFrom: now, into: $0) } }
         case (.bond(let desired), .bond(let mode, let miimon, let lacpRate, let hashPolicy, let minLinks, let primaryIndex)):
             if desired.mode != mode { put.append { $0.put(IFLA_BOND_MODE, u8: desired.mode.kernelValue) } }
@@ -418,7 +432,9 @@ extension LinkConnection {
         if entry.untagged { text += " untagged" }
         text += entry.onBridgeItself ? " self" : " master"
         try write(message, text, hint: { errno in
-            errno == EOPNOTSUPP ? "the bridge has no VLAN filtering here (vlan_filtering off, or a kernel without CONFIG_BRIDGE_VLAN_FILTERING)" : nil
+            guard errno == EOPNOTSUPP else { return nil }
+            let device = entry.onBridgeItself ? "\(entry.interface) is not a bridge" : "\(entry.interface) is not a bridge port"
+            return "\(device) with VLAN filtering on, or the kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING)"
         })
     }
 
@@ -459,6 +475,14 @@ extension LinkConnection {
             }
             if status != 0 { throw RouteNetlinkError(operation: operation + " (\(path))", errno: status) }
         }
+    }
+}
+
+extension BridgeLinkSettings {
+    /// Settings a kernel without bridge VLAN filtering cannot hold.
+    var needsVLANSupport: Bool {
+        let defaults = BridgeLinkSettings()
+        return vlanFiltering || vlanProtocol != defaults.vlanProtocol || defaultPVID != defaults.defaultPVID
     }
 }
 

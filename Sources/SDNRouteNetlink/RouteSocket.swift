@@ -16,7 +16,7 @@ final class RouteSocket {
     /// One datagram: dumps arrive in skbs of up to 32 KiB (more for huge single messages).
     static let bufferSize = 1 << 18
     /// How long the kernel may take to answer one request.
-    static let timeoutMilliseconds: Int32 = 30_000
+    static let timeoutSeconds = 30
 
     /// Opens a NETLINK_ROUTE socket in `namespace`, subscribed to `groups` (RTNLGRP_* numbers).
     init(namespace: NetworkNamespace, groups: [UInt32] = []) throws(RouteNetlinkError) {
@@ -47,6 +47,16 @@ final class RouteSocket {
         // Strict dump checking makes the kernel honour the filters in dump requests (a route dump asks
         // for our protocol's main-table routes only, instead of every link-local route of every link).
         _ = sdn_rtnl_set_netlink_option(descriptor, NETLINK_GET_STRICT_CHK, 1)
+        var timeout = timeval(tv_sec: Self.timeoutSeconds, tv_usec: 0)
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        if !groups.isEmpty {
+            // Notifications come in bursts (a thousand links created in a second); the kernel drops what
+            // does not fit (ENOBUFS). SO_RCVBUFFORCE passes the rmem_max cap when we are root.
+            var size: Int32 = 8 << 20
+            if setsockopt(descriptor, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) < 0 {
+                _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
+        }
         for group in groups {
             let status = sdn_rtnl_set_netlink_option(descriptor, NETLINK_ADD_MEMBERSHIP, Int32(group))
             if status < 0 {
@@ -154,7 +164,7 @@ final class RouteSocket {
     /// Receives datagrams and passes each message to `handle` until it returns false.
     private func receive(operation: () -> String, _ handle: (sdn_rtnl_message) -> Bool) throws(RouteNetlinkError) {
         while true {
-            let length = try receiveDatagram(timeout: Self.timeoutMilliseconds, operation: operation)
+            let length = try receiveDatagram(operation: operation)
             var offset = 0
             var message = sdn_rtnl_message()
             while true {
@@ -166,21 +176,16 @@ final class RouteSocket {
         }
     }
 
-    /// Waits up to `timeout` ms (-1: forever) for one datagram; returns its length.
-    func receiveDatagram(timeout: Int32, operation: () -> String) throws(RouteNetlinkError) -> Int {
+    /// Waits for one datagram (at most ``timeoutSeconds``, through SO_RCVTIMEO: no extra poll per
+    /// request); returns its length.
+    private func receiveDatagram(operation: () -> String) throws(RouteNetlinkError) -> Int {
         while true {
-            var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, timeout)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                throw RouteNetlinkError(operation: operation(), errno: errno)
-            }
-            if ready == 0 {
-                throw RouteNetlinkError(operation: operation(), errno: ETIMEDOUT, message: "no answer from the kernel within \(timeout) ms")
-            }
             let length = recv(descriptor, buffer, Self.bufferSize, Int32(MSG_TRUNC))
             if length < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    throw RouteNetlinkError(operation: operation(), errno: ETIMEDOUT, message: "no answer from the kernel within \(Self.timeoutSeconds) s")
+                }
                 throw RouteNetlinkError(operation: operation(), errno: errno)
             }
             guard length <= Self.bufferSize else {
@@ -201,7 +206,7 @@ final class RouteSocket {
         }
     }
 
-    /// Passes each message of the last datagram received with ``receiveDatagram(timeout:operation:)``.
+    /// Passes each message of the last datagram received with ``receiveQueuedDatagram()``.
     func forEachMessage(length: Int, _ body: (UnsafePointer<nlmsghdr>, UInt16) -> Void) {
         var offset = 0
         var message = sdn_rtnl_message()

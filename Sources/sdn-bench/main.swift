@@ -5,6 +5,7 @@ import SDNNFTables
 
 // sdn-bench: release-built benchmarks whose figures go into BENCHMARKS.md.
 //   swift build -c release --product sdn-bench && .build/release/sdn-bench [compile|render|cold-apply|guest-change|ipset|per-packet] [--guests=N,M] [--iterations=N]
+//   .build/release/sdn-bench links-cold [--vnets 1000] | fdb [--entries 10000] | links-reconcile [--guests=1000]
 // The kernel benchmarks need root; each works in network namespaces it creates and deletes.
 
 func measure<T>(_ label: String, repeat count: Int = 1, _ body: () throws -> T) rethrows -> (T, [Double]) {
@@ -27,7 +28,8 @@ func report(_ label: String, _ samples: [Double]) {
     print(String(format: "%-58@ n=%-4d p50 %9.2f ms  p99 %9.2f ms  min %9.2f ms", label as NSString, samples.count, median, p99, sorted[0]))
 }
 
-let arguments = Set(CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--") })
+/// Benchmark names: words that are neither options nor option values (`--vnets 1000`).
+let arguments = Set(CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--") && Int($0) == nil })
 /// With no names, only the pure benchmarks run (compile); the kernel ones must be named.
 func wants(_ name: String) -> Bool { arguments.isEmpty || arguments.contains(name) }
 func wantsKernel(_ name: String) -> Bool { arguments.contains(name) }
@@ -59,6 +61,8 @@ do {
     if wantsKernel("ipset") { try await benchIPSet() }
     if wantsKernel("per-packet") { try await benchPerPacket() }
     if wantsKernel("links-reconcile") { try await benchLinksReconcile() }
+    if wantsKernel("links-cold") { try await benchLinksCold() }
+    if wantsKernel("fdb") { try await benchFDB() }
 } catch {
     print("benchmark failed: \(error)")
     exit(1)

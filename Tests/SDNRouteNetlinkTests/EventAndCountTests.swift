@@ -26,6 +26,22 @@ struct EventAndCountTests {
         }
     }
 
+    @Test func linkEventsKeepUpWithABurst() async throws {
+        try await LinkLab.run { lab in
+            let events = lab.links.linkEvents()
+            let count = 300
+            for number in 0..<count {
+                try await lab.perform(.createLink(LinkSpec(name: "br\(number)", kind: .bridge(BridgeLinkSettings()))))
+            }
+            var added = Set<String>()
+            for try await event in events {
+                if case .added(let name, _) = event { added.insert(name) }
+                if added.count == count { break }
+            }
+            #expect(added.count == count)
+        }
+    }
+
     @Test func cancellingTheStreamEndsIt() async throws {
         try await LinkLab.run { lab in
             let events = lab.links.linkEvents()

@@ -71,6 +71,13 @@ struct KernelFeatureTests {
                 #expect(vlanError?.message.contains("VLAN filtering") == true, "\(vlanError?.message ?? "")")
                 let changeError = await lab.failure(of: .changeKind(name: "vmbr0", kind: .bridge(settings)))
                 #expect(changeError?.message.contains("VLAN filtering") == true, "\(changeError?.message ?? "")")
+                // A service-VLAN protocol alone would be accepted and ignored by such a kernel: refused instead.
+                let qinq = BridgeLinkSettings(vlanProtocol: .dot1ad)
+                let protocolError = await lab.failure(of: .changeKind(name: "vmbr0", kind: .bridge(qinq)))
+                #expect(protocolError?.errno == EOPNOTSUPP)
+                let createError = await lab.failure(of: .createLink(LinkSpec(name: "vmbr1", kind: .bridge(qinq))))
+                #expect(createError?.message.contains("VLAN filtering") == true, "\(createError?.message ?? "")")
+                #expect(try !lab.linkExists("vmbr1"))
                 return
             }
             // A kernel with VLAN filtering: ports' VLANs, ranges, pvid/untagged, and the bridge's own.
