@@ -67,7 +67,7 @@ struct NodeSession {
         var observed = ObservedNetwork()
         if let links {
             desired = NodeNetworkBuilder.build(validated, node: node)
-            observed = try await links.observe()
+            observed = try await links.observe(desired.observationScope)
         }
         return Planner.plan(desired: desired, observed: observed, firewall: transaction)
     }
@@ -79,7 +79,7 @@ struct NodeSession {
 
 /// A plan without link steps needs no link dataplane.
 struct NoLinks: LinkDataplane {
-    func observe() async throws -> ObservedNetwork { ObservedNetwork() }
+    func observe(_ scope: ObservationScope) async throws -> ObservedNetwork { ObservedNetwork() }
     func perform(_ operation: LinkOperation) async throws(LinkOperationError) {
         throw LinkOperationError(operation: operation, message: "links are out of this command's scope")
     }

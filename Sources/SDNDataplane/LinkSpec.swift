@@ -32,6 +32,8 @@ public struct LinkSpec: Hashable, Sendable, Codable {
 
     /// The owner id in the ownership mark, when the link is ours.
     public var owner: String? { LinkOwnership.owner(fromAlias: alias) }
+    /// Whether the link carries the ownership mark (cheaper than `owner != nil`: builds no string).
+    public var isOwned: Bool { alias?.hasPrefix(LinkOwnership.aliasPrefix) ?? false }
 }
 
 public enum LinkOwnership {

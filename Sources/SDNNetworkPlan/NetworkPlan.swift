@@ -27,6 +27,13 @@ public struct NodeNetwork: Hashable, Sendable, Codable {
     }
 
     public func link(named name: String) -> DesiredLink? { links.first { $0.spec.name == name } }
+
+    /// What the planner needs read back: bridge VLANs only where a VLAN-aware bridge is wanted.
+    public var observationScope: ObservationScope {
+        ObservationScope(bridgeVLANs: links.contains { link in
+            if case .bridge(let bridge) = link.spec.kind { bridge.vlanFiltering } else { false }
+        })
+    }
 }
 
 /// One link the node needs, and how `sdn` holds it.

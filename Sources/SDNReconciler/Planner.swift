@@ -62,7 +62,7 @@ private struct Planning {
                 }
                 continue
             }
-            if link.ownership == .owned && seen.spec.owner == nil {
+            if link.ownership == .owned && !seen.spec.isOwned {
                 skipped.insert(name)
                 plan.conflicts.append("\(name) exists and was not created by sdn (its ifalias has no 'sdn:' mark); sdn will not change or replace it. Remove it, or rename the \(link.owner) in the topology")
                 continue
@@ -74,7 +74,7 @@ private struct Planning {
             }
         }
         // Links we own that the topology no longer names.
-        for link in observed.links where link.spec.owner != nil && desiredLinks[link.spec.name] == nil {
+        for link in observed.links where link.spec.isOwned && desiredLinks[link.spec.name] == nil {
             stale.insert(link.spec.name)
         }
         // A link built on a recreated link goes with it (the kernel deletes it), so it is recreated too.
@@ -250,6 +250,7 @@ private struct Planning {
     /// have no master, and ports leaving a bridge lose their VLANs.
     func effectiveObserved() -> ObservedNetwork {
         let gone = recreated
+        if gone.isEmpty { return observed }
         var network = observed
         network.links = observed.links.filter { !gone.contains($0.spec.name) }.map { link in
             var link = link
@@ -326,9 +327,11 @@ private struct Planning {
     }
 
     mutating func planForwarding(_ effective: ObservedNetwork) {
-        let have = Dictionary(effective.forwarding.map { ("\($0.interface)/\($0.family)", $0.enabled) }, uniquingKeysWith: { first, _ in first })
+        struct Key: Hashable { var interface: String; var family: IPAddress.Family }
+        guard !desired.forwarding.isEmpty else { return }
+        let have = Dictionary(effective.forwarding.map { (Key(interface: $0.interface, family: $0.family), $0.enabled) }, uniquingKeysWith: { first, _ in first })
         for setting in desired.forwarding where isPlanned(setting.interface) {
-            let current = fresh.contains(setting.interface) ? nil : have["\(setting.interface)/\(setting.family)"]
+            let current = fresh.contains(setting.interface) ? nil : have[Key(interface: setting.interface, family: setting.family)]
             guard current != setting.enabled else { continue }
             let undo = current.map { ForwardingSetting(interface: setting.interface, family: setting.family, enabled: $0) }
             step(fresh.contains(setting.interface) ? category(setting.interface) : .change, "forwarding \(setting.family) on \(setting.interface)",

@@ -7,19 +7,19 @@ internal import CNLRoute
 
 extension LinkConnection {
     /// One consistent reading; a dump interrupted by a concurrent change (EINTR) is read again.
-    func observe() throws(RouteNetlinkError) -> ObservedNetwork {
+    func observe(_ scope: ObservationScope = .everything) throws(RouteNetlinkError) -> ObservedNetwork {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try observeOnce()
+                return try observeOnce(scope)
             } catch {
                 guard error.errno == EINTR, attempt < 8 else { throw error }
             }
         }
     }
 
-    private func observeOnce() throws(RouteNetlinkError) -> ObservedNetwork {
+    private func observeOnce(_ scope: ObservationScope) throws(RouteNetlinkError) -> ObservedNetwork {
         let links = try dumpLinks()
         remember(links)
         let names = Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { first, _ in first })
@@ -36,7 +36,7 @@ extension LinkConnection {
         // of observing a node with thousands of FDB entries.
         network.routes = try dumpRoutes(names: names).map { ($0.sortKey, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
         network.fdb = try dumpFDB(links: linksByIndex).map { ($0.sortKey, $0) }.sorted { $0.0 < $1.0 }.map(\.1)
-        network.bridgeVLANs = try dumpBridgeVLANs(links: linksByIndex).sorted { ($0.interface, $0.vids.lowerBound, $0.onBridgeItself ? 1 : 0) < ($1.interface, $1.vids.lowerBound, $1.onBridgeItself ? 1 : 0) }
+        if scope.bridgeVLANs { network.bridgeVLANs = try dumpBridgeVLANs(links: linksByIndex).sorted { ($0.interface, $0.vids.lowerBound, $0.onBridgeItself ? 1 : 0) < ($1.interface, $1.vids.lowerBound, $1.onBridgeItself ? 1 : 0) } }
         return network
     }
 

@@ -43,8 +43,8 @@ public final class NetlinkLinks: LinkDataplane {
     /// report (a kernel without bridge VLAN filtering reports no VLAN settings: `vlanFiltering` false, PVID
     /// 1). A veth whose peer is in another namespace reports its peer as "" and no `peerNamespace`; IPv6
     /// routes carry the metric the kernel gave them (1024 when none was asked for).
-    public func observe() async throws -> ObservedNetwork {
-        try await run { connection throws(RouteNetlinkError) in try connection.observe() }.get()
+    public func observe(_ scope: ObservationScope) async throws -> ObservedNetwork {
+        try await run { connection throws(RouteNetlinkError) in try connection.observe(scope) }.get()
     }
 
     /// Performs `operation`: one netlink request, or a few where the kernel splits it (a created link's

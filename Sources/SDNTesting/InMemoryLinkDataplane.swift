@@ -40,7 +40,11 @@ public final class InMemoryLinkDataplane: LinkDataplane {
     public func setFault(_ fault: Fault?) { state.withLock { $0.fault = fault; $0.writes = 0 } }
     public func clearTrace() { state.withLock { $0.trace = [] } }
 
-    public func observe() async throws -> ObservedNetwork { network }
+    public func observe(_ scope: ObservationScope) async throws -> ObservedNetwork {
+        var network = network
+        if !scope.bridgeVLANs { network.bridgeVLANs = [] }
+        return network
+    }
 
     public func linkEvents() -> AsyncThrowingStream<LinkEvent, any Error> { AsyncThrowingStream { $0.finish() } }
 

@@ -24,7 +24,7 @@ func benchLinksReconcile() async throws {
         try await withBenchNamespace { namespace in
             _ = try run(["ip", "-n", namespace.name!, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"])
             let links = try NetlinkLinks(namespace: namespace)
-            let (plan, coldPlan) = try await timedAsync { Planner.plan(desired: desired, observed: try await links.observe()) }
+            let (plan, coldPlan) = try await timedAsync { Planner.plan(desired: desired, observed: try await links.observe(desired.observationScope)) }
             let (_, coldApply) = try await timedAsync { try await Applier(links: links).apply(plan) }
             print(String(format: "  cold: observe+plan %.1f ms, apply %.1f ms (%d writes), total %.1f ms", coldPlan, coldApply, plan.linkWriteCount, coldPlan + coldApply))
 
@@ -33,7 +33,7 @@ func benchLinksReconcile() async throws {
             var totalSamples: [Double] = []
             let writesBefore = links.writeCount
             for _ in 0..<repeats {
-                let (observed, observeTime) = try await timedAsync { try await links.observe() }
+                let (observed, observeTime) = try await timedAsync { try await links.observe(desired.observationScope) }
                 let (noop, planTime) = timed { Planner.plan(desired: desired, observed: observed) }
                 let (_, applyTime) = try await timedAsync { try await Applier(links: links).apply(noop) }
                 guard noop.isEmpty else {

@@ -40,7 +40,7 @@ struct LinkApplyTests {
     @discardableResult
     static func apply(_ yaml: String, in namespace: NetworkNamespace, links: NetlinkLinks, node: String = "n1") async throws -> Plan {
         let desired = NodeNetworkBuilder.build(try validated(yaml), node: node)
-        let plan = Planner.plan(desired: desired, observed: try await links.observe())
+        let plan = Planner.plan(desired: desired, observed: try await links.observe(desired.observationScope))
         #expect(plan.conflicts.isEmpty, "\(plan.conflicts)")
         _ = try await Applier(links: links).apply(plan)
         return plan
@@ -209,7 +209,7 @@ struct LinkApplyTests {
                   db: { zone: overlay, tag: 300 }
                 """
             let desired = NodeNetworkBuilder.build(try Self.validated(broken), node: "n1")
-            let plan = Planner.plan(desired: desired, observed: try await dataplane.observe())
+            let plan = Planner.plan(desired: desired, observed: try await dataplane.observe(desired.observationScope))
             guard case .link(.createLink(let spec)) = plan.steps[4].action else {
                 Issue.record("step 5 is not the VLAN creation:\n\(PlanRenderer.render(plan))")
                 return

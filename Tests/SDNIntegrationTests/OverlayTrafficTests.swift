@@ -72,7 +72,7 @@ struct OverlayTrafficTests {
             let firstUp = try #require(plan.steps.firstIndex { if case .link(.setUp(_, true)) = $0.action { true } else { false } })
             #expect(firewallStep < firstUp, "\(PlanRenderer.render(plan))")
             _ = try await Applier(links: links, firewall: firewall).apply(plan)
-            let again = Planner.plan(desired: desired, observed: try await links.observe())
+            let again = Planner.plan(desired: desired, observed: try await links.observe(desired.observationScope))
             #expect(again.isEmpty, "node \(node): \(PlanRenderer.render(again))")
         }
 

@@ -28,7 +28,7 @@ import Testing
         let snapshot = dataplane.network
 
         let desired = NodeNetworkBuilder.build(try validate(fixture.path("after")), node: scenario.node)
-        let plan = Planner.plan(desired: desired, observed: try await dataplane.observe())
+        let plan = Planner.plan(desired: desired, observed: try await dataplane.observe(desired.observationScope))
         var report = ["# plan", PlanRenderer.render(plan)]
 
         if !plan.conflicts.isEmpty {
@@ -50,7 +50,7 @@ import Testing
             #expect(applied.linkWrites == plan.linkWriteCount)
             // A second apply of the same state makes no kernel write.
             dataplane.setFault(nil)
-            let again = Planner.plan(desired: desired, observed: try await dataplane.observe())
+            let again = Planner.plan(desired: desired, observed: try await dataplane.observe(desired.observationScope))
             #expect(again.isEmpty, "second plan is not empty:\n\(PlanRenderer.render(again))")
             _ = try await Applier(links: dataplane).apply(again)
             #expect(dataplane.writeCount == 0)
@@ -84,7 +84,7 @@ import Testing
             let plan = Planner.plan(desired: desired, observed: initial)
             #expect(plan.conflicts.isEmpty)
             _ = try await Applier(links: dataplane).apply(plan)
-            let again = Planner.plan(desired: desired, observed: try await dataplane.observe())
+            let again = Planner.plan(desired: desired, observed: try await dataplane.observe(desired.observationScope))
             #expect(again.isEmpty, "\(directory) node \(node.name): second plan:\n\(PlanRenderer.render(again))")
         }
     }
