@@ -17,7 +17,8 @@ import Testing
 /// cross the overlay exactly as the policy says (examples/overlay-demo).
 @Suite(.serialized, .systemTest(tools: ["ip", "nc", "ping", "sysctl"], linkKinds: ["bridge", "vxlan", "veth"]))
 struct OverlayTrafficTests {
-    let prefix = "sdnov\(getpid() % 100000)"
+    /// `sdntest-<pid>-…`: a killed run's namespaces are removed by the next test run.
+    let prefix = "sdntest-\(getpid())-ov"
 
     func name(_ suffix: String) -> String { "\(prefix)-\(suffix)" }
 
