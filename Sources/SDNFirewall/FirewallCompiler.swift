@@ -54,6 +54,9 @@ struct Builder {
     let clusterOptions: FirewallOptions
     let aliasIndex: [String: Alias]
     var usedGroups: [TableFamily: Set<String>] = [:]
+    var sharedSets = SharedSetUse()
+    /// Named sets (IP sets) the rules of each table reference: the others are left out.
+    var referencedSets: [TableFamily: Set<String>] = [:]
 
     init(state: DesiredState, nodeName: String, features: KernelFeatures) {
         self.state = state
@@ -102,8 +105,15 @@ struct Builder {
         buildGuests(options: clusterOptions)
         addGroupChains()
         // Unused IP sets stay out of each table, to keep the ruleset minimal.
-        pruneUnusedSets(&inet)
-        pruneUnusedSets(&bridge)
+        for family in [TableFamily.inet, .bridge] {
+            let referenced = referencedSets[family] ?? []
+            let shared = sharedSets.definitions(for: family)
+            func finish(_ table: inout Table) {
+                table.sets.removeAll { $0.name.hasPrefix("ipset_") && !referenced.contains($0.name) }
+                table.sets.insert(contentsOf: shared, at: 0)
+            }
+            if family == .inet { finish(&inet) } else { finish(&bridge) }
+        }
     }
 
     // MARK: sets
@@ -118,30 +128,6 @@ struct Builder {
                     flags: [.interval], elements: values.map { SetElement(key: [$0]) }))
             }
         }
-    }
-
-    private func pruneUnusedSets(_ table: inout Table) {
-        var referenced = Set<String>()
-        func visit(_ expression: Expression) {
-            switch expression {
-            case .setReference(let name): referenced.insert(name)
-            case .concat(let parts): parts.forEach(visit)
-            case .bitwiseAnd(let a, let b): visit(a); visit(b)
-            default: break
-            }
-        }
-        for chain in table.chains {
-            for rule in chain.rules {
-                for statement in rule.statements {
-                    switch statement {
-                    case .match(let left, _, let right): visit(left); visit(right)
-                    case .vmap(let key, let map): visit(key); referenced.insert(map)
-                    default: break
-                    }
-                }
-            }
-        }
-        table.sets.removeAll { $0.name.hasPrefix("ipset_") && !referenced.contains($0.name) }
     }
 
     // MARK: inet sdn (the node itself)
@@ -179,6 +165,7 @@ struct Builder {
             }
         }
         diagnostics += compiler.diagnostics
+        referencedSets[.inet, default: []].formUnion(compiler.referencedSets)
 
         let ctRules = conntrackRules(prefix: "node", allowInvalid: options.allowInvalid ?? false)
         // input
@@ -186,9 +173,9 @@ struct Builder {
         input += ctRules
         input += failsafeRules(node: node, options: options)
         input += underlayRules()
-        if options.nosmurfs ?? true { input += smurfRules(prefix: "node") }
+        if options.nosmurfs ?? true { input += smurfRules(prefix: "node", family: .inet, sets: &sharedSets) }
         if options.tcpflags ?? false { input += tcpFlagRules(prefix: "node") }
-        input.append(Rule(id: "node/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
+        input.append(Rule(id: "node/ndp", statements: [sharedSets.match(.ndp, in: .inet), .verdict(.accept)]))
         input += (policyChains[.in] ?? []).map { Rule(id: "node/in/\($0)", statements: [.verdict(.jump($0))]) }
         input += defaultPolicy(options.policyIn ?? .drop, level: options.logLevelIn ?? .nolog, scope: "node-in", rate: options.logRateLimit ?? .default)
         // output
@@ -196,7 +183,7 @@ struct Builder {
         output.insert(Rule(id: "node-out/lo", statements: [.match(.meta("oifname"), .equal, .value(.string("lo"))), .verdict(.accept)]), at: 0)
         // Neighbour discovery is untracked, so no ct rule accepts it: a drop or reject output policy
         // would cut the node off its IPv6 neighbours.
-        output.append(Rule(id: "node-out/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
+        output.append(Rule(id: "node-out/ndp", statements: [sharedSets.match(.ndp, in: .inet), .verdict(.accept)]))
         output += (policyChains[.out] ?? []).map { Rule(id: "node/out/\($0)", statements: [.verdict(.jump($0))]) }
         output += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: "node-out", rate: options.logRateLimit ?? .default)
         // forward (routed traffic of simple zones and vnet forward policies)
@@ -235,11 +222,6 @@ struct Builder {
         ]
         inet.chains = bases + inet.chains
     }
-
-    static let ndpTypes = ["nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert", "nd-redirect"]
-    /// What only a router sends: a guest without `radv` sending a redirect could divert its neighbours'
-    /// traffic as a rogue router advertisement would, so the RA guard drops both (as Proxmox's does).
-    static let routerOnlyNDPTypes = ["nd-router-advert", "nd-redirect"]
 
     private func conntrackRules(prefix: String, allowInvalid: Bool) -> [Rule] {
         var rules = [Rule(id: "\(prefix)/ct-established", statements: [.match(.ct("state"), .implicit, .value(.flags(["established", "related"]))), .verdict(.accept)])]
@@ -304,8 +286,8 @@ struct Builder {
         return rules
     }
 
-    private func smurfRules(prefix: String) -> [Rule] {
-        [Rule(id: "\(prefix)/nosmurfs", statements: [.match(.payload(protocol: "ip", field: "saddr"), .equal, .set([.prefix(try! IPPrefix("224.0.0.0/4")), .address(.v4(0xffff_ffff))])), .counter, .verdict(.drop)])]
+    private func smurfRules(prefix: String, family: TableFamily, sets: inout SharedSetUse) -> [Rule] {
+        [Rule(id: "\(prefix)/nosmurfs", statements: [sets.match(.smurfSources, in: family), .counter, .verdict(.drop)])]
     }
 
     private func tcpFlagRules(prefix: String) -> [Rule] {
@@ -396,6 +378,8 @@ struct Builder {
             nicChains += chunk.nicChains
             diagnostics += chunk.diagnostics
             for (family, names) in chunk.usedGroups { usedGroups[family, default: []].formUnion(names) }
+            sharedSets.formUnion(chunk.sharedSets)
+            for (family, names) in chunk.referencedSets { referencedSets[family, default: []].formUnion(names) }
         }
 
         let vnetChains = buildVNetChains(enabled: enabled, family: policyFamily)
@@ -482,7 +466,9 @@ struct Builder {
         elements[policyFamily, default: [:]].merge(policyMaps) { _, new in new }
         var chains: [TableFamily: [Chain]] = [.bridge: chunk.spoofChains]
         chains[policyFamily, default: []] += chunk.nicChains
-        return GuestFragment(chains: chains, elements: elements, groups: chunk.usedGroups)
+        var sets = chunk.sharedSets.names
+        for (family, names) in chunk.referencedSets { sets[family, default: []].formUnion(names) }
+        return GuestFragment(chains: chains, elements: elements, groups: chunk.usedGroups, sets: sets)
     }
 
     /// The chains, map elements and findings of some guests (pure: runs concurrently with other chunks).
@@ -504,7 +490,7 @@ struct Builder {
 
                 // Stateless checks of what the guest sends, on the bridge before anything else sees it.
                 let spoofRules = spoofingRules(nic: nic, interface: interface, chain: spoofName, options: options, path: nicPath,
-                                               guestID: guest.id, ipv4: &chunk.ipv4, ipv6: &chunk.ipv6, diagnostics: &chunk.diagnostics)
+                                               guestID: guest.id, ipv4: &chunk.ipv4, ipv6: &chunk.ipv6, diagnostics: &chunk.diagnostics, sets: &chunk.sharedSets)
                 if !spoofRules.isEmpty {
                     chunk.spoofChains.append(Chain(name: spoofName, rules: spoofRules))
                     chunk.spoofMap.append(SetElement(key: [.string(interface)], data: .verdict(.jump(spoofName))))
@@ -527,9 +513,9 @@ struct Builder {
                 var outRules: [Rule] = []
                 var inRules: [Rule] = []
                 if options.ndp ?? true {
-                    let outTypes = Builder.ndpTypes.filter { !Builder.routerOnlyNDPTypes.contains($0) || (options.radv ?? false) }
-                    outRules.append(Rule(id: "\(outName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(outTypes.map { .symbol($0) })), .verdict(.accept)]))
-                    inRules.append(Rule(id: "\(inName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
+                    let outTypes: SharedSet = options.radv ?? false ? .ndp : .ndpHost
+                    outRules.append(Rule(id: "\(outName)/ndp", statements: [chunk.sharedSets.match(outTypes, in: policyFamily), .verdict(.accept)]))
+                    inRules.append(Rule(id: "\(inName)/ndp", statements: [chunk.sharedSets.match(.ndp, in: policyFamily), .verdict(.accept)]))
                 }
                 if options.dhcp ?? true {
                     outRules.append(Rule(id: "\(outName)/dhcp-client", statements: [
@@ -545,7 +531,7 @@ struct Builder {
                 }
                 outRules += conntrackRules(prefix: outName, allowInvalid: options.allowInvalid ?? false)
                 inRules += conntrackRules(prefix: inName, allowInvalid: options.allowInvalid ?? false)
-                if options.nosmurfs ?? true { inRules += smurfRules(prefix: inName) }
+                if options.nosmurfs ?? true { inRules += smurfRules(prefix: inName, family: policyFamily, sets: &chunk.sharedSets) }
                 if options.tcpflags ?? false { inRules += tcpFlagRules(prefix: inName) }
 
                 // NICs of one guest share its policy: unless a rule names a NIC, compile the rules once and
@@ -566,6 +552,7 @@ struct Builder {
                         policyIn += compiler.compile(stripped, placement: .init(chain: inName, direction: .in, interfaceKey: nil, logScope: inName))
                     }
                     chunk.diagnostics += compiler.diagnostics
+                    chunk.referencedSets[policyFamily, default: []].formUnion(compiler.referencedSets)
                     outRules += policyOut
                     inRules += policyIn
                     sharedPolicyRules = (policyOut, policyIn, outName, inName)
@@ -611,7 +598,7 @@ struct Builder {
     }
 
     private func spoofingRules(nic: GuestNIC, interface: String, chain: String, options: FirewallOptions, path: ConfigPath, guestID: Int,
-                               ipv4: inout [SetElement], ipv6: inout [SetElement], diagnostics: inout [Diagnostic]) -> [Rule] {
+                               ipv4: inout [SetElement], ipv6: inout [SetElement], diagnostics: inout [Diagnostic], sets: inout SharedSetUse) -> [Rule] {
         var rules: [Rule] = []
         if options.macfilter ?? true {
             if let mac = nic.mac {
@@ -622,17 +609,16 @@ struct Builder {
             }
         }
         if !(options.radv ?? false) {
-            rules.append(Rule(id: "\(chain)/ra-guard", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.routerOnlyNDPTypes.map { .symbol($0) })), .counter, .verdict(.drop)]))
+            rules.append(Rule(id: "\(chain)/ra-guard", statements: [sets.match(.ndpRouterOnly, in: .bridge), .counter, .verdict(.drop)]))
         }
         if !(options.dhcpServer ?? false) {
-            rules.append(Rule(id: "\(chain)/dhcp-server-guard", statements: [
-                .match(.payload(protocol: "udp", field: "sport"), .equal, .set([.integer(67), .integer(547)])), .counter, .verdict(.drop)]))
+            rules.append(Rule(id: "\(chain)/dhcp-server-guard", statements: [sets.match(.dhcpServerPorts, in: .bridge), .counter, .verdict(.drop)]))
         }
         if options.ipfilter ?? false {
             guard let mac = nic.mac else {
                 diagnostics.append(.warning("ipfilter-without-mac", "guest \(guestID) \(nic.key) has ipfilter on but no declared MAC; all its IP traffic is dropped",
                                             at: state.sources.location(of: path), path: path.description, hint: "declare mac: for the NIC"))
-                rules.append(Rule(id: "\(chain)/ipfilter-no-mac", statements: [.match(.meta("protocol"), .equal, .set([.symbol("ip"), .symbol("ip6"), .symbol("arp")])), .counter, .verdict(.drop)]))
+                rules.append(Rule(id: "\(chain)/ipfilter-no-mac", statements: [sets.match(.ipEtherTypes, in: .bridge), .counter, .verdict(.drop)]))
                 return rules
             }
             if options.dhcp ?? true {
@@ -679,6 +665,7 @@ struct Builder {
                 if case .group(let group, _) = rule.body, rule.enabled { usedGroups[family, default: []].insert(group) }
             }
             diagnostics += compiler.diagnostics
+            referencedSets[family, default: []].formUnion(compiler.referencedSets)
             rules += defaultPolicy(options.policyForward ?? .accept, level: options.logLevelForward ?? .nolog, scope: chainName, rate: options.logRateLimit ?? .default)
             chains.append(Chain(name: chainName, rules: rules))
             elements.append(SetElement(key: [.string(InterfaceNaming.vnetBridge(name))], data: .verdict(.jump(chainName))))
@@ -736,6 +723,7 @@ struct Builder {
                     chains.append(Chain(name: chainName, rules: rules))
                 }
                 diagnostics += compiler.diagnostics
+                referencedSets[family, default: []].formUnion(compiler.referencedSets)
                 if family == .bridge { bridge.chains += chains } else { inet.chains += chains }
             }
         }
@@ -782,6 +770,8 @@ struct GuestChunk: Sendable {
     var nicChains: [Chain] = []
     var diagnostics: [Diagnostic] = []
     var usedGroups: [TableFamily: Set<String>] = [:]
+    var sharedSets = SharedSetUse()
+    var referencedSets: [TableFamily: Set<String>] = [:]
 }
 
 /// Slots the concurrent guest compiles write into, one per worker (each slot written by one thread).

@@ -11,6 +11,27 @@ public struct GuestFragment: Sendable, Equatable {
     public var elements: [TableFamily: [String: [SetElement]]]
     /// Security groups the guests jump to (their chains must already exist).
     public var groups: [TableFamily: Set<String>]
+    /// Named sets the guests' rules reference: shared constant sets and IP sets (they must already exist).
+    public var sets: [TableFamily: Set<String>]
+
+    /// Whether every chain and set outside the fragment that its rules name exists in `ruleset`. When
+    /// not (a guest starts using a security group or IP set nothing used before), its changes cannot be
+    /// applied alone: compile the whole ruleset and diff instead.
+    public func dependenciesSatisfied(by ruleset: Ruleset) -> Bool {
+        for table in ruleset.tables where table.name == FirewallNaming.tableName {
+            let needed = groups[table.family] ?? []
+            if !needed.isEmpty {
+                let chains = Set(table.chains.lazy.filter { $0.name.hasPrefix("group-") }.map(\.name))
+                for group in needed {
+                    for direction in Direction.allCases where !chains.contains(FirewallNaming.groupChain(group, direction)) { return false }
+                }
+            }
+            let sets = Set(table.sets.map(\.name))
+            if !(self.sets[table.family] ?? []).isSubset(of: sets) { return false }
+        }
+        let families = Set(ruleset.tables.filter { $0.name == FirewallNaming.tableName }.map(\.family))
+        return Set(groups.filter { !$0.value.isEmpty }.keys).union(sets.filter { !$0.value.isEmpty }.keys).isSubset(of: families)
+    }
 }
 
 extension FirewallCompiler {

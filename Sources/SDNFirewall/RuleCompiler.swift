@@ -8,6 +8,8 @@ struct RuleCompiler {
     let tableFamily: TableFamily
     let logRateLimit: LogRateLimit
     var diagnostics: [Diagnostic] = []
+    /// Named sets (IP sets) the compiled rules reference.
+    var referencedSets: Set<String> = []
 
     /// Which IP set names exist per family (a set with only IPv4 entries has no `_v6` nft set).
     let ipSetFamilies: [String: Set<IPAddress.Family>]
@@ -160,7 +162,9 @@ struct RuleCompiler {
                     add(AddressIntervals.range(of: alias.cidr), alias.cidr.family)
                 } else {
                     for family in [IPAddress.Family.ipv4, .ipv6] where ipSetFamilies[name]?.contains(family) == true {
-                        variants.append(AddressVariant(family: family, right: .setReference(FirewallNaming.ipSet(name, family))))
+                        let setName = FirewallNaming.ipSet(name, family)
+                        referencedSets.insert(setName)
+                        variants.append(AddressVariant(family: family, right: .setReference(setName)))
                     }
                 }
             }
