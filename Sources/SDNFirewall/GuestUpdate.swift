@@ -17,7 +17,14 @@ public struct GuestFragment: Sendable, Equatable {
     /// Whether every chain and set outside the fragment that its rules name exists in `ruleset`. When
     /// not (a guest starts using a security group or IP set nothing used before), its changes cannot be
     /// applied alone: compile the whole ruleset and diff instead.
-    public func dependenciesSatisfied(by ruleset: Ruleset) -> Bool {
+    ///
+    /// With `old`, the fragment this one replaces (whose dependencies the ruleset already has), the
+    /// common case of needing nothing new is answered without looking at the ruleset.
+    public func dependenciesSatisfied(by ruleset: Ruleset, replacing old: GuestFragment? = nil) -> Bool {
+        if let old, groups.allSatisfy({ $0.value.isSubset(of: old.groups[$0.key] ?? []) }),
+           sets.allSatisfy({ $0.value.isSubset(of: old.sets[$0.key] ?? []) }) {
+            return true
+        }
         for table in ruleset.tables where table.name == FirewallNaming.tableName {
             let needed = groups[table.family] ?? []
             if !needed.isEmpty {
@@ -38,7 +45,7 @@ extension FirewallCompiler {
     /// Compiles only the given guests of a node. The rest of the ruleset is assumed unchanged; callers
     /// fall back to a full compile when a guest starts using a security group nothing used before.
     public static func compileGuests(_ ids: Set<Int>, of validated: Validated<DesiredState>, node: String, features: KernelFeatures = .full) -> GuestFragment {
-        let builder = Builder(state: validated.value, nodeName: node, features: features)
+        let builder = Builder(state: validated.value, nodeName: node, features: features, guestIDs: ids)
         return builder.fragment(for: ids)
     }
 
