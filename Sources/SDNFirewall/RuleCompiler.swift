@@ -58,12 +58,18 @@ struct RuleCompiler {
 
     /// `chain/rule` in one allocation.
     static func id(_ chain: String, _ rule: String) -> String {
-        var id = String()
-        id.reserveCapacity(chain.utf8.count + 1 + rule.utf8.count)
-        id += chain
-        id += "/"
-        id += rule
-        return id
+        var chain = chain, rule = rule
+        let chainCount = chain.utf8.count, ruleCount = rule.utf8.count
+        return chain.withUTF8 { head in
+            rule.withUTF8 { tail in
+                String(unsafeUninitializedCapacity: chainCount + 1 + ruleCount) { buffer in
+                    _ = buffer.initialize(fromContentsOf: head)
+                    buffer[chainCount] = UInt8(ascii: "/")
+                    _ = buffer[(chainCount + 1)...].initialize(fromContentsOf: tail)
+                    return chainCount + 1 + ruleCount
+                }
+            }
+        }
     }
 
     private struct ProtocolVariant {
