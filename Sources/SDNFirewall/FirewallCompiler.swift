@@ -439,8 +439,8 @@ struct Builder {
         // Anti-spoofing, always in the bridge table: stateless, so every kernel can run it.
         bridge.sets += [
             NamedSet(name: FirewallNaming.guestSpoofMap, keyType: [.interfaceName], data: .verdict, elements: spoofMap),
-            NamedSet(name: FirewallNaming.guestIPv4Set, keyType: [.interfaceName, .etherAddress, .ipv4Address], flags: [.interval], elements: ipv4Elements),
-            NamedSet(name: FirewallNaming.guestIPv6Set, keyType: [.interfaceName, .etherAddress, .ipv6Address], flags: [.interval], elements: ipv6Elements),
+            NamedSet(name: FirewallNaming.guestIPv4Set, keyType: [.interfaceName, .etherAddress, .ipv4Address], flags: Builder.addressSetFlags(ipv4Elements), elements: ipv4Elements),
+            NamedSet(name: FirewallNaming.guestIPv6Set, keyType: [.interfaceName, .etherAddress, .ipv6Address], flags: Builder.addressSetFlags(ipv6Elements), elements: ipv6Elements),
         ]
         bridge.chains.append(Chain(name: FirewallNaming.guestSpoofDispatch, base: BaseChain(type: .filter, hook: .prerouting, priority: -300, policy: .accept), rules: [
             Rule(id: "guests-spoof/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.guestSpoofMap)]),
@@ -748,6 +748,17 @@ struct Builder {
             elements.append(SetElement(key: [.string(InterfaceNaming.vnetBridge(name))], data: .verdict(.jump(chainName))))
         }
         return (chains, elements)
+    }
+
+    /// The anti-spoofing sets need the interval flag only when a NIC declares a subnet rather than host
+    /// addresses. Without it the kernel keeps them in a hash (one lookup per packet); an interval
+    /// concatenation is a pipapo set, whose lookup time grows with the number of elements, that is, with
+    /// the number of guests.
+    static func addressSetFlags(_ elements: [SetElement]) -> Set<NamedSet.Flag> {
+        let hostsOnly = elements.allSatisfy { element in
+            element.key.allSatisfy { if case .prefix = $0 { false } else if case .range = $0 { false } else { true } }
+        }
+        return hostsOnly ? [] : [.interval]
     }
 
     /// Copies of rules compiled for one chain, renamed for another (ids and log prefixes name the chain).

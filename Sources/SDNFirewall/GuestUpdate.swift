@@ -14,6 +14,10 @@ public struct GuestFragment: Sendable, Equatable {
     /// Named sets the guests' rules reference: shared constant sets and IP sets (they must already exist).
     public var sets: [TableFamily: Set<String>]
 
+    private static func isInterval(_ element: SetElement) -> Bool {
+        element.key.contains { if case .prefix = $0 { true } else if case .range = $0 { true } else { false } }
+    }
+
     /// Whether every chain and set outside the fragment that its rules name exists in `ruleset`. When
     /// not (a guest starts using a security group or IP set nothing used before), its changes cannot be
     /// applied alone: compile the whole ruleset and diff instead.
@@ -22,10 +26,15 @@ public struct GuestFragment: Sendable, Equatable {
     /// common case of needing nothing new is answered without looking at the ruleset.
     public func dependenciesSatisfied(by ruleset: Ruleset, replacing old: GuestFragment? = nil) -> Bool {
         if let old, groups.allSatisfy({ $0.value.isSubset(of: old.groups[$0.key] ?? []) }),
-           sets.allSatisfy({ $0.value.isSubset(of: old.sets[$0.key] ?? []) }) {
+           sets.allSatisfy({ $0.value.isSubset(of: old.sets[$0.key] ?? []) }),
+           !elements.values.contains(where: { $0.values.contains { $0.contains(where: Self.isInterval) } }) {
             return true
         }
         for table in ruleset.tables where table.name == FirewallNaming.tableName {
+            // A set kept without the interval flag (all host addresses) cannot take a subnet element.
+            for (name, list) in elements[table.family] ?? [:] where list.contains(where: Self.isInterval) {
+                if let set = table.sets.first(where: { $0.name == name }), !set.flags.contains(.interval) { return false }
+            }
             let needed = groups[table.family] ?? []
             if !needed.isEmpty {
                 let chains = Set(table.chains.lazy.filter { $0.name.hasPrefix("group-") }.map(\.name))
