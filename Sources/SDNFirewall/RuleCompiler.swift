@@ -40,6 +40,23 @@ struct RuleCompiler {
         return rules
     }
 
+    /// A guest rule into its NIC's outbound and inbound chains: a match rule lands in the chain of its
+    /// direction only, a group jump in both.
+    mutating func compile(_ rule: FirewallRule, out: Placement, in inbound: Placement, outRules: inout [Rule], inRules: inout [Rule]) {
+        guard rule.enabled else { return }
+        switch rule.body {
+        case .group:
+            compile(rule, placement: out, into: &outRules)
+            compile(rule, placement: inbound, into: &inRules)
+        case .match(let match):
+            if match.direction == out.direction {
+                compileMatch(match, rule: rule, baseID: Self.id(out.chain, rule.id), placement: out, into: &outRules)
+            } else if match.direction == inbound.direction {
+                compileMatch(match, rule: rule, baseID: Self.id(inbound.chain, rule.id), placement: inbound, into: &inRules)
+            }
+        }
+    }
+
     /// `compile(_:placement:)`, appending to `rules` (the guest compile builds 800,000 rules: no
     /// intermediate arrays).
     mutating func compile(_ rule: FirewallRule, placement: Placement, into rules: inout [Rule]) {

@@ -300,6 +300,8 @@ func benchPerPacket() async throws {
                 let median = { (samples: [Double]) in samples.sorted()[samples.count / 2] }
                 let smallMedian = median(throughput[false]!), bigMedian = median(throughput[true]!)
                 print(String(format: "  median: 5 guests %.2f Gbit/s, %d guests %.2f Gbit/s, ratio %.3f", smallMedian, large, bigMedian, bigMedian / smallMedian))
+                let mean = { (samples: [Double]) in samples.reduce(0, +) / Double(samples.count) }
+                print(String(format: "  mean:   5 guests %.2f Gbit/s, %d guests %.2f Gbit/s, ratio %.3f", mean(throughput[false]!), large, mean(throughput[true]!), mean(throughput[true]!) / mean(throughput[false]!)))
             }
         }
     }
