@@ -27,11 +27,19 @@ public struct CompiledFirewall: Sendable {
 ///   of their own, jumped to, and exist once however many guests use them.
 public enum FirewallCompiler {
     public static func compile(_ validated: Validated<DesiredState>, node nodeName: String, features: KernelFeatures = .full) -> CompiledFirewall {
+        // The lint reads only the policy: it runs beside the build (10,000 guest policies take a while).
+        let shadowFindings = Mutex<[Diagnostic]>([])
+        let lint = DispatchGroup()
+        DispatchQueue.global().async(group: lint) {
+            let findings = ShadowLint.findings(in: validated.value)
+            shadowFindings.withLock { $0 = findings }
+        }
         var builder = Builder(state: validated.value, nodeName: nodeName, features: features)
         builder.build()
         let ruleset = Ruleset(tables: [builder.inet, builder.bridge])
         let lockout = LockoutCheck.findings(ruleset: ruleset, state: validated.value, node: nodeName)
-        return CompiledFirewall(ruleset: ruleset, diagnostics: lockout + builder.diagnostics + ShadowLint.findings(in: validated.value))
+        lint.wait()
+        return CompiledFirewall(ruleset: ruleset, diagnostics: lockout + builder.diagnostics + shadowFindings.withLock { $0 })
     }
 
     /// The node to compile for when none is named: the only node, or nil when there are several.
@@ -54,22 +62,48 @@ struct Builder {
     let clusterOptions: FirewallOptions
     let aliasIndex: [String: Alias]
     var usedGroups: [TableFamily: Set<String>] = [:]
+    var sharedSets = SharedSetUse()
+    /// Named sets (IP sets) the rules of each table reference: the others are left out.
+    var referencedSets: [TableFamily: Set<String>] = [:]
 
-    init(state: DesiredState, nodeName: String, features: KernelFeatures) {
+    /// - Parameter guestIDs: when given, only these guests will be compiled (`fragment(for:)`), and only
+    ///   their policies are indexed: one guest's update must not cost a pass over 10,000 policies.
+    init(state: DesiredState, nodeName: String, features: KernelFeatures, guestIDs: Set<Int>? = nil) {
         self.state = state
         self.nodeName = nodeName
         self.features = features
         self.firewall = state.firewall
         var families: [String: Set<IPAddress.Family>] = [:]
         for set in state.firewall.ipsets {
-            families[set.name] = Set(Builder.intervals(of: set, aliases: state.firewall.aliases).filter { !$0.value.intervals.isEmpty }.map(\.key))
+            families[set.name] = Builder.families(of: set, aliases: state.firewall.aliases)
         }
         ipSetFamilies = families
-        guestPolicies = Dictionary(state.firewall.guests.compactMap { policy in
-            if case .guest(let id) = policy.scope { (id, policy) } else { nil }
-        }, uniquingKeysWith: { first, _ in first })
+        var policies: [Int: FirewallPolicy] = [:]
+        for policy in state.firewall.guests {
+            guard case .guest(let id) = policy.scope, guestIDs?.contains(id) ?? true, policies[id] == nil else { continue }
+            policies[id] = policy
+        }
+        guestPolicies = policies
         clusterOptions = state.firewall.effectiveOptions(for: .cluster)
         aliasIndex = Dictionary(state.firewall.aliases.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The address families an IP set has entries of once its exclusions are applied (each family is a
+    /// separate nft set). Without exclusions every included entry counts, which needs no interval merge.
+    static func families(of set: IPSet, aliases: [Alias]) -> Set<IPAddress.Family> {
+        guard !set.entries.contains(where: \.excluded) else {
+            return Set(intervals(of: set, aliases: aliases).filter { !$0.value.intervals.isEmpty }.map(\.key))
+        }
+        var result = Set<IPAddress.Family>()
+        for entry in set.entries {
+            switch entry.value {
+            case .prefix(let prefix): result.insert(prefix.family)
+            case .range(let range): result.insert(range.family)
+            case .alias(let name): if let alias = aliases.first(where: { $0.name == name }) { result.insert(alias.cidr.family) }
+            }
+            if result.count == 2 { break }
+        }
+        return result
     }
 
     static func intervals(of set: IPSet, aliases: [Alias]) -> [IPAddress.Family: AddressIntervals] {
@@ -96,52 +130,39 @@ struct Builder {
         let node = state.node(named: nodeName)
         let clusterOptions = firewall.effectiveOptions(for: .cluster)
         let nodeOptions = firewall.effectiveOptions(for: .node(nodeName))
-        addIPSets(to: &inet)
-        addIPSets(to: &bridge)
+        let ipSets = ipSetDefinitions()
+        inet.sets += ipSets
+        bridge.sets += ipSets
         buildNodeTable(node: node, options: nodeOptions, clusterEnabled: clusterOptions.enable ?? true)
         buildGuests(options: clusterOptions)
         addGroupChains()
         // Unused IP sets stay out of each table, to keep the ruleset minimal.
-        pruneUnusedSets(&inet)
-        pruneUnusedSets(&bridge)
+        for family in [TableFamily.inet, .bridge] {
+            let referenced = referencedSets[family] ?? []
+            let shared = sharedSets.definitions(for: family)
+            func finish(_ table: inout Table) {
+                table.sets.removeAll { $0.name.hasPrefix("ipset_") && !referenced.contains($0.name) }
+                table.sets.insert(contentsOf: shared, at: 0)
+            }
+            if family == .inet { finish(&inet) } else { finish(&bridge) }
+        }
     }
 
     // MARK: sets
 
-    private func addIPSets(to table: inout Table) {
+    /// Every IP set as nft sets (one per family), in name order; each table keeps those it references.
+    private func ipSetDefinitions() -> [NamedSet] {
+        var sets: [NamedSet] = []
         for set in firewall.ipsets.sorted(by: { $0.name < $1.name }) {
             let intervals = Builder.intervals(of: set, aliases: firewall.aliases)
             for family in [IPAddress.Family.ipv4, .ipv6] {
                 guard let values = intervals[family]?.values, !values.isEmpty else { continue }
-                table.sets.append(NamedSet(
+                sets.append(NamedSet(
                     name: FirewallNaming.ipSet(set.name, family), keyType: [family == .ipv4 ? .ipv4Address : .ipv6Address],
                     flags: [.interval], elements: values.map { SetElement(key: [$0]) }))
             }
         }
-    }
-
-    private func pruneUnusedSets(_ table: inout Table) {
-        var referenced = Set<String>()
-        func visit(_ expression: Expression) {
-            switch expression {
-            case .setReference(let name): referenced.insert(name)
-            case .concat(let parts): parts.forEach(visit)
-            case .bitwiseAnd(let a, let b): visit(a); visit(b)
-            default: break
-            }
-        }
-        for chain in table.chains {
-            for rule in chain.rules {
-                for statement in rule.statements {
-                    switch statement {
-                    case .match(let left, _, let right): visit(left); visit(right)
-                    case .vmap(let key, let map): visit(key); referenced.insert(map)
-                    default: break
-                    }
-                }
-            }
-        }
-        table.sets.removeAll { $0.name.hasPrefix("ipset_") && !referenced.contains($0.name) }
+        return sets
     }
 
     // MARK: inet sdn (the node itself)
@@ -179,6 +200,7 @@ struct Builder {
             }
         }
         diagnostics += compiler.diagnostics
+        referencedSets[.inet, default: []].formUnion(compiler.referencedSets)
 
         let ctRules = conntrackRules(prefix: "node", allowInvalid: options.allowInvalid ?? false)
         // input
@@ -186,9 +208,9 @@ struct Builder {
         input += ctRules
         input += failsafeRules(node: node, options: options)
         input += underlayRules()
-        if options.nosmurfs ?? true { input += smurfRules(prefix: "node") }
+        if options.nosmurfs ?? true { input += smurfRules(prefix: "node", family: .inet, sets: &sharedSets) }
         if options.tcpflags ?? false { input += tcpFlagRules(prefix: "node") }
-        input.append(Rule(id: "node/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
+        input.append(Rule(id: "node/ndp", statements: [sharedSets.match(.ndp, in: .inet), .verdict(.accept)]))
         input += (policyChains[.in] ?? []).map { Rule(id: "node/in/\($0)", statements: [.verdict(.jump($0))]) }
         input += defaultPolicy(options.policyIn ?? .drop, level: options.logLevelIn ?? .nolog, scope: "node-in", rate: options.logRateLimit ?? .default)
         // output
@@ -196,7 +218,7 @@ struct Builder {
         output.insert(Rule(id: "node-out/lo", statements: [.match(.meta("oifname"), .equal, .value(.string("lo"))), .verdict(.accept)]), at: 0)
         // Neighbour discovery is untracked, so no ct rule accepts it: a drop or reject output policy
         // would cut the node off its IPv6 neighbours.
-        output.append(Rule(id: "node-out/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
+        output.append(Rule(id: "node-out/ndp", statements: [sharedSets.match(.ndp, in: .inet), .verdict(.accept)]))
         output += (policyChains[.out] ?? []).map { Rule(id: "node/out/\($0)", statements: [.verdict(.jump($0))]) }
         output += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: "node-out", rate: options.logRateLimit ?? .default)
         // forward (routed traffic of simple zones and vnet forward policies)
@@ -236,18 +258,28 @@ struct Builder {
         inet.chains = bases + inet.chains
     }
 
-    static let ndpTypes = ["nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert", "nd-redirect"]
-    /// What only a router sends: a guest without `radv` sending a redirect could divert its neighbours'
-    /// traffic as a rogue router advertisement would, so the RA guard drops both (as Proxmox's does).
-    static let routerOnlyNDPTypes = ["nd-router-advert", "nd-redirect"]
-
     private func conntrackRules(prefix: String, allowInvalid: Bool) -> [Rule] {
-        var rules = [Rule(id: "\(prefix)/ct-established", statements: [.match(.ct("state"), .implicit, .value(.flags(["established", "related"]))), .verdict(.accept)])]
+        var rules = [Rule(id: prefix + "/ct-established", statements: Builder.acceptEstablished)]
         if !allowInvalid {
-            rules.append(Rule(id: "\(prefix)/ct-invalid", statements: [.match(.ct("state"), .implicit, .value(.flags(["invalid"]))), .counter, .verdict(.drop)]))
+            rules.append(Rule(id: prefix + "/ct-invalid", statements: Builder.dropInvalid))
         }
         return rules
     }
+
+    // Statements every guest NIC's chains repeat, built once (800,000 rules are mostly such).
+    static let acceptEstablished: [Statement] = [.match(.ct("state"), .implicit, .value(.flags(["established", "related"]))), .verdict(.accept)]
+    static let dropInvalid: [Statement] = [.match(.ct("state"), .implicit, .value(.flags(["invalid"]))), .counter, .verdict(.drop)]
+    static let acceptNDP: [Statement] = [SharedSet.ndp.match, .verdict(.accept)]
+    static let acceptHostNDP: [Statement] = [SharedSet.ndpHost.match, .verdict(.accept)]
+    static let dhcpClientOut: [Statement] = [
+        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(68))),
+        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(67))), .verdict(.accept)]
+    static let dhcpClientIn: [Statement] = [
+        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(67))),
+        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(68))), .verdict(.accept)]
+    static let dropSmurfs: [Statement] = [SharedSet.smurfSources.match, .counter, .verdict(.drop)]
+    static let countAccept: [Statement] = [.counter, .verdict(.accept)]
+    static let countDrop: [Statement] = [.counter, .verdict(.drop)]
 
     private mutating func failsafeRules(node: SDNModel.Node?, options: FirewallOptions) -> [Rule] {
         guard options.failsafe ?? true, let node else { return [] }
@@ -304,8 +336,9 @@ struct Builder {
         return rules
     }
 
-    private func smurfRules(prefix: String) -> [Rule] {
-        [Rule(id: "\(prefix)/nosmurfs", statements: [.match(.payload(protocol: "ip", field: "saddr"), .equal, .set([.prefix(try! IPPrefix("224.0.0.0/4")), .address(.v4(0xffff_ffff))])), .counter, .verdict(.drop)])]
+    private func smurfRules(prefix: String, family: TableFamily, sets: inout SharedSetUse) -> [Rule] {
+        _ = sets.match(.smurfSources, in: family)
+        return [Rule(id: prefix + "/nosmurfs", statements: Builder.dropSmurfs)]
     }
 
     private func tcpFlagRules(prefix: String) -> [Rule] {
@@ -329,8 +362,8 @@ struct Builder {
                                                                      .log(prefix: "sdn \(scope) policy \(policy.rawValue.uppercased()): ", level: level)]))
         }
         switch policy {
-        case .accept: rules.append(Rule(id: "\(scope)/policy", statements: [.counter, .verdict(.accept)]))
-        case .drop: rules.append(Rule(id: "\(scope)/policy", statements: [.counter, .verdict(.drop)]))
+        case .accept: rules.append(Rule(id: scope + "/policy", statements: Builder.countAccept))
+        case .drop: rules.append(Rule(id: scope + "/policy", statements: Builder.countDrop))
         case .reject:
             rules.append(Rule(id: "\(scope)/policy-tcp", statements: [.match(.meta("l4proto"), .equal, .value(.symbol("tcp"))), .counter, .reject(.tcpReset)]))
             rules.append(Rule(id: "\(scope)/policy", statements: [.counter, .reject(.default)]))
@@ -366,8 +399,9 @@ struct Builder {
         let mode = features.guestMode
         let policyFamily: TableFamily = mode == .bridgeFamily ? .bridge : .inet
         let guests = state.guests.filter { $0.node == nodeName }.sorted { $0.id < $1.id }
-        // Guests compile independently: split them over the cores, then join the pieces in guest order.
-        let workers = max(1, min(sysconf(Int32(_SC_NPROCESSORS_ONLN)), guests.count / 256))
+        // Guests compile independently: split them over the cores, then join the pieces in guest order
+        // (a few pieces per core, so that one slow piece does not leave a core idle).
+        let workers = max(1, min(4 * sysconf(Int32(_SC_NPROCESSORS_ONLN)), guests.count / 256))
         let chunkSize = (guests.count + workers - 1) / max(workers, 1)
         let results = ChunkResults(count: workers)
         let builder = self
@@ -396,6 +430,8 @@ struct Builder {
             nicChains += chunk.nicChains
             diagnostics += chunk.diagnostics
             for (family, names) in chunk.usedGroups { usedGroups[family, default: []].formUnion(names) }
+            sharedSets.formUnion(chunk.sharedSets)
+            for (family, names) in chunk.referencedSets { referencedSets[family, default: []].formUnion(names) }
         }
 
         let vnetChains = buildVNetChains(enabled: enabled, family: policyFamily)
@@ -403,8 +439,8 @@ struct Builder {
         // Anti-spoofing, always in the bridge table: stateless, so every kernel can run it.
         bridge.sets += [
             NamedSet(name: FirewallNaming.guestSpoofMap, keyType: [.interfaceName], data: .verdict, elements: spoofMap),
-            NamedSet(name: FirewallNaming.guestIPv4Set, keyType: [.interfaceName, .etherAddress, .ipv4Address], flags: [.interval], elements: ipv4Elements),
-            NamedSet(name: FirewallNaming.guestIPv6Set, keyType: [.interfaceName, .etherAddress, .ipv6Address], flags: [.interval], elements: ipv6Elements),
+            NamedSet(name: FirewallNaming.guestIPv4Set, keyType: [.interfaceName, .etherAddress, .ipv4Address], flags: Builder.addressSetFlags(ipv4Elements), elements: ipv4Elements),
+            NamedSet(name: FirewallNaming.guestIPv6Set, keyType: [.interfaceName, .etherAddress, .ipv6Address], flags: Builder.addressSetFlags(ipv6Elements), elements: ipv6Elements),
         ]
         bridge.chains.append(Chain(name: FirewallNaming.guestSpoofDispatch, base: BaseChain(type: .filter, hook: .prerouting, priority: -300, policy: .accept), rules: [
             Rule(id: "guests-spoof/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.guestSpoofMap)]),
@@ -482,14 +518,15 @@ struct Builder {
         elements[policyFamily, default: [:]].merge(policyMaps) { _, new in new }
         var chains: [TableFamily: [Chain]] = [.bridge: chunk.spoofChains]
         chains[policyFamily, default: []] += chunk.nicChains
-        return GuestFragment(chains: chains, elements: elements, groups: chunk.usedGroups)
+        var sets = chunk.sharedSets.names
+        for (family, names) in chunk.referencedSets { sets[family, default: []].formUnion(names) }
+        return GuestFragment(chains: chains, elements: elements, groups: chunk.usedGroups, sets: sets)
     }
 
     /// The chains, map elements and findings of some guests (pure: runs concurrently with other chunks).
     private func compileGuests(_ guests: [Guest], enabled: Bool, mode: GuestFirewallMode, policyFamily: TableFamily) -> GuestChunk {
         var chunk = GuestChunk()
         for guest in guests {
-            let scope = PolicyScope.guest(guest.id)
             let policy = guestPolicies[guest.id]
             let options = (policy?.options ?? FirewallOptions()).inheriting(from: clusterOptions)
             guard enabled, options.enable ?? true else { continue }
@@ -497,14 +534,15 @@ struct Builder {
             let policyNamesNIC = policy?.rules.contains { $0.interface != nil } ?? false
             for nic in guest.nics.sorted(by: { $0.index < $1.index }) where nic.firewall {
                 let interface = InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)
-                let nicPath = ConfigPath.topology / "guests" / String(guest.id) / "nics" / nic.key
+                // Built only for a diagnostic: paths allocate, and most NICs have none.
+                let nicPath = { ConfigPath.topology / "guests" / String(guest.id) / "nics" / nic.key }
                 let outName = FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .out)
                 let inName = FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .in)
                 let spoofName = FirewallNaming.guestSpoofChain(guest: guest.id, nic: nic.index)
 
                 // Stateless checks of what the guest sends, on the bridge before anything else sees it.
                 let spoofRules = spoofingRules(nic: nic, interface: interface, chain: spoofName, options: options, path: nicPath,
-                                               guestID: guest.id, ipv4: &chunk.ipv4, ipv6: &chunk.ipv6, diagnostics: &chunk.diagnostics)
+                                               guestID: guest.id, ipv4: &chunk.ipv4, ipv6: &chunk.ipv6, diagnostics: &chunk.diagnostics, sets: &chunk.sharedSets)
                 if !spoofRules.isEmpty {
                     chunk.spoofChains.append(Chain(name: spoofName, rules: spoofRules))
                     chunk.spoofMap.append(SetElement(key: [.string(interface)], data: .verdict(.jump(spoofName))))
@@ -517,7 +555,7 @@ struct Builder {
                 case .brNetfilter:
                     guard let mac = nic.mac else {
                         chunk.diagnostics.append(.warning("firewall-needs-mac", "guest \(guest.id) \(nic.key) has no declared MAC; in br_netfilter mode its rules are found by MAC, so they are not applied",
-                                                    at: state.sources.location(of: nicPath), path: nicPath.description, hint: "declare mac: for the NIC"))
+                                                    at: state.sources.location(of: nicPath()), path: nicPath().description, hint: "declare mac: for the NIC"))
                         continue
                     }
                     dispatchKey = .ether(mac)
@@ -526,18 +564,19 @@ struct Builder {
                 var compiler = RuleCompiler(firewall: firewall, tableFamily: policyFamily, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
                 var outRules: [Rule] = []
                 var inRules: [Rule] = []
+                outRules.reserveCapacity(12 + (policy?.rules.count ?? 0))
+                inRules.reserveCapacity(12 + (policy?.rules.count ?? 0))
+                // The statements of these fixed rules are shared arrays, not built per NIC.
                 if options.ndp ?? true {
-                    let outTypes = Builder.ndpTypes.filter { !Builder.routerOnlyNDPTypes.contains($0) || (options.radv ?? false) }
-                    outRules.append(Rule(id: "\(outName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(outTypes.map { .symbol($0) })), .verdict(.accept)]))
-                    inRules.append(Rule(id: "\(inName)/ndp", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.ndpTypes.map { .symbol($0) })), .verdict(.accept)]))
+                    let outTypes: SharedSet = options.radv ?? false ? .ndp : .ndpHost
+                    _ = chunk.sharedSets.match(outTypes, in: policyFamily)
+                    _ = chunk.sharedSets.match(.ndp, in: policyFamily)
+                    outRules.append(Rule(id: outName + "/ndp", statements: outTypes == .ndp ? Builder.acceptNDP : Builder.acceptHostNDP))
+                    inRules.append(Rule(id: inName + "/ndp", statements: Builder.acceptNDP))
                 }
                 if options.dhcp ?? true {
-                    outRules.append(Rule(id: "\(outName)/dhcp-client", statements: [
-                        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(68))),
-                        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(67))), .verdict(.accept)]))
-                    inRules.append(Rule(id: "\(inName)/dhcp-client", statements: [
-                        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(67))),
-                        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(68))), .verdict(.accept)]))
+                    outRules.append(Rule(id: outName + "/dhcp-client", statements: Builder.dhcpClientOut))
+                    inRules.append(Rule(id: inName + "/dhcp-client", statements: Builder.dhcpClientIn))
                 }
                 if mode == .bridgeFamily {
                     outRules.append(Builder.arpAccept(prefix: outName))
@@ -545,7 +584,7 @@ struct Builder {
                 }
                 outRules += conntrackRules(prefix: outName, allowInvalid: options.allowInvalid ?? false)
                 inRules += conntrackRules(prefix: inName, allowInvalid: options.allowInvalid ?? false)
-                if options.nosmurfs ?? true { inRules += smurfRules(prefix: inName) }
+                if options.nosmurfs ?? true { inRules += smurfRules(prefix: inName, family: policyFamily, sets: &chunk.sharedSets) }
                 if options.tcpflags ?? false { inRules += tcpFlagRules(prefix: inName) }
 
                 // NICs of one guest share its policy: unless a rule names a NIC, compile the rules once and
@@ -556,16 +595,28 @@ struct Builder {
                 } else {
                     var policyOut: [Rule] = []
                     var policyIn: [Rule] = []
-                    for rule in policy?.rules ?? [] {
-                        // A rule naming another NIC (`iface net1`) does not belong in this NIC's chains.
-                        if let iface = rule.interface, iface != nic.key { continue }
-                        if case .group(let group, _) = rule.body, rule.enabled { chunk.usedGroups[policyFamily, default: []].insert(group) }
-                        var stripped = rule
-                        stripped.stripInterface()
-                        policyOut += compiler.compile(stripped, placement: .init(chain: outName, direction: .out, interfaceKey: nil, logScope: outName))
-                        policyIn += compiler.compile(stripped, placement: .init(chain: inName, direction: .in, interfaceKey: nil, logScope: inName))
+                    let outPlacement = RuleCompiler.Placement(chain: outName, direction: .out, interfaceKey: nil, logScope: outName)
+                    let inPlacement = RuleCompiler.Placement(chain: inName, direction: .in, interfaceKey: nil, logScope: inName)
+                    // Through a buffer pointer, and each rule compiled once for its direction: copying every
+                    // rule (and its match) per NIC and direction was a good part of a 10,000-guest compile.
+                    (policy?.rules ?? []).withUnsafeBufferPointer { rules in
+                        for index in rules.indices {
+                            if case .group(let group, let iface) = rules[index].body, rules[index].enabled, iface == nil || iface == nic.key {
+                                chunk.usedGroups[policyFamily, default: []].insert(group)
+                            }
+                            if let iface = rules[index].interface {
+                                // A rule naming another NIC (`iface net1`) does not belong in this NIC's chains.
+                                guard iface == nic.key else { continue }
+                                var stripped = rules[index]
+                                stripped.stripInterface()
+                                compiler.compile(stripped, out: outPlacement, in: inPlacement, outRules: &policyOut, inRules: &policyIn)
+                            } else {
+                                compiler.compile(rules[index], out: outPlacement, in: inPlacement, outRules: &policyOut, inRules: &policyIn)
+                            }
+                        }
                     }
                     chunk.diagnostics += compiler.diagnostics
+                    chunk.referencedSets[policyFamily, default: []].formUnion(compiler.referencedSets)
                     outRules += policyOut
                     inRules += policyIn
                     sharedPolicyRules = (policyOut, policyIn, outName, inName)
@@ -610,58 +661,72 @@ struct Builder {
         return chunk
     }
 
-    private func spoofingRules(nic: GuestNIC, interface: String, chain: String, options: FirewallOptions, path: ConfigPath, guestID: Int,
-                               ipv4: inout [SetElement], ipv6: inout [SetElement], diagnostics: inout [Diagnostic]) -> [Rule] {
+    private func spoofingRules(nic: GuestNIC, interface: String, chain: String, options: FirewallOptions, path: () -> ConfigPath, guestID: Int,
+                               ipv4: inout [SetElement], ipv6: inout [SetElement], diagnostics: inout [Diagnostic], sets: inout SharedSetUse) -> [Rule] {
         var rules: [Rule] = []
+        rules.reserveCapacity(8)
         if options.macfilter ?? true {
             if let mac = nic.mac {
-                rules.append(Rule(id: "\(chain)/macfilter", statements: [.match(.payload(protocol: "ether", field: "saddr"), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
+                rules.append(Rule(id: chain + "/macfilter", statements: [.match(.payload(protocol: "ether", field: "saddr"), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
             } else {
                 diagnostics.append(.warning("macfilter-without-mac", "guest \(guestID) \(nic.key) has macfilter on but no declared MAC, so its source MAC cannot be checked",
-                                            at: state.sources.location(of: path), path: path.description, hint: "declare mac: for the NIC"))
+                                            at: state.sources.location(of: path()), path: path().description, hint: "declare mac: for the NIC"))
             }
         }
         if !(options.radv ?? false) {
-            rules.append(Rule(id: "\(chain)/ra-guard", statements: [.match(.payload(protocol: "icmpv6", field: "type"), .equal, .set(Builder.routerOnlyNDPTypes.map { .symbol($0) })), .counter, .verdict(.drop)]))
+            _ = sets.match(.ndpRouterOnly, in: .bridge)
+            rules.append(Rule(id: chain + "/ra-guard", statements: Builder.raGuard))
         }
         if !(options.dhcpServer ?? false) {
-            rules.append(Rule(id: "\(chain)/dhcp-server-guard", statements: [
-                .match(.payload(protocol: "udp", field: "sport"), .equal, .set([.integer(67), .integer(547)])), .counter, .verdict(.drop)]))
+            _ = sets.match(.dhcpServerPorts, in: .bridge)
+            rules.append(Rule(id: chain + "/dhcp-server-guard", statements: Builder.dhcpServerGuard))
         }
         if options.ipfilter ?? false {
             guard let mac = nic.mac else {
                 diagnostics.append(.warning("ipfilter-without-mac", "guest \(guestID) \(nic.key) has ipfilter on but no declared MAC; all its IP traffic is dropped",
-                                            at: state.sources.location(of: path), path: path.description, hint: "declare mac: for the NIC"))
-                rules.append(Rule(id: "\(chain)/ipfilter-no-mac", statements: [.match(.meta("protocol"), .equal, .set([.symbol("ip"), .symbol("ip6"), .symbol("arp")])), .counter, .verdict(.drop)]))
+                                            at: state.sources.location(of: path()), path: path().description, hint: "declare mac: for the NIC"))
+                rules.append(Rule(id: "\(chain)/ipfilter-no-mac", statements: [sets.match(.ipEtherTypes, in: .bridge), .counter, .verdict(.drop)]))
                 return rules
             }
             if options.dhcp ?? true {
                 // A DHCP client has no address yet: it sends from 0.0.0.0.
-                rules.append(Rule(id: "\(chain)/dhcp-discover", statements: [
-                    .match(.payload(protocol: "ip", field: "saddr"), .equal, .value(.address(.v4(0)))),
-                    .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(68))),
-                    .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(67))), .verdict(.return)]))
+                rules.append(Rule(id: chain + "/dhcp-discover", statements: Builder.dhcpDiscover))
             }
             for prefix in nic.ips where prefix.family == .ipv4 {
                 ipv4.append(SetElement(key: [.string(interface), .ether(mac), prefix.isHost ? .address(prefix.address) : .prefix(prefix.masked)]))
             }
-            for prefix in nic.ips.filter({ $0.family == .ipv6 }) + [Builder.linkLocal(for: mac)] {
+            for prefix in nic.ips where prefix.family == .ipv6 {
                 ipv6.append(SetElement(key: [.string(interface), .ether(mac), prefix.isHost ? .address(prefix.address) : .prefix(prefix.masked)]))
             }
+            ipv6.append(SetElement(key: [.string(interface), .ether(mac), .address(Builder.linkLocal(for: mac).address)]))
             // Duplicate address detection probes come from the unspecified address.
-            rules.append(Rule(id: "\(chain)/ipfilter-dad", statements: [
-                .match(.payload(protocol: "ip6", field: "saddr"), .equal, .value(.address(.v6(0)))),
-                .match(.payload(protocol: "icmpv6", field: "type"), .equal, .value(.symbol("nd-neighbor-solicit"))), .verdict(.return)]))
-            let etherSource = Expression.payload(protocol: "ether", field: "saddr")
-            rules.append(Rule(id: "\(chain)/ipfilter-v4", statements: [
-                .match(.concat([.meta("iifname"), etherSource, .payload(protocol: "ip", field: "saddr")]), .notEqual, .setReference(FirewallNaming.guestIPv4Set)), .counter, .verdict(.drop)]))
-            rules.append(Rule(id: "\(chain)/ipfilter-arp", statements: [
-                .match(.concat([.meta("iifname"), etherSource, .payload(protocol: "arp", field: "saddr ip")]), .notEqual, .setReference(FirewallNaming.guestIPv4Set)), .counter, .verdict(.drop)]))
-            rules.append(Rule(id: "\(chain)/ipfilter-v6", statements: [
-                .match(.concat([.meta("iifname"), etherSource, .payload(protocol: "ip6", field: "saddr")]), .notEqual, .setReference(FirewallNaming.guestIPv6Set)), .counter, .verdict(.drop)]))
+            rules.append(Rule(id: chain + "/ipfilter-dad", statements: Builder.ipfilterDAD))
+            rules.append(Rule(id: chain + "/ipfilter-v4", statements: Builder.ipfilterV4))
+            rules.append(Rule(id: chain + "/ipfilter-arp", statements: Builder.ipfilterARP))
+            rules.append(Rule(id: chain + "/ipfilter-v6", statements: Builder.ipfilterV6))
         }
         return rules
     }
+
+    // The anti-spoofing chain's fixed statements, shared by every NIC's chain.
+    static let raGuard: [Statement] = [SharedSet.ndpRouterOnly.match, .counter, .verdict(.drop)]
+    static let dhcpServerGuard: [Statement] = [SharedSet.dhcpServerPorts.match, .counter, .verdict(.drop)]
+    static let dhcpDiscover: [Statement] = [
+        .match(.payload(protocol: "ip", field: "saddr"), .equal, .value(.address(.v4(0)))),
+        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(68))),
+        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(67))), .verdict(.return)]
+    static let ipfilterDAD: [Statement] = [
+        .match(.payload(protocol: "ip6", field: "saddr"), .equal, .value(.address(.v6(0)))),
+        .match(.payload(protocol: "icmpv6", field: "type"), .equal, .value(.symbol("nd-neighbor-solicit"))), .verdict(.return)]
+    static let ipfilterV4: [Statement] = [
+        .match(.concat([.meta("iifname"), .payload(protocol: "ether", field: "saddr"), .payload(protocol: "ip", field: "saddr")]), .notEqual, .setReference(FirewallNaming.guestIPv4Set)),
+        .counter, .verdict(.drop)]
+    static let ipfilterARP: [Statement] = [
+        .match(.concat([.meta("iifname"), .payload(protocol: "ether", field: "saddr"), .payload(protocol: "arp", field: "saddr ip")]), .notEqual, .setReference(FirewallNaming.guestIPv4Set)),
+        .counter, .verdict(.drop)]
+    static let ipfilterV6: [Statement] = [
+        .match(.concat([.meta("iifname"), .payload(protocol: "ether", field: "saddr"), .payload(protocol: "ip6", field: "saddr")]), .notEqual, .setReference(FirewallNaming.guestIPv6Set)),
+        .counter, .verdict(.drop)]
 
     private mutating func buildVNetChains(enabled: Bool, family: TableFamily) -> (chains: [Chain], elements: [SetElement]) {
         var chains: [Chain] = []
@@ -679,6 +744,7 @@ struct Builder {
                 if case .group(let group, _) = rule.body, rule.enabled { usedGroups[family, default: []].insert(group) }
             }
             diagnostics += compiler.diagnostics
+            referencedSets[family, default: []].formUnion(compiler.referencedSets)
             rules += defaultPolicy(options.policyForward ?? .accept, level: options.logLevelForward ?? .nolog, scope: chainName, rate: options.logRateLimit ?? .default)
             chains.append(Chain(name: chainName, rules: rules))
             elements.append(SetElement(key: [.string(InterfaceNaming.vnetBridge(name))], data: .verdict(.jump(chainName))))
@@ -686,11 +752,24 @@ struct Builder {
         return (chains, elements)
     }
 
+    /// The anti-spoofing sets need the interval flag only when a NIC declares a subnet rather than host
+    /// addresses. Without it the kernel keeps them in a hash (one lookup per packet); an interval
+    /// concatenation is a pipapo set, whose lookup time grows with the number of elements, that is, with
+    /// the number of guests.
+    static func addressSetFlags(_ elements: [SetElement]) -> Set<NamedSet.Flag> {
+        let hostsOnly = elements.allSatisfy { element in
+            element.key.allSatisfy { if case .prefix = $0 { false } else if case .range = $0 { false } else { true } }
+        }
+        return hostsOnly ? [] : [.interval]
+    }
+
     /// Copies of rules compiled for one chain, renamed for another (ids and log prefixes name the chain).
     static func retarget(_ rules: [Rule], from old: String, to new: String) -> [Rule] {
-        rules.map { rule in
+        let oldLength = old.utf8.count
+        return rules.map { rule in
             var copy = rule
-            if rule.id.hasPrefix(old) { copy.id = new + rule.id.dropFirst(old.count) }
+            // UTF-8 offsets: `dropFirst(old.count)` walks characters, which is slow for 800,000 ids.
+            if rule.id.hasPrefix(old) { copy.id = Builder.joined(new, Substring(rule.id.utf8.dropFirst(oldLength))) }
             if rule.statements.contains(where: { if case .log = $0 { true } else { false } }) {
                 copy.statements = rule.statements.map { statement in
                     if case .log(let prefix?, let level) = statement, prefix.hasPrefix("sdn \(old) ") {
@@ -700,6 +779,23 @@ struct Builder {
                 }
             }
             return copy
+        }
+    }
+
+    /// `first + second` in one allocation, by copying UTF-8 bytes (`+` on a String and a Substring goes
+    /// through a slow generic path, and 400,000 rule ids are built this way).
+    static func joined(_ first: String, _ second: Substring) -> String {
+        var first = first
+        var second = second
+        let firstCount = first.utf8.count, secondCount = second.utf8.count
+        return first.withUTF8 { head in
+            second.withUTF8 { tail in
+                String(unsafeUninitializedCapacity: firstCount + secondCount) { buffer in
+                    _ = buffer.initialize(fromContentsOf: head)
+                    _ = buffer[firstCount...].initialize(fromContentsOf: tail)
+                    return firstCount + secondCount
+                }
+            }
         }
     }
 
@@ -736,6 +832,7 @@ struct Builder {
                     chains.append(Chain(name: chainName, rules: rules))
                 }
                 diagnostics += compiler.diagnostics
+                referencedSets[family, default: []].formUnion(compiler.referencedSets)
                 if family == .bridge { bridge.chains += chains } else { inet.chains += chains }
             }
         }
@@ -782,6 +879,8 @@ struct GuestChunk: Sendable {
     var nicChains: [Chain] = []
     var diagnostics: [Diagnostic] = []
     var usedGroups: [TableFamily: Set<String>] = [:]
+    var sharedSets = SharedSetUse()
+    var referencedSets: [TableFamily: Set<String>] = [:]
 }
 
 /// Slots the concurrent guest compiles write into, one per worker (each slot written by one thread).

@@ -40,6 +40,13 @@ public enum FirewallNaming {
     public static let bridgedPairs = "bridged"
     public static let managementSetV4 = "mgmt_v4"
     public static let managementSetV6 = "mgmt_v6"
+    // Shared constant sets (see `SharedSet`).
+    public static let ndpSet = "ndp"
+    public static let ndpHostSet = "ndp_host"
+    public static let ndpRouterOnlySet = "ndp_router"
+    public static let dhcpServerPortsSet = "dhcp_server"
+    public static let smurfSourcesSet = "smurf_v4"
+    public static let ipEtherTypesSet = "ip_ethertypes"
 
     static func suffix(_ direction: Direction) -> String {
         switch direction {

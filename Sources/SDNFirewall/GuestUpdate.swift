@@ -11,13 +11,50 @@ public struct GuestFragment: Sendable, Equatable {
     public var elements: [TableFamily: [String: [SetElement]]]
     /// Security groups the guests jump to (their chains must already exist).
     public var groups: [TableFamily: Set<String>]
+    /// Named sets the guests' rules reference: shared constant sets and IP sets (they must already exist).
+    public var sets: [TableFamily: Set<String>]
+
+    private static func isInterval(_ element: SetElement) -> Bool {
+        element.key.contains { if case .prefix = $0 { true } else if case .range = $0 { true } else { false } }
+    }
+
+    /// Whether every chain and set outside the fragment that its rules name exists in `ruleset`. When
+    /// not (a guest starts using a security group or IP set nothing used before), its changes cannot be
+    /// applied alone: compile the whole ruleset and diff instead.
+    ///
+    /// With `old`, the fragment this one replaces (whose dependencies the ruleset already has), the
+    /// common case of needing nothing new is answered without looking at the ruleset.
+    public func dependenciesSatisfied(by ruleset: Ruleset, replacing old: GuestFragment? = nil) -> Bool {
+        if let old, groups.allSatisfy({ $0.value.isSubset(of: old.groups[$0.key] ?? []) }),
+           sets.allSatisfy({ $0.value.isSubset(of: old.sets[$0.key] ?? []) }),
+           !elements.values.contains(where: { $0.values.contains { $0.contains(where: Self.isInterval) } }) {
+            return true
+        }
+        for table in ruleset.tables where table.name == FirewallNaming.tableName {
+            // A set kept without the interval flag (all host addresses) cannot take a subnet element.
+            for (name, list) in elements[table.family] ?? [:] where list.contains(where: Self.isInterval) {
+                if let set = table.sets.first(where: { $0.name == name }), !set.flags.contains(.interval) { return false }
+            }
+            let needed = groups[table.family] ?? []
+            if !needed.isEmpty {
+                let chains = Set(table.chains.lazy.filter { $0.name.hasPrefix("group-") }.map(\.name))
+                for group in needed {
+                    for direction in Direction.allCases where !chains.contains(FirewallNaming.groupChain(group, direction)) { return false }
+                }
+            }
+            let sets = Set(table.sets.map(\.name))
+            if !(self.sets[table.family] ?? []).isSubset(of: sets) { return false }
+        }
+        let families = Set(ruleset.tables.filter { $0.name == FirewallNaming.tableName }.map(\.family))
+        return Set(groups.filter { !$0.value.isEmpty }.keys).union(sets.filter { !$0.value.isEmpty }.keys).isSubset(of: families)
+    }
 }
 
 extension FirewallCompiler {
     /// Compiles only the given guests of a node. The rest of the ruleset is assumed unchanged; callers
     /// fall back to a full compile when a guest starts using a security group nothing used before.
     public static func compileGuests(_ ids: Set<Int>, of validated: Validated<DesiredState>, node: String, features: KernelFeatures = .full) -> GuestFragment {
-        let builder = Builder(state: validated.value, nodeName: node, features: features)
+        let builder = Builder(state: validated.value, nodeName: node, features: features, guestIDs: ids)
         return builder.fragment(for: ids)
     }
 

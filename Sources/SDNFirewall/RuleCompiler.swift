@@ -8,6 +8,8 @@ struct RuleCompiler {
     let tableFamily: TableFamily
     let logRateLimit: LogRateLimit
     var diagnostics: [Diagnostic] = []
+    /// Named sets (IP sets) the compiled rules reference.
+    var referencedSets: Set<String> = []
 
     /// Which IP set names exist per family (a set with only IPv4 entries has no `_v6` nft set).
     let ipSetFamilies: [String: Set<IPAddress.Family>]
@@ -33,17 +35,57 @@ struct RuleCompiler {
 
     /// One policy rule → zero or more nft rules (zero when disabled or when it can never match).
     mutating func compile(_ rule: FirewallRule, placement: Placement) -> [Rule] {
-        guard rule.enabled else { return [] }
-        let baseID = "\(placement.chain)/\(rule.id)"
+        var rules: [Rule] = []
+        compile(rule, placement: placement, into: &rules)
+        return rules
+    }
+
+    /// A guest rule into its NIC's outbound and inbound chains: a match rule lands in the chain of its
+    /// direction only, a group jump in both.
+    mutating func compile(_ rule: FirewallRule, out: Placement, in inbound: Placement, outRules: inout [Rule], inRules: inout [Rule]) {
+        guard rule.enabled else { return }
+        switch rule.body {
+        case .group:
+            compile(rule, placement: out, into: &outRules)
+            compile(rule, placement: inbound, into: &inRules)
+        case .match(let match):
+            if match.direction == out.direction {
+                compileMatch(match, rule: rule, baseID: Self.id(out.chain, rule.id), placement: out, into: &outRules)
+            } else if match.direction == inbound.direction {
+                compileMatch(match, rule: rule, baseID: Self.id(inbound.chain, rule.id), placement: inbound, into: &inRules)
+            }
+        }
+    }
+
+    /// `compile(_:placement:)`, appending to `rules` (the guest compile builds 800,000 rules: no
+    /// intermediate arrays).
+    mutating func compile(_ rule: FirewallRule, placement: Placement, into rules: inout [Rule]) {
+        guard rule.enabled else { return }
         switch rule.body {
         case .group(let name, let iface):
             var statements: [Statement] = []
             if let iface, let key = placement.interfaceKey { statements.append(.match(.meta(key), .equal, .value(.string(iface)))) }
             statements += [.counter, .verdict(.jump(FirewallNaming.groupChain(name, placement.direction)))]
-            return [Rule(id: baseID, statements: statements, origin: rule.origin)]
+            rules.append(Rule(id: Self.id(placement.chain, rule.id), statements: statements, origin: rule.origin))
         case .match(let match):
-            guard match.direction == placement.direction else { return [] }
-            return compileMatch(match, rule: rule, baseID: baseID, placement: placement)
+            guard match.direction == placement.direction else { return }
+            compileMatch(match, rule: rule, baseID: Self.id(placement.chain, rule.id), placement: placement, into: &rules)
+        }
+    }
+
+    /// `chain/rule` in one allocation.
+    static func id(_ chain: String, _ rule: String) -> String {
+        var chain = chain, rule = rule
+        let chainCount = chain.utf8.count, ruleCount = rule.utf8.count
+        return chain.withUTF8 { head in
+            rule.withUTF8 { tail in
+                String(unsafeUninitializedCapacity: chainCount + 1 + ruleCount) { buffer in
+                    _ = buffer.initialize(fromContentsOf: head)
+                    buffer[chainCount] = UInt8(ascii: "/")
+                    _ = buffer[(chainCount + 1)...].initialize(fromContentsOf: tail)
+                    return chainCount + 1 + ruleCount
+                }
+            }
         }
     }
 
@@ -59,7 +101,7 @@ struct RuleCompiler {
         var right: Expression?
     }
 
-    private mutating func compileMatch(_ match: RuleMatch, rule: FirewallRule, baseID: String, placement: Placement) -> [Rule] {
+    private mutating func compileMatch(_ match: RuleMatch, rule: FirewallRule, baseID: String, placement: Placement, into rules: inout [Rule]) {
         var protocols: [ProtocolVariant]
         if let macroName = match.macro, let macro = FirewallMacro.named(macroName) {
             protocols = macro.entries.compactMap { entry in
@@ -71,40 +113,46 @@ struct RuleCompiler {
         }
         let sources = resolve(match.source)
         let destinations = resolve(match.destination)
-        var rules: [Rule] = []
+        let first = rules.count
         var index = 0
         for variant in protocols {
             let protoFamily: IPAddress.Family? = variant.proto == .icmp ? .ipv4 : variant.proto == .icmpv6 ? .ipv6 : nil
             for source in sources {
                 for destination in destinations {
-                    let families = Set([protoFamily, source.family, destination.family].compactMap { $0 })
-                    guard families.count <= 1 else { continue }
+                    // Protocol, source and destination must not name two different families.
+                    var family = protoFamily
+                    if let sourceFamily = source.family {
+                        if let family, family != sourceFamily { continue }
+                        family = sourceFamily
+                    }
+                    if let destinationFamily = destination.family, let family, family != destinationFamily { continue }
                     var matches: [Statement] = []
+                    matches.reserveCapacity(6)
                     if let iface = match.iface, let key = placement.interfaceKey {
                         matches.append(.match(.meta(key), .equal, .value(.string(iface))))
                     }
                     if let right = source.right { matches.append(.match(.payload(protocol: source.family == .ipv6 ? "ip6" : "ip", field: "saddr"), .equal, right)) }
                     if let right = destination.right { matches.append(.match(.payload(protocol: destination.family == .ipv6 ? "ip6" : "ip", field: "daddr"), .equal, right)) }
-                    matches += protocolMatches(variant)
+                    appendProtocolMatches(variant, to: &matches)
                     let id = index == 0 ? baseID : "\(baseID)/\(index)"
                     index += 1
                     if let level = match.log, level != .nolog {
                         rules.append(Rule(id: id + "/log", statements: matches + logStatements(level: level, scope: placement.logScope, ruleID: rule.id, action: match.action), origin: rule.origin))
                     }
-                    rules.append(Rule(id: id, statements: matches + [.counter] + verdict(for: match.action, proto: variant.proto), origin: rule.origin))
+                    matches.append(.counter)
+                    matches.append(verdict(for: match.action, proto: variant.proto))
+                    rules.append(Rule(id: id, statements: matches, origin: rule.origin))
                 }
             }
         }
-        if rules.isEmpty {
+        if rules.count == first {
             diagnostics.append(.warning("never-matches", "rule '\(match.oneLine)' can never match (its addresses and protocol are of different families)", at: rule.origin, path: rule.sourcePath?.description ?? "",
                                         hint: "split IPv4 and IPv6 into separate rules"))
         }
-        return rules
     }
 
-    private func protocolMatches(_ variant: ProtocolVariant) -> [Statement] {
-        guard let proto = variant.proto else { return [] }
-        var matches: [Statement] = []
+    private func appendProtocolMatches(_ variant: ProtocolVariant, to matches: inout [Statement]) {
+        guard let proto = variant.proto else { return }
         if proto.hasPorts && (!variant.sport.isEmpty || !variant.dport.isEmpty) {
             if !variant.sport.isEmpty { matches.append(.match(.payload(protocol: proto.description, field: "sport"), .equal, Self.portExpression(variant.sport))) }
             if !variant.dport.isEmpty { matches.append(.match(.payload(protocol: proto.description, field: "dport"), .equal, Self.portExpression(variant.dport))) }
@@ -114,7 +162,6 @@ struct RuleCompiler {
         } else {
             matches.append(.match(.meta("l4proto"), .equal, .value(Self.protocolValue(proto))))
         }
-        return matches
     }
 
     static func protocolValue(_ proto: IPProtocolName) -> Value {
@@ -127,11 +174,11 @@ struct RuleCompiler {
         return values.count == 1 ? .value(values[0]) : .set(values)
     }
 
-    private func verdict(for action: RuleAction, proto: IPProtocolName?) -> [Statement] {
+    private func verdict(for action: RuleAction, proto: IPProtocolName?) -> Statement {
         switch action {
-        case .accept: [.verdict(.accept)]
-        case .drop: [.verdict(.drop)]
-        case .reject: proto == .tcp ? [.reject(.tcpReset)] : [.reject(.default)]
+        case .accept: .verdict(.accept)
+        case .drop: .verdict(.drop)
+        case .reject: proto == .tcp ? .reject(.tcpReset) : .reject(.default)
         }
     }
 
@@ -142,8 +189,14 @@ struct RuleCompiler {
     }
 
     /// Source or destination list → one variant per family and named set. An empty list is "any".
+    private static let anyAddress = [AddressVariant(family: nil, right: nil)]
+
     private mutating func resolve(_ matches: [AddressMatch]) -> [AddressVariant] {
-        if matches.isEmpty { return [AddressVariant(family: nil, right: nil)] }
+        if matches.isEmpty { return Self.anyAddress }
+        // One prefix (the common case) is its own merged interval set.
+        if matches.count == 1, case .prefix(let prefix) = matches[0] {
+            return [AddressVariant(family: prefix.family, right: .value(prefix.isHost ? .address(prefix.address) : .prefix(prefix.masked)))]
+        }
         var literals: [IPAddress.Family: AddressIntervals] = [:]
         func add(_ range: ClosedRange<UInt128>, _ family: IPAddress.Family) {
             literals[family, default: AddressIntervals(family: family)].insert(range)
@@ -160,7 +213,9 @@ struct RuleCompiler {
                     add(AddressIntervals.range(of: alias.cidr), alias.cidr.family)
                 } else {
                     for family in [IPAddress.Family.ipv4, .ipv6] where ipSetFamilies[name]?.contains(family) == true {
-                        variants.append(AddressVariant(family: family, right: .setReference(FirewallNaming.ipSet(name, family))))
+                        let setName = FirewallNaming.ipSet(name, family)
+                        referencedSets.insert(setName)
+                        variants.append(AddressVariant(family: family, right: .setReference(setName)))
                     }
                 }
             }

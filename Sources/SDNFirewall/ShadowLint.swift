@@ -1,4 +1,7 @@
+import Dispatch
+import Glibc
 import SDNModel
+import Synchronization
 
 /// Finds rules that can never match because an earlier rule of the same list already decides every
 /// packet they would match: `in accept tcp dport 22` below `in drop tcp` is dead code.
@@ -23,28 +26,70 @@ public enum ShadowLint {
     public static func findings(in state: DesiredState) -> [Diagnostic] {
         let firewall = state.firewall
         let context = Context(firewall: firewall)
-        var lists: [(owner: String, rules: [FirewallRule])] = []
+        // Owners are named only when a finding needs them: 10,000 guest policies usually have none.
+        var lists: [(owner: Owner, rules: [FirewallRule])] = []
         for policy in firewall.allPolicies.sorted(by: { $0.scope < $1.scope }) {
-            lists.append((policy.scope.description, policy.rules))
+            lists.append((.policy(policy.scope), policy.rules))
         }
         for group in firewall.groups.sorted(by: { $0.name < $1.name }) {
-            lists.append(("group \(group.name)", group.rules))
+            lists.append((.group(group.name), group.rules))
         }
-        var diagnostics: [Diagnostic] = []
-        for list in lists {
-            diagnostics += findings(in: list.rules, owner: list.owner, context: context)
+        // Lists are independent: split them over the cores (10,000 guest policies are a good part of a compile).
+        let all = lists
+        let workers = max(1, min(sysconf(Int32(_SC_NPROCESSORS_ONLN)), all.count / 512))
+        let chunkSize = (all.count + workers - 1) / workers
+        let results = Mutex<[[Diagnostic]]>(Array(repeating: [], count: workers))
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            var found: [Diagnostic] = []
+            for list in all[min(all.count, worker * chunkSize)..<min(all.count, (worker + 1) * chunkSize)] {
+                found += findings(in: list.rules, owner: list.owner, context: context)
+            }
+            results.withLock { $0[worker] = found }
         }
-        return diagnostics
+        return results.withLock { $0.flatMap { $0 } }
     }
 
-    private static func findings(in rules: [FirewallRule], owner: String, context: Context) -> [Diagnostic] {
+    private enum Owner: Sendable {
+        case policy(PolicyScope)
+        case group(String)
+
+        var description: String {
+            switch self {
+            case .policy(let scope): scope.description
+            case .group(let name): "group \(name)"
+            }
+        }
+    }
+
+    /// For one policy's or group's rules: each enabled match rule against the enabled match rules above it.
+    private static func findings(in rules: [FirewallRule], owner: Owner, context: Context) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
-        for (index, later) in rules.enumerated() {
-            guard later.enabled, let laterMatch = later.match else { continue }
-            for earlier in rules[..<index] {
-                guard earlier.enabled, let earlierMatch = earlier.match,
-                      context.covers(earlierMatch, laterMatch) else { continue }
-                diagnostics.append(diagnostic(later: later, laterMatch: laterMatch, earlier: earlier, earlierMatch: earlierMatch, owner: owner))
+        var indices: [Int] = []
+        var keys: [Context.QuickKey] = []
+        indices.reserveCapacity(rules.count)
+        keys.reserveCapacity(rules.count)
+        for (index, rule) in rules.enumerated() {
+            guard rule.enabled, case .match(let match) = rule.body else { continue }
+            keys.append(context.quickKey(match))
+            indices.append(index)
+        }
+        guard keys.count > 1 else { return [] }
+        for later in 1..<keys.count {
+            for earlier in 0..<later {
+                // Most pairs are decided by the plain-value keys; the rest compare the rules themselves.
+                let covered: Bool
+                switch Context.QuickKey.covers(keys[earlier], keys[later]) {
+                case true?: covered = true
+                case false?: covered = false
+                case nil:
+                    guard case .match(let earlierMatch) = rules[indices[earlier]].body, case .match(let laterMatch) = rules[indices[later]].body else { continue }
+                    covered = context.covers(earlierMatch, laterMatch)
+                }
+                guard covered else { continue }
+                let laterRule = rules[indices[later]], earlierRule = rules[indices[earlier]]
+                if case .match(let laterMatch) = laterRule.body, case .match(let earlierMatch) = earlierRule.body {
+                    diagnostics.append(diagnostic(later: laterRule, laterMatch: laterMatch, earlier: earlierRule, earlierMatch: earlierMatch, owner: owner.description))
+                }
                 break
             }
         }
@@ -72,19 +117,101 @@ public enum ShadowLint {
         var icmpType: String?
     }
 
-    private struct Context {
+    /// The comparisons, with allocation-free paths for the common shapes (no macro, one port range,
+    /// one address): a compile lints every rule pair of 10,000 policies.
+    private struct Context: Sendable {
         let aliases: [String: Alias]
 
         init(firewall: FirewallConfig) {
             aliases = Dictionary(firewall.aliases.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         }
 
-        func covers(_ earlier: RuleMatch, _ later: RuleMatch) -> Bool {
+        /// The common shapes of a rule as plain values (no references to retain): no macro, interface
+        /// or ICMP type, at most one port range per side, at most one address per side. `complex` rules
+        /// are compared in full.
+        struct QuickKey: Sendable {
+            enum Address: Sendable, Equatable {
+                case any
+                case range(IPAddress.Family, ClosedRange<UInt128>)
+                /// An IP set, by the hash of its name (equal hashes are compared in full).
+                case set(Int)
+            }
+            var direction: Direction
+            var complex: Bool
+            /// The protocol number, nil for any.
+            var proto: UInt8?
+            /// nil for any port.
+            var sport: ClosedRange<UInt16>?
+            var dport: ClosedRange<UInt16>?
+            var source: Address
+            var destination: Address
+
+            /// nil when the keys cannot decide.
+            static func covers(_ earlier: QuickKey, _ later: QuickKey) -> Bool? {
+                guard earlier.direction == later.direction else { return false }
+                if earlier.complex || later.complex { return nil }
+                if let proto = earlier.proto {
+                    guard let laterProto = later.proto, proto == laterProto else { return false }
+                    guard covers(earlier.sport, later.sport), covers(earlier.dport, later.dport) else { return false }
+                }
+                switch (covers(earlier.source, later.source), covers(earlier.destination, later.destination)) {
+                case (false?, _), (_, false?): return false
+                case (true?, true?): return true
+                default: return nil
+                }
+            }
+
+            private static func covers(_ earlier: ClosedRange<UInt16>?, _ later: ClosedRange<UInt16>?) -> Bool {
+                guard let earlier else { return true }
+                guard let later else { return false }
+                return earlier.lowerBound <= later.lowerBound && later.upperBound <= earlier.upperBound
+            }
+
+            private static func covers(_ earlier: Address, _ later: Address) -> Bool? {
+                switch (earlier, later) {
+                case (.any, _): true
+                case (_, .any): false
+                case (.range(let family, let range), .range(let laterFamily, let laterRange)):
+                    family == laterFamily && range.lowerBound <= laterRange.lowerBound && laterRange.upperBound <= range.upperBound
+                case (.set(let hash), .set(let laterHash)): hash == laterHash ? nil : false
+                default: false
+                }
+            }
+        }
+
+        func quickKey(_ match: RuleMatch) -> QuickKey {
+            var key = QuickKey(direction: match.direction, complex: match.macro != nil || match.iface != nil || match.icmpType != nil,
+                               proto: match.proto?.number, sport: nil, dport: nil, source: .any, destination: .any)
+            func ports(_ list: [PortRange]) -> ClosedRange<UInt16>? {
+                if list.count > 1 { key.complex = true }
+                return list.first.map { $0.lower...$0.upper }
+            }
+            func address(_ list: [AddressMatch]) -> QuickKey.Address {
+                guard let first = list.first else { return .any }
+                if list.count > 1 { key.complex = true }
+                if let (family, range) = literalRange(first) { return .range(family, range) }
+                if case .reference(let name) = first { return .set(name.hashValue) }
+                key.complex = true
+                return .any
+            }
+            key.sport = ports(match.sport)
+            key.dport = ports(match.dport)
+            key.source = address(match.source)
+            key.destination = address(match.destination)
+            return key
+        }
+
+        func covers(_ earlier: borrowing RuleMatch, _ later: borrowing RuleMatch) -> Bool {
             guard earlier.direction == later.direction else { return false }
             if let iface = earlier.iface, iface != later.iface { return false }
-            guard let earlierEntries = entries(of: earlier), let laterEntries = entries(of: later) else { return false }
-            let servicesCovered = laterEntries.allSatisfy { entry in earlierEntries.contains { Self.covers($0, entry) } }
-            return servicesCovered && covers(earlier.source, later.source) && covers(earlier.destination, later.destination)
+            if earlier.macro == nil && later.macro == nil {
+                guard Self.covers(ServiceEntry(proto: earlier.proto, sport: earlier.sport, dport: earlier.dport, icmpType: earlier.icmpType),
+                                  ServiceEntry(proto: later.proto, sport: later.sport, dport: later.dport, icmpType: later.icmpType)) else { return false }
+            } else {
+                guard let earlierEntries = entries(of: earlier), let laterEntries = entries(of: later) else { return false }
+                guard laterEntries.allSatisfy({ entry in earlierEntries.contains { Self.covers($0, entry) } }) else { return false }
+            }
+            return covers(earlier.source, later.source) && covers(earlier.destination, later.destination)
         }
 
         /// The rule's service entries; nil for an unknown macro or macro protocol (nothing is assumed).
@@ -117,6 +244,10 @@ public enum ShadowLint {
         private static func covers(_ earlier: [PortRange], _ later: [PortRange]) -> Bool {
             if earlier.isEmpty { return true }
             if later.isEmpty { return false }
+            if earlier.count == 1 {
+                let range = earlier[0]
+                return later.allSatisfy { range.lower <= $0.lower && $0.upper <= range.upper }
+            }
             var union: [ClosedRange<Int>] = []
             for range in earlier.map({ Int($0.lower)...Int($0.upper) }).sorted(by: { $0.lowerBound < $1.lowerBound }) {
                 if let last = union.last, range.lowerBound <= last.upperBound + 1 {
@@ -131,6 +262,21 @@ public enum ShadowLint {
         private func covers(_ earlier: [AddressMatch], _ later: [AddressMatch]) -> Bool {
             if earlier.isEmpty { return true }
             if later.isEmpty { return false }
+            if earlier.count == 1 {
+                // One earlier address: a literal interval or one IP set, no union to build.
+                if let (family, range) = literalRange(earlier[0]) {
+                    return later.allSatisfy { match in
+                        guard let (laterFamily, laterRange) = literalRange(match) else { return false }
+                        return laterFamily == family && range.lowerBound <= laterRange.lowerBound && laterRange.upperBound <= range.upperBound
+                    }
+                }
+                guard case .reference(let name) = earlier[0] else { return false }
+                return later.allSatisfy { match in
+                    if literalRange(match) != nil { return false }
+                    if case .reference(let laterName) = match { return laterName == name }
+                    return false
+                }
+            }
             var literals: [IPAddress.Family: AddressIntervals] = [:]
             var sets = Set<String>()
             for match in earlier {

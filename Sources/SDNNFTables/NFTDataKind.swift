@@ -39,6 +39,8 @@ enum NFTDataKind: Hashable, Sendable {
         case .interfaceName: self = .interfaceName
         case .inetProtocol: self = .inetProtocol
         case .inetService: self = .inetService
+        case .icmpv6Type: self = .icmpv6Type
+        case .etherType: self = .etherType
         case .mark: self = .mark
         case .verdict: self = .verdict
         }

@@ -100,6 +100,8 @@ public enum SetKeyType: String, Hashable, Sendable, Codable {
     case interfaceName = "ifname"
     case inetProtocol = "inet_proto"
     case inetService = "inet_service"
+    case icmpv6Type = "icmpv6_type"
+    case etherType = "ether_type"
     case mark
     case verdict
 }

@@ -4,9 +4,15 @@ internal import CNFTNL
 internal import CNFTNLShim
 
 /// One nf_tables transaction ready to send: NFNL_MSG_BATCH_BEGIN (with the generation guard), the
-/// messages of each change in order, NFNL_MSG_BATCH_END. Every message asks for an acknowledgement and
-/// has its own sequence number, so an error names the message and through it the change.
-struct EncodedBatch {
+/// messages of each change in order, NFNL_MSG_BATCH_END. Every message has its own sequence number, so
+/// an error names the message and through it the change. Only the last message asks for an
+/// acknowledgement (as `nft` asks for none): the kernel reports every failing message anyway and keeps
+/// processing the batch after an error, so that acknowledgement marks the end of the answers, and a
+/// first load of 860,000 messages does not make the kernel build and queue 860,000 of them.
+///
+/// Sendable by hand: its buffer is written once by the encoder and only read afterwards (a chunked
+/// apply hands it from the encoding thread to the sending one).
+struct EncodedBatch: @unchecked Sendable {
     let buffer: BatchBuffer
     let beginSequence: UInt32
     let firstMessageSequence: UInt32
@@ -57,6 +63,11 @@ struct BatchEncoder {
     /// attribute length limit.
     static let elementChunkBytes = 48 * 1024
 
+    private struct LoweringKey: Hashable {
+        var family: TableFamily
+        var statements: [Statement]
+    }
+
     private struct SetKey: Hashable {
         var family: TableFamily
         var table: String
@@ -80,11 +91,14 @@ struct BatchEncoder {
         var changeFirstMessage: [Int] = []
         var nextSetID: UInt32 = 1
         var createdSets: [SetKey: (id: UInt32, set: NamedSet)] = [:]
+        // Lowering depends only on the family and the statements, and a first load repeats the same
+        // statements (every guest chain's conntrack, NDP, DHCP … rules) hundreds of thousands of times.
+        var lowered: [LoweringKey: KernelRule] = [:]
 
         func message(_ type: nf_tables_msg_types, family: TableFamily, flags: Int32, build: (UnsafeMutablePointer<nlmsghdr>) throws(NFTNetlinkError) -> Void) throws(NFTNetlinkError) {
             buffer.reserve(Self.messageReserve)
             let header = nftnl_nlmsg_build_hdr(buffer.tail.assumingMemoryBound(to: CChar.self), Nftnl.messageType(type), UInt16(family.netfilterFamily),
-                                               UInt16(NLM_F_ACK | flags), nextSequence())!
+                                               UInt16(flags), nextSequence())!
             try build(header)
             messageOffsets.append(buffer.length)
             buffer.commit(messageLength: Int(header.pointee.nlmsg_len))
@@ -151,7 +165,15 @@ struct BatchEncoder {
                     let rule = try NftnlRule(family: family.netfilterFamily, table: table, chain: chain)
                     try message(NFT_MSG_DELRULE, family: family, flags: 0) { nftnl_rule_nlmsg_build_payload($0, rule.pointer) }
                 case .addRule(let family, let table, let chain, let rule):
-                    let kernelRule = try RuleEncoder(family: family).encode(rule)
+                    let key = LoweringKey(family: family, statements: rule.statements)
+                    var kernelRule: KernelRule
+                    if let cached = lowered[key] {
+                        kernelRule = cached
+                        kernelRule.userdata = try RuleEncoder.userdata(of: rule)
+                    } else {
+                        kernelRule = try RuleEncoder(family: family).encode(rule)
+                        lowered[key] = kernelRule
+                    }
                     var anonymousIDs: [UInt32] = []
                     for set in kernelRule.anonymousSets {
                         anonymousIDs.append(try addSet(set, family: family, table: table))
@@ -190,6 +212,10 @@ struct BatchEncoder {
             }
         }
 
+        if let last = messageOffsets.last {
+            let header = (buffer.base + last).assumingMemoryBound(to: nlmsghdr.self)
+            header.pointee.nlmsg_flags |= UInt16(NLM_F_ACK)
+        }
         buffer.reserve(64)
         buffer.commit(messageLength: sdn_nft_batch_end(buffer.tail, nextSequence()))
         return EncodedBatch(buffer: buffer, beginSequence: beginSequence, firstMessageSequence: firstMessageSequence,

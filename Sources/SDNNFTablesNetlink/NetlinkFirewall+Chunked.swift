@@ -1,4 +1,6 @@
+import Dispatch
 import Glibc
+import Synchronization
 import SDNDataplane
 import SDNNFTables
 
@@ -46,26 +48,36 @@ extension NetlinkFirewall {
         if !current.isEmpty { batches.append(current) }
         batches.append(plan.final)
 
+        // Set definitions are read before anything is sent: the early transactions only create new
+        // objects, so what they are read for (element changes of existing sets) does not change.
+        let definitions = try existingSetDefinitions(for: changes, socket: socket)
+        let pipeline = EncodingPipeline(batches: batches, definitions: definitions, expectedGeneration: expectedGeneration,
+                                        firstSequence: socket.firstFreeSequence(room: 1 << 26))
+        pipeline.start()
+        defer { pipeline.cancel() }
+
         var generation = expectedGeneration
         var total = 0
         var report = FirewallApplyReport(messageCount: 0, generation: expectedGeneration ?? 0)
         var offset = 0
-        for batch in batches {
+        for (index, batchChanges) in batches.enumerated() {
             do throws(FirewallApplyError) {
-                report = try apply(batch, expectedGeneration: generation, socket: socket)
+                let (batch, sequences) = try pipeline.next()
+                socket.advanceSequences(by: sequences)
+                report = try commit(batch, changes: batchChanges, expectedGeneration: generation, socket: socket)
             } catch {
                 var error = error
                 // Report the index in the caller's list, not in the batch.
-                if let index = error.failedChangeIndex, let change = error.failedChange {
-                    error.failedChangeIndex = changes.firstIndex(of: change) ?? index + offset
+                if let batchIndex = error.failedChangeIndex, let change = error.failedChange {
+                    error.failedChangeIndex = changes.firstIndex(of: change) ?? batchIndex + offset
                 }
-                if offset > 0 { error.message += " (after \(offset) changes were committed in earlier transactions of this chunked apply; they are not reachable)" }
+                if index > 0 { error.message += " (after \(offset) changes were committed in earlier transactions of this chunked apply; they are not reachable)" }
                 throw error
             }
-            offset += batch.count
+            offset += batchChanges.count
             total += report.messageCount
             // Later transactions are guarded by the generation the previous one committed.
-            generation = report.generation
+            generation = expectedGeneration == nil ? nil : report.generation
         }
         return FirewallApplyReport(messageCount: total, generation: report.generation)
     }
@@ -79,5 +91,69 @@ extension NetlinkFirewall {
         default:
             1
         }
+    }
+}
+
+/// Encodes the transactions of a chunked apply on another thread while the kernel processes the
+/// previous one: a first load spends about as long building messages as the kernel spends on them, and
+/// the two overlap. At most two encoded transactions wait, to bound memory.
+///
+/// Each transaction's generation guard is the generation the previous one commits (predictable: the
+/// next one, as `commit` reports it), so encoding never waits for the kernel.
+private final class EncodingPipeline: @unchecked Sendable {
+    private let batches: [[FirewallChange]]
+    private let definitions: [NetlinkFirewall.TableName: [String: NamedSet]]
+    private let expectedGeneration: UInt32?
+    private let firstSequence: UInt32
+    private let slots = DispatchSemaphore(value: 2)
+    private let ready = DispatchSemaphore(value: 0)
+    private let results = Mutex<[(Result<EncodedBatch, FirewallApplyError>, Int)]>([])
+    private let cancelled = Atomic<Bool>(false)
+
+    init(batches: [[FirewallChange]], definitions: [NetlinkFirewall.TableName: [String: NamedSet]], expectedGeneration: UInt32?, firstSequence: UInt32) {
+        self.batches = batches
+        self.definitions = definitions
+        self.expectedGeneration = expectedGeneration
+        self.firstSequence = firstSequence
+    }
+
+    func start() {
+        DispatchQueue.global(qos: .userInitiated).async { self.run() }
+    }
+
+    private func run() {
+        var sequence = firstSequence
+        var generation = expectedGeneration
+        for changes in batches {
+            slots.wait()
+            guard !cancelled.load(ordering: .relaxed) else { return }
+            if UInt64(sequence) + (1 << 26) > UInt64(UInt32.max) { sequence = 1 }
+            let result = Result { () throws(FirewallApplyError) -> EncodedBatch in
+                try NetlinkFirewall.encode(changes, firstSequence: sequence, expectedGeneration: generation, definitions: definitions)
+            }
+            var used = 0
+            if case .success(let batch) = result {
+                used = batch.sequenceCount
+                sequence &+= UInt32(truncatingIfNeeded: used)
+                generation = NetlinkFirewall.generation(after: batch, expected: generation)
+            }
+            results.withLock { $0.append((result, used)) }
+            ready.signal()
+            if case .failure = result { return }
+        }
+    }
+
+    /// The next transaction in order and the sequence numbers it uses (waits for the encoder).
+    func next() throws(FirewallApplyError) -> (EncodedBatch, Int) {
+        ready.wait()
+        let (result, used) = results.withLock { $0.removeFirst() }
+        slots.signal()
+        return (try result.get(), used)
+    }
+
+    func cancel() {
+        cancelled.store(true, ordering: .relaxed)
+        slots.signal()
+        slots.signal()
     }
 }

@@ -158,23 +158,40 @@ public final class NetlinkFirewall: FirewallDataplane {
 
     static func apply(_ changes: [FirewallChange], expectedGeneration: UInt32?, socket: NetlinkSocket) throws(FirewallApplyError) -> FirewallApplyReport {
         let definitions = try existingSetDefinitions(for: changes, socket: socket)
+        // A batch never needs more sequence numbers than changes times messages per change; leave room for
+        // huge set element lists too.
+        let first = socket.firstFreeSequence(room: 1 << 26)
+        let batch = try encode(changes, firstSequence: first, expectedGeneration: expectedGeneration, definitions: definitions)
+        socket.advanceSequences(by: batch.sequenceCount)
+        return try commit(batch, changes: changes, expectedGeneration: expectedGeneration, socket: socket)
+    }
+
+    /// Encodes one transaction; `definitions` holds the existing sets whose elements change.
+    static func encode(_ changes: [FirewallChange], firstSequence: UInt32, expectedGeneration: UInt32?,
+                       definitions: [TableName: [String: NamedSet]]) throws(FirewallApplyError) -> EncodedBatch {
         let encoder = BatchEncoder { family, table, name throws(NFTNetlinkError) in
             guard let set = definitions[TableName(family: family, name: table), default: [:]][name] else {
                 throw NFTNetlinkError(code: .kernel, operation: "get set \(family.rawValue) \(table) \(name)", message: "no such set", errno: ENOENT)
             }
             return set
         }
-        // A batch never needs more sequence numbers than changes times messages per change; leave room for
-        // huge set element lists too.
-        let first = socket.firstFreeSequence(room: 1 << 26)
-        let batch = try encoder.encode(changes, firstSequence: first, expectedGeneration: expectedGeneration)
-        socket.advanceSequences(by: batch.sequenceCount)
+        return try encoder.encode(changes, firstSequence: firstSequence, expectedGeneration: expectedGeneration)
+    }
+
+    /// The generation a transaction guarded by `expected` commits (nil when unguarded: read it).
+    static func generation(after batch: EncodedBatch, expected: UInt32?) -> UInt32? {
+        guard let expected else { return nil }
+        // The kernel held the commit lock from the generation check to the commit: our commit is the
+        // next generation (which skips zero); an empty transaction commits nothing.
+        return batch.messageCount == 0 ? expected : (expected &+ 1 == 0 ? 1 : expected &+ 1)
+    }
+
+    /// Sends an encoded transaction and reports what it committed.
+    static func commit(_ batch: EncodedBatch, changes: [FirewallChange], expectedGeneration: UInt32?, socket: NetlinkSocket) throws(FirewallApplyError) -> FirewallApplyReport {
         try send(batch, changes: changes, expectedGeneration: expectedGeneration, socket: socket)
         let generation: UInt32
-        if let expectedGeneration {
-            // The kernel held the commit lock from the generation check to the commit: our commit is the
-            // next generation (which skips zero); an empty transaction commits nothing.
-            generation = batch.messageCount == 0 ? expectedGeneration : (expectedGeneration &+ 1 == 0 ? 1 : expectedGeneration &+ 1)
+        if let predicted = Self.generation(after: batch, expected: expectedGeneration) {
+            generation = predicted
         } else {
             do throws(NFTNetlinkError) {
                 generation = try socket.generation()
@@ -186,7 +203,7 @@ public final class NetlinkFirewall: FirewallDataplane {
     }
 
     /// Definitions of the sets whose elements change without the set being created in the same list.
-    private static func existingSetDefinitions(for changes: [FirewallChange], socket: NetlinkSocket) throws(FirewallApplyError) -> [TableName: [String: NamedSet]] {
+    static func existingSetDefinitions(for changes: [FirewallChange], socket: NetlinkSocket) throws(FirewallApplyError) -> [TableName: [String: NamedSet]] {
         var created = Set<[String]>()
         var result: [TableName: [String: NamedSet]] = [:]
         let reader = RulesetReader(socket: socket)
@@ -219,8 +236,9 @@ public final class NetlinkFirewall: FirewallDataplane {
     }
 
     /// Sends the batch and reads every answer. nf_tables processes a batch inside our `sendmsg` and
-    /// queues all answers before it returns; it acknowledges the good messages even of an aborted batch,
-    /// so any error means the whole batch failed.
+    /// queues all answers before it returns: an error for each failing message (any error means the
+    /// whole batch failed), an error on the batch header for a refused or failed commit, and the
+    /// acknowledgement of the last message, which only it asks for.
     private static func send(_ batch: EncodedBatch, changes: [FirewallChange], expectedGeneration: UInt32?, socket: NetlinkSocket) throws(FirewallApplyError) {
         var acknowledged = 0
         var failures: [KernelFailure] = []
@@ -275,8 +293,8 @@ public final class NetlinkFirewall: FirewallDataplane {
             message += "; the whole batch was aborted, nothing was applied"
             throw FirewallApplyError(code: .rejected, message: message, failedChangeIndex: index, failedChange: change, errno: failure.errno)
         }
-        guard acknowledged == batch.messageCount else {
-            throw FirewallApplyError(code: .transport, message: "only \(acknowledged) of \(batch.messageCount) messages were acknowledged; observe again")
+        guard acknowledged == min(batch.messageCount, 1) else {
+            throw FirewallApplyError(code: .transport, message: "the last of \(batch.messageCount) messages was not acknowledged; observe again")
         }
     }
 }

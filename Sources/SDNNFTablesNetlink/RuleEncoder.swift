@@ -14,13 +14,19 @@ struct RuleEncoder {
     static let maximumLogPrefixLength = 127
 
     func encode(_ rule: Rule) throws(NFTNetlinkError) -> KernelRule {
-        guard rule.id.utf8.count <= Self.maximumCommentLength, !rule.id.utf8.contains(0) else {
-            throw .unsupported("rule id \"\(rule.id)\" is longer than \(Self.maximumCommentLength) bytes (it is stored as the rule's comment)")
-        }
+        let userdata = try Self.userdata(of: rule)
         let statements = StatementMerging.merge(try lower(rule.statements))
         var kernelRule = try Self.linearize(statements)
-        kernelRule.userdata = UserData.ruleComment(rule.id)
+        kernelRule.userdata = userdata
         return kernelRule
+    }
+
+    /// The rule's userdata: its id as the comment.
+    static func userdata(of rule: Rule) throws(NFTNetlinkError) -> [UInt8] {
+        guard rule.id.utf8.count <= maximumCommentLength, !rule.id.utf8.contains(0) else {
+            throw .unsupported("rule id \"\(rule.id)\" is longer than \(maximumCommentLength) bytes (it is stored as the rule's comment)")
+        }
+        return UserData.ruleComment(rule.id)
     }
 
     // MARK: - Evaluation: IR statements → nft statements

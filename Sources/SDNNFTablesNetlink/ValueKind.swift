@@ -44,18 +44,20 @@ enum ValueKind: Hashable, Sendable {
     }
 
     /// The datatype's byte order as nft stores it in a named set's userdata (`enum byteorder`:
-    /// 0 invalid, 1 host, 2 big endian). Without it `nft list` prints ifname keys as `""`.
+    /// 0 invalid, 1 host, 2 big endian). Without it `nft list` prints ifname keys as `""`. nft 1.0.6
+    /// records `ether_type` keys as big endian (checked against `nft -f` by the raw set differential
+    /// test), which is also how they travel.
     var datatypeByteOrder: UInt32 {
         switch self {
         case .verdict, .inetProtocol: 0
-        case .nfProtocol, .packetType, .interfaceName, .mark, .ctState, .interfaceType, .etherType: 1
-        case .ipv4Address, .ipv6Address, .etherAddress, .arpOperation, .inetService, .icmpType, .icmpv6Type, .tcpFlags: 2
+        case .nfProtocol, .packetType, .interfaceName, .mark, .ctState, .interfaceType: 1
+        case .ipv4Address, .ipv6Address, .etherAddress, .etherType, .arpOperation, .inetService, .icmpType, .icmpv6Type, .tcpFlags: 2
         }
     }
 
-    /// Whether the wire bytes are a host-order number. The datatype byte order above is what nft
-    /// records for set keys; `ether_type` is recorded as host order but travels in network order.
-    var isHostOrderOnWire: Bool { datatypeByteOrder == 1 && self != .etherType }
+    /// Whether the wire bytes are a host-order number (the datatype byte order above is what nft
+    /// records for set keys).
+    var isHostOrderOnWire: Bool { datatypeByteOrder == 1 }
 
     /// Whether values are bit sets (`ct state established,related`, `tcp flags syn,ack`).
     var isBitmask: Bool { self == .ctState || self == .tcpFlags }
@@ -71,6 +73,8 @@ enum ValueKind: Hashable, Sendable {
         case .interfaceName: self = .interfaceName
         case .inetProtocol: self = .inetProtocol
         case .inetService: self = .inetService
+        case .icmpv6Type: self = .icmpv6Type
+        case .etherType: self = .etherType
         case .mark: self = .mark
         case .verdict: self = .verdict
         }
@@ -84,6 +88,8 @@ enum ValueKind: Hashable, Sendable {
         case .interfaceName: .interfaceName
         case .inetProtocol: .inetProtocol
         case .inetService: .inetService
+        case .icmpv6Type: .icmpv6Type
+        case .etherType: .etherType
         case .mark: .mark
         case .verdict: .verdict
         default: nil

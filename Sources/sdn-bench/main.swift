@@ -34,20 +34,34 @@ let arguments = Set(CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--
 func wants(_ name: String) -> Bool { arguments.isEmpty || arguments.contains(name) }
 func wantsKernel(_ name: String) -> Bool { arguments.contains(name) }
 
+/// CPU time of the whole process (all threads), in milliseconds.
+func processCPUMilliseconds() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec)
+    return Double(spec.tv_sec) * 1000 + Double(spec.tv_nsec) / 1e6
+}
+
 if wants("compile") {
-    let cluster = SyntheticCluster()
+    let guests = guestCounts([10_000]).first ?? 10_000
+    let cluster = SyntheticCluster(guests: guests)
     let (state, buildSamples) = measure("generate") { cluster.state() }
-    report("generate state (10,000 guests × 2 NICs × 20 rules)", buildSamples)
-    let (outcome, validateSamples) = measure("validate") { state.validate() }
+    report("generate state (\(guests) guests × 2 NICs × 20 rules)", buildSamples)
+    let (outcome, validateSamples) = measure("validate", repeat: 3) { state.validate() }
     report("validate", validateSamples)
     guard let validated = outcome.validated else {
         print("synthetic state does not validate:", outcome.diagnostics.prefix(5).map(\.description))
         exit(1)
     }
-    let (compiled, compileSamples) = measure("compile", repeat: 5) { FirewallCompiler.compile(validated, node: "bench", features: .minimal) }
+    var cpuSamples: [Double] = []
+    let (compiled, compileSamples) = measure("compile", repeat: iterations(9)) { () -> CompiledFirewall in
+        let cpuStart = processCPUMilliseconds()
+        defer { cpuSamples.append(processCPUMilliseconds() - cpuStart) }
+        return FirewallCompiler.compile(validated, node: "bench", features: .minimal)
+    }
     let ruleCount = compiled.ruleset.tables.reduce(0) { $0 + $1.chains.reduce(0) { $0 + $1.rules.count } }
     let elementCount = compiled.ruleset.tables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } }
-    report("compile 10k guests (\(ruleCount) nft rules, \(elementCount) set elements)", compileSamples)
+    report("compile \(guests) guests (\(ruleCount) nft rules, \(elementCount) set elements)", compileSamples)
+    report("  CPU time of those compiles (all threads)", cpuSamples)
     if wants("render") {
         let (text, renderSamples) = measure("render", repeat: 3) { NFTTextRenderer.render(compiled.ruleset) }
         report("render nft text (\(text.utf8.count / 1024) KiB)", renderSamples)

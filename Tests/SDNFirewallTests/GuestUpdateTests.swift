@@ -59,3 +59,51 @@ import Testing
         })
     }
 }
+
+/// A guest fragment can be applied alone only when what its rules name outside it exists.
+@Suite struct GuestFragmentDependencyTests {
+    func demo() throws -> Validated<DesiredState> {
+        let documents = loadDocuments(under: repositoryRoot).filter { $0.path.hasPrefix("Topologies/") || $0.path.hasPrefix("Policies/") }
+        return try #require(ConfigLoader.loadAndValidate(documents).validated)
+    }
+
+    @Test(arguments: [KernelFeatures.full, .minimal])
+    func aNewRuleNeedsNothingNew(features: KernelFeatures) throws {
+        let before = try demo()
+        var policy = try #require(before.value.firewall.guests.first { $0.scope == .guest(102) })
+        policy.rules.append(FirewallRule(id: "extra", hasExplicitID: true, body: .match(RuleMatch(direction: .in, action: .accept, proto: .tcp, dport: [PortRange(8080)]))))
+        let after = try #require(before.replacingGuestPolicy(policy).validated)
+        let ruleset = FirewallCompiler.compile(before, node: "demo1", features: features).ruleset
+        let old = FirewallCompiler.compileGuests([102], of: before, node: "demo1", features: features)
+        let new = FirewallCompiler.compileGuests([102], of: after, node: "demo1", features: features)
+        #expect(old.dependenciesSatisfied(by: ruleset))
+        #expect(new.dependenciesSatisfied(by: ruleset))
+        #expect(new.dependenciesSatisfied(by: ruleset, replacing: old))
+        // Shared sets are named, never anonymous, so no chain of the fragment creates a set.
+        for chain in new.chains.values.flatMap({ $0 }) {
+            for rule in chain.rules {
+                for case .match(_, _, let right) in rule.statements {
+                    if case .set = right { Issue.record("anonymous set in \(rule.id)") }
+                }
+            }
+        }
+    }
+
+    @Test(arguments: [KernelFeatures.full, .minimal])
+    func aGroupNothingUsedYetIsMissing(features: KernelFeatures) throws {
+        let before = try demo()
+        var state = before.value
+        state.firewall.groups.append(SecurityGroup(name: "brandnew", rules: [
+            FirewallRule(id: "a", hasExplicitID: true, body: .match(RuleMatch(direction: .in, action: .accept, proto: .tcp, dport: [PortRange(9999)]))),
+        ]))
+        let index = try #require(state.firewall.guests.firstIndex { $0.scope == .guest(102) })
+        state.firewall.guests[index].rules.append(FirewallRule(id: "g", hasExplicitID: true, body: .group(name: "brandnew", iface: nil)))
+        let after = try #require(state.validate().validated)
+        let ruleset = FirewallCompiler.compile(before, node: "demo1", features: features).ruleset
+        let old = FirewallCompiler.compileGuests([102], of: before, node: "demo1", features: features)
+        let new = FirewallCompiler.compileGuests([102], of: after, node: "demo1", features: features)
+        #expect(!new.dependenciesSatisfied(by: ruleset))
+        #expect(!new.dependenciesSatisfied(by: ruleset, replacing: old))
+        #expect(new.dependenciesSatisfied(by: FirewallCompiler.compile(after, node: "demo1", features: features).ruleset))
+    }
+}

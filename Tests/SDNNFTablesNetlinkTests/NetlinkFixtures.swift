@@ -180,6 +180,8 @@ enum NetlinkFixtures {
         NamedSet(name: "marks", keyType: [.mark], elements: [SetElement(key: [.integer(1)]), SetElement(key: [.integer(0x10)])]),
         NamedSet(name: "protos", keyType: [.inetProtocol], elements: [SetElement(key: [.symbol("tcp")]), SetElement(key: [.symbol("udp")])]),
         NamedSet(name: "macs", keyType: [.etherAddress], elements: [SetElement(key: [mac("52:54:00:00:00:01")])]),
+        NamedSet(name: "ndp", keyType: [.icmpv6Type], elements: [SetElement(key: [.symbol("nd-redirect")]), SetElement(key: [.symbol("nd-router-advert")])]),
+        NamedSet(name: "ethertypes", keyType: [.etherType], elements: [SetElement(key: [.symbol("arp")]), SetElement(key: [.symbol("ip")])]),
         NamedSet(name: "spoof", keyType: [.interfaceName, .etherAddress, .ipv4Address], elements: [
             SetElement(key: [.string("tap100i0"), mac("52:54:00:12:34:56"), address("10.0.0.5")]),
             SetElement(key: [.string("tap101i0"), mac("52:54:00:12:34:57"), address("10.0.0.6")]),
@@ -213,6 +215,8 @@ enum NetlinkFixtures {
             rule("ifs", match(.meta("iifname"), reference: "ifs"), match(payload("ip", "saddr"), reference: "hosts"), accept),
             rule("protos", match(.meta("l4proto"), reference: "protos"), accept),
             rule("macs", match(payload("ether", "saddr"), reference: "macs"), accept),
+            rule("ndp", match(payload("icmpv6", "type"), reference: "ndp"), drop),
+            rule("ethertypes", match(.meta("protocol"), reference: "ethertypes"), accept),
         ]),
         Chain(name: "guest-100", rules: [rule("g100/accept", accept)]),
     ])
