@@ -109,6 +109,13 @@ public struct ObservationScope: Hashable, Sendable {
 
 extension LinkDataplane {
     public func observe() async throws -> ObservedNetwork { try await observe(.everything) }
+
+    public func perform(_ operations: [LinkOperation]) async -> (completed: Int, failure: LinkOperationError?) {
+        for (index, operation) in operations.enumerated() {
+            do { try await perform(operation) } catch { return (index, error) }
+        }
+        return (operations.count, nil)
+    }
 }
 
 public enum LinkEvent: Hashable, Sendable {
@@ -124,6 +131,9 @@ public protocol LinkDataplane: Sendable {
     func observe(_ scope: ObservationScope) async throws -> ObservedNetwork
     /// Performs one kernel write (one netlink request, or a few for operations the kernel splits).
     func perform(_ operation: LinkOperation) async throws(LinkOperationError)
+    /// Performs `operations` in order, stopping at the first that fails; returns how many succeeded and
+    /// the failure. (One call for a run of writes: a dataplane that serializes calls pays its hop once.)
+    func perform(_ operations: [LinkOperation]) async -> (completed: Int, failure: LinkOperationError?)
     /// Netlink requests that changed something, since this dataplane was made (for "zero writes" checks).
     var writeCount: Int { get }
     /// Link add/change/remove notifications until the stream is cancelled.

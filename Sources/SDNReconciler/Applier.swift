@@ -14,11 +14,35 @@ public struct Applier: Sendable {
 
     public typealias Progress = @Sendable (_ done: Int, _ total: Int, _ step: PlanStep) -> Void
 
+    /// Consecutive link steps go to the dataplane as one run (at most this many, so progress still moves).
+    static let runLength = 256
+
     public func apply(_ plan: Plan, progress: Progress? = nil) async throws(ApplyFailure) -> ApplyReport {
         let start = ContinuousClock.now
         var done: [PlanStep] = []
         var report = ApplyReport()
-        for (index, step) in plan.steps.enumerated() {
+        var index = 0
+        while index < plan.steps.count {
+            let step = plan.steps[index]
+            if case .link = step.action {
+                // A run of link steps: one call, stopping at the first failure.
+                var operations: [LinkOperation] = []
+                var end = index
+                while end < plan.steps.count, operations.count < Self.runLength, case .link(let operation) = plan.steps[end].action {
+                    operations.append(operation)
+                    end += 1
+                }
+                let (completed, failure) = await links.perform(operations)
+                report.linkWrites += completed
+                done += plan.steps[index..<(index + completed)]
+                if let failure {
+                    let rollback = await undo(done)
+                    throw ApplyFailure(step: plan.steps[index + completed], stepIndex: index + completed, reason: failure, rollbackErrors: rollback)
+                }
+                index = end
+                progress?(index, plan.steps.count, plan.steps[index - 1])
+                continue
+            }
             do {
                 try await perform(step.action, report: &report)
             } catch {
@@ -26,7 +50,8 @@ public struct Applier: Sendable {
                 throw ApplyFailure(step: step, stepIndex: index, reason: error, rollbackErrors: rollback)
             }
             done.append(step)
-            progress?(index + 1, plan.steps.count, step)
+            index += 1
+            progress?(index, plan.steps.count, step)
         }
         report.steps = done.count
         report.elapsed = ContinuousClock.now - start

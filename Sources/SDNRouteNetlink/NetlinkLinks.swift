@@ -60,6 +60,20 @@ public final class NetlinkLinks: LinkDataplane {
         }
     }
 
+    /// Performs `operations` in order in one hop to the connection's queue, stopping at the first failure.
+    public func perform(_ operations: [LinkOperation]) async -> (completed: Int, failure: LinkOperationError?) {
+        await run { connection -> (Int, LinkOperationError?) in
+            for (index, operation) in operations.enumerated() {
+                do throws(RouteNetlinkError) {
+                    try connection.perform(operation)
+                } catch {
+                    return (index, LinkOperationError(operation: operation, errno: error.errno, message: "\(error.operation): \(error.message)"))
+                }
+            }
+            return (operations.count, nil)
+        }.get()
+    }
+
     /// Kernel writes sent so far: netlink requests that change state (each request of an operation that
     /// needs several), tap creations and IPv6 forwarding sysctl writes. Failed requests count too: they
     /// were attempts to change state. Reads (`observe`, index lookups) never count.

@@ -115,7 +115,7 @@ func benchLinksCold() async throws {
             try await settle(namespace)
             let links = try NetlinkLinks(namespace: namespace)
             let (_, elapsed) = try await timedAsync {
-                for operation in operations { try await links.perform(operation) }
+                try await performInRuns(operations, on: links)
             }
             ours.append(elapsed)
             writes = links.writeCount
@@ -198,7 +198,7 @@ func benchFDB() async throws {
                         tool.append(elapsed)
                     } else {
                         let (_, elapsed) = try await timedAsync {
-                            for entry in entries { try await links.perform(.addFDB(entry)) }
+                            try await performInRuns(entries.map { .addFDB($0) }, on: links)
                         }
                         ours.append(elapsed)
                         let observed = try await links.observe()
@@ -210,5 +210,16 @@ func benchFDB() async throws {
         report("  NetlinkLinks \(count) × addFDB \(kind.rawValue)", ours)
         report("  bridge -batch, same \(count) entries", tool)
         print(String(format: "  ratio NetlinkLinks / bridge -batch (p50): %.2f×", median(ours) / median(tool)))
+    }
+}
+
+/// Sends operations the way `sdn apply` does (`Applier`): runs of up to 256 per dataplane call.
+func performInRuns(_ operations: [LinkOperation], on links: NetlinkLinks) async throws {
+    var start = 0
+    while start < operations.count {
+        let run = Array(operations[start..<min(start + 256, operations.count)])
+        let (_, failure) = await links.perform(run)
+        if let failure { throw failure }
+        start += run.count
     }
 }
