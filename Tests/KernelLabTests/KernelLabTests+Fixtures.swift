@@ -46,6 +46,8 @@ extension KernelLabTests {
             timeout: .seconds(240)
         )
         print("kernel lab: sdn fixtures boot \(Self.timing(result))")
+        // The plan predicted the kernel exactly: no apply needed a second round.
+        #expect(!result.stdout.contains("differs from the plan's prediction"), "\(result.stdout)")
         for line in ["apply vlans 0", "plan vlans 0", "apply bonds 0", "plan bonds 0", "plan changed 3", "apply changed 0", "plan after 0"] {
             #expect(result.stdout.contains(line), "expected `\(line)`:\n\(result.stdout)")
         }
