@@ -44,13 +44,15 @@ let package = Package(
             name: "CNFTNLShim",
             linkerSettings: [.linkedLibrary("mnl"), .linkedLibrary("nftnl")]
         ),
-        .target(name: "SDNNFTablesNetlink", dependencies: ["SDNModel", "SDNNFTables", "SDNDataplane", "SDNNetns", "CNFTNL", "CNFTNLShim"]),
+        .target(name: "SDNNFTablesNetlink", dependencies: ["SDNModel", "SDNNFTables", "SDNDataplane", "SDNNetns", "CNFTNL", "CNFTNLShim", "CNetlinkMessages"]),
 
         // Links over netlink: the only module that imports libnl-route-3.
         .systemLibrary(name: "CNLRoute", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
         // The shim uses only the kernel's uapi headers (acks with extended-ack text, tap creation), not libnl.
         .target(name: "CNLRouteShim"),
-        .target(name: "SDNRouteNetlink", dependencies: ["SDNModel", "SDNDataplane", "SDNNetns", "CNLRoute", "CNLRouteShim"]),
+        .target(name: "SDNRouteNetlink", dependencies: ["SDNModel", "SDNDataplane", "SDNNetns", "CNLRoute", "CNLRouteShim", "CNetlinkMessages"]),
+        // Reading netlink replies (acks with extended-ack text): shared by both kernel adapters.
+        .target(name: "CNetlinkMessages"),
 
         // Shared test support: golden files, system-test traits, namespace helpers.
         .target(name: "SDNTesting", dependencies: ["SDNNetns", "SDNConfig", "SDNDataplane"]),

@@ -21,50 +21,6 @@
 #define SOL_NETLINK 270
 #endif
 
-int sdn_nlmsg_next(const void *buffer, size_t length, size_t *offset, struct sdn_nlmsg_info *info) {
-    memset(info, 0, sizeof(*info));
-    if (*offset >= length) return 0;
-    const struct nlmsghdr *nlh = (const struct nlmsghdr *)((const char *)buffer + *offset);
-    int remaining = (int)(length - *offset);
-    if (!mnl_nlmsg_ok(nlh, remaining)) return -1;
-    info->message = nlh;
-    info->length = nlh->nlmsg_len;
-    info->type = nlh->nlmsg_type;
-    info->flags = nlh->nlmsg_flags;
-    info->seq = nlh->nlmsg_seq;
-    if (nlh->nlmsg_type == NLMSG_ERROR) {
-        if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(struct nlmsgerr))) return -1;
-        const struct nlmsgerr *err = mnl_nlmsg_get_payload(nlh);
-        info->error = err->error;
-        info->error_seq = err->msg.nlmsg_seq;
-        if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
-            // The TLVs follow the echoed request: just its header when the ack is capped, else all of it.
-            size_t tlv_offset = sizeof(struct nlmsgerr);
-            if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) tlv_offset += err->msg.nlmsg_len - sizeof(struct nlmsghdr);
-            const struct nlattr *attr;
-            mnl_attr_for_each(attr, nlh, tlv_offset) {
-                switch (mnl_attr_get_type(attr)) {
-                case NLMSGERR_ATTR_MSG:
-                    if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) {
-                        strncpy(info->error_text, mnl_attr_get_str(attr), sizeof(info->error_text) - 1);
-                    }
-                    break;
-                case NLMSGERR_ATTR_OFFS:
-                    if (mnl_attr_validate(attr, MNL_TYPE_U32) == 0) {
-                        info->has_error_offset = true;
-                        info->error_offset = mnl_attr_get_u32(attr);
-                    }
-                    break;
-                default:
-                    break;
-                }
-            }
-        }
-    }
-    *offset += NLMSG_ALIGN(nlh->nlmsg_len);
-    return 1;
-}
-
 static struct nlmsghdr *put_nfnl_header(void *buffer, uint16_t type, uint16_t flags, uint32_t seq, uint8_t family) {
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(buffer);
     nlh->nlmsg_type = type;
@@ -110,9 +66,6 @@ uint8_t sdn_nft_message_family(const struct nlmsghdr *message) {
     return nfg->nfgen_family;
 }
 
-int sdn_netlink_set_option(int fd, int option, int value) {
-    return setsockopt(fd, SOL_NETLINK, option, &value, sizeof(value));
-}
 
 int sdn_socket_force_buffer(int fd, bool receive, int bytes) {
     int forced = receive ? SO_RCVBUFFORCE : SO_SNDBUFFORCE;

@@ -2,6 +2,7 @@ import Glibc
 import SDNNetns
 internal import CNFTNL
 internal import CNFTNLShim
+internal import CNetlinkMessages
 
 /// An nfnetlink socket opened inside a network namespace, owning the libmnl socket (closed in `deinit`).
 ///
@@ -124,9 +125,9 @@ final class NetlinkSocket {
             for slot in 0..<Int(count) {
                 var offset = 0
                 let start = receiveBuffer + slot * Self.slotSize
-                var info = sdn_nlmsg_info()
+                var info = sdn_netlink_message()
                 while true {
-                    let status = sdn_nlmsg_next(start, lengths[slot], &offset, &info)
+                    let status = sdn_netlink_next(start, lengths[slot], &offset, &info)
                     if status == 0 { break }
                     if status < 0 { throw .malformed("receive", "truncated netlink message") }
                     let text = withUnsafeBytes(of: &info.error_text) { raw in

@@ -2,6 +2,7 @@ import Glibc
 import SDNNetns
 internal import CNLRoute
 internal import CNLRouteShim
+internal import CNetlinkMessages
 
 /// An rtnetlink socket opened inside a network namespace (closed in `deinit`).
 ///
@@ -42,11 +43,11 @@ final class RouteSocket {
         }
         // Extended acks carry the kernel's reason ("Unknown device type"); capped acks leave our request
         // out of the acknowledgement.
-        _ = sdn_rtnl_set_netlink_option(descriptor, NETLINK_EXT_ACK, 1)
-        _ = sdn_rtnl_set_netlink_option(descriptor, NETLINK_CAP_ACK, 1)
+        _ = sdn_netlink_set_option(descriptor, NETLINK_EXT_ACK, 1)
+        _ = sdn_netlink_set_option(descriptor, NETLINK_CAP_ACK, 1)
         // Strict dump checking makes the kernel honour the filters in dump requests (a route dump asks
         // for our protocol's main-table routes only, instead of every link-local route of every link).
-        _ = sdn_rtnl_set_netlink_option(descriptor, NETLINK_GET_STRICT_CHK, 1)
+        _ = sdn_netlink_set_option(descriptor, NETLINK_GET_STRICT_CHK, 1)
         var timeout = timeval(tv_sec: Self.timeoutSeconds, tv_usec: 0)
         _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         if !groups.isEmpty {
@@ -58,7 +59,7 @@ final class RouteSocket {
             }
         }
         for group in groups {
-            let status = sdn_rtnl_set_netlink_option(descriptor, NETLINK_ADD_MEMBERSHIP, Int32(group))
+            let status = sdn_netlink_set_option(descriptor, NETLINK_ADD_MEMBERSHIP, Int32(group))
             if status < 0 {
                 buffer.deallocate()
                 close(descriptor)
@@ -101,7 +102,7 @@ final class RouteSocket {
             case NLMSG_DONE:
                 return false
             default:
-                reply?(answer.header!)
+                reply?(answer.message!)
                 return true
             }
         }
@@ -127,7 +128,7 @@ final class RouteSocket {
                 }
                 return false
             default:
-                each(answer.header!)
+                each(answer.message!)
                 return true
             }
         }
@@ -162,13 +163,13 @@ final class RouteSocket {
     // MARK: - Receiving
 
     /// Receives datagrams and passes each message to `handle` until it returns false.
-    private func receive(operation: () -> String, _ handle: (sdn_rtnl_message) -> Bool) throws(RouteNetlinkError) {
+    private func receive(operation: () -> String, _ handle: (sdn_netlink_message) -> Bool) throws(RouteNetlinkError) {
         while true {
             let length = try receiveDatagram(operation: operation)
             var offset = 0
-            var message = sdn_rtnl_message()
+            var message = sdn_netlink_message()
             while true {
-                let status = sdn_rtnl_next(buffer, length, &offset, &message)
+                let status = sdn_netlink_next(buffer, length, &offset, &message)
                 if status == 0 { break }
                 if status < 0 { throw RouteNetlinkError(operation: operation(), errno: EBADMSG, message: "truncated netlink message from the kernel") }
                 if !handle(message) { return }
@@ -209,13 +210,13 @@ final class RouteSocket {
     /// Passes each message of the last datagram received with ``receiveQueuedDatagram()``.
     func forEachMessage(length: Int, _ body: (UnsafePointer<nlmsghdr>, UInt16) -> Void) {
         var offset = 0
-        var message = sdn_rtnl_message()
-        while sdn_rtnl_next(buffer, length, &offset, &message) > 0 {
-            body(message.header!, message.type)
+        var message = sdn_netlink_message()
+        while sdn_netlink_next(buffer, length, &offset, &message) > 0 {
+            body(message.message!, message.type)
         }
     }
 
-    private static func text(of message: sdn_rtnl_message) -> String {
+    private static func text(of message: sdn_netlink_message) -> String {
         var copy = message
         return withUnsafeBytes(of: &copy.error_text) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)

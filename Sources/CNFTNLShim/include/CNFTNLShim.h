@@ -10,28 +10,6 @@
 #include <stdint.h>
 #include <linux/netlink.h>
 
-/// One message found in a netlink receive buffer.
-struct sdn_nlmsg_info {
-    const struct nlmsghdr *message;
-    uint32_t length;
-    uint16_t type;
-    uint16_t flags;
-    uint32_t seq;
-    /// For NLMSG_ERROR: 0 for an acknowledgement, else -errno.
-    int32_t error;
-    /// For NLMSG_ERROR: the sequence number of the message it answers.
-    uint32_t error_seq;
-    /// Extended ack: byte offset of the offending attribute in the answered message.
-    bool has_error_offset;
-    uint32_t error_offset;
-    /// Extended ack: the kernel's text, NUL-terminated (empty when none).
-    char error_text[160];
-};
-
-/// Decodes the message at `*offset` in `buffer` and advances `*offset` past it.
-/// Returns 1 when a message was decoded, 0 at the end, -1 for a truncated or malformed message.
-int sdn_nlmsg_next(const void *buffer, size_t length, size_t *offset, struct sdn_nlmsg_info *info);
-
 /// Writes NFNL_MSG_BATCH_BEGIN for nf_tables at `buffer`; with `guarded`, adds NFNL_BATCH_GENID so the
 /// kernel refuses the batch (ERESTART) unless the ruleset generation still equals `genid`.
 /// Returns the message length.
@@ -48,9 +26,6 @@ int sdn_nft_parse_genid(const struct nlmsghdr *message, uint32_t *genid);
 
 /// The nfgenmsg family of an nf_tables message.
 uint8_t sdn_nft_message_family(const struct nlmsghdr *message);
-
-/// Sets an SOL_NETLINK option (NETLINK_EXT_ACK, NETLINK_CAP_ACK, …). Returns setsockopt's result.
-int sdn_netlink_set_option(int fd, int option, int value);
 
 /// Raises SO_RCVBUFFORCE / SO_SNDBUFFORCE (needs CAP_NET_ADMIN), falling back to SO_RCVBUF /
 /// SO_SNDBUF. Returns the size the kernel reports afterwards, or -1.
