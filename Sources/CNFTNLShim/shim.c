@@ -11,16 +11,6 @@
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
 
-#ifndef NLM_F_ACK_TLVS
-#define NLM_F_ACK_TLVS 0x200
-#endif
-#ifndef NLM_F_CAPPED
-#define NLM_F_CAPPED 0x100
-#endif
-#ifndef SOL_NETLINK
-#define SOL_NETLINK 270
-#endif
-
 static struct nlmsghdr *put_nfnl_header(void *buffer, uint16_t type, uint16_t flags, uint32_t seq, uint8_t family) {
     struct nlmsghdr *nlh = mnl_nlmsg_put_header(buffer);
     nlh->nlmsg_type = type;
