@@ -57,6 +57,16 @@ public enum LinkKind: Hashable, Sendable, Codable {
     /// A link `sdn` does not create (a physical NIC has kind ""; others e.g. "dummy", "ipip").
     case other(String)
 
+    /// The links this one hangs off at the kernel level (deleting one of them deletes this link too).
+    public var kernelParents: [String] {
+        switch self {
+        case .vlan(let vlan): [vlan.parent]
+        case .macvlan(let macvlan): [macvlan.parent]
+        case .vxlan(let vxlan): vxlan.device.map { [$0] } ?? []
+        default: []
+        }
+    }
+
     /// The kernel's IFLA_INFO_KIND name.
     public var kernelKind: String {
         switch self {
@@ -257,6 +267,45 @@ public struct BridgeVLANEntry: Hashable, Sendable, Codable {
         self.pvid = pvid
         self.untagged = untagged
         self.onBridgeItself = onBridgeItself
+    }
+}
+
+/// How one VLAN sits on a port: whether it is the port's pvid, and whether it leaves untagged.
+public struct BridgeVLANFlags: Hashable, Sendable, Codable {
+    public var pvid: Bool
+    public var untagged: Bool
+
+    public init(pvid: Bool = false, untagged: Bool = false) {
+        self.pvid = pvid
+        self.untagged = untagged
+    }
+}
+
+extension BridgeVLANEntry {
+    public var flags: BridgeVLANFlags { BridgeVLANFlags(pvid: pvid, untagged: untagged) }
+
+    /// The flags of every vid `entries` hold (ranges expanded; a later entry wins).
+    public static func flagsByVID(_ entries: some Sequence<BridgeVLANEntry>) -> [Int: BridgeVLANFlags] {
+        var vids: [Int: BridgeVLANFlags] = [:]
+        for entry in entries {
+            for vid in entry.vids { vids[vid] = entry.flags }
+        }
+        return vids
+    }
+
+    /// `vids` as entries, the way the kernel reports them compressed: consecutive vids with the same
+    /// flags form one range, and a pvid stands alone (the kernel takes no pvid range).
+    public static func entries(interface: String, onBridgeItself: Bool, vids: [Int: BridgeVLANFlags]) -> [BridgeVLANEntry] {
+        var entries: [BridgeVLANEntry] = []
+        for vid in vids.keys.sorted() {
+            let flags = vids[vid]!
+            if let last = entries.last, last.vids.upperBound == vid - 1, last.flags == flags, !flags.pvid {
+                entries[entries.count - 1].vids = last.vids.lowerBound...vid
+            } else {
+                entries.append(BridgeVLANEntry(interface: interface, vids: vid...vid, pvid: flags.pvid, untagged: flags.untagged, onBridgeItself: onBridgeItself))
+            }
+        }
+        return entries
     }
 }
 

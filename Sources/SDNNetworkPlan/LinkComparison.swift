@@ -128,14 +128,4 @@ public enum LinkComparison {
         }
         return changes
     }
-
-    /// The links a link hangs off at the kernel level (deleting one of these deletes the link too).
-    public static func parents(of kind: LinkKind) -> [String] {
-        switch kind {
-        case .vlan(let vlan): [vlan.parent]
-        case .macvlan(let macvlan): [macvlan.parent]
-        case .vxlan(let vxlan): vxlan.device.map { [$0] } ?? []
-        default: []
-        }
-    }
 }

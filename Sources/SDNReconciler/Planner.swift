@@ -82,7 +82,7 @@ private struct Planning {
         while grew {
             grew = false
             for link in observed.links where !recreated.contains(link.spec.name) && !stale.contains(link.spec.name) {
-                let parents = LinkComparison.parents(of: link.spec.kind)
+                let parents = link.spec.kind.kernelParents
                 if parents.contains(where: recreated.contains) {
                     if desiredLinks[link.spec.name]?.ownership == .owned {
                         recreated.insert(link.spec.name)
@@ -151,7 +151,7 @@ private struct Planning {
                 step(category(name), "link \(name)", owner: link.owner, "port of \(master)", .setMaster(name: name, master: master), undo: [])
             }
             if let port = link.spec.bridgePort, link.spec.master != nil, port != BridgePortSettings() {
-                step(category(name), "link \(name)", owner: link.owner, LinkComparison.describe(port), .setBridgePort(name: name, settings: port), undo: [])
+                step(category(name), "link \(name)", owner: link.owner, LinkComparison.portSummary(port), .setBridgePort(name: name, settings: port), undo: [])
             }
         }
         // A bridge created with an MTU follows its smallest port when ports join, unless its MTU was
@@ -213,7 +213,7 @@ private struct Planning {
         func depth(_ name: String, _ trail: Set<String>) -> Int {
             if let known = depths[name] { return known }
             guard let kind = desiredLinks[name]?.spec.kind, !trail.contains(name) else { return 0 }
-            let value = LinkComparison.parents(of: kind).map { depth($0, trail.union([name])) + 1 }.max() ?? 0
+            let value = kind.kernelParents.map { depth($0, trail.union([name])) + 1 }.max() ?? 0
             depths[name] = value
             return value
         }
@@ -238,7 +238,7 @@ private struct Planning {
     func deletionOrder(_ names: Set<String>) -> [String] {
         func depth(_ name: String, _ seen: Set<String>) -> Int {
             guard let link = observedLinks[name]?.spec, !seen.contains(name) else { return 0 }
-            let above = LinkComparison.parents(of: link.kind) + (link.master.map { [$0] } ?? [])
+            let above = link.kind.kernelParents + (link.master.map { [$0] } ?? [])
             return above.map { depth($0, seen.union([name])) + 1 }.max() ?? 0
         }
         return names.sorted { (-depth($0, []), $0) < (-depth($1, []), $1) }
@@ -356,7 +356,6 @@ private struct Planning {
 
     // MARK: bridge VLANs
 
-    struct VLANFlags: Hashable { var pvid: Bool; var untagged: Bool }
     struct VLANKey: Hashable, Comparable {
         var interface: String
         var onBridgeItself: Bool
@@ -381,17 +380,11 @@ private struct Planning {
             if let pvid = bridges[link.spec.name] { managed[VLANKey(interface: link.spec.name, onBridgeItself: true)] = pvid }
             if let master = link.spec.master, let pvid = bridges[master] { managed[VLANKey(interface: link.spec.name, onBridgeItself: false)] = pvid }
         }
-        var want: [VLANKey: [Int: VLANFlags]] = [:]
-        for entry in desired.bridgeVLANs {
-            let key = VLANKey(interface: entry.interface, onBridgeItself: entry.onBridgeItself)
-            guard managed[key] != nil else { continue }
-            for vid in entry.vids { want[key, default: [:]][vid] = VLANFlags(pvid: entry.pvid, untagged: entry.untagged) }
+        func byInterface(_ entries: [BridgeVLANEntry]) -> [VLANKey: [Int: BridgeVLANFlags]] {
+            Dictionary(grouping: entries) { VLANKey(interface: $0.interface, onBridgeItself: $0.onBridgeItself) }.mapValues(BridgeVLANEntry.flagsByVID)
         }
-        var have: [VLANKey: [Int: VLANFlags]] = [:]
-        for entry in effective.bridgeVLANs {
-            let key = VLANKey(interface: entry.interface, onBridgeItself: entry.onBridgeItself)
-            for vid in entry.vids { have[key, default: [:]][vid] = VLANFlags(pvid: entry.pvid, untagged: entry.untagged) }
-        }
+        let want = byInterface(desired.bridgeVLANs.filter { managed[VLANKey(interface: $0.interface, onBridgeItself: $0.onBridgeItself)] != nil })
+        let have = byInterface(effective.bridgeVLANs)
         let effectiveMasters = Dictionary(effective.links.map { ($0.spec.name, $0.spec.master) }, uniquingKeysWith: { first, _ in first })
         for (key, defaultPVID) in managed.sorted(by: { $0.key < $1.key }) {
             var current = have[key] ?? [:]
@@ -399,42 +392,23 @@ private struct Planning {
             let isNewBridge = key.onBridgeItself && fresh.contains(key.interface)
             let joins = !key.onBridgeItself && effectiveMasters[key.interface].flatMap { $0 } != desiredLinks[key.interface]?.spec.master
             if (isNewBridge || joins) && defaultPVID > 0 {
-                current = [defaultPVID: VLANFlags(pvid: true, untagged: true)]
+                current = [defaultPVID: BridgeVLANFlags(pvid: true, untagged: true)]
             }
             let target = want[key] ?? [:]
             let isNew = fresh.contains(key.interface) || joins
             let owner = desiredLinks[key.interface]?.owner
-            for (range, flags) in Self.ranges(target.filter { current[$0.key] != $0.value }) {
-                let entry = BridgeVLANEntry(interface: key.interface, vids: range, pvid: flags.pvid, untagged: flags.untagged, onBridgeItself: key.onBridgeItself)
-                let previous = Self.ranges(current.filter { range.contains($0.key) }).map {
-                    LinkOperation.addBridgeVLAN(BridgeVLANEntry(interface: key.interface, vids: $0.0, pvid: $0.1.pvid, untagged: $0.1.untagged, onBridgeItself: key.onBridgeItself))
-                }
+            func entries(_ vids: [Int: BridgeVLANFlags]) -> [BridgeVLANEntry] {
+                BridgeVLANEntry.entries(interface: key.interface, onBridgeItself: key.onBridgeItself, vids: vids)
+            }
+            for entry in entries(target.filter { current[$0.key] != $0.value }) {
+                let previous = entries(current.filter { entry.vids.contains($0.key) }).map(LinkOperation.addBridgeVLAN)
                 step(isNew ? category(key.interface) : .change, "vlan \(entry.summary)", owner: owner, "new", .addBridgeVLAN(entry),
                      undo: isNew ? [] : [.deleteBridgeVLAN(entry)] + previous)
             }
-            for (range, flags) in Self.ranges(current.filter { target[$0.key] == nil }) {
-                let entry = BridgeVLANEntry(interface: key.interface, vids: range, pvid: flags.pvid, untagged: flags.untagged, onBridgeItself: key.onBridgeItself)
+            for entry in entries(current.filter { target[$0.key] == nil }) {
                 step(isNew ? category(key.interface) : .delete, "vlan \(entry.summary)", owner: owner, "not in the topology", .deleteBridgeVLAN(entry),
                      undo: isNew ? [] : [.addBridgeVLAN(entry)])
             }
         }
     }
-
-    /// Consecutive vids with the same flags as ranges; a pvid stands alone (the kernel takes no pvid range).
-    static func ranges(_ vids: [Int: VLANFlags]) -> [(ClosedRange<Int>, VLANFlags)] {
-        var result: [(ClosedRange<Int>, VLANFlags)] = []
-        for vid in vids.keys.sorted() {
-            let flags = vids[vid]!
-            if let last = result.last, last.0.upperBound == vid - 1, last.1 == flags, !flags.pvid {
-                result[result.count - 1].0 = last.0.lowerBound...vid
-            } else {
-                result.append((vid...vid, flags))
-            }
-        }
-        return result
-    }
-}
-
-extension LinkComparison {
-    static func describe(_ port: BridgePortSettings) -> String { portSummary(port) }
 }

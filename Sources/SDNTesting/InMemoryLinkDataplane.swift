@@ -52,21 +52,17 @@ public final class InMemoryLinkDataplane: LinkDataplane {
         let result: LinkOperationError? = state.withLock { state in
             state.writes += 1
             if let fault = state.fault, fault.write == state.writes {
-                state.trace.append("FAIL \(Self.describe(operation)) (injected errno \(fault.errno))")
+                state.trace.append("FAIL \(operation.summary) (injected errno \(fault.errno))")
                 return LinkOperationError(operation: operation, errno: fault.errno, message: "injected fault: \(String(cString: strerror(fault.errno)))")
             }
             if let errno = Self.apply(operation, to: &state) {
-                state.trace.append("FAIL \(Self.describe(operation)) (errno \(errno))")
+                state.trace.append("FAIL \(operation.summary) (errno \(errno))")
                 return LinkOperationError(operation: operation, errno: errno, message: String(cString: strerror(errno)))
             }
-            state.trace.append(Self.describe(operation))
+            state.trace.append(operation.summary)
             return nil
         }
         if let result { throw result }
-    }
-
-    static func describe(_ operation: LinkOperation) -> String {
-        operation.summary
     }
 
     // MARK: kernel rules
@@ -77,7 +73,7 @@ public final class InMemoryLinkDataplane: LinkDataplane {
         switch operation {
         case .createLink(let spec):
             guard index(spec.name) == nil else { return EEXIST }
-            for parent in parents(spec.kind) where index(parent) == nil { return ENODEV }
+            for parent in spec.kind.kernelParents where index(parent) == nil { return ENODEV }
             var created = spec
             created.up = false
             created.master = nil
@@ -163,7 +159,7 @@ public final class InMemoryLinkDataplane: LinkDataplane {
             var vids = expand(state.network.bridgeVLANs, entry.interface, entry.onBridgeItself)
             for vid in entry.vids {
                 if entry.pvid { for key in vids.keys { vids[key]!.pvid = false } }
-                vids[vid] = (entry.pvid, entry.untagged)
+                vids[vid] = entry.flags
             }
             replace(&state.network.bridgeVLANs, entry.interface, entry.onBridgeItself, with: vids)
         case .deleteBridgeVLAN(let entry):
@@ -180,18 +176,9 @@ public final class InMemoryLinkDataplane: LinkDataplane {
         return nil
     }
 
-    private static func parents(_ kind: LinkKind) -> [String] {
-        switch kind {
-        case .vlan(let vlan): [vlan.parent]
-        case .macvlan(let macvlan): [macvlan.parent]
-        case .vxlan(let vxlan): vxlan.device.map { [$0] } ?? []
-        default: []
-        }
-    }
-
     private static func delete(_ name: String, from network: inout ObservedNetwork) {
         // Links built on this one go first, as the kernel unregisters them with it.
-        for child in network.links where parents(child.spec.kind).contains(name) { delete(child.spec.name, from: &network) }
+        for child in network.links where child.spec.kind.kernelParents.contains(name) { delete(child.spec.name, from: &network) }
         if let link = network.links.first(where: { $0.spec.name == name }), case .veth(let veth) = link.spec.kind, veth.peerNamespace == nil {
             network.links.removeAll { $0.spec.name == veth.peer }
         }
@@ -208,27 +195,14 @@ public final class InMemoryLinkDataplane: LinkDataplane {
         network.routes.removeAll { $0.interface == name }
     }
 
-    private static func expand(_ entries: [BridgeVLANEntry], _ interface: String, _ onBridgeItself: Bool) -> [Int: (pvid: Bool, untagged: Bool)] {
-        var vids: [Int: (pvid: Bool, untagged: Bool)] = [:]
-        for entry in entries where entry.interface == interface && entry.onBridgeItself == onBridgeItself {
-            for vid in entry.vids { vids[vid] = (entry.pvid, entry.untagged) }
-        }
-        return vids
+    private static func expand(_ entries: [BridgeVLANEntry], _ interface: String, _ onBridgeItself: Bool) -> [Int: BridgeVLANFlags] {
+        BridgeVLANEntry.flagsByVID(entries.filter { $0.interface == interface && $0.onBridgeItself == onBridgeItself })
     }
 
     /// Stores one interface's VLANs back as ranges, the way the kernel reports them compressed.
-    private static func replace(_ entries: inout [BridgeVLANEntry], _ interface: String, _ onBridgeItself: Bool,
-                                with vids: [Int: (pvid: Bool, untagged: Bool)]) {
+    private static func replace(_ entries: inout [BridgeVLANEntry], _ interface: String, _ onBridgeItself: Bool, with vids: [Int: BridgeVLANFlags]) {
         entries.removeAll { $0.interface == interface && $0.onBridgeItself == onBridgeItself }
-        for vid in vids.keys.sorted() {
-            let flags = vids[vid]!
-            if let last = entries.last, last.interface == interface, last.onBridgeItself == onBridgeItself, last.vids.upperBound == vid - 1,
-               !last.pvid, !flags.pvid, last.untagged == flags.untagged {
-                entries[entries.count - 1].vids = last.vids.lowerBound...vid
-            } else {
-                entries.append(BridgeVLANEntry(interface: interface, vids: vid...vid, pvid: flags.pvid, untagged: flags.untagged, onBridgeItself: onBridgeItself))
-            }
-        }
+        entries += BridgeVLANEntry.entries(interface: interface, onBridgeItself: onBridgeItself, vids: vids)
     }
 
     /// A canonical order, so two states compare equal when they hold the same things.
