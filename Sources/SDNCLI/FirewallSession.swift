@@ -6,6 +6,7 @@ import SDNModel
 import SDNNFTables
 import SDNNFTablesNetlink
 import SDNNetns
+import SDNReconciler
 
 /// Where `apply` and `diff` act: the host's network namespace or a named one.
 struct TargetOptions: ParsableArguments {
@@ -74,12 +75,11 @@ struct FirewallSession {
         }
     }
 
-    /// The changes that turn what the kernel holds into `desired`, with the generation they were read at.
-    func plan(_ desired: Ruleset) async throws -> (changes: [FirewallChange], observed: ObservedFirewall) {
+    /// The transaction that turns what the kernel holds into `desired`, with its way back (for rollback).
+    func transaction(to desired: Ruleset) async throws -> FirewallTransaction {
         let observed = try await firewall.observe(tables: Self.ourTables)
         // Compare like with like: the kernel hands rules back in the form nft writes them.
-        let canonical = try NetlinkFirewall.canonicalForm(of: desired)
-        return (RulesetDiff.changes(from: observed.ruleset, to: canonical), observed)
+        return FirewallTransaction(from: observed, to: try NetlinkFirewall.canonicalForm(of: desired))
     }
 }
 

@@ -60,8 +60,7 @@ struct NodeSession {
     func plan(_ validated: Validated<DesiredState>, node: String, ruleset: Ruleset?) async throws -> Plan {
         var transaction: FirewallTransaction?
         if let firewall, let ruleset {
-            let (changes, undo, observed) = try await firewall.planWithUndo(ruleset)
-            transaction = FirewallTransaction(changes: changes, undo: undo, expectedGeneration: observed.generation)
+            transaction = try await firewall.transaction(to: ruleset)
         }
         var desired = NodeNetwork(node: node)
         var observed = ObservedNetwork()
@@ -99,14 +98,5 @@ struct StagedFirewall: FirewallDataplane {
         changes.count > Self.stagedLoadThreshold
             ? try await netlink.applyChunked(changes, expectedGeneration: expectedGeneration)
             : try await netlink.apply(changes, expectedGeneration: expectedGeneration)
-    }
-}
-
-extension FirewallSession {
-    /// The changes to `desired`, and the changes back to what the kernel has now (for rollback).
-    func planWithUndo(_ desired: Ruleset) async throws -> (changes: [FirewallChange], undo: [FirewallChange], observed: ObservedFirewall) {
-        let observed = try await firewall.observe(tables: Self.ourTables)
-        let canonical = try NetlinkFirewall.canonicalForm(of: desired)
-        return (RulesetDiff.changes(from: observed.ruleset, to: canonical), RulesetDiff.changes(from: canonical, to: observed.ruleset), observed)
     }
 }

@@ -70,3 +70,12 @@ public struct FirewallTransaction: Hashable, Sendable {
     }
 }
 
+extension FirewallTransaction {
+    /// The delta from what the kernel holds to `desired` (in the kernel's canonical form), the delta back,
+    /// and the generation both were computed against.
+    public init(from observed: ObservedFirewall, to desired: Ruleset) {
+        self.init(changes: RulesetDiff.changes(from: observed.ruleset, to: desired),
+                  undo: RulesetDiff.changes(from: desired, to: observed.ruleset),
+                  expectedGeneration: observed.generation)
+    }
+}

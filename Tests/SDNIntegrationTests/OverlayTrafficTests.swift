@@ -63,9 +63,7 @@ struct OverlayTrafficTests {
             let firewall = try NetlinkFirewall(namespace: namespace)
             let ruleset = try NetlinkFirewall.canonicalForm(of: FirewallCompiler.compile(validated, node: node, features: features).ruleset)
             let observedFirewall = try await firewall.observe(tables: [(.inet, "sdn"), (.bridge, "sdn")])
-            let transaction = FirewallTransaction(
-                changes: RulesetDiff.changes(from: observedFirewall.ruleset, to: ruleset),
-                undo: RulesetDiff.changes(from: ruleset, to: observedFirewall.ruleset), expectedGeneration: observedFirewall.generation)
+            let transaction = FirewallTransaction(from: observedFirewall, to: ruleset)
             let desired = NodeNetworkBuilder.build(validated, node: node)
             let plan = Planner.plan(desired: desired, observed: try await links.observe(), firewall: transaction)
             // The firewall goes in before any port comes up.
