@@ -213,20 +213,6 @@ func benchIPSet() async throws {
 
 // MARK: - per-packet
 
-/// Runs a command and returns its standard output (nil when it fails).
-func capture(_ arguments: [String]) throws -> String? {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.standardError
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return process.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
-}
-
 /// iperf3 between two guests bridged in a node namespace (br_netfilter on), with the ruleset for the
 /// 5 guests (#0–#4) loaded vs the ruleset for 10,000 guests; both contain the two test guests (#0 and #4,
 /// vm1000 and vm1004 on vnet0), so their traffic passes the spoof, dispatch and guest chains.

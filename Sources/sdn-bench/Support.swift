@@ -67,23 +67,41 @@ struct CompiledCluster {
     var elementCount: Int { compiled.ruleset.tables.reduce(0) { $0 + $1.sets.reduce(0) { $0 + $1.elements.count } } }
 }
 
-/// Runs a command, returning its exit status; its output goes to our stderr only when it fails.
-@discardableResult
-func run(_ arguments: [String]) throws -> Int32 {
+/// Runs a command, returning its exit status and standard output; its error output goes to our stderr
+/// only when it fails.
+func execute(_ arguments: [String]) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments
-    let errors = Pipe()
+    let output = Pipe(), errors = Pipe()
+    process.standardOutput = output
     process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
     try process.run()
-    let data = errors.fileHandleForReading.readDataToEndOfFile()
+    // Drain both pipes at once: a tool that fills one while we read the other would block forever.
+    nonisolated(unsafe) var errorData = Data()
+    let drained = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+        errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        drained.signal()
+    }
+    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    drained.wait()
     process.waitUntilExit()
     if process.terminationStatus != 0 {
         FileHandle.standardError.write("command failed (\(process.terminationStatus)): \(arguments.joined(separator: " "))\n".data(using: .utf8)!)
-        FileHandle.standardError.write(data.prefix(2000))
+        FileHandle.standardError.write(errorData.prefix(2000))
     }
-    return process.terminationStatus
+    return (process.terminationStatus, String(decoding: outputData, as: UTF8.self))
+}
+
+/// Runs a command, returning its exit status.
+@discardableResult
+func run(_ arguments: [String]) throws -> Int32 { try execute(arguments).status }
+
+/// Runs a command and returns its standard output (nil when it fails).
+func capture(_ arguments: [String]) throws -> String? {
+    let (status, output) = try execute(arguments)
+    return status == 0 ? output : nil
 }
 
 /// Loads `ruleset` into `namespace` through netlink (chunked, as the daemon does for a first load).

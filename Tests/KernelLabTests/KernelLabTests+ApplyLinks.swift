@@ -5,19 +5,10 @@ import Testing
 /// `sdn apply --links` inside the lab guest. In the same (serialized) suite as the harness tests,
 /// so no two guests boot at once.
 extension KernelLabTests {
-    /// Whether this build's `sdn apply` has `--links` (it arrives from the main branch).
-    static func productHasApplyLinks() -> Bool {
-        guard let sdn = try? KernelLab.productBinary(),
-            let help = try? Shell.run([sdn, "apply", "--help"])
-        else { return false }
-        return help.stdout.contains("--links")
-    }
-
     /// `sdn apply --links` programs a bond, a VLAN-aware bridge and a VLAN sub-interface through
     /// libnl-route-3 where the kernel has them, and `ip`/`bridge` read back exactly what
     /// Fixtures/links-basic describes; a second apply succeeds too.
-    @Test(.enabled(if: productHasApplyLinks(), "`sdn apply` in this build has no --links option yet"))
-    func appliesBondVLANAwareBridgeAndVLAN() throws {
+    @Test func appliesBondVLANAwareBridgeAndVLAN() throws {
         let result = try KernelLab.run(
             script: """
                 # The node's NICs: dummies with the MACs the topology names.

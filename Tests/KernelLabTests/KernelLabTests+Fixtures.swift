@@ -18,8 +18,7 @@ extension KernelLabTests {
         ((link?["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any]) ?? [:]
     }
 
-    @Test(.enabled(if: productHasApplyLinks(), "`sdn apply` in this build has no --links option yet"))
-    func sdnProgramsEveryBondModeVLANsQinQAndGuestPorts() throws {
+    @Test func sdnProgramsEveryBondModeVLANsQinQAndGuestPorts() throws {
         let fixtures = fixturesDirectory()
         let bondMembers = ["rr", "ab", "xor", "bc", "lacp", "tlb", "alb"].flatMap { ["\($0)a", "\($0)b"] }
         let result = try KernelLab.run(
