@@ -18,42 +18,10 @@ struct RulesetReader {
 
     /// The table, or nil if it does not exist.
     func dump(_ family: TableFamily, _ name: String) throws(NFTNetlinkError) -> DumpedTable? {
-        let operation = "list table \(family.rawValue) \(name)"
-        do throws(NFTNetlinkError) {
-            try socket.request(operation, build: { (buffer, sequence) throws(NFTNetlinkError) -> Int in
-                let table = try NftnlTable(family: family.netfilterFamily, name: name)
-                let header = nftnl_nlmsg_build_hdr(buffer.assumingMemoryBound(to: CChar.self), Nftnl.messageType(NFT_MSG_GETTABLE),
-                                                   UInt16(family.netfilterFamily), UInt16(NLM_F_ACK), sequence)!
-                nftnl_table_nlmsg_build_payload(header, table.pointer)
-                return Int(header.pointee.nlmsg_len)
-            }, handle: { _ in })
-        } catch {
-            if error.errno == ENOENT { return nil }
-            throw error
-        }
+        guard try tableExists(family, name) else { return nil }
         var table = DumpedTable(family: family, name: name)
-
-        try dumpObjects(NFT_MSG_GETCHAIN, family: family, "list chains of \(family.rawValue) \(name)", payload: { (header) throws(NFTNetlinkError) in
-            let chain = try NftnlChain(family: family.netfilterFamily, table: name, name: "")
-            nftnl_chain_unset(chain.pointer, Nftnl.attribute(NFTNL_CHAIN_NAME))
-            nftnl_chain_nlmsg_build_payload(header, chain.pointer)
-        }) { header throws(NFTNetlinkError) in
-            let chain = try NftnlChain()
-            guard nftnl_chain_nlmsg_parse(header, chain.pointer) >= 0 else { throw .malformed("list chains", "unparsable chain") }
-            if chain.table == name { table.chains.append(chain) }
-        }
-
-        var sets: [NftnlSet] = []
-        try dumpObjects(NFT_MSG_GETSET, family: family, "list sets of \(family.rawValue) \(name)", payload: { (header) throws(NFTNetlinkError) in
-            let set = try NftnlSet(family: family.netfilterFamily, table: name, name: "")
-            nftnl_set_unset(set.pointer, Nftnl.attribute(NFTNL_SET_NAME))
-            nftnl_set_nlmsg_build_payload(header, set.pointer)
-        }) { header throws(NFTNetlinkError) in
-            let set = try NftnlSet()
-            guard nftnl_set_nlmsg_parse(header, set.pointer) >= 0 else { throw .malformed("list sets", "unparsable set") }
-            if set.table == name { sets.append(set) }
-        }
-        for set in sets {
+        table.chains = try chains(family, name)
+        for set in try sets(family, name) {
             let setName = set.name
             try dumpObjects(NFT_MSG_GETSETELEM, family: family, "list elements of set \(family.rawValue) \(name) \(setName)", payload: { (header) throws(NFTNetlinkError) in
                 let request = try NftnlSet(family: family.netfilterFamily, table: name, name: setName)
@@ -91,6 +59,14 @@ struct RulesetReader {
     /// The names of a table's chains and sets (a cheap dump: no rules, no elements).
     func names(_ family: TableFamily, _ name: String) throws(NFTNetlinkError) -> Names {
         var result = Names()
+        guard try tableExists(family, name) else { return result }
+        result.tableExists = true
+        result.chains = Set(try chains(family, name).map(\.name))
+        result.sets = Set(try sets(family, name).map(\.name))
+        return result
+    }
+
+    private func tableExists(_ family: TableFamily, _ name: String) throws(NFTNetlinkError) -> Bool {
         do throws(NFTNetlinkError) {
             try socket.request("list table \(family.rawValue) \(name)", build: { (buffer, sequence) throws(NFTNetlinkError) -> Int in
                 let table = try NftnlTable(family: family.netfilterFamily, name: name)
@@ -100,10 +76,15 @@ struct RulesetReader {
                 return Int(header.pointee.nlmsg_len)
             }, handle: { _ in })
         } catch {
-            if error.errno == ENOENT { return result }
+            if error.errno == ENOENT { return false }
             throw error
         }
-        result.tableExists = true
+        return true
+    }
+
+    /// The table's chains, without their rules.
+    private func chains(_ family: TableFamily, _ name: String) throws(NFTNetlinkError) -> [NftnlChain] {
+        var chains: [NftnlChain] = []
         try dumpObjects(NFT_MSG_GETCHAIN, family: family, "list chains of \(family.rawValue) \(name)", payload: { (header) throws(NFTNetlinkError) in
             let chain = try NftnlChain(family: family.netfilterFamily, table: name, name: "")
             nftnl_chain_unset(chain.pointer, Nftnl.attribute(NFTNL_CHAIN_NAME))
@@ -111,8 +92,14 @@ struct RulesetReader {
         }) { header throws(NFTNetlinkError) in
             let chain = try NftnlChain()
             guard nftnl_chain_nlmsg_parse(header, chain.pointer) >= 0 else { throw .malformed("list chains", "unparsable chain") }
-            if chain.table == name { result.chains.insert(chain.name) }
+            if chain.table == name { chains.append(chain) }
         }
+        return chains
+    }
+
+    /// The table's sets, without their elements.
+    private func sets(_ family: TableFamily, _ name: String) throws(NFTNetlinkError) -> [NftnlSet] {
+        var sets: [NftnlSet] = []
         try dumpObjects(NFT_MSG_GETSET, family: family, "list sets of \(family.rawValue) \(name)", payload: { (header) throws(NFTNetlinkError) in
             let set = try NftnlSet(family: family.netfilterFamily, table: name, name: "")
             nftnl_set_unset(set.pointer, Nftnl.attribute(NFTNL_SET_NAME))
@@ -120,9 +107,9 @@ struct RulesetReader {
         }) { header throws(NFTNetlinkError) in
             let set = try NftnlSet()
             guard nftnl_set_nlmsg_parse(header, set.pointer) >= 0 else { throw .malformed("list sets", "unparsable set") }
-            if set.table == name { result.sets.insert(set.name) }
+            if set.table == name { sets.append(set) }
         }
-        return result
+        return sets
     }
 
     /// The definition (without elements) of an existing set, for encoding element changes.
