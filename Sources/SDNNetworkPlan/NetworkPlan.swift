@@ -26,8 +26,6 @@ public struct NodeNetwork: Hashable, Sendable, Codable {
         self.notes = notes
     }
 
-    public func link(named name: String) -> DesiredLink? { links.first { $0.spec.name == name } }
-
     /// What the planner needs read back: bridge VLANs only where a VLAN-aware bridge is wanted.
     public var observationScope: ObservationScope {
         ObservationScope(bridgeVLANs: links.contains { link in

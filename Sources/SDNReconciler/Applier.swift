@@ -53,7 +53,6 @@ public struct Applier: Sendable {
             index += 1
             progress?(index, plan.steps.count, step)
         }
-        report.steps = done.count
         report.elapsed = ContinuousClock.now - start
         return report
     }
@@ -86,7 +85,6 @@ public struct Applier: Sendable {
 }
 
 public struct ApplyReport: Hashable, Sendable {
-    public var steps = 0
     public var linkWrites = 0
     public var firewallMessages = 0
     public var elapsed: Duration = .zero
