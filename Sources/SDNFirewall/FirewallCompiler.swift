@@ -616,6 +616,20 @@ struct Builder {
         return rules
     }
 
+    static let dropTCP: [Statement] = [.match(.meta("l4proto"), .equal, .value(.symbol("tcp"))), .counter, .verdict(.drop)]
+
+    /// Whether a rule can only match TCP (it matches a TCP header field or `meta l4proto tcp`).
+    static func isTCPOnly(_ rule: Rule) -> Bool {
+        rule.statements.contains { statement in
+            guard case .match(let left, let op, let right) = statement, op == .equal || op == .implicit || op == .notEqual else { return false }
+            switch left {
+            case .payload(let proto, _): return proto == "tcp"
+            case .meta("l4proto"): return op != .notEqual && right == .value(.symbol("tcp"))
+            default: return false
+            }
+        }
+    }
+
     /// Broadcast and multicast frames.
     static let groupFrames: Statement = .match(.meta("pkttype"), .equal, .set([.symbol("broadcast"), .symbol("multicast")]))
     /// Frames an IP policy does not govern (not IPv4, IPv6 or ARP).
@@ -770,8 +784,11 @@ struct Builder {
                     if options.nosmurfs ?? true { _ = chunk.sharedSets.match(.smurfSources, in: .bridge) }
                     chunk.usedGroups[.bridge, default: []].formUnion(chunk.usedGroups[policyFamily] ?? [])
                     chunk.referencedSets[.bridge, default: []].formUnion(chunk.referencedSets[policyFamily] ?? [])
-                    let stateless = inRules.filter { !$0.id.hasSuffix("/ct-established") && !$0.id.hasSuffix("/ct-invalid") }
-                    let groupRules = [Rule(id: groupName + "/non-ip", statements: Builder.acceptNonIP), Builder.arpAccept(prefix: groupName)]
+                    // TCP never travels in broadcast or multicast frames: such a frame is forged, and dropped
+                    // before the copy, which therefore leaves TCP rules out.
+                    let stateless = inRules.filter { !$0.id.hasSuffix("/ct-established") && !$0.id.hasSuffix("/ct-invalid") && !Builder.isTCPOnly($0) }
+                    let groupRules = [Rule(id: groupName + "/non-ip", statements: Builder.acceptNonIP), Builder.arpAccept(prefix: groupName),
+                                      Rule(id: groupName + "/tcp", statements: Builder.dropTCP)]
                         + Builder.retarget(stateless, from: inName, to: groupName).map(Builder.replacingRejectWithDrop)
                     chunk.groupChains.append(Chain(name: groupName, rules: groupRules))
                     chunk.groupMap.append(SetElement(key: [.string(interface)], data: .verdict(.jump(groupName))))

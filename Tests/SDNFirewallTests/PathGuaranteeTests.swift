@@ -45,6 +45,7 @@ import Testing
             options: { policy-in: drop, policy-out: drop }
             rules:
               - in accept tcp dport 80
+              - in accept udp dport 5353
           102:
             options: { policy-in: accept }
         """
@@ -103,9 +104,13 @@ import Testing
         var packet = Packet(iifname: "tap102i0", oifname: "tap101i0", etherSource: try MACAddress("52:54:00:00:01:02"), etherDestination: broadcastMAC,
                             saddr: try IPAddress("10.1.0.12"), daddr: try IPAddress("10.1.0.255"), l4proto: .udp, sport: 40000, dport: 9)
         #expect(try verdicts(packet, at: [.init(.bridge, .forward)]) == [.drop])
+        packet.dport = 5353
+        #expect(try verdicts(packet, at: [.init(.bridge, .forward)]) == [.accept])
+        // TCP never travels in a broadcast frame: even a port the policy allows is dropped.
         packet.l4proto = .tcp
         packet.dport = 80
-        #expect(try verdicts(packet, at: [.init(.bridge, .forward)]) == [.accept])
+        packet.tcpFlags = [.syn]
+        #expect(try verdicts(packet, at: [.init(.bridge, .forward)]) == [.drop])
         // ARP requests are broadcast: they pass.
         let arp = Packet(iifname: "tap102i0", oifname: "tap101i0", etherSource: try MACAddress("52:54:00:00:01:02"), etherDestination: broadcastMAC,
                          network: .arp, saddr: try IPAddress("10.1.0.12"), daddr: try IPAddress("10.1.0.11"))
