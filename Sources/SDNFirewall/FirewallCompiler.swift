@@ -534,9 +534,18 @@ struct Builder {
             bridge.chains += [
                 Chain(name: FirewallNaming.guestGroupDispatch, base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .accept), rules: [
                     Rule(id: "guests-in-group/dispatch", statements: [Builder.groupFrames, .vmap(.meta("oifname"), map: FirewallNaming.guestGroupMap)])]),
+                // The node's own frames carry `pkttype host` whatever their destination MAC (the kernel sets
+                // the type on receive): they are told by their group address instead.
                 Chain(name: FirewallNaming.guestGroupLocalDispatch, base: BaseChain(type: .filter, hook: .output, priority: 0, policy: .accept), rules: [
-                    Rule(id: "guests-in-group-local/dispatch", statements: [Builder.groupFrames, .vmap(.meta("oifname"), map: FirewallNaming.guestGroupMap)])]),
+                    Rule(id: "guests-in-group-local/dispatch-v4", statements: [
+                        .match(.payload(protocol: "ip", field: "daddr"), .equal, .setReference(FirewallNaming.groupAddressesV4)),
+                        .vmap(.meta("oifname"), map: FirewallNaming.guestGroupMap)]),
+                    Rule(id: "guests-in-group-local/dispatch-v6", statements: [
+                        .match(.payload(protocol: "ip6", field: "daddr"), .equal, .value(.prefix(IPPrefix(address: .v6(UInt128(0xff00) << 112), length: 8)))),
+                        .vmap(.meta("oifname"), map: FirewallNaming.guestGroupMap)]),
+                ]),
             ] + groupChains
+            bridge.sets.append(groupAddressSetV4())
         }
         // Vnet forward policies for routed traffic, in the inet table: out of a vnet (by input interface) and
         // into one (by output interface, once the source vnet's chain accepted). Under br_netfilter the first
@@ -630,7 +639,22 @@ struct Builder {
         }
     }
 
-    /// Broadcast and multicast frames.
+    /// IPv4 multicast, the limited broadcast and the broadcast address of every IPv4 subnet of this node's
+    /// vnets.
+    func groupAddressSetV4() -> NamedSet {
+        var intervals = AddressIntervals(family: .ipv4)
+        intervals.insert(AddressIntervals.range(of: IPPrefix(address: .v4(0xe000_0000), length: 4)))
+        intervals.insert(0xffff_ffff...0xffff_ffff)
+        for vnet in state.vnets where state.zone(named: vnet.zone)?.includes(node: nodeName) == true {
+            for subnet in vnet.subnets where subnet.cidr.family == .ipv4 && subnet.cidr.length < 31 {
+                let broadcast = AddressIntervals.range(of: subnet.cidr.masked).upperBound
+                intervals.insert(broadcast...broadcast)
+            }
+        }
+        return NamedSet(name: FirewallNaming.groupAddressesV4, keyType: [.ipv4Address], flags: [.interval], elements: intervals.values.map { SetElement(key: [$0]) })
+    }
+
+    /// Broadcast and multicast frames (as received: the type comes from the destination MAC).
     static let groupFrames: Statement = .match(.meta("pkttype"), .equal, .set([.symbol("broadcast"), .symbol("multicast")]))
     /// Frames an IP policy does not govern (not IPv4, IPv6 or ARP).
     static let acceptNonIP: [Statement] = [SharedSet.ipEtherTypes.notMatch, .verdict(.accept)]

@@ -31,6 +31,7 @@ public enum FirewallNaming {
     public static let guestGroupDispatch = "guests-in-group"
     public static let guestGroupLocalDispatch = "guests-in-group-local"
     public static let guestGroupMap = "guest_in_group"
+    public static let groupAddressesV4 = "group_v4"
     public static func guestGroupChain(guest: Int, nic: Int) -> String { "guest-\(guest)-net\(nic)-in-group" }
     /// `minimal` layout: the subnets of this node's vnets by bridge; routed or node traffic to an address
     /// in them that no guest declares cannot be matched to a NIC's policy.

@@ -111,6 +111,12 @@ import Testing
         packet.dport = 80
         packet.tcpFlags = [.syn]
         #expect(try verdicts(packet, at: [.init(.bridge, .forward)]) == [.drop])
+        // The node's own broadcast, on the bridge's output hook (the kernel calls its frames `pkttype host`).
+        var fromNode = Packet(oifname: "tap101i0", etherSource: Self.bridgeMAC, etherDestination: broadcastMAC,
+                              saddr: try IPAddress("10.1.0.1"), daddr: try IPAddress("10.1.0.255"), l4proto: .udp, sport: 40000, dport: 9)
+        #expect(try verdicts(fromNode, at: [.init(.bridge, .output)]) == [.drop])
+        fromNode.dport = 5353
+        #expect(try verdicts(fromNode, at: [.init(.bridge, .output)]) == [.accept])
         // ARP requests are broadcast: they pass.
         let arp = Packet(iifname: "tap102i0", oifname: "tap101i0", etherSource: try MACAddress("52:54:00:00:01:02"), etherDestination: broadcastMAC,
                          network: .arp, saddr: try IPAddress("10.1.0.12"), daddr: try IPAddress("10.1.0.11"))
