@@ -364,7 +364,7 @@ private struct Planning {
             let setting = RouterAdvertisementSetting(interface: name, acceptRA: RouterAdvertisementSetting.evenWhenForwarding)
             let previous = RouterAdvertisementSetting(interface: name, acceptRA: RouterAdvertisementSetting.unlessForwarding)
             step(isNew ? category(name) : .change, "accept_ra on \(name)", owner: desiredLinks[name]?.owner,
-                 "accept_ra 1 → 2: keeps router advertisements (a SLAAC default route) while the node forwards IPv6",
+                 "1 → 2: keeps taking router advertisements (and a SLAAC default route) once the node forwards IPv6",
                  .setRouterAdvertisements(setting), undo: isNew ? [] : [.setRouterAdvertisements(previous)])
         }
     }
@@ -381,7 +381,7 @@ private struct Planning {
                 undo += effective.forwarding.filter { $0.family == setting.family && $0.enabled }.map { .setForwarding($0) }
             }
             let sysctl = setting.family == .ipv4 ? "net.ipv4.conf.all.forwarding" : "net.ipv6.conf.all.forwarding"
-            step(.change, sysctl, "\(current == false ? "off → on" : "on"): the node routes \(setting.family == .ipv4 ? "IPv4" : "IPv6") between its vnets only with it on",
+            step(.change, sysctl, "\(current == false ? "off → on" : "on"): Linux routes \(setting.family == .ipv4 ? "IPv4" : "IPv6") between vnets only with it on",
                  .setNodeForwarding(setting), undo: undo)
         }
         // Only the IPv6 switch is sdn's to turn on; whether IPv4's is on is not its business.

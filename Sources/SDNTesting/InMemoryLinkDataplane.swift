@@ -6,7 +6,8 @@ import Synchronization
 /// the kernel's rules that matter to a planner: names are unique, a link needs its parent, deleting a
 /// link takes its addresses, entries, VLAN children and port memberships with it, a port joining a
 /// bridge gets the bridge's default pvid, a bridge starts with its own default pvid entry, a node-wide
-/// forwarding switch sets every link's, and a new link starts with `defaultAcceptRA` when there is one.
+/// forwarding switch sets every link's (and a new link starts with it), and a new link starts with
+/// `defaultAcceptRA` when there is one.
 /// Every write is recorded in `trace`; `failing` injects a kernel error into a chosen write.
 public final class InMemoryLinkDataplane: LinkDataplane {
     public struct Fault: Sendable {
@@ -86,6 +87,10 @@ public final class InMemoryLinkDataplane: LinkDataplane {
             }
             state.network.links.append(ObservedLink(spec: created, index: state.nextIndex, operationallyUp: false))
             state.nextIndex += 1
+            // A new link copies `default`'s switches, which the node-wide ones set.
+            for setting in state.network.nodeForwarding {
+                state.network.forwarding.append(ForwardingSetting(interface: spec.name, family: setting.family, enabled: setting.enabled))
+            }
             if let acceptRA = state.network.defaultAcceptRA {
                 state.network.routerAdvertisements.append(RouterAdvertisementSetting(interface: spec.name, acceptRA: acceptRA))
             }
