@@ -40,6 +40,10 @@ import Testing
           options: { policy-in: drop }
           rules:
             - in accept tcp dport 22
+        vnets:
+          app:
+            rules:
+              - forward drop tcp dport 8080
         guests:
           101:
             options: { policy-in: drop, policy-out: drop }
@@ -49,6 +53,25 @@ import Testing
           102:
             options: { policy-in: accept }
         """
+
+    @Test(arguments: [KernelFeatures.minimal, .full])
+    func vnetPolicyMeetsTrafficRoutedIntoAndOutOfTheVnet(_ features: KernelFeatures) throws {
+        let validated = try validate([
+            ConfigDocument(path: "Topologies/t.yaml", text: Self.topology, kind: .topology),
+            ConfigDocument(path: "Policies/p.yaml", text: Self.policy, kind: .policy),
+        ])
+        let interpreter = PacketInterpreter(ruleset: FirewallCompiler.compile(validated, node: "n1", features: features).ruleset)
+        // Into the vnet, to 102 (policy-in accept): only the vnet's rule can drop it.
+        var into = Packet(iifname: "vmbr0", oifname: "app", etherSource: try MACAddress("52:54:00:99:99:99"), etherDestination: Self.bridgeMAC,
+                          saddr: try IPAddress("198.51.100.7"), daddr: try IPAddress("10.1.0.12"), l4proto: .tcp, sport: 40000, dport: 8080, tcpFlags: [.syn])
+        #expect(try interpreter.trace(into, at: .init(.inet, .forward)).verdict == .drop)
+        into.dport = 8081
+        #expect(try interpreter.trace(into, at: .init(.inet, .forward)).verdict == .accept)
+        // Out of the vnet, from 102.
+        let out = Packet(iifname: "app", oifname: "vmbr0", etherSource: try MACAddress("52:54:00:00:01:02"), etherDestination: Self.bridgeMAC,
+                         saddr: try IPAddress("10.1.0.12"), daddr: try IPAddress("198.51.100.7"), l4proto: .tcp, sport: 40000, dport: 8080, tcpFlags: [.syn])
+        #expect(try interpreter.trace(out, at: .init(.inet, .forward)).verdict == .drop)
+    }
 
     static let guestMAC = try! MACAddress("52:54:00:00:01:01")
     static let bridgeMAC = try! MACAddress("02:00:00:00:00:01")
