@@ -516,6 +516,9 @@ extension TraceScenario {
         /// Bridge prerouting for a frame entering `frame.bridge` at `frame.inPort`; under br_netfilter
         /// with inet prerouting inside it.
         mutating func prerouting(_ frame: Frame) {
+            // Before the bridge's forwarding decision there is no output port.
+            var frame = frame
+            frame.outPort = nil
             let entry = "frame enters bridge \(frame.bridge) from \(frame.inPort ?? "?")"
             guard brNetfilter else { return bridgeHook(.prerouting, frame, entry) }
             bridgeHook(.prerouting, frame, entry + ", before br_netfilter", priorities: Int.min...Self.brNetfilterPrerouting)
