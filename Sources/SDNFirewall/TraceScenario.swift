@@ -12,11 +12,13 @@ import SDNNFTables
 ///   a packet the node sends passes output and postrouting. Out through a bridge, bridge output and
 ///   postrouting follow, with the receiving port as output interface.
 /// - `minimal` layout (`GuestFirewallMode.brNetfilter`): br_netfilter also hands every bridged IP frame
-///   to the IP hooks, from inside bridge prerouting (inet prerouting, at br_netfilter's priority 0),
-///   bridge forward (inet forward, at -1) and bridge postrouting (inet postrouting, last), with the
+///   to the IP hooks, from inside bridge prerouting (inet prerouting), bridge forward (inet forward),
+///   both at br_netfilter's priority 0, and bridge postrouting (inet postrouting, last), with the
 ///   bridge as input and output interface; such a frame then skips the IP stack's own prerouting.
-///   A base chain at exactly br_netfilter's priority is taken to run before it (it was registered
-///   later). The `full` layout runs without br_netfilter: bridged frames meet only bridge hooks.
+///   A base chain at exactly priority 0 runs before br_netfilter (it was registered later). Checked
+///   with `nft monitor trace` on 6.18; kernels before the br_nf_forward merge ran the IP forward hook
+///   at bridge forward priority -1, so a chain at exactly 0 ran after it there.
+///   The `full` layout runs without br_netfilter: bridged frames meet only bridge hooks.
 /// - Interfaces as each hook sees them: bridge hooks see ports (`iifname`, `oifname`) and the bridge
 ///   (`ibrname`, `obrname`; no input at output and postrouting); inet hooks see the bridge, and no
 ///   input interface for what the node sends. Ethernet addresses exist wherever a received frame is
@@ -474,7 +476,7 @@ extension TraceScenario {
 
         /// br_netfilter's priorities on the bridge hooks where it calls the IP hooks.
         static let brNetfilterPrerouting = 0
-        static let brNetfilterForward = -1
+        static let brNetfilterForward = 0
 
         struct Frame {
             var inPort: String?

@@ -168,7 +168,7 @@ struct PacketInterpreterTests {
     }
 
     @Test func aHookPointWithPrioritiesRunsOnlyTheChainsInThatRange() throws {
-        // br_netfilter runs the IP forward hook at bridge forward priority -1: a split hook is evaluated in parts.
+        // br_netfilter runs the IP forward hook from inside bridge forward: a split hook is evaluated in parts.
         let table = inet([
             base("before", .forward, priority: -10, [rule("before", .counter)]),
             base("at", .forward, priority: -1, [rule("at", .counter)]),
