@@ -51,7 +51,7 @@ enum KernelProbe {
 
     /// What a command assumes when it cannot probe: the layout of Debian and Proxmox kernels, said on stderr.
     static func assumeFull(because failure: Failure) -> KernelFeatures {
-        printError("sdn: cannot probe the kernel (\(failure)); assuming the full layout (bridge conntrack, as Debian and Proxmox kernels have); "
+        printError("sdn: cannot probe the kernel: \(failure); assuming the full layout (bridge conntrack, as Debian and Proxmox kernels have); "
                    + "pass --kernel full or --kernel minimal to choose")
         return .full
     }
