@@ -112,7 +112,7 @@ public enum TraceScenario {
         func resolved(for family: IPAddress.Family) throws(TraceError) -> Service {
             if isPing { return family == .ipv4 ? self : Service(proto: .icmpv6, icmpType: 128, isPing: true) }
             if let implied = impliedFamily, implied != family {
-                throw TraceError("\(proto) does not travel between \(family) addresses; write \(family == .ipv4 ? "icmp" : "icmpv6")[/TYPE] or ping")
+                throw TraceError("\(proto) does not travel between \(family.displayName) addresses; write \(family == .ipv4 ? "icmp" : "icmpv6")[/TYPE] or ping")
             }
             return self
         }
@@ -415,7 +415,7 @@ extension TraceScenario {
                 guard guest.node == nodeName else { throw TraceError("guest \(id) runs on node \(guest.node), not \(nodeName); pass --node \(guest.node)") }
                 guard let address = override ?? nic.ips.first(where: { $0.family == family })?.address else {
                     let flag = role == .source ? "--src-ip" : "--dst-ip"
-                    throw TraceError("guest \(id) \(nic.key) declares no \(family) address; declare ip: in the topology or name one with \(flag)")
+                    throw TraceError("guest \(id) \(nic.key) declares no \(family.displayName) address; declare ip: in the topology or name one with \(flag)")
                 }
                 return guestStation(guest, nic, address: address)
             case .address(let address):
@@ -461,7 +461,7 @@ extension TraceScenario {
             if let onLink = candidates.first(where: { $0.masked.contains(other.address) }) ?? candidates.first { return onLink.address }
             if let address = nodeObject?.address, address.family == family { return address }
             if let address = nodeAddresses.filter({ $0.family == family }).sorted().first { return address }
-            throw TraceError("node \(nodeName) has no \(family) address")
+            throw TraceError("node \(nodeName) has no \(family.displayName) address")
         }
     }
 
@@ -617,7 +617,7 @@ extension TraceScenario {
                 // Only a bridge where the node has an address of the family sends its hosts' other traffic to the node.
                 let routes = view.segment(bridge: inBridge)?.nodeAddresses.contains { $0.family == source.address.family } ?? false
                 guard routes || (destination.place == .node && view.segment(bridge: inBridge)?.nodeAddresses.contains { $0.address == destination.address } == true) else {
-                    throw TraceError("node \(view.nodeName) has no \(source.address.family) address on \(inBridge), so it is not the router of \(source.label); "
+                    throw TraceError("node \(view.nodeName) has no \(source.address.family.displayName) address on \(inBridge), so it is not the router of \(source.label); "
                                      + "sdn trace follows traffic the node routes (simple zones) and traffic bridged within one bridge")
                 }
                 let frame = Frame(inPort: inPort, outPort: nil, bridge: inBridge, source: source.mac, destination: TraceScenario.routerMAC)
@@ -640,4 +640,9 @@ extension TraceScenario {
             return "routed \(input) → \(output): \(source.label) → \(destination.label)"
         }
     }
+}
+
+extension IPAddress.Family {
+    /// `IPv4`, `IPv6`: as messages name the families.
+    var displayName: String { self == .ipv4 ? "IPv4" : "IPv6" }
 }
