@@ -31,8 +31,8 @@ step "sdn show --section topology  (merged, defaults resolved)"
 $sdn show --section topology | sed -n 1,40p
 echo "…"
 
-step "sdn compile  (the node's nftables ruleset; loads with nft -f)"
-$sdn compile 2>/dev/null | sed -n 1,60p
+step "sdn compile  (the node's nftables ruleset for this kernel, probed in a scratch namespace; loads with nft -f)"
+unshare --net $sdn compile 2>/dev/null | sed -n 1,60p
 echo "…"
 
 scripts/demo-firewall.sh

@@ -94,7 +94,7 @@ import Testing
 extension SDNExecutableTests {
     @Test func policyThatLocksTheOperatorOutIsRefused() throws {
         let directory = fixturesDirectory("lockout")
-        let result = try sdn("compile", directory + "/Topologies", directory + "/Policies")
+        let result = try sdn("compile", directory + "/Topologies", directory + "/Policies", "--kernel", "full")
         #expect(result.status == 1)
         #expect(result.stdout.isEmpty, "no ruleset may be printed")
         #expect(result.stderr.contains("would block SSH (22) from management network 192.0.2.0/24"))

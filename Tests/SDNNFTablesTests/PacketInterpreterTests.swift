@@ -167,6 +167,24 @@ struct PacketInterpreterTests {
         #expect(result.steps.map(\.chain) == ["first"])
     }
 
+    @Test func aHookPointWithPrioritiesRunsOnlyTheChainsInThatRange() throws {
+        // br_netfilter runs the IP forward hook from inside bridge forward: a split hook is evaluated in parts.
+        let table = inet([
+            base("before", .forward, priority: -10, [rule("before", .counter)]),
+            base("at", .forward, priority: -1, [rule("at", .counter)]),
+            base("after", .forward, priority: 10, [rule("after", .counter)]),
+        ], family: .bridge)
+        let packet = udp("192.0.2.7", "192.0.2.1", dport: 9)
+        let early = PacketInterpreter.HookPoint(.bridge, .forward, priorities: Int.min...(-1))
+        let late = PacketInterpreter.HookPoint(.bridge, .forward, priorities: 0...Int.max)
+        #expect(try trace([table], packet, at: early).steps.compactMap(\.ruleID) == ["before", "at"])
+        #expect(try trace([table], packet, at: late).steps.compactMap(\.ruleID) == ["after"])
+        #expect(try trace([table], packet, at: bridgeForward).steps.compactMap(\.ruleID) == ["before", "at", "after"])
+        #expect(early.priorityDescription == "priority <= -1")
+        #expect(late.priorityDescription == "priority >= 0")
+        #expect(bridgeForward.priorityDescription == nil)
+    }
+
     @Test func samePriorityRunsInTableOrder() throws {
         let a = inet([base("a", .input, [rule("a", .counter)])], name: "one")
         let b = inet([base("b", .input, [rule("b", .counter)])], name: "two")
