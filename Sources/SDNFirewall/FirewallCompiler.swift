@@ -465,15 +465,15 @@ struct Builder {
         var bases: [Chain]
         switch mode {
         case .bridgeFamily:
-            // Bridged traffic on forward; traffic between a guest and the node itself (routed through
-            // the node, or to its services) on input and output.
+            // What a guest sends meets its outbound chain on prerouting, after conntrack (-200): one place for
+            // bridged, routed and node-bound traffic, and one where the kernel allows `reject` on a bridge
+            // (prerouting and input only). What reaches a guest meets its inbound chain on forward (bridged)
+            // or output (routed by the node or sent by it), where no reject is possible.
             bases = [
-                Chain(name: FirewallNaming.guestOutDispatch, base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .accept), rules: [
+                Chain(name: FirewallNaming.guestOutDispatch, base: BaseChain(type: .filter, hook: .prerouting, priority: 0, policy: .accept), rules: [
                     Rule(id: "guests-out/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.guestOutMap)])]),
                 Chain(name: FirewallNaming.guestInDispatch, base: BaseChain(type: .filter, hook: .forward, priority: 10, policy: .accept), rules: [
                     Rule(id: "guests-in/dispatch", statements: [.vmap(.meta("oifname"), map: FirewallNaming.guestInMap)])]),
-                Chain(name: FirewallNaming.guestOutLocalDispatch, base: BaseChain(type: .filter, hook: .input, priority: 0, policy: .accept), rules: [
-                    Rule(id: "guests-out-local/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.guestOutMap)])]),
                 Chain(name: FirewallNaming.guestInLocalDispatch, base: BaseChain(type: .filter, hook: .output, priority: 0, policy: .accept), rules: [
                     Rule(id: "guests-in-local/dispatch", statements: [.vmap(.meta("oifname"), map: FirewallNaming.guestInMap)])]),
             ]
@@ -788,6 +788,18 @@ struct Builder {
                     return match.macro == nil && match.proto == nil && match.source.isEmpty && match.destination.isEmpty
                         && match.sport.isEmpty && match.dport.isEmpty && match.icmpType == nil
                 } == true
+                let rejectsInbound = options.policyIn == .reject || policy?.rules.contains { rule in
+                    guard rule.enabled else { return false }
+                    switch rule.body {
+                    case .match(let match): return match.action == .reject && match.direction == .in
+                    case .group(let name, _): return firewall.groups.first { $0.name == name }?.rules.contains { $0.match?.action == .reject && $0.match?.direction == .in } ?? false
+                    }
+                } == true
+                if mode == .bridgeFamily && features.bridgeReject && rejectsInbound {
+                    chunk.diagnostics.append(.warning("reject-inbound-drops", "guest \(guest.id) \(nic.key): the kernel rejects on a bridge only where a frame enters it (prerouting, input), so rejects in its inbound rules and policy drop instead in the full layout",
+                                                      at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)",
+                                                      hint: "outbound rejects, and the node's own, answer as written"))
+                }
                 if rejects {
                     if mode == .bridgeFamily && !features.bridgeReject {
                         chunk.diagnostics.append(.warning("reject-unsupported", "guest \(guest.id) \(nic.key): this kernel cannot reject on a bridge (no nft_reject_bridge); its reject rules drop instead",
@@ -799,8 +811,8 @@ struct Builder {
                                                     hint: "the kernel cannot reject non-IP frames"))
                     }
                 }
-                if mode == .bridgeFamily && !features.bridgeReject {
-                    outRules = outRules.map(Builder.replacingRejectWithDrop)
+                if mode == .bridgeFamily {
+                    if !features.bridgeReject { outRules = outRules.map(Builder.replacingRejectWithDrop) }
                     inRules = inRules.map(Builder.replacingRejectWithDrop)
                 }
                 chunk.nicChains.append(Chain(name: outName, rules: outRules))
@@ -952,7 +964,8 @@ struct Builder {
             diagnostics += compiler.diagnostics
             referencedSets[family, default: []].formUnion(compiler.referencedSets)
             rules += defaultPolicy(options.policyForward ?? .accept, level: options.logLevelForward ?? .nolog, scope: chainName, rate: options.logRateLimit ?? .default)
-            chains.append(Chain(name: chainName, rules: rules))
+            // Bridged frames meet vnet chains on the forward hook, where the kernel cannot reject.
+            chains.append(Chain(name: chainName, rules: family == .bridge ? rules.map(Builder.replacingRejectWithDrop) : rules))
             elements.append(SetElement(key: [.string(InterfaceNaming.vnetBridge(name))], data: .verdict(.jump(chainName))))
         }
         return (chains, elements)
@@ -1032,9 +1045,12 @@ struct Builder {
                 let directions: [Direction] = family == .bridge ? [.in, .out, .forward] : [.in, .out, .forward]
                 for direction in directions {
                     let chainName = FirewallNaming.groupChain(name, direction)
-                    let rules = group.rules.flatMap { rule in
+                    var rules = group.rules.flatMap { rule in
                         compiler.compile(rule, placement: .init(chain: chainName, direction: direction, interfaceKey: family == .inet ? (direction == .out ? "oifname" : "iifname") : nil, logScope: chainName))
                     }
+                    // In the bridge table only outbound chains (reached from prerouting) may reject, and only
+                    // with nft_reject_bridge.
+                    if family == .bridge && (direction != .out || !features.bridgeReject) { rules = rules.map(Builder.replacingRejectWithDrop) }
                     chains.append(Chain(name: chainName, rules: rules))
                 }
                 diagnostics += compiler.diagnostics
