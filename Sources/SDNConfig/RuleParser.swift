@@ -47,7 +47,7 @@ struct RuleParser {
         if peek()?.text == "id" {
             index += 1
             let token = try next("a rule id after 'id'")
-            if let problem = Identifier.problem(with: token.text) {
+            if let problem = Identifier.ruleIDProblem(with: token.text) {
                 throw SyntaxError(message: "invalid rule id: \(problem)", hint: nil, offset: token.offset)
             }
             id = token.text
