@@ -146,7 +146,10 @@ extension DocumentParser {
             case "log-level-in": options.logLevelIn = reader.enumeration(field.value, at: fieldPath, what: "log level")
             case "log-level-out": options.logLevelOut = reader.enumeration(field.value, at: fieldPath, what: "log level")
             case "log-level-forward": options.logLevelForward = reader.enumeration(field.value, at: fieldPath, what: "log level")
-            case "log-rate-limit": options.logRateLimit = reader.scalar(field.value, at: fieldPath) { text throws(ScalarParseError) in try LogRateLimit(text) }
+            case "log-rate-limit":
+                options.logRateLimit = reader.scalar(field.value, at: fieldPath, hint: "e.g. 1/second burst 5; the rate is 1-\(UInt32.max) per unit, and the kernel caps the burst by the rate (1/day: 213503)") { text throws(ScalarParseError) in
+                    try LogRateLimit(text)
+                }
             case "nosmurfs": options.nosmurfs = reader.bool(field.value, at: fieldPath)
             case "tcpflags": options.tcpflags = reader.bool(field.value, at: fieldPath)
             case "allow-invalid": options.allowInvalid = reader.bool(field.value, at: fieldPath)

@@ -185,7 +185,7 @@ struct RuleParser {
                 comment = String(text.trimmingCharacters(in: " "))
                 break
             }
-            if character == " " || character == "\t" {
+            if character.isWhitespace {  // a blank line folded into the rule reads as "\n"
                 if !current.isEmpty { tokens.append(Token(text: current, offset: start)) }
                 current = ""
             } else {

@@ -187,12 +187,12 @@ struct YAMLReader {
     }
 
     /// Parses a domain scalar; a failure points at the column inside the value where it went wrong.
-    mutating func scalar<T>(_ node: Yams.Node, at path: ConfigPath, code: String = "invalid-value", _ parse: (String) throws(ScalarParseError) -> T) -> T? {
+    mutating func scalar<T>(_ node: Yams.Node, at path: ConfigPath, code: String = "invalid-value", hint: String? = nil, _ parse: (String) throws(ScalarParseError) -> T) -> T? {
         guard let text = string(node, at: path) else { return nil }
         do {
             return try parse(text)
         } catch {
-            self.error(code, error.reason, at: node, path: path, offset: error.offset)
+            self.error(code, error.reason, at: node, path: path, hint: hint, offset: error.offset)
             return nil
         }
     }
