@@ -34,7 +34,7 @@ enum InputCollector {
         }
     }
 
-    static func collect(_ paths: [String], fileManager: FileManager = .default) throws -> [ConfigDocument] {
+    static func collect(_ paths: [String], fileManager: FileManager = .default, listing: @escaping (String) throws -> [String] = DirectoryWalker.entries) throws -> [ConfigDocument] {
         var requested = paths
         if requested.isEmpty {
             requested = ConfigInputOptions.defaultDirectories.filter { fileManager.fileExists(atPath: $0) }
@@ -42,7 +42,7 @@ enum InputCollector {
                 throw InputError(description: "no Topologies/ or Policies/ directory here (\(fileManager.currentDirectoryPath)); name files or directories to read")
             }
         }
-        var walker = DirectoryWalker(fileManager: fileManager)
+        var walker = DirectoryWalker(listing: listing)
         var files: [String] = []
         for path in requested {
             let info = try FileStatus.following(path)
@@ -131,16 +131,38 @@ struct FileStatus {
 
 /// Lists the `*.yaml` / `*.yml` files below a directory, following symbolic links and refusing loops.
 struct DirectoryWalker {
-    let fileManager: FileManager
+    /// Why a directory could not be listed: an errno value.
+    struct ListingError: Error {
+        var code: Int32
+    }
+
+    /// The names in a directory (without `.` and `..`); tests inject failures here.
+    let listing: (String) throws -> [String]
     /// Directories already walked (a second link to one adds nothing).
     private var walked = Set<FileStatus.Identity>()
 
-    init(fileManager: FileManager) { self.fileManager = fileManager }
+    init(listing: @escaping (String) throws -> [String] = DirectoryWalker.entries) { self.listing = listing }
+
+    /// `opendir`/`readdir`, for the errno of a failure (Foundation's listing error does not carry it).
+    static func entries(of directory: String) throws -> [String] {
+        guard let stream = opendir(directory) else { throw ListingError(code: errno) }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(stream) else {
+                if errno != 0 { throw ListingError(code: errno) }
+                return names
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+    }
 
     /// The files in sorted path order, each path `root` + `/` + its path below it.
     mutating func yamlFiles(under root: String, identity: FileStatus.Identity) throws -> [String] {
         var found: [String] = []
-        let base = root.hasSuffix("/") ? String(root.dropLast()) : root
+        let base = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
         try walk(base, identity: identity, ancestors: [identity: base], into: &found)
         return found.sorted()
     }
@@ -149,9 +171,9 @@ struct DirectoryWalker {
         guard walked.insert(identity).inserted else { return }
         let entries: [String]
         do {
-            entries = try fileManager.contentsOfDirectory(atPath: directory)
-        } catch {
-            throw InputError(description: "\(directory)/: cannot list the directory (\(Self.reason(error)))")
+            entries = try listing(directory)
+        } catch let error as ListingError {
+            throw InputError(description: "\(directory)/: cannot list the directory (\(String(cString: strerror(error.code))))")
         }
         for name in entries.sorted() {
             let path = directory + "/" + name
@@ -168,14 +190,5 @@ struct DirectoryWalker {
                 found.append(path)
             }
         }
-    }
-
-    private static func reason(_ error: any Error) -> String {
-        let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if nsError.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(nsError.code))) }
-        return nsError.localizedDescription
     }
 }
