@@ -60,7 +60,11 @@ func loadForNode(paths: [String], node: String?) throws -> (Validated<DesiredSta
     }
     let state = validated.value
     guard let name = node ?? FirewallCompiler.defaultNode(of: state) else {
-        printError("sdn: several nodes are defined (\(state.nodes.map(\.name).joined(separator: ", "))); choose one with --node")
+        if state.nodes.isEmpty {
+            printError("sdn: no node is defined; describe the node under nodes: in a topology document (Topologies/)")
+        } else {
+            printError("sdn: several nodes are defined (\(state.nodes.map(\.name).joined(separator: ", "))); choose one with --node")
+        }
         throw ExitCode(2)
     }
     guard state.node(named: name) != nil else {

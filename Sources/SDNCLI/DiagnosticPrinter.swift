@@ -12,7 +12,7 @@ struct DiagnosticPrinter {
         self.style = style
         var sources: [String: [Substring]] = [:]
         for document in documents {
-            sources[document.path] = document.text.split(separator: "\n", omittingEmptySubsequences: false)
+            sources[document.path] = ConfigDocument.lines(of: document.text)
         }
         self.sources = sources
     }
@@ -29,10 +29,9 @@ struct DiagnosticPrinter {
         if !diagnostic.path.isEmpty { text += style.dim(" [\(diagnostic.path)]") }
         text += style.dim(" (\(diagnostic.code))")
         if let location = diagnostic.location, let lines = sources[location.file], location.line >= 1, location.line <= lines.count {
-            let line = lines[location.line - 1]
+            let (line, caretOffset) = Self.excerpt(of: lines[location.line - 1], column: location.column)
             let number = String(location.line)
             let gutter = String(repeating: " ", count: number.count)
-            let caretOffset = max(0, min(location.column - 1, line.unicodeScalars.count))
             let prefix = line.unicodeScalars.prefix(caretOffset).map { $0 == "\t" ? "\t" : " " }.joined()
             text += "\n \(style.dim(number + " |")) \(line)"
             text += "\n \(style.dim(gutter + " |")) \(String(prefix))\(style.green("^"))"
@@ -40,6 +39,20 @@ struct DiagnosticPrinter {
         if let hint = diagnostic.hint { text += "\n  " + style.cyan("hint:") + " \(hint)" }
         for place in diagnostic.related { text += "\n  " + style.dim("see also: \(place)") }
         return text
+    }
+
+    /// The longest source line shown whole; a longer one is cut to a window around the column.
+    static let excerptWidth = 160
+
+    /// The part of `line` to show and where the caret goes in it (both in Unicode scalars).
+    static func excerpt(of line: Substring, column: Int) -> (text: String, caret: Int) {
+        let scalars = Array(line.unicodeScalars)
+        let caret = max(0, min(column - 1, scalars.count))
+        guard scalars.count > excerptWidth else { return (String(line), caret) }
+        let start = max(0, min(caret - excerptWidth / 2, scalars.count - excerptWidth))
+        let end = min(scalars.count, start + excerptWidth)
+        let head = start > 0 ? "…" : "", tail = end < scalars.count ? "…" : ""
+        return (head + String(String.UnicodeScalarView(scalars[start..<end])) + tail, caret - start + (start > 0 ? 1 : 0))
     }
 
     static func json(_ diagnostic: Diagnostic) -> RenderedTree {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SDNConfig
+import SDNFirewall
 import SDNModel
 
 /// `sdn validate`: read and check every document; exit 0 clean, 1 errors, 2 unreadable input.
@@ -18,7 +19,7 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         let documents = try InputCollector.collectOrExit(input.paths)
-        let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
+        let (validated, diagnostics) = Self.validate(documents)
         let failed = validated == nil || (strict && diagnostics.contains { $0.severity == .warning })
         let errors = diagnostics.filter { $0.severity == .error }.count
         let warnings = diagnostics.filter { $0.severity == .warning }.count
@@ -41,6 +42,16 @@ struct ValidateCommand: ParsableCommand {
         if failed { throw ExitCode(1) }
     }
 
+
+    /// Loads and validates, then runs the lockout check `compile` runs, so that what `validate`
+    /// accepts also compiles: a lockout error makes the configuration invalid.
+    static func validate(_ documents: [ConfigDocument]) -> (validated: Validated<DesiredState>?, diagnostics: [Diagnostic]) {
+        let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
+        guard let validated else { return (nil, diagnostics) }
+        let lockout = LockoutCheck.findings(in: validated)
+        if lockout.isEmpty { return (validated, diagnostics) }
+        return (lockout.hasErrors ? nil : validated, (diagnostics + lockout).sortedForDisplay())
+    }
 }
 
 /// The text `sdn validate` prints: each diagnostic with its source line, then a one-line verdict.

@@ -14,10 +14,25 @@ public struct ConfigDocument: Sendable, Hashable {
     /// keys (`cluster`, `groups`, `aliases`, `ipsets` mean policy).
     public var kind: Kind?
 
+    /// The largest file read: a configuration is text written by people or tools, and a bigger file is
+    /// a mistake (or an attack) that would otherwise be read whole into memory.
+    public static let maximumFileSize = 64 << 20
+    /// The most text read for one command, all files together.
+    public static let maximumTotalSize = 256 << 20
+
     public init(path: String, text: String, kind: Kind? = nil) {
         self.path = path
         self.text = text
         self.kind = kind
+    }
+
+    /// The text's lines as YAML counts them (a line ends at LF, CR LF, CR, NEL, LS or PS), so that line N
+    /// of a diagnostic is element N - 1, without its line break.
+    public static func lines(of text: String) -> [Substring] {
+        // "\r\n" is one Character, so splitting at "\n" alone would leave a CR LF file in one piece.
+        text.split(omittingEmptySubsequences: false) { character in
+            character == "\n" || character == "\r\n" || character == "\r" || character == "\u{85}" || character == "\u{2028}" || character == "\u{2029}"
+        }
     }
 
     /// The kind implied by a path: files under a `Policies/` directory are policy, under `Topologies/`

@@ -48,18 +48,48 @@ struct StateMerger {
     static let policyKeys = ["kind", "cluster", "nodes", "vnets", "guests", "groups", "aliases", "ipsets"]
 
     mutating func add(_ document: ConfigDocument) {
+        let start = SourceLocation(file: document.path, line: 1, column: 1)
+        let size = document.text.utf8.count
+        if size > ConfigDocument.maximumFileSize {
+            diagnostics.append(.error("file-too-large", "the file is \(size) bytes; a configuration file has at most \(ConfigDocument.maximumFileSize >> 20) MiB",
+                                      at: start, path: "", hint: "split it into several files"))
+            return
+        }
+        // Aliases are measured before the real parse, which could otherwise take exponential time.
+        var documentLimit = Int.max
+        var budgetError: Diagnostic?
+        switch AliasBudget.check(document.text) {
+        case .withinBudget:
+            break
+        case .exceeded(let line, let column, let anchor):
+            diagnostics.append(.error("alias-expansion", "YAML aliases in this file expand to more than \(AliasBudget.maximumAddedNodes) nodes (passed at *\(anchor))",
+                                      at: SourceLocation(file: document.path, line: line, column: column), path: "",
+                                      hint: "an alias (*name) repeats everything its anchor (&name) labels, and nested ones multiply; write the shared part out or share less"))
+            return
+        case .syntaxError(let complete, let error, let copy, let mapColumn):
+            documentLimit = complete
+            var diagnostic = Self.syntaxDiagnostic(error, file: document.path, text: copy)
+            func original(_ place: SourceLocation) -> SourceLocation {
+                SourceLocation(file: place.file, line: place.line, column: mapColumn(place.line, place.column))
+            }
+            diagnostic.location = diagnostic.location.map(original)
+            diagnostic.related = diagnostic.related.map(original)
+            budgetError = diagnostic
+        }
         var roots: [Yams.Node] = []
         do {
             // The sequence is lazy and keeps a parse error to itself: read it to the end, then ask.
             var sequence = try Yams.compose_all(yaml: document.text)
-            while let root = sequence.next() { roots.append(root) }
+            while roots.count < documentLimit, let root = sequence.next() { roots.append(root) }
             if let error = sequence.error { throw error }
         } catch {
             // Documents before the broken one are still read.
             diagnostics.append(Self.syntaxDiagnostic(error, file: document.path, text: document.text))
         }
+        if let budgetError { diagnostics.append(budgetError) }
+        let lines = roots.isEmpty ? [] : ConfigDocument.lines(of: document.text)
         for root in roots {
-            var reader = YAMLReader(file: document.path)
+            var reader = YAMLReader(file: document.path, lines: lines)
             guard let entries = reader.mapping(root, at: .topology, what: "a mapping of top-level sections") else {
                 diagnostics += reader.diagnostics
                 continue
@@ -99,7 +129,7 @@ struct StateMerger {
             let message = "YAML syntax error: \(problem)" + (context.map { " (\($0.text) at line \($0.mark.line))" } ?? "")
             var location = SourceLocation(file: file, line: mark.line, column: mark.column)
             var specific: String?
-            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            let lines = ConfigDocument.lines(of: text)
             /// The unquoted word starting at a place, to show how to quote it.
             func word(at place: SourceLocation) -> String? {
                 guard place.line >= 1, place.line <= lines.count else { return nil }
@@ -136,7 +166,7 @@ struct StateMerger {
 
     /// The next line after `first` that starts with the same key in the same column (block mappings).
     static func repetition(of key: String, after first: SourceLocation, in text: String) -> SourceLocation? {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = ConfigDocument.lines(of: text)
         guard first.line >= 1, first.line < lines.count else { return nil }
         let spellings = [key, "\"\(key)\"", "'\(key)'"]
         for index in first.line..<lines.count {

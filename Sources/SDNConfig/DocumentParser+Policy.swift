@@ -146,7 +146,10 @@ extension DocumentParser {
             case "log-level-in": options.logLevelIn = reader.enumeration(field.value, at: fieldPath, what: "log level")
             case "log-level-out": options.logLevelOut = reader.enumeration(field.value, at: fieldPath, what: "log level")
             case "log-level-forward": options.logLevelForward = reader.enumeration(field.value, at: fieldPath, what: "log level")
-            case "log-rate-limit": options.logRateLimit = reader.scalar(field.value, at: fieldPath) { text throws(ScalarParseError) in try LogRateLimit(text) }
+            case "log-rate-limit":
+                options.logRateLimit = reader.scalar(field.value, at: fieldPath, hint: "e.g. 1/second burst 5; the rate is 1-\(UInt32.max) per unit, and the kernel caps the burst by the rate (1/day: 213503)") { text throws(ScalarParseError) in
+                    try LogRateLimit(text)
+                }
             case "nosmurfs": options.nosmurfs = reader.bool(field.value, at: fieldPath)
             case "tcpflags": options.tcpflags = reader.bool(field.value, at: fieldPath)
             case "allow-invalid": options.allowInvalid = reader.bool(field.value, at: fieldPath)
@@ -188,7 +191,7 @@ extension DocumentParser {
         func field(_ key: String) -> YAMLReader.Entry? { fields.first { $0.key == key } }
         var id: String?
         if let idField = field("id"), let text = reader.string(idField.value, at: path / "id") {
-            if let problem = Identifier.problem(with: text) {
+            if let problem = Identifier.ruleIDProblem(with: text) {
                 reader.error("invalid-name", "invalid rule id: \(problem)", at: idField.value, path: path / "id")
             } else {
                 id = text
@@ -279,10 +282,8 @@ extension DocumentParser {
             reader.error("conflicting-keys", "the rule id is given twice (id: and 'id' inside the rule)", at: node, path: path)
         }
         // Record where each clause sits inside the string, so later checks point at the exact column.
-        if let start = reader.contentLocation(of: node) {
-            for (field, offset) in parsed.fieldOffsets {
-                reader.sources.record(path / field, value: start.advanced(by: offset))
-            }
+        for (field, offset) in parsed.fieldOffsets {
+            reader.sources.record(path / field, value: reader.location(in: node, offset: offset))
         }
         let finalID = id ?? parsed.id
         return FirewallRule(id: finalID ?? "", hasExplicitID: finalID != nil, body: parsed.body, origin: reader.location(of: node),

@@ -73,7 +73,7 @@ struct DocumentParser {
     private mutating func parseUplink(_ entry: YAMLReader.Entry, at path: ConfigPath) -> Uplink? {
         let name: InterfaceName
         do { name = try InterfaceName(entry.key) } catch {
-            reader.error("invalid-interface-name", "invalid uplink name: \(error.reason)", at: entry.keyNode, path: path, hint: "Linux interface names are at most 15 bytes without '/', ':' or spaces")
+            reader.error("invalid-interface-name", "invalid uplink name: \(error.reason)", at: entry.keyNode, path: path, hint: "interface names are 1-15 bytes of printable ASCII, without '/', ':', spaces, '\"', '\\' or '*', and not starting with '@'")
             return nil
         }
         guard let fields = reader.mapping(entry.value, at: path, what: "the uplink's settings (or {} for a plain NIC)") else { return nil }

@@ -47,7 +47,7 @@ struct RuleParser {
         if peek()?.text == "id" {
             index += 1
             let token = try next("a rule id after 'id'")
-            if let problem = Identifier.problem(with: token.text) {
+            if let problem = Identifier.ruleIDProblem(with: token.text) {
                 throw SyntaxError(message: "invalid rule id: \(problem)", hint: nil, offset: token.offset)
             }
             id = token.text
@@ -185,7 +185,7 @@ struct RuleParser {
                 comment = String(text.trimmingCharacters(in: " "))
                 break
             }
-            if character == " " || character == "\t" {
+            if character.isWhitespace {  // a blank line folded into the rule reads as "\n"
                 if !current.isEmpty { tokens.append(Token(text: current, offset: start)) }
                 current = ""
             } else {

@@ -5,10 +5,16 @@ import Yams
 /// recording where every value was written.
 struct YAMLReader {
     let file: String
+    /// The file's lines (`ConfigDocument.lines(of:)`), to place offsets inside scalars folded over
+    /// several lines.
+    let lines: [Substring]
     var diagnostics: [Diagnostic] = []
     var sources = SourceMap()
 
-    init(file: String) { self.file = file }
+    init(file: String, lines: [Substring] = []) {
+        self.file = file
+        self.lines = lines
+    }
 
     typealias Entry = (key: String, keyNode: Yams.Node, value: Yams.Node)
 
@@ -25,9 +31,41 @@ struct YAMLReader {
         return base
     }
 
+    /// Where the character `offset` places into a scalar's text sits in the file. A plain or quoted
+    /// scalar may be folded over several lines (a line break and the next line's indentation read as
+    /// one space), so the offset is walked through the source; where the source does not spell the
+    /// text out literally (escapes), it is counted on the first line.
+    func location(in node: Yams.Node, offset: Int) -> SourceLocation? {
+        guard let base = contentLocation(of: node) else { return nil }
+        guard offset > 0, let scalar = node.scalar, scalar.style != .literal, scalar.style != .folded,
+              base.line >= 1, base.line <= lines.count else { return base.advanced(by: offset) }
+        let value = Array(scalar.string.unicodeScalars)
+        var lineIndex = base.line - 1
+        var source = Array(lines[lineIndex].unicodeScalars)
+        var column = base.column - 1
+        var consumed = 0
+        while consumed < min(offset, value.count) {
+            if column < source.count && source[column] == value[consumed] {
+                column += 1
+                consumed += 1
+            } else if column < source.count && (source[column] == " " || source[column] == "\t") {
+                column += 1  // white space before a line break is not part of the text
+            } else if column >= source.count && lineIndex + 1 < lines.count {
+                // A folded line break: one space in the text (a newline for each blank line).
+                lineIndex += 1
+                source = Array(lines[lineIndex].unicodeScalars)
+                column = source.prefix { $0 == " " || $0 == "\t" }.count
+                if value[consumed] == " " || value[consumed] == "\n" { consumed += 1 }
+            } else {
+                return base.advanced(by: offset)
+            }
+        }
+        return SourceLocation(file: file, line: lineIndex + 1, column: column + 1)
+    }
+
     mutating func error(_ code: String, _ message: String, at node: Yams.Node?, path: ConfigPath, hint: String? = nil, offset: Int = 0) {
-        let location = node.flatMap { contentLocation(of: $0) }?.advanced(by: offset)
-        diagnostics.append(.error(code, message, at: location, path: path.description, hint: hint))
+        let place = node.flatMap { self.location(in: $0, offset: offset) }
+        diagnostics.append(.error(code, message, at: place, path: path.description, hint: hint))
     }
 
     mutating func warning(_ code: String, _ message: String, at node: Yams.Node?, path: ConfigPath, hint: String? = nil) {
@@ -149,12 +187,12 @@ struct YAMLReader {
     }
 
     /// Parses a domain scalar; a failure points at the column inside the value where it went wrong.
-    mutating func scalar<T>(_ node: Yams.Node, at path: ConfigPath, code: String = "invalid-value", _ parse: (String) throws(ScalarParseError) -> T) -> T? {
+    mutating func scalar<T>(_ node: Yams.Node, at path: ConfigPath, code: String = "invalid-value", hint: String? = nil, _ parse: (String) throws(ScalarParseError) -> T) -> T? {
         guard let text = string(node, at: path) else { return nil }
         do {
             return try parse(text)
         } catch {
-            self.error(code, error.reason, at: node, path: path, offset: error.offset)
+            self.error(code, error.reason, at: node, path: path, hint: hint, offset: error.offset)
             return nil
         }
     }

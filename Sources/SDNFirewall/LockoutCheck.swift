@@ -4,7 +4,7 @@ import SDNNFTables
 /// Refuses a ruleset that would cut the operator off: from every management network, a new SSH and
 /// API connection to the node must be accepted. With the failsafe on this always holds (its accept
 /// comes first); with `failsafe: false` the user's own rules must provide it.
-enum LockoutCheck {
+public enum LockoutCheck {
     static func findings(ruleset: Ruleset, state: DesiredState, node nodeName: String) -> [Diagnostic] {
         guard let node = state.node(named: nodeName), !node.management.isEmpty else { return [] }
         let interpreter = PacketInterpreter(ruleset: ruleset)
@@ -25,6 +25,27 @@ enum LockoutCheck {
                                            ?? state.sources.location(of: ConfigPath.policy / "cluster" / "options" / "failsafe"),
                                        path: "failsafe",
                                        hint: "turn the failsafe back on, add a rule accepting it, or remove the network from nodes.\(nodeName).management"))
+            }
+        }
+        return findings
+    }
+}
+
+extension LockoutCheck {
+    /// The lockout errors `compile` would report, for every node: `sdn validate` runs this so that a
+    /// configuration it accepts never fails to compile. Only a node with the failsafe off and
+    /// management networks can lock anyone out (the failsafe's accept comes before every rule), so
+    /// only such nodes are compiled, in both kernel layouts.
+    public static func findings(in validated: Validated<DesiredState>) -> [Diagnostic] {
+        let state = validated.value
+        var findings: [Diagnostic] = []
+        for node in state.nodes where !node.management.isEmpty && state.firewall.effectiveOptions(for: .node(node.name)).failsafe == false {
+            for features in [KernelFeatures.minimal, .full] {
+                var builder = Builder(state: state, nodeName: node.name, features: features)
+                builder.build()
+                for finding in Self.findings(ruleset: Ruleset(tables: [builder.inet, builder.bridge]), state: state, node: node.name) where !findings.contains(finding) {
+                    findings.append(finding)
+                }
             }
         }
         return findings

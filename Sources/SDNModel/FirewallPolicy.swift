@@ -28,7 +28,19 @@ public enum PolicyScope: Hashable, Sendable, Codable, CustomStringConvertible, C
 
 /// A conntrack rate limit for log statements, like Proxmox's `log_ratelimit: rate=1/second,burst=5`.
 public struct LogRateLimit: Hashable, Sendable, Codable, CustomStringConvertible {
-    public enum Unit: String, Hashable, Sendable, Codable, CaseIterable { case second, minute, hour, day }
+    public enum Unit: String, Hashable, Sendable, Codable, CaseIterable {
+        case second, minute, hour, day
+
+        var nanoseconds: UInt64 {
+            let seconds: UInt64 = switch self {
+            case .second: 1
+            case .minute: 60
+            case .hour: 3600
+            case .day: 86400
+            }
+            return seconds * 1_000_000_000
+        }
+    }
     public var rate: Int
     public var unit: Unit
     public var burst: Int
@@ -43,18 +55,51 @@ public struct LogRateLimit: Hashable, Sendable, Codable, CustomStringConvertible
 
     /// Parses `1/second` or `10/minute burst 20`.
     public init(_ text: String) throws(ScalarParseError) {
+        let syntax = ScalarParseError(kind: "log rate limit", text: text, reason: "'\(text)' is not a rate limit; write RATE/UNIT [burst N], e.g. 1/second burst 5")
         let words = text.split(separator: " ")
         let rateParts = words.first?.split(separator: "/") ?? []
-        guard rateParts.count == 2, let rate = Int(rateParts[0]), rate > 0, let unit = Unit(rawValue: String(rateParts[1])) else {
-            throw ScalarParseError(kind: "log rate limit", text: text, reason: "'\(text)' is not a rate limit; write RATE/UNIT [burst N], e.g. 1/second burst 5")
+        guard rateParts.count == 2, !rateParts[0].isEmpty, rateParts[0].allSatisfy(\.isASCIIDigit), let unit = Unit(rawValue: String(rateParts[1])) else { throw syntax }
+        guard let rate = Int(rateParts[0]) else {
+            throw ScalarParseError(kind: "log rate limit", text: text, reason: "rate \(rateParts[0]) is out of range; use 1-\(UInt32.max) per \(unit.rawValue)")
         }
         var burst = 5
-        if words.count == 3, words[1] == "burst", let value = Int(words[2]), value > 0 {
+        var burstOffset = 0
+        if words.count == 3, words[1] == "burst", words[2].allSatisfy(\.isASCIIDigit) {
+            burstOffset = text.distance(from: text.startIndex, to: words[2].startIndex)
+            guard let value = Int(words[2]) else {
+                throw ScalarParseError(kind: "log rate limit", text: text, reason: "burst \(words[2]) is out of range; the kernel accepts at most \(UInt32.max)", offset: burstOffset)
+            }
             burst = value
         } else if words.count != 1 {
-            throw ScalarParseError(kind: "log rate limit", text: text, reason: "'\(text)' is not a rate limit; write RATE/UNIT [burst N], e.g. 1/second burst 5")
+            throw syntax
         }
         self.init(rate: rate, unit: unit, burst: burst)
+        if let problem = rateProblem ?? burstProblem {
+            throw ScalarParseError(kind: "log rate limit", text: text, reason: problem, offset: rateProblem == nil ? burstOffset : 0)
+        }
+    }
+
+    /// The largest burst the kernel accepts: at most 2^32 - 1 (a 32-bit field), and nft_limit keeps
+    /// `burst` periods of `unit / rate` nanoseconds in a 64-bit token count, which must not overflow
+    /// (1/day allows 213503, 1/hour 5124095, 1/minute 307445734).
+    public var maximumBurst: Int {
+        guard rate > 0 else { return 0 }
+        let period = unit.nanoseconds / UInt64(rate)
+        guard period > 0 else { return Int(UInt32.max) }
+        return Int(min(UInt64(UInt32.max), UInt64.max / period))
+    }
+
+    /// Why the kernel would refuse this limit, or nil. The rate is at most 2^32 - 1 per unit, so the
+    /// kernel's rate + burst cannot overflow either.
+    public var problem: String? { rateProblem ?? burstProblem }
+
+    private var rateProblem: String? {
+        (1...Int(UInt32.max)).contains(rate) ? nil : "rate \(rate) is out of range; use 1-\(UInt32.max) per \(unit.rawValue)"
+    }
+
+    private var burstProblem: String? {
+        guard rateProblem == nil, !(1...maximumBurst).contains(burst) else { return nil }
+        return "burst \(burst) is out of range; at \(rate)/\(unit.rawValue) the kernel accepts a burst of 1-\(maximumBurst)"
     }
 
     public var description: String { "\(rate)/\(unit.rawValue) burst \(burst)" }

@@ -2,8 +2,12 @@
 /// digits, `-` and `_`. Names of objects that become interface names are further limited by `InterfaceNaming`.
 public enum Identifier {
     public static let maximumLength = 63
+    /// Rule ids are shorter: a compiled rule's comment (`<chain>/<rule id>/<n>/log`) must fit nft's 128
+    /// characters and its log prefix (`sdn <chain> <rule id> REJECT: `) the kernel's 127, and the longest
+    /// chain is a security group's `group-<63 characters>-out` (73).
+    public static let ruleIDMaximumLength = 32
 
-    public static func problem(with name: String) -> String? {
+    public static func problem(with name: String, maximumLength: Int = Identifier.maximumLength) -> String? {
         guard let first = name.unicodeScalars.first else { return "a name cannot be empty" }
         guard first.properties.isAlphabetic, first.isASCII else {
             return "'\(name)' must start with a letter"
@@ -13,6 +17,11 @@ public enum Identifier {
             return "'\(name)' contains '\(bad.escaped(asASCII: true))'; names use letters, digits, '-' and '_'"
         }
         return nil
+    }
+
+    /// Why `id` is not a valid explicit rule id, or nil.
+    public static func ruleIDProblem(with id: String) -> String? {
+        problem(with: id, maximumLength: ruleIDMaximumLength)
     }
 }
 

@@ -75,7 +75,7 @@ struct Validator {
 
     private mutating func checkGeneratedInterface(_ name: String, for what: String, at path: ConfigPath, hint: String) {
         if let problem = InterfaceName.problem(with: name) {
-            error("interface-name-too-long", "\(what) needs the interface name '\(name)', which is invalid: \(problem)", at: path, hint: hint, atKey: true)
+            error("interface-name-too-long", "\(what) needs the interface name '\(name)', which is invalid: \(problem.reason)", at: path, hint: hint, atKey: true)
         }
     }
 
@@ -529,6 +529,10 @@ struct Validator {
             }
         default: break
         }
+        if let limit = options.logRateLimit, let problem = limit.problem {
+            error("out-of-range", "log-rate-limit \(limit): \(problem)", at: optionsPath / "log-rate-limit",
+                  hint: "the kernel refuses this limit; lower the burst or raise the rate")
+        }
         checkRules(firewallPolicy.rules, scope: firewallPolicy.scope, at: path / "rules", inGroup: false)
     }
 
@@ -538,6 +542,9 @@ struct Validator {
         for (index, rule) in rules.enumerated() {
             let rulePath = rule.sourcePath ?? path / index
             if rule.hasExplicitID {
+                if let problem = Identifier.ruleIDProblem(with: rule.id) {
+                    error("invalid-name", "invalid rule id: \(problem)", at: rulePath / "id")
+                }
                 if let first = explicitIDs[rule.id] {
                     error("duplicate-rule-id", "rule id '\(rule.id)' is used twice in this list", at: rulePath, related: [first])
                 }
@@ -562,8 +569,9 @@ struct Validator {
             if let guest = guest(id: id), !guest.nics.contains(where: { $0.key == iface }) {
                 undefined("NIC", iface, candidates: guest.nics.map(\.key), at: path)
             }
-        } else if let problem = InterfaceName.problem(with: iface.filter { $0 != "*" }) {
-            error("invalid-interface", "invalid interface '\(iface)': \(problem)", at: path)
+        } else if let problem = InterfaceName.patternProblem(with: iface) {
+            error("invalid-interface", "invalid interface '\(iface)': \(problem.reason)", at: path,
+                  hint: "write an interface name (eth0), or a name prefix ending in '*' (eth*)")
         }
     }
 
