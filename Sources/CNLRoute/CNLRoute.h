@@ -12,6 +12,7 @@
 #include <linux/if_addr.h>
 #include <linux/if_bridge.h>
 #include <linux/neighbour.h>
+#include <linux/netconf.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/veth.h>

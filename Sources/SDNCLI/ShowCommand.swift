@@ -37,7 +37,13 @@ struct ShowCommand: ParsableCommand {
         }
         switch output {
         case .yaml:
-            print(trees.map { "---\n" + $0.1.yaml() }.joined(), terminator: "")
+            do {
+                print(try trees.map { "---\n" + (try $0.1.yaml()) }.joined(), terminator: "")
+            } catch {
+                // An internal failure: say so, and exit non-zero rather than print an empty document.
+                printError("sdn: cannot write the configuration as YAML: \(error)")
+                throw ExitCode(1)
+            }
         case .json:
             print(trees.count == 1 ? trees[0].1.json() : RenderedTree.map(trees).json())
         }

@@ -22,8 +22,9 @@ public indirect enum RenderedTree: Equatable, Sendable {
         }
     }
 
-    public func yaml() -> String {
-        (try? Yams.serialize(node: yamlNode(), indent: 2, width: -1, allowUnicode: true, sortKeys: false)) ?? ""
+    /// The tree as YAML. Throws what the YAML emitter throws, never returns a silently empty document.
+    public func yaml() throws -> String {
+        try Yams.serialize(node: yamlNode(), indent: 2, width: -1, allowUnicode: true, sortKeys: false)
     }
 
     private func yamlNode() -> Yams.Node {

@@ -1,7 +1,8 @@
 import SDNModel
 
 /// What the kernel holds of the node's network: every link (ours and not), and the addresses, routes,
-/// FDB entries, bridge VLANs and forwarding switches on them.
+/// FDB entries, bridge VLANs, forwarding switches and router-advertisement settings on them, and the
+/// node-wide forwarding switches.
 public struct ObservedNetwork: Hashable, Sendable, Codable {
     public var links: [ObservedLink]
     public var addresses: [AddressSpec]
@@ -11,16 +12,30 @@ public struct ObservedNetwork: Hashable, Sendable, Codable {
     public var fdb: [FDBEntrySpec]
     public var bridgeVLANs: [BridgeVLANEntry]
     public var forwarding: [ForwardingSetting]
+    /// `net.ipv4.conf.all.forwarding` and `net.ipv6.conf.all.forwarding`, where the kernel reports them.
+    public var nodeForwarding: [NodeForwardingSetting]
+    /// Every link's `net.ipv6.conf.<if>.accept_ra` (links without IPv6 have none).
+    public var routerAdvertisements: [RouterAdvertisementSetting]
+    /// `net.ipv6.conf.default.accept_ra`: what a link created now starts with; nil when not read
+    /// (``ObservationScope/nodeWideIPv6``).
+    public var defaultAcceptRA: Int?
 
     public init(links: [ObservedLink] = [], addresses: [AddressSpec] = [], routes: [RouteSpec] = [], fdb: [FDBEntrySpec] = [],
-                bridgeVLANs: [BridgeVLANEntry] = [], forwarding: [ForwardingSetting] = []) {
+                bridgeVLANs: [BridgeVLANEntry] = [], forwarding: [ForwardingSetting] = [], nodeForwarding: [NodeForwardingSetting] = [],
+                routerAdvertisements: [RouterAdvertisementSetting] = [], defaultAcceptRA: Int? = nil) {
         self.links = links
         self.addresses = addresses
         self.routes = routes
         self.fdb = fdb
         self.bridgeVLANs = bridgeVLANs
         self.forwarding = forwarding
+        self.nodeForwarding = nodeForwarding
+        self.routerAdvertisements = routerAdvertisements
+        self.defaultAcceptRA = defaultAcceptRA
     }
+
+    /// The node-wide forwarding switch of `family`, when the kernel reported it.
+    public func nodeForwarding(_ family: IPAddress.Family) -> Bool? { nodeForwarding.first { $0.family == family }?.enabled }
 
     public func link(named name: String) -> ObservedLink? { links.first { $0.spec.name == name } }
 }
@@ -63,6 +78,10 @@ public enum LinkOperation: Hashable, Sendable, Codable {
     case addBridgeVLAN(BridgeVLANEntry)
     case deleteBridgeVLAN(BridgeVLANEntry)
     case setForwarding(ForwardingSetting)
+    /// `net.ipv4.conf.all.forwarding` / `net.ipv6.conf.all.forwarding`: every interface's switch at once.
+    case setNodeForwarding(NodeForwardingSetting)
+    /// `net.ipv6.conf.<if>.accept_ra`.
+    case setRouterAdvertisements(RouterAdvertisementSetting)
 
     /// The link the operation writes to.
     public var linkName: String {
@@ -76,6 +95,8 @@ public enum LinkOperation: Hashable, Sendable, Codable {
         case .addFDB(let entry), .deleteFDB(let entry): entry.interface
         case .addBridgeVLAN(let entry), .deleteBridgeVLAN(let entry): entry.interface
         case .setForwarding(let setting): setting.interface
+        case .setNodeForwarding: "all"
+        case .setRouterAdvertisements(let setting): setting.interface
         }
     }
 }
@@ -101,8 +122,14 @@ public struct LinkOperationError: Error, Hashable, Sendable, CustomStringConvert
 /// manage, and skipping that dump is a tenth of a no-op reconcile at a thousand vnets.
 public struct ObservationScope: Hashable, Sendable {
     public var bridgeVLANs: Bool
+    /// IPv6 settings that no link dump carries (`net.ipv6.conf.default.accept_ra`): read only for a
+    /// node that routes IPv6, where they decide what a new uplink needs.
+    public var nodeWideIPv6: Bool
 
-    public init(bridgeVLANs: Bool = true) { self.bridgeVLANs = bridgeVLANs }
+    public init(bridgeVLANs: Bool = true, nodeWideIPv6: Bool = true) {
+        self.bridgeVLANs = bridgeVLANs
+        self.nodeWideIPv6 = nodeWideIPv6
+    }
 
     public static let everything = ObservationScope()
 }

@@ -30,6 +30,10 @@ extension LinkOperation {
         case .deleteBridgeVLAN(let entry): return "delete vlan \(entry.summary)"
         case .setForwarding(let setting):
             return "set \(setting.family == .ipv4 ? "ipv4" : "ipv6") forwarding \(setting.enabled ? "on" : "off") dev \(setting.interface)"
+        case .setNodeForwarding(let setting):
+            return "set \(setting.family == .ipv4 ? "ipv4" : "ipv6") forwarding \(setting.enabled ? "on" : "off") (all interfaces)"
+        case .setRouterAdvertisements(let setting):
+            return "set ipv6 accept_ra \(setting.acceptRA) dev \(setting.interface)"
         }
     }
 }

@@ -321,3 +321,36 @@ public struct ForwardingSetting: Hashable, Sendable, Codable {
         self.enabled = enabled
     }
 }
+
+/// A node-wide forwarding switch: `net.ipv4.conf.all.forwarding` (the same as `net.ipv4.ip_forward`) or
+/// `net.ipv6.conf.all.forwarding`. Writing it sets every interface's switch (and `default`'s, which new
+/// interfaces copy) to the same value. Linux routes IPv6 only while the IPv6 one is on; IPv4 needs only
+/// the switch of the interface a packet comes in on.
+public struct NodeForwardingSetting: Hashable, Sendable, Codable {
+    public var family: IPAddress.Family
+    public var enabled: Bool
+
+    public init(family: IPAddress.Family, enabled: Bool) {
+        self.family = family
+        self.enabled = enabled
+    }
+}
+
+/// Whether an interface takes IPv6 router advertisements (`net.ipv6.conf.<if>.accept_ra`): 0 never,
+/// 1 only while the interface does not forward (the kernel's default), 2 also while it forwards.
+public struct RouterAdvertisementSetting: Hashable, Sendable, Codable {
+    /// accept_ra 1: an interface stops taking advertisements once it forwards.
+    public static let unlessForwarding = 1
+    /// accept_ra 2: an interface keeps taking advertisements (and the default route they give) while
+    /// it forwards.
+    public static let evenWhenForwarding = 2
+
+    public var interface: String
+    /// The sysctl's value as the kernel holds it.
+    public var acceptRA: Int
+
+    public init(interface: String, acceptRA: Int) {
+        self.interface = interface
+        self.acceptRA = acceptRA
+    }
+}

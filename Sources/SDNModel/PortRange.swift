@@ -70,35 +70,6 @@ public struct PortRange: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 }
 
-/// An 802.1Q VLAN id, 1–4094 (0 and 4095 are reserved).
-public struct VLANID: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
-    public static let validRange = 1...4094
-    public let value: Int
-
-    public init(_ value: Int) throws(ScalarParseError) {
-        guard VLANID.validRange.contains(value) else {
-            throw ScalarParseError(kind: "VLAN id", text: "\(value)", reason: "VLAN id \(value) is out of range; use 1-4094")
-        }
-        self.value = value
-    }
-
-    public init(_ text: String) throws(ScalarParseError) {
-        guard let value = Int(text), text.allSatisfy(\.isASCIIDigit) else {
-            throw ScalarParseError(kind: "VLAN id", text: text, reason: "'\(text)' is not a VLAN id; use a number 1-4094")
-        }
-        try self.init(value)
-    }
-
-    public var description: String { "\(value)" }
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.value < rhs.value }
-
-    public init(from decoder: any Decoder) throws { try self.init(try decoder.singleValueContainer().decode(Int.self)) }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(value)
-    }
-}
-
 /// An inclusive list of VLAN ids written like `2-4094` or `10,20,100-199`.
 public struct VLANSet: Hashable, Sendable, CustomStringConvertible, Codable {
     public let ranges: [ClosedRange<Int>]
@@ -133,58 +104,6 @@ public struct VLANSet: Hashable, Sendable, CustomStringConvertible, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(description)
-    }
-}
-
-/// A VXLAN network identifier, 1–16777215 (24 bits; 0 is reserved here).
-public struct VNI: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
-    public static let validRange = 1...16_777_215
-    public let value: Int
-
-    public init(_ value: Int) throws(ScalarParseError) {
-        guard VNI.validRange.contains(value) else {
-            throw ScalarParseError(kind: "VNI", text: "\(value)", reason: "VNI \(value) is out of range; use 1-16777215")
-        }
-        self.value = value
-    }
-
-    public init(_ text: String) throws(ScalarParseError) {
-        guard let value = Int(text), text.allSatisfy(\.isASCIIDigit) else {
-            throw ScalarParseError(kind: "VNI", text: text, reason: "'\(text)' is not a VNI; use a number 1-16777215")
-        }
-        try self.init(value)
-    }
-
-    public var description: String { "\(value)" }
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.value < rhs.value }
-
-    public init(from decoder: any Decoder) throws { try self.init(try decoder.singleValueContainer().decode(Int.self)) }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(value)
-    }
-}
-
-/// A link MTU. The kernel's Ethernet minimum is 68 (IPv4); jumbo frames go to 65535 on virtual links.
-public struct MTU: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
-    public static let validRange = 68...65535
-    public static let ethernetDefault = try! MTU(1500)
-    public let value: Int
-
-    public init(_ value: Int) throws(ScalarParseError) {
-        guard MTU.validRange.contains(value) else {
-            throw ScalarParseError(kind: "MTU", text: "\(value)", reason: "MTU \(value) is out of range; use 68-65535")
-        }
-        self.value = value
-    }
-
-    public var description: String { "\(value)" }
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.value < rhs.value }
-
-    public init(from decoder: any Decoder) throws { try self.init(try decoder.singleValueContainer().decode(Int.self)) }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(value)
     }
 }
 

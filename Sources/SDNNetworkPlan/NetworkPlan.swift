@@ -2,7 +2,8 @@ import SDNDataplane
 import SDNModel
 
 /// Everything one node's kernel must hold for the topology: links (with their owner ids), addresses,
-/// FDB entries, bridge VLANs and forwarding switches. Pure data; `Planner` turns it into kernel writes.
+/// FDB entries, bridge VLANs and forwarding switches, node-wide forwarding and the uplinks that must keep
+/// taking router advertisements. Pure data; `Planner` turns it into kernel writes.
 public struct NodeNetwork: Hashable, Sendable, Codable {
     public var node: String
     public var links: [DesiredLink]
@@ -11,11 +12,19 @@ public struct NodeNetwork: Hashable, Sendable, Codable {
     public var fdb: [FDBEntrySpec]
     public var bridgeVLANs: [BridgeVLANEntry]
     public var forwarding: [ForwardingSetting]
+    /// Node-wide forwarding switches to turn on (IPv6 when the node routes IPv6: Linux forwards IPv6
+    /// only with `net.ipv6.conf.all.forwarding` on). `sdn` never turns one off.
+    public var nodeForwarding: [NodeForwardingSetting]
+    /// Uplinks that keep taking IPv6 router advertisements once the node forwards IPv6: where one takes
+    /// them now (accept_ra 1), it gets accept_ra 2 before any IPv6 forwarding switch is turned on, so a
+    /// default route learned by SLAAC stays.
+    public var routerAdvertisementUplinks: [String]
     /// Things the topology asks for that this planner cannot build (with the reason), e.g. EVPN.
     public var notes: [String]
 
     public init(node: String, links: [DesiredLink] = [], addresses: [AddressSpec] = [], routes: [RouteSpec] = [],
-                fdb: [FDBEntrySpec] = [], bridgeVLANs: [BridgeVLANEntry] = [], forwarding: [ForwardingSetting] = [], notes: [String] = []) {
+                fdb: [FDBEntrySpec] = [], bridgeVLANs: [BridgeVLANEntry] = [], forwarding: [ForwardingSetting] = [],
+                nodeForwarding: [NodeForwardingSetting] = [], routerAdvertisementUplinks: [String] = [], notes: [String] = []) {
         self.node = node
         self.links = links
         self.addresses = addresses
@@ -23,14 +32,19 @@ public struct NodeNetwork: Hashable, Sendable, Codable {
         self.fdb = fdb
         self.bridgeVLANs = bridgeVLANs
         self.forwarding = forwarding
+        self.nodeForwarding = nodeForwarding
+        self.routerAdvertisementUplinks = routerAdvertisementUplinks
         self.notes = notes
     }
 
-    /// What the planner needs read back: bridge VLANs only where a VLAN-aware bridge is wanted.
+    /// What the planner needs read back: bridge VLANs only where a VLAN-aware bridge is wanted, the
+    /// node-wide IPv6 settings only where the node routes IPv6.
     public var observationScope: ObservationScope {
-        ObservationScope(bridgeVLANs: links.contains { link in
-            if case .bridge(let bridge) = link.spec.kind { bridge.vlanFiltering } else { false }
-        })
+        ObservationScope(
+            bridgeVLANs: links.contains { link in
+                if case .bridge(let bridge) = link.spec.kind { bridge.vlanFiltering } else { false }
+            },
+            nodeWideIPv6: nodeForwarding.contains { $0.family == .ipv6 && $0.enabled })
     }
 }
 

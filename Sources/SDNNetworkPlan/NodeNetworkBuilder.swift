@@ -24,6 +24,7 @@ public enum NodeNetworkBuilder {
             for nic in guest.nics { builder.addGuestPort(guest, nic) }
         }
         builder.addUplinkForwarding()
+        builder.addNodeForwarding()
         return builder.network
     }
 
@@ -123,6 +124,18 @@ private struct Builder {
                 network.forwarding.append(ForwardingSetting(interface: uplink.name.rawValue, family: family, enabled: true))
             }
         }
+    }
+
+    /// Linux forwards IPv6 only with the node-wide switch on (per-interface switches alone drop routed
+    /// packets, counted as Ip6InAddrErrors); IPv4 forwards by the switch of the interface a packet comes
+    /// in on, which `addVNet` and `addUplinkForwarding` set. Turning any IPv6 switch on makes those
+    /// interfaces routers, which ignore router advertisements unless accept_ra is 2, and drops default
+    /// routes learned from them: the uplinks that carry the node's own traffic (not ports of another
+    /// uplink) keep taking them.
+    mutating func addNodeForwarding() {
+        guard routedFamilies.contains(.ipv6) else { return }
+        network.nodeForwarding.append(NodeForwardingSetting(family: .ipv6, enabled: true))
+        network.routerAdvertisementUplinks = node.uplinks.filter { masterOfUplink($0.name) == nil }.map(\.name.rawValue)
     }
 
     // MARK: zones

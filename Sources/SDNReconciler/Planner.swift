@@ -6,9 +6,15 @@ import SDNNetworkPlan
 ///
 /// Order: links that must be recreated are deleted (children first) and every missing link is created
 /// down (parents first); live links get their in-place changes and flaps; ports are attached; addresses,
-/// FDB entries, bridge VLANs and forwarding are added; then the firewall transaction; only then do new
-/// links come up — so no new port carries a packet before its rules exist. Stale state goes last:
-/// addresses, entries and links we own that the topology no longer names (children first).
+/// FDB entries, bridge VLANs, uplinks' accept_ra and forwarding are added; then the firewall
+/// transaction; then node-wide forwarding; only then do new links come up — so no new port carries a
+/// packet, and the node routes nothing new, before its rules exist. Stale state goes last: addresses,
+/// entries and links we own that the topology no longer names (children first).
+///
+/// Node-wide forwarding and accept_ra are only ever raised: a node that no longer routes IPv6 keeps
+/// `net.ipv6.conf.all.forwarding` on and its uplinks at accept_ra 2 (the plan says so in a note).
+/// Turning forwarding off could break routing that something else set up on the node; lowering
+/// accept_ra while it forwards would drop the default route learned by SLAAC.
 public enum Planner {
     public static func plan(desired: NodeNetwork, observed: ObservedNetwork, firewall: FirewallTransaction? = nil) -> Plan {
         var planning = Planning(desired: desired, observed: observed)
@@ -58,7 +64,7 @@ private struct Planning {
                     fresh.insert(name)
                 } else {
                     skipped.insert(name)
-                    plan.notes.append("\(name) (\(link.owner)) is not present; sdn attaches it when it appears")
+                    plan.notes.append("\(name) (\(link.owner)) is not present yet: run sdn apply again once it exists to attach it (until then it is not in its bridge)")
                 }
                 continue
             }
@@ -165,6 +171,7 @@ private struct Planning {
         planAddresses(effective)
         planFDB(effective)
         planBridgeVLANs(effective)
+        planRouterAdvertisements(effective)
         planForwarding(effective)
         planRoutes(effective, adding: true)
         // 6. The firewall, before any new port comes up.
@@ -174,6 +181,8 @@ private struct Planning {
                 action: .firewall(firewall),
                 undo: [.firewall(FirewallTransaction(changes: firewall.undo, undo: firewall.changes, expectedGeneration: nil))]))
         }
+        // 6b. The node starts routing what it did not route before only once the firewall is in.
+        planNodeForwarding(effective)
         // 7. Links come up.
         let comingUp = desired.links.filter { link in
             link.spec.up && !skipped.contains(link.spec.name) && (fresh.contains(link.spec.name) || observedLinks[link.spec.name]?.spec.up == false)
@@ -262,6 +271,7 @@ private struct Planning {
         network.fdb.removeAll { gone.contains($0.interface) || (orphanedPorts.contains($0.interface) && $0.kind == .bridgeStatic) }
         network.bridgeVLANs.removeAll { gone.contains($0.interface) || (orphanedPorts.contains($0.interface) && !$0.onBridgeItself) }
         network.forwarding.removeAll { gone.contains($0.interface) }
+        network.routerAdvertisements.removeAll { gone.contains($0.interface) }
         network.routes.removeAll { $0.interface.map(gone.contains) ?? false }
         return network
     }
@@ -337,6 +347,46 @@ private struct Planning {
             step(fresh.contains(setting.interface) ? category(setting.interface) : .change, "forwarding \(setting.family) on \(setting.interface)",
                  owner: desiredLinks[setting.interface]?.owner, setting.enabled ? "on" : "off",
                  .setForwarding(setting), undo: undo.map { [.setForwarding($0)] } ?? [])
+        }
+    }
+
+    /// Uplinks that take router advertisements only while they do not forward (accept_ra 1) get 2, before
+    /// any IPv6 forwarding switch is written: the kernel drops the RA-learned default routes of every
+    /// interface without accept_ra 2 whenever an IPv6 forwarding switch (per interface or node-wide) is
+    /// set on, and an interface that forwards ignores advertisements below 2. A new uplink starts with
+    /// `default`'s value. Interfaces at 0 (advertisements off on purpose) or 2 are left alone.
+    mutating func planRouterAdvertisements(_ effective: ObservedNetwork) {
+        guard !desired.routerAdvertisementUplinks.isEmpty else { return }
+        let have = Dictionary(effective.routerAdvertisements.map { ($0.interface, $0.acceptRA) }, uniquingKeysWith: { first, _ in first })
+        for name in desired.routerAdvertisementUplinks where isPlanned(name) {
+            let isNew = fresh.contains(name)
+            guard (isNew ? effective.defaultAcceptRA : have[name]) == RouterAdvertisementSetting.unlessForwarding else { continue }
+            let setting = RouterAdvertisementSetting(interface: name, acceptRA: RouterAdvertisementSetting.evenWhenForwarding)
+            let previous = RouterAdvertisementSetting(interface: name, acceptRA: RouterAdvertisementSetting.unlessForwarding)
+            step(isNew ? category(name) : .change, "accept_ra on \(name)", owner: desiredLinks[name]?.owner,
+                 "1 → 2: keeps taking router advertisements (and a SLAAC default route) once the node forwards IPv6",
+                 .setRouterAdvertisements(setting), undo: isNew ? [] : [.setRouterAdvertisements(previous)])
+        }
+    }
+
+    /// Node-wide forwarding switches the topology needs and the kernel does not have on. Undoing one
+    /// turns every interface's switch off with it, so the undo turns back on those that were on.
+    mutating func planNodeForwarding(_ effective: ObservedNetwork) {
+        for setting in desired.nodeForwarding where setting.enabled {
+            let current = effective.nodeForwarding(setting.family)
+            guard current != true else { continue }
+            var undo: [LinkOperation] = []
+            if current == false {
+                undo.append(.setNodeForwarding(NodeForwardingSetting(family: setting.family, enabled: false)))
+                undo += effective.forwarding.filter { $0.family == setting.family && $0.enabled }.map { .setForwarding($0) }
+            }
+            let sysctl = setting.family == .ipv4 ? "net.ipv4.conf.all.forwarding" : "net.ipv6.conf.all.forwarding"
+            step(.change, sysctl, "\(current == false ? "off → on" : "on"): Linux routes \(setting.family == .ipv4 ? "IPv4" : "IPv6") between vnets only with it on",
+                 .setNodeForwarding(setting), undo: undo)
+        }
+        // Only the IPv6 switch is sdn's to turn on; whether IPv4's is on is not its business.
+        if effective.nodeForwarding(.ipv6) == true && !desired.nodeForwarding.contains(where: { $0.family == .ipv6 && $0.enabled }) {
+            plan.notes.append("net.ipv6.conf.all.forwarding stays on: no vnet on this node routes IPv6, but sdn never turns node-wide forwarding off (other routing may rely on it); turn it off by hand if nothing needs it")
         }
     }
 

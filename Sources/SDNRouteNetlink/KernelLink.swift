@@ -24,6 +24,8 @@ struct KernelLink {
     var bridgePort: BridgePortSettings?
     var ipv4Forwarding: Bool?
     var ipv6Forwarding: Bool?
+    /// `net.ipv6.conf.<if>.accept_ra`.
+    var ipv6AcceptRA: Int?
 
     /// Kind settings as the kernel reports them.
     enum Details {
@@ -90,6 +92,7 @@ struct KernelLink {
                     // IFLA_INET6_CONF: s32 values indexed by DEVCONF_*.
                     if let conf = inet6.bytes(IFLA_INET6_CONF) {
                         ipv6 = Self.word(conf, at: Int(DEVCONF_FORWARDING)).map { $0 != 0 }
+                        ipv6AcceptRA = Self.word(conf, at: Int(DEVCONF_ACCEPT_RA)).map { Int(Int32(bitPattern: $0)) }
                     }
                 }
             }

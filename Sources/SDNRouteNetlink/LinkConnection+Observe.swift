@@ -30,7 +30,12 @@ extension LinkConnection {
             network.links.append(ObservedLink(spec: link.spec(names: names), index: link.index, operationallyUp: link.isRunning))
             if let enabled = link.ipv4Forwarding { network.forwarding.append(ForwardingSetting(interface: link.name, family: .ipv4, enabled: enabled)) }
             if let enabled = link.ipv6Forwarding { network.forwarding.append(ForwardingSetting(interface: link.name, family: .ipv6, enabled: enabled)) }
+            if let acceptRA = link.ipv6AcceptRA { network.routerAdvertisements.append(RouterAdvertisementSetting(interface: link.name, acceptRA: acceptRA)) }
         }
+        for family in [IPAddress.Family.ipv4, .ipv6] {
+            if let enabled = try nodeForwarding(family) { network.nodeForwarding.append(NodeForwardingSetting(family: family, enabled: enabled)) }
+        }
+        if scope.nodeWideIPv6 { network.defaultAcceptRA = try readSysctl(Self.defaultAcceptRAPath, operation: "read the IPv6 default accept_ra") }
         network.addresses = try dumpAddresses(names: names).sorted()
         // Sort keys are built once per entry: building them inside the comparator was most of the cost
         // of observing a node with thousands of FDB entries.
@@ -50,6 +55,33 @@ extension LinkConnection {
             if let link = KernelLink(message: reply) { links.append(link) }
         }
         return links.sorted { $0.index < $1.index }
+    }
+
+    // MARK: - Node-wide settings
+
+    static let defaultAcceptRAPath = "/proc/sys/net/ipv6/conf/default/accept_ra"
+
+    /// `net.ipv4.conf.all.forwarding` or `net.ipv6.conf.all.forwarding`, read with RTM_GETNETCONF for the
+    /// pseudo-interface "all"; nil when the kernel has no such family (IPv6 disabled).
+    private func nodeForwarding(_ family: IPAddress.Family) throws(RouteNetlinkError) -> Bool? {
+        let message = RouteMessage(type: RTM_GETNETCONF)
+        var header = netconfmsg()
+        header.ncm_family = UInt8(family == .ipv4 ? AF_INET : AF_INET6)
+        message.append(header)
+        message.put(NETCONFA_IFINDEX, raw: Int32(NETCONFA_IFINDEX_ALL))
+        var enabled: Bool?
+        do throws(RouteNetlinkError) {
+            try socket.request(message, operation: "read \(family) node-wide forwarding", reply: { reply in
+                guard reply.pointee.nlmsg_type == UInt16(RTM_NEWNETCONF) else { return }
+                let attributes = AttributeTable(message: reply, headerLength: MemoryLayout<netconfmsg>.size, maxType: __NETCONFA_MAX - 1)
+                enabled = attributes.int32(NETCONFA_FORWARDING).map { $0 != 0 }
+            })
+        } catch {
+            // (Not `catch where`: typed throws with a `where` clause crash the Swift 6.3 compiler.)
+            guard error.errno == EAFNOSUPPORT || error.errno == EOPNOTSUPP else { throw error }
+            return nil
+        }
+        return enabled
     }
 
     // MARK: - Addresses

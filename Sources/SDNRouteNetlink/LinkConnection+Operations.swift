@@ -51,6 +51,13 @@ extension LinkConnection {
                 try changeBridgeVLAN(entry, add: false)
             case .setForwarding(let setting):
                 try setForwarding(setting)
+            case .setNodeForwarding(let setting):
+                // No netlink request writes "all" (RTM_NEWNETCONF is notification only): the sysctl.
+                try writeSysctl("/proc/sys/net/\(setting.family)/conf/all/forwarding", value: setting.enabled ? 1 : 0,
+                                operation: "set \(setting.family) forwarding \(setting.enabled ? "on" : "off") on all interfaces")
+            case .setRouterAdvertisements(let setting):
+                try writeSysctl("/proc/sys/net/ipv6/conf/\(setting.interface)/accept_ra", value: setting.acceptRA,
+                                operation: "set ipv6 accept_ra \(setting.acceptRA) on \(setting.interface)", interface: setting.interface)
             }
         }
     }
@@ -453,27 +460,8 @@ extension LinkConnection {
                 }
             }
         case .ipv6:
-            // The kernel takes no IPv6 devconf over netlink (only the token and addr_gen_mode): the sysctl,
-            // written from a thread inside the namespace (/proc/sys/net follows the writer's namespace).
-            let path = "/proc/sys/net/ipv6/conf/\(setting.interface)/forwarding"
-            let value = setting.enabled ? "1\n" : "0\n"
-            writes.increment()
-            let status: Int32
-            do {
-                status = try namespace.run {
-                    let descriptor = open(path, O_WRONLY | O_CLOEXEC)
-                    if descriptor < 0 { return errno }
-                    defer { close(descriptor) }
-                    let written = value.withCString { Glibc.write(descriptor, $0, strlen($0)) }
-                    return written < 0 ? errno : 0
-                }
-            } catch {
-                throw RouteNetlinkError(operation: operation, errno: (error as? NetnsError)?.errno, message: "\(error)")
-            }
-            if status == ENOENT {
-                throw RouteNetlinkError(operation: operation, errno: ENODEV, message: "no link named \"\(setting.interface)\" (or IPv6 is disabled)")
-            }
-            if status != 0 { throw RouteNetlinkError(operation: operation + " (\(path))", errno: status) }
+            try writeSysctl("/proc/sys/net/ipv6/conf/\(setting.interface)/forwarding", value: setting.enabled ? 1 : 0,
+                            operation: operation, interface: setting.interface)
         }
     }
 }

@@ -4,8 +4,8 @@ import SDNNetns
 import Synchronization
 
 /// The link dataplane over rtnetlink (libnl-3's message and attribute API, libnl-route-3's headers): reads
-/// a namespace's links, addresses, main-table routes, static FDB entries, bridge VLANs and forwarding
-/// switches, and performs single writes to them.
+/// a namespace's links, addresses, main-table routes, static FDB entries, bridge VLANs, forwarding
+/// switches (per link and node-wide) and IPv6 accept_ra, and performs single writes to them.
 ///
 /// Every socket is opened inside the namespace given at creation (through ``NetworkNamespace``), never in
 /// the caller's. One rtnetlink socket serves all calls, one at a time, on a private dispatch queue so a
@@ -14,8 +14,10 @@ import Synchronization
 /// dumps and the echo of created links keep fresh, refreshed by one RTM_GETLINK on a miss.
 ///
 /// Requests that are not netlink: tap devices are made with TUNSETIFF/TUNSETPERSIST on /dev/net/tun
-/// (rtnetlink cannot create tun devices) and IPv6 forwarding is the per-interface sysctl (the kernel
-/// takes no IPv6 devconf over netlink); both run on a thread inside the namespace.
+/// (rtnetlink cannot create tun devices); IPv6 forwarding and accept_ra are the per-interface sysctls
+/// (the kernel takes no IPv6 devconf over netlink), and the node-wide forwarding switches and
+/// `net.ipv6.conf.default.accept_ra` are sysctls too (no netlink request writes "all" or reads
+/// `default`'s accept_ra); all of these run on a thread inside the namespace.
 public final class NetlinkLinks: LinkDataplane {
     private let connection: Mutex<LinkConnection>
     private let queue: DispatchQueue
@@ -36,8 +38,9 @@ public final class NetlinkLinks: LinkDataplane {
 
     /// Every link (ours and not) with addresses (without the kernel's IPv6 link-local ones), main-table
     /// routes (without kernel-protocol connected routes), permanent/static FDB entries (without the
-    /// bridge's entries for its own and its ports' addresses, multicast and learned ones), bridge VLANs and
-    /// forwarding switches. Sends no writes.
+    /// bridge's entries for its own and its ports' addresses, multicast and learned ones), bridge VLANs,
+    /// forwarding switches, every link's IPv6 accept_ra, the node-wide forwarding switches
+    /// (RTM_GETNETCONF) and, when `scope.nodeWideIPv6`, `net.ipv6.conf.default.accept_ra`. Sends no writes.
     ///
     /// Kind settings are reported as the kernel holds them, with the model's defaults for what it does not
     /// report (a kernel without bridge VLAN filtering reports no VLAN settings: `vlanFiltering` false, PVID
@@ -75,7 +78,7 @@ public final class NetlinkLinks: LinkDataplane {
     }
 
     /// Kernel writes sent so far: netlink requests that change state (each request of an operation that
-    /// needs several), tap creations and IPv6 forwarding sysctl writes. Failed requests count too: they
+    /// needs several), tap creations and sysctl writes. Failed requests count too: they
     /// were attempts to change state. Reads (`observe`, index lookups) never count.
     public var writeCount: Int { writes.value }
 

@@ -5,7 +5,9 @@ import Synchronization
 /// A kernel's link state in memory, for reconciler tests only (never to claim a capability). It follows
 /// the kernel's rules that matter to a planner: names are unique, a link needs its parent, deleting a
 /// link takes its addresses, entries, VLAN children and port memberships with it, a port joining a
-/// bridge gets the bridge's default pvid, and a bridge starts with its own default pvid entry.
+/// bridge gets the bridge's default pvid, a bridge starts with its own default pvid entry, a node-wide
+/// forwarding switch sets every link's (and a new link starts with it), and a new link starts with
+/// `defaultAcceptRA` when there is one.
 /// Every write is recorded in `trace`; `failing` injects a kernel error into a chosen write.
 public final class InMemoryLinkDataplane: LinkDataplane {
     public struct Fault: Sendable {
@@ -85,6 +87,13 @@ public final class InMemoryLinkDataplane: LinkDataplane {
             }
             state.network.links.append(ObservedLink(spec: created, index: state.nextIndex, operationallyUp: false))
             state.nextIndex += 1
+            // A new link copies `default`'s switches, which the node-wide ones set.
+            for setting in state.network.nodeForwarding {
+                state.network.forwarding.append(ForwardingSetting(interface: spec.name, family: setting.family, enabled: setting.enabled))
+            }
+            if let acceptRA = state.network.defaultAcceptRA {
+                state.network.routerAdvertisements.append(RouterAdvertisementSetting(interface: spec.name, acceptRA: acceptRA))
+            }
             if case .bridge(let bridge) = spec.kind, bridge.defaultPVID > 0 {
                 state.network.bridgeVLANs.append(BridgeVLANEntry(interface: spec.name, vids: bridge.defaultPVID...bridge.defaultPVID,
                                                                  pvid: true, untagged: true, onBridgeItself: true))
@@ -172,6 +181,15 @@ public final class InMemoryLinkDataplane: LinkDataplane {
             guard index(setting.interface) != nil else { return ENODEV }
             state.network.forwarding.removeAll { $0.interface == setting.interface && $0.family == setting.family }
             state.network.forwarding.append(setting)
+        case .setNodeForwarding(let setting):
+            state.network.nodeForwarding.removeAll { $0.family == setting.family }
+            state.network.nodeForwarding.append(setting)
+            state.network.forwarding.removeAll { $0.family == setting.family }
+            state.network.forwarding += state.network.links.map { ForwardingSetting(interface: $0.spec.name, family: setting.family, enabled: setting.enabled) }
+        case .setRouterAdvertisements(let setting):
+            guard index(setting.interface) != nil else { return ENODEV }
+            state.network.routerAdvertisements.removeAll { $0.interface == setting.interface }
+            state.network.routerAdvertisements.append(setting)
         }
         return nil
     }
@@ -192,6 +210,7 @@ public final class InMemoryLinkDataplane: LinkDataplane {
         network.fdb.removeAll { $0.interface == name || (ports.contains($0.interface) && $0.kind == .bridgeStatic) }
         network.bridgeVLANs.removeAll { $0.interface == name || (ports.contains($0.interface) && !$0.onBridgeItself) }
         network.forwarding.removeAll { $0.interface == name }
+        network.routerAdvertisements.removeAll { $0.interface == name }
         network.routes.removeAll { $0.interface == name }
     }
 
@@ -213,6 +232,8 @@ public final class InMemoryLinkDataplane: LinkDataplane {
         network.fdb.sort { "\($0)" < "\($1)" }
         network.bridgeVLANs.sort { ($0.interface, $0.onBridgeItself ? 1 : 0, $0.vids.lowerBound) < ($1.interface, $1.onBridgeItself ? 1 : 0, $1.vids.lowerBound) }
         network.forwarding.sort { ($0.interface, $0.family.rawValue) < ($1.interface, $1.family.rawValue) }
+        network.nodeForwarding.sort { $0.family.rawValue < $1.family.rawValue }
+        network.routerAdvertisements.sort { $0.interface < $1.interface }
         network.routes.sort { "\($0)" < "\($1)" }
         return network
     }

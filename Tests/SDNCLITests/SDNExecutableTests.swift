@@ -1,4 +1,5 @@
 import Foundation
+import SDNConfig
 import SDNTesting
 import Testing
 
@@ -62,6 +63,20 @@ import Testing
         defer { try? FileManager.default.removeItem(at: file) }
         let validated = try sdn("validate", file.path)
         #expect(validated.status == 0, "\(validated.stdout)")
+        // Not just valid: the same model, every default now explicit.
+        let original = try #require(ConfigLoader.loadAndValidate(loadExampleDocuments(repositoryRoot)).validated?.value)
+        let reloaded = try #require(ConfigLoader.loadAndValidate([ConfigDocument(path: file.path, text: shown.stdout, kind: ConfigDocument.kind(impliedBy: file.path))]).validated?.value)
+        #expect(reloaded.nodes == original.nodes)
+        #expect(reloaded.zones == original.zones)
+        #expect(reloaded.vnets == original.vnets)
+        #expect(reloaded.guests == original.guests)
+        #expect(reloaded.firewall.groups == original.firewall.groups)
+        #expect(reloaded.firewall.aliases == original.firewall.aliases)
+        #expect(reloaded.firewall.ipsets == original.firewall.ipsets)
+        for policy in original.firewall.allPolicies {
+            #expect(reloaded.firewall.policy(for: policy.scope)?.rules == policy.rules, "rules of \(policy.scope)")
+            #expect(reloaded.firewall.effectiveOptions(for: policy.scope) == original.firewall.effectiveOptions(for: policy.scope), "options of \(policy.scope)")
+        }
         let json = try sdn("show", "--output", "json", repositoryRoot + "/Topologies", repositoryRoot + "/Policies")
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect((object?["topology"] as? [String: Any])?["nodes"] != nil)

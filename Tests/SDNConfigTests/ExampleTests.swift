@@ -19,8 +19,8 @@ import Testing
         let documents = loadExampleDocuments(directory)
         let original = try #require(ConfigLoader.loadAndValidate(documents).validated?.value)
         let rendered = [
-            ConfigDocument(path: "show-topology.yaml", text: ConfigRenderer.topology(original).yaml()),
-            ConfigDocument(path: "show-policy.yaml", text: ConfigRenderer.policy(original).yaml()),
+            ConfigDocument(path: "show-topology.yaml", text: try ConfigRenderer.topology(original).yaml()),
+            ConfigDocument(path: "show-policy.yaml", text: try ConfigRenderer.policy(original).yaml()),
         ]
         let (reloaded, diagnostics) = ConfigLoader.loadAndValidate(rendered)
         #expect(diagnostics.isEmpty, "\(diagnostics.map(\.description).joined(separator: "\n"))")

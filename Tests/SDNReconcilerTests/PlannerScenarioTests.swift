@@ -90,7 +90,9 @@ import Testing
     }
 }
 
-/// The `scenario` file: `node NAME`, `physical NAME…`, `tap NAME…`, `foreign-bridge NAME…`, `fail-at N`.
+/// The `scenario` file: `node NAME`, `physical NAME…`, `tap NAME…`, `foreign-bridge NAME…`, `fail-at N`,
+/// `node-forwarding ipv4|ipv6 on|off` (every link's switch follows it, as in the kernel),
+/// `accept-ra VALUE NAME…`, `default-accept-ra VALUE`.
 struct Scenario {
     var node = ""
     var initialNetwork = ObservedNetwork()
@@ -112,7 +114,24 @@ struct Scenario {
             case "tap": names.forEach { add(LinkSpec(name: $0, kind: .tap, mtu: 1500, up: false)) }
             case "foreign-bridge": names.forEach { add(LinkSpec(name: $0, kind: .bridge(BridgeLinkSettings()), mtu: 1500, up: true)) }
             case "fail-at": failAt = names.first.flatMap { Int($0) }
+            case "node-forwarding":
+                guard words.count == 3, let family = IPAddress.Family(rawValue: words[1]), ["on", "off"].contains(words[2]) else {
+                    throw ScenarioError(line: String(line))
+                }
+                initialNetwork.nodeForwarding.append(NodeForwardingSetting(family: family, enabled: words[2] == "on"))
+            case "accept-ra":
+                guard let value = names.first.flatMap({ Int($0) }) else { throw ScenarioError(line: String(line)) }
+                names.dropFirst().forEach { initialNetwork.routerAdvertisements.append(RouterAdvertisementSetting(interface: $0, acceptRA: value)) }
+            case "default-accept-ra":
+                guard let value = names.first.flatMap({ Int($0) }) else { throw ScenarioError(line: String(line)) }
+                initialNetwork.defaultAcceptRA = value
             default: throw ScenarioError(line: String(line))
+            }
+        }
+        // The kernel reports every link's switch; those nobody set follow the node-wide one.
+        for setting in initialNetwork.nodeForwarding {
+            for link in initialNetwork.links where !initialNetwork.forwarding.contains(where: { $0.interface == link.spec.name && $0.family == setting.family }) {
+                initialNetwork.forwarding.append(ForwardingSetting(interface: link.spec.name, family: setting.family, enabled: setting.enabled))
             }
         }
     }

@@ -140,4 +140,42 @@ struct ChangeLinkTests {
             #expect(missing?.errno == ENODEV)
         }
     }
+
+    /// The node-wide switches are read with RTM_GETNETCONF and written through the sysctl; writing one
+    /// sets every link's switch too (the kernel's rule the planner relies on). accept_ra is read from
+    /// the link dump and written through the sysctl, as is read `default`'s.
+    @Test func nodeWideForwardingAndAcceptRA() async throws {
+        try await LinkLab.run { lab in
+            func sysctl(_ path: String) throws -> String {
+                try lab.shell("cat", "/proc/sys/net/\(path)").trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            try await lab.perform(.createLink(LinkSpec(name: "up0", kind: .veth(VethLinkSettings(peer: "up0p")))))
+            var observed = try await lab.links.observe()
+            // A fresh namespace forwards nothing and takes advertisements where it does not forward.
+            #expect(observed.nodeForwarding(.ipv6) == false)
+            #expect(observed.nodeForwarding(.ipv4) == false)
+            #expect(observed.routerAdvertisements.contains(RouterAdvertisementSetting(interface: "up0", acceptRA: 1)))
+            #expect(observed.defaultAcceptRA == 1)
+
+            try await lab.perform(.setRouterAdvertisements(RouterAdvertisementSetting(interface: "up0", acceptRA: 2)))
+            #expect(try sysctl("ipv6/conf/up0/accept_ra") == "2")
+            try await lab.perform(.setNodeForwarding(NodeForwardingSetting(family: .ipv6, enabled: true)))
+            #expect(try sysctl("ipv6/conf/all/forwarding") == "1")
+            observed = try await lab.links.observe()
+            #expect(observed.nodeForwarding(.ipv6) == true)
+            #expect(observed.nodeForwarding(.ipv4) == false)
+            #expect(observed.forwarding.contains(ForwardingSetting(interface: "up0", family: .ipv6, enabled: true)), "all.forwarding sets every link's")
+            #expect(observed.routerAdvertisements.contains(RouterAdvertisementSetting(interface: "up0", acceptRA: 2)))
+
+            try await lab.perform(.setNodeForwarding(NodeForwardingSetting(family: .ipv4, enabled: true)))
+            #expect(try sysctl("ipv4/ip_forward") == "1")
+            try await lab.perform(.setNodeForwarding(NodeForwardingSetting(family: .ipv6, enabled: false)))
+            observed = try await lab.links.observe()
+            #expect(observed.nodeForwarding(.ipv6) == false)
+            #expect(observed.nodeForwarding(.ipv4) == true)
+
+            let missing = await lab.failure(of: .setRouterAdvertisements(RouterAdvertisementSetting(interface: "nothere", acceptRA: 2)))
+            #expect(missing?.errno == ENODEV)
+        }
+    }
 }
