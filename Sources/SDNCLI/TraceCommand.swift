@@ -18,12 +18,15 @@ struct TraceCommand: AsyncParsableCommand {
 
             Examples:
               sdn trace --from 101/net0 --to 10.20.0.11 tcp/5432
-              sdn trace --from 203.0.113.7 --to web1 tcp/443
-              sdn trace --from node --to 101 tcp/22
+              sdn trace --from 203.0.113.7 --to web1 tcp/443 site/Topologies site/Policies
+              sdn trace --from node --to 101 tcp/22 --state established
               sdn trace --from 101 --to fd61::10 ping
-              sdn trace --from 101/net0 --src-ip 10.10.0.99 --to 102 ping      (a forged source)
-              sdn trace --from 102 --to 101/net0 --dst-ip 10.10.0.50 tcp/80    (an address 101 does not declare)
-              sdn trace --from 192.0.2.5 --to 192.0.2.10 tcp/22 --state established Topologies/ Policies/
+
+            A forged source address or MAC (what anti-spoofing is for), and an address
+            the receiving NIC does not declare:
+              sdn trace --from 101/net0 --src-ip 10.10.0.99 --to 102 ping
+              sdn trace --from 101/net0 --src-mac 52:54:00:00:09:99 --to 102 ping
+              sdn trace --from 102 --to 101/net0 --dst-ip 10.10.0.50 tcp/80
             """
     )
 

@@ -61,11 +61,15 @@ import Testing
             rules: [in accept Ping]
         """
 
-    static let validated: Validated<DesiredState> = try! validate([
-        ConfigDocument(path: "Topologies/trace.yaml", text: topology, kind: .topology),
-        ConfigDocument(path: "Policies/trace.yaml", text: policy, kind: .policy),
-    ])
-    static var state: DesiredState { validated.value }
+    static var validated: Validated<DesiredState> {
+        get throws {
+            try validate([
+                ConfigDocument(path: "Topologies/trace.yaml", text: topology, kind: .topology),
+                ConfigDocument(path: "Policies/trace.yaml", text: policy, kind: .policy),
+            ])
+        }
+    }
+    static var state: DesiredState { get throws { try validated.value } }
 
     /// The addresses of the fixture in one family.
     struct Addresses: Sendable, CustomTestStringConvertible {
@@ -111,8 +115,8 @@ import Testing
 
     static func path(_ from: TraceScenario.Endpoint, _ to: TraceScenario.Endpoint, _ service: TraceScenario.Service = .init(proto: .tcp, port: 80),
                      features: KernelFeatures, sourceAddress: IPAddress? = nil, sourceMAC: MACAddress? = nil,
-                     destinationAddress: IPAddress? = nil, state desired: DesiredState = state, node: String = "pve1") throws -> TraceScenario.Path {
-        try TraceScenario.path(from: from, to: to, service: service, state: .new, in: desired, node: node, features: features,
+                     destinationAddress: IPAddress? = nil, state desired: DesiredState? = nil, node: String = "pve1") throws -> TraceScenario.Path {
+        try TraceScenario.path(from: from, to: to, service: service, state: .new, in: try desired ?? state, node: node, features: features,
                                sourceAddress: sourceAddress, sourceMAC: sourceMAC, destinationAddress: destinationAddress)
     }
 
@@ -297,7 +301,7 @@ import Testing
     func forgedSourceAddressAndMACAreSentFromTheNIC(_ addresses: Addresses) throws {
         let forgedMAC = try MACAddress("52:54:00:00:09:99")
         for (layout, features) in Self.layouts {
-            let ruleset = FirewallCompiler.compile(Self.validated, node: "pve1", features: features).ruleset
+            let ruleset = FirewallCompiler.compile(try Self.validated, node: "pve1", features: features).ruleset
             let forgedIP = try Self.path(.guest(id: 102, nic: 0), .address(addresses.web1), .ping, features: features, sourceAddress: addresses.forged)
             #expect(forgedIP.legs.map(Self.describe) == Self.bridgedWeb(from: "veth102i0", to: "tap101i0", ether: "m102>m101", layout: layout))
             Self.expectHeader(forgedIP, addresses.forged, addresses.web1)
@@ -334,7 +338,7 @@ import Testing
             #expect(v6.service.proto == .icmpv6 && v6.service.icmpType == 128)
             #expect(v6.legs.allSatisfy { $0.packet.l4proto == .icmpv6 && $0.packet.icmpType == 128 && $0.packet.network == .ipv6 })
             // 101 accepts Ping (ICMP and ICMPv6 echo requests) and drops the rest.
-            let ruleset = FirewallCompiler.compile(Self.validated, node: "pve1", features: features).ruleset
+            let ruleset = FirewallCompiler.compile(try Self.validated, node: "pve1", features: features).ruleset
             #expect(try Self.firstRefusal(v6, ruleset) == nil)
             let v4 = try Self.path(.guest(id: 102, nic: 0), .address(Self.ip("10.10.0.11")), service, features: features)
             #expect(v4.legs.allSatisfy { $0.packet.l4proto == .icmp && $0.packet.icmpType == 8 && $0.packet.network == .ipv4 })
@@ -434,7 +438,7 @@ import Testing
         #expect(refusal { try Self.path(.node, .guest(id: 101, nic: 0), features: .full, destinationAddress: Self.ip("10.20.0.5")) }.contains("routes 10.20.0.5 to db"))
         #expect(refusal { try Self.path(.guest(id: 101, nic: 0), .address(Self.ip("fd61::12")), features: .full, sourceAddress: Self.ip("10.10.0.99")) }.contains("different address families"))
         // Endpoints by name and `node`.
-        #expect(try TraceScenario.Endpoint.parse("web2/net0", in: Self.state) == .guest(id: 102, nic: 0))
-        #expect(try TraceScenario.Endpoint.parse("node", in: Self.state) == .node)
+        #expect(try TraceScenario.Endpoint.parse("web2/net0", in: try Self.state) == .guest(id: 102, nic: 0))
+        #expect(try TraceScenario.Endpoint.parse("node", in: try Self.state) == .node)
     }
 }
