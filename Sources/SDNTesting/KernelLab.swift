@@ -51,7 +51,8 @@ public enum KernelLab {
     /// br_netfilter: a `full` node does not need it, and loading it would send bridged IP traffic
     /// through the `inet` hooks as well.
     public static let firewallModules = [
-        "nf_tables", "nf_conntrack", "nf_conntrack_bridge", "nf_nat", "nf_log_syslog",
+        // libcrc32c (under nf_tables and nf_conntrack) needs a crc32c implementation when it loads.
+        "crc32c_generic", "nf_tables", "nf_conntrack", "nf_conntrack_bridge", "nf_nat", "nf_log_syslog",
         "nft_ct", "nft_reject", "nft_reject_inet", "nft_reject_ipv4", "nft_reject_ipv6", "nft_reject_bridge", "nft_meta_bridge",
         "nft_nat", "nft_masq", "nft_chain_nat", "nft_limit", "nft_log", "nft_quota", "nft_numgen", "nft_hash", "nft_objref",
         "nft_fib", "nft_fib_inet", "nft_fib_ipv4", "nft_fib_ipv6",

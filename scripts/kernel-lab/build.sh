@@ -32,8 +32,10 @@ modules=(
 # In the image (with their dependencies, in modules.dep) but inserted only by the tests that need
 # them, with `modprobe NAME`: the firewall of both layouts, bridge conntrack, reject and meta
 # included. Inserting them at every boot would slow down every other lab test under TCG.
+# crc32c_generic first: libcrc32c (nf_tables, nf_conntrack) asks the crypto API for crc32c when it
+# loads, a soft dependency that modules.dep does not carry.
 on_demand_modules=(
-  nfnetlink nf_tables nf_conntrack nf_conntrack_bridge br_netfilter nf_nat nf_log_syslog
+  crc32c_generic nfnetlink nf_tables nf_conntrack nf_conntrack_bridge br_netfilter nf_nat nf_log_syslog
   nft_ct nft_reject nft_reject_inet nft_reject_ipv4 nft_reject_ipv6 nft_reject_bridge nft_meta_bridge
   nft_nat nft_masq nft_chain_nat nft_limit nft_log nft_quota nft_numgen nft_hash nft_objref
   nft_fib nft_fib_inet nft_fib_ipv4 nft_fib_ipv6
