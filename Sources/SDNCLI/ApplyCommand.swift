@@ -10,8 +10,7 @@ import SDNReconciler
 
 /// Loads the configuration for a node, opens the kernel, compiles the firewall, and plans.
 struct PlanningInput: ParsableArguments {
-    @Option(name: .customLong("config"), help: "YAML files or directories (repeatable; default: Topologies/ and Policies/).")
-    var configPaths: [String] = []
+    @OptionGroup var configInput: ConfigInputOptions
 
     @Option(help: "The node to act for (default: the only node).")
     var node: String?
@@ -29,7 +28,7 @@ struct PlanningInput: ParsableArguments {
     }
 
     func prepare(quiet: Bool = false) async throws -> Prepared {
-        let (validated, nodeName) = try loadForNode(paths: configPaths, node: node)
+        let (validated, nodeName) = try loadForNode(input: configInput, node: node)
         let session = try NodeSession(namespace: try target.namespace(), scope: scope)
         let compiled = try await session.compileFirewall(validated, node: nodeName, kernel: kernel, quiet: quiet)
         return Prepared(validated: validated, node: nodeName, session: session, ruleset: compiled?.0, features: compiled?.1)

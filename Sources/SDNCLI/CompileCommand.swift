@@ -4,12 +4,17 @@ import SDNFirewall
 import SDNModel
 import SDNNFTables
 
-/// `sdn compile`: print the nftables ruleset one node gets. Needs no root and touches no kernel.
-struct CompileCommand: ParsableCommand {
+/// `sdn compile`: print the nftables ruleset one node gets. Needs no root; with `--kernel auto` (the
+/// default) it asks this machine's kernel which layout it needs, when it may.
+struct CompileCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compile",
         abstract: "Compile the firewall policy of a node to nftables.",
-        discussion: "The nft output loads with `nft -f` as it is; it replaces only sdn's own tables."
+        discussion: """
+            The nft output loads with `nft -f` as it is; it replaces only sdn's own tables. The guest firewall's layout \
+            depends on the kernel: --kernel auto (the default) probes this machine's kernel (as root; otherwise it \
+            assumes full and says so on stderr), so `sdn compile | nft -f -` loads here.
+            """
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case nft, json }
@@ -24,9 +29,9 @@ struct CompileCommand: ParsableCommand {
 
     @OptionGroup var kernel: KernelOptions
 
-    func run() throws {
+    func run() async throws {
         let (validated, nodeName) = try loadForNode(input: input, node: node)
-        let compiled = FirewallCompiler.compile(validated, node: nodeName, features: kernel.features)
+        let compiled = FirewallCompiler.compile(validated, node: nodeName, features: await kernel.resolve().features)
         for diagnostic in compiled.diagnostics { printError(diagnostic.description) }
         if compiled.diagnostics.hasErrors {
             printError("sdn: the policy is refused (see the errors above)")
@@ -81,10 +86,17 @@ enum KernelProfile: String, ExpressibleByArgument, CaseIterable {
     }
 }
 
-/// Kernel profile for commands that need no kernel: `auto` means a Debian/Proxmox kernel (`full`).
+/// Kernel profile for commands that need no kernel but can ask the one they run on (`compile`, `trace`):
+/// `auto` probes it when allowed (as root), and otherwise says on stderr which layout it assumed.
 struct KernelOptions: ParsableArguments {
-    @Option(name: .customLong("kernel"), help: "Kernel profile: full (bridge conntrack, as Debian/Proxmox kernels) or minimal (br_netfilter only).")
-    var profile: KernelProfile = .full
+    @Option(name: .customLong("kernel"), help: "Kernel profile: auto (probe this machine's kernel; needs root), full (bridge conntrack, as Debian/Proxmox kernels) or minimal (br_netfilter only).")
+    var profile: KernelProfile = .auto
 
-    var features: KernelFeatures { profile.fixedFeatures ?? .full }
+    /// The features, and how they were found (`--kernel minimal`, `probed`, `assumed`).
+    func resolve() async -> (features: KernelFeatures, origin: String) {
+        if let fixed = profile.fixedFeatures { return (fixed, "--kernel \(profile.rawValue)") }
+        do { return (try await KernelProbe.localFeatures(), "probed") } catch {
+            return (KernelProbe.assumeFull(because: error), "assumed: cannot probe")
+        }
+    }
 }

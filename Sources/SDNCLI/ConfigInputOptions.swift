@@ -4,9 +4,17 @@ import SDNConfig
 import SDNModel
 
 /// Where the configuration comes from: files or directories, by default `Topologies/` and `Policies/`.
+/// Every command takes them both ways, as arguments and as repeated `--config`, meaning the same.
 struct ConfigInputOptions: ParsableArguments {
     @Argument(help: "YAML files or directories to read (default: Topologies/ and Policies/).", completion: .file(extensions: ["yaml", "yml"]))
-    var paths: [String] = []
+    var positionalPaths: [String] = []
+
+    @Option(name: .customLong("config"), help: ArgumentHelp("A YAML file or directory to read, as the arguments (repeatable).", valueName: "path"),
+            completion: .file(extensions: ["yaml", "yml"]))
+    var configPaths: [String] = []
+
+    /// The arguments, then the `--config` paths.
+    var paths: [String] { positionalPaths + configPaths }
 
     static let defaultDirectories = ["Topologies", "Policies"]
 }

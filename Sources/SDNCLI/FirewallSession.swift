@@ -38,28 +38,9 @@ struct FirewallSession {
         }
     }
 
-    /// What this kernel's nf_tables can do on bridges, found by loading one-rule probe tables in
-    /// transactions of their own (each removed again, or never committed).
-    func probeFeatures() async -> KernelFeatures {
-        func supports(_ statements: [Statement]) async -> Bool {
-            let table = "sdn_probe"
-            let chain = Chain(name: "probe", base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .accept))
-            let changes: [FirewallChange] = [
-                .addTable(.bridge, table), .addChain(.bridge, table: table, chain),
-                .addRule(.bridge, table: table, chain: "probe", Rule(id: "probe", statements: statements)),
-            ]
-            do {
-                _ = try await firewall.apply(changes, expectedGeneration: nil)
-                _ = try? await firewall.apply([.deleteTable(.bridge, table)], expectedGeneration: nil)
-                return true
-            } catch {
-                return false
-            }
-        }
-        return KernelFeatures(
-            bridgeConntrack: await supports([.match(.ct("state"), .implicit, .value(.flags(["established"]))), .verdict(.accept)]),
-            bridgeReject: await supports([.match(.meta("l4proto"), .equal, .value(.symbol("tcp"))), .reject(.tcpReset)]),
-            bridgeMeta: await supports([.match(.meta("ibrname"), .equal, .value(.string("probe0"))), .verdict(.accept)]))
+    /// What this kernel's nf_tables can do on bridges (see ``KernelProbe``).
+    func probeFeatures() async throws(KernelProbe.Failure) -> KernelFeatures {
+        try await KernelProbe.features(of: firewall)
     }
 
     /// br_netfilter mode needs bridged IP traffic to pass the IP hooks (per namespace).
@@ -98,6 +79,8 @@ struct LiveKernelOptions: ParsableArguments {
 
     func features(for session: FirewallSession) async -> KernelFeatures {
         if let fixed = profile.fixedFeatures { return fixed }
-        return await session.probeFeatures()
+        do { return try await session.probeFeatures() } catch {
+            return KernelProbe.assumeFull(because: error)
+        }
     }
 }

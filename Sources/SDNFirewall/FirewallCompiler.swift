@@ -624,11 +624,17 @@ struct Builder {
                 outRules += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: outName, rate: options.logRateLimit ?? .default)
                 inRules += defaultPolicy(options.policyIn ?? .drop, level: options.logLevelIn ?? .nolog, scope: inName, rate: options.logRateLimit ?? .default)
                 let rejects = options.policyIn == .reject || options.policyOut == .reject || policy?.rules.contains { $0.match?.action == .reject } == true
+                // Only a reject policy or a reject rule matching no IP field (protocol, port, address, macro) can see a non-IP frame.
+                let rejectsNonIP = options.policyIn == .reject || options.policyOut == .reject || policy?.rules.contains { rule in
+                    guard let match = rule.match, rule.enabled, match.action == .reject else { return false }
+                    return match.macro == nil && match.proto == nil && match.source.isEmpty && match.destination.isEmpty
+                        && match.sport.isEmpty && match.dport.isEmpty && match.icmpType == nil
+                } == true
                 if rejects {
                     if mode == .bridgeFamily && !features.bridgeReject {
                         chunk.diagnostics.append(.warning("reject-unsupported", "guest \(guest.id) \(nic.key): this kernel cannot reject on a bridge (no nft_reject_bridge); its reject rules drop instead",
                                                     at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)"))
-                    } else if mode == .bridgeFamily {
+                    } else if mode == .bridgeFamily && rejectsNonIP {
                         // Under br_netfilter the guest chains see IP packets only: nothing else reaches a reject.
                         chunk.diagnostics.append(.warning("reject-non-ip", "guest \(guest.id) \(nic.key): reject answers IPv4 and IPv6 packets only; other frames that reach a reject are dropped",
                                                     at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)",

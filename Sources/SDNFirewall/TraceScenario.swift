@@ -3,20 +3,41 @@ import SDNNFTables
 
 /// `sdn trace`: where a packet between two endpoints meets the compiled ruleset of a node, hook by hook,
 /// and what each hook decides. Pure: the packet path is derived from the topology, not from a kernel.
+///
+/// The path is the kernel's, hook for hook, whether or not the ruleset has chains there:
+/// - A frame from a bridge port (a guest, a host beyond a VXLAN or VLAN port, the LAN behind an uplink
+///   bridge) passes bridge prerouting; bridged on, bridge forward and postrouting; to the node's own
+///   MAC, bridge input and then the IP stack.
+/// - The IP stack: prerouting, then input (for one of the node's addresses) or forward and postrouting;
+///   a packet the node sends passes output and postrouting. Out through a bridge, bridge output and
+///   postrouting follow, with the receiving port as output interface.
+/// - `minimal` layout (`GuestFirewallMode.brNetfilter`): br_netfilter also hands every bridged IP frame
+///   to the IP hooks, from inside bridge prerouting (inet prerouting, at br_netfilter's priority 0),
+///   bridge forward (inet forward, at -1) and bridge postrouting (inet postrouting, last), with the
+///   bridge as input and output interface; such a frame then skips the IP stack's own prerouting.
+///   A base chain at exactly br_netfilter's priority is taken to run before it (it was registered
+///   later). The `full` layout runs without br_netfilter: bridged frames meet only bridge hooks.
+/// - Interfaces as each hook sees them: bridge hooks see ports (`iifname`, `oifname`) and the bridge
+///   (`ibrname`, `obrname`; no input at output and postrouting); inet hooks see the bridge, and no
+///   input interface for what the node sends. Ethernet addresses exist wherever a received frame is
+///   behind the packet, not at inet output and postrouting for what the node sends.
 public enum TraceScenario {
     /// One side of the conversation.
     public enum Endpoint: Hashable, Sendable, CustomStringConvertible {
         case guest(id: Int, nic: Int)
         case address(IPAddress)
+        /// The traced node itself, at the address it would use (`--from node`, `--to node`).
+        case node
 
-        /// `101/net0`, `101` (net0), `web1/net1` (by name) or an address.
+        /// `101/net0`, `101` (its first NIC), `web1/net1` (by name), `node`, or an address.
         public static func parse(_ text: String, in state: DesiredState) throws(TraceError) -> Endpoint {
             if let address = try? IPAddress(text) { return .address(address) }
+            if text == "node" { return .node }
             let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
             let guestText = parts[0]
             let guest = Int(guestText).flatMap { state.guest(id: $0) } ?? state.guests.first { $0.name == guestText }
             guard let guest else {
-                throw TraceError("'\(text)' is neither an address nor a guest" + (Suggestion.hint(for: guestText, in: state.guests.map(\.name) + state.guests.map { String($0.id) }).map { "; \($0)" } ?? ""))
+                throw TraceError("'\(text)' is neither an address, `node`, nor a guest" + (Suggestion.hint(for: guestText, in: state.guests.map(\.name) + state.guests.map { String($0.id) }).map { "; \($0)" } ?? ""))
             }
             var index = guest.nics.first?.index ?? 0
             if parts.count == 2 {
@@ -32,27 +53,35 @@ public enum TraceScenario {
             switch self {
             case .guest(let id, let nic): "guest \(id) net\(nic)"
             case .address(let address): address.description
+            case .node: "the node"
             }
         }
     }
 
-    /// What is sent: `tcp/443`, `udp/53`, `icmp`, `icmp/echo-request`, `icmpv6`, `gre`.
+    /// What is sent: `tcp/443`, `udp/53`, `icmp`, `icmp/echo-request`, `icmpv6`, `ping`, `gre`.
     public struct Service: Hashable, Sendable {
         public var proto: IPProtocolName
         public var port: UInt16?
         public var icmpType: UInt8?
+        /// `ping`: an echo request in the ICMP of the addresses' family (ICMP for IPv4, ICMPv6 for IPv6).
+        public var isPing: Bool
 
-        public init(proto: IPProtocolName, port: UInt16? = nil, icmpType: UInt8? = nil) {
+        public init(proto: IPProtocolName, port: UInt16? = nil, icmpType: UInt8? = nil, isPing: Bool = false) {
             self.proto = proto
             self.port = port
             self.icmpType = icmpType
+            self.isPing = isPing
         }
+
+        /// An echo request, ICMP or ICMPv6 as the addresses say.
+        public static let ping = Service(proto: .icmp, icmpType: 8, isPing: true)
 
         public static func parse(_ text: String) throws(TraceError) -> Service {
             let parts = text.lowercased().split(separator: "/", maxSplits: 1).map(String.init)
-            if parts[0] == "ping" { return Service(proto: .icmp, icmpType: 8) }
-            guard let proto = IPProtocolName(parts[0]) else {
-                throw TraceError("'\(parts[0])' is not a protocol; write e.g. tcp/22, udp/53, icmp, icmp/echo-request")
+            guard let first = parts.first else { throw TraceError("name what is sent, e.g. tcp/22, udp/53, ping, icmpv6") }
+            if first == "ping" && parts.count == 1 { return .ping }
+            guard let proto = IPProtocolName(first) else {
+                throw TraceError("'\(first)' is not a protocol; write e.g. tcp/22, udp/53, ping, icmp, icmp/echo-request, icmpv6")
             }
             var service = Service(proto: proto)
             if parts.count == 2 {
@@ -70,13 +99,43 @@ public enum TraceScenario {
             }
             return service
         }
+
+        /// The family the protocol itself fixes: ICMP is IPv4's, ICMPv6 IPv6's; `ping` fits both.
+        var impliedFamily: IPAddress.Family? {
+            guard !isPing else { return nil }
+            return proto == .icmp ? .ipv4 : proto == .icmpv6 ? .ipv6 : nil
+        }
+
+        /// The service as sent between addresses of `family`.
+        func resolved(for family: IPAddress.Family) throws(TraceError) -> Service {
+            if isPing { return family == .ipv4 ? self : Service(proto: .icmpv6, icmpType: 128, isPing: true) }
+            if let implied = impliedFamily, implied != family {
+                throw TraceError("\(proto) does not travel between \(family) addresses; write \(family == .ipv4 ? "icmp" : "icmpv6")[/TYPE] or ping")
+            }
+            return self
+        }
     }
 
     /// One place the packet meets the ruleset.
     public struct Leg: Sendable {
+        /// What happens to the packet here, in words.
         public var what: String
+        /// The packet as the hook sees it: interfaces, Ethernet addresses, IP header.
         public var packet: Packet
         public var hook: PacketInterpreter.HookPoint
+    }
+
+    /// The whole way of a packet through one node.
+    public struct Path: Sendable {
+        /// The hooks in the kernel's order.
+        public var legs: [Leg]
+        /// `bridged on web`, `routed web → db`, `to the node`, `from the node` …
+        public var summary: String
+        /// Set when the path ends before the packet reaches its receiver: why (the bridge port that
+        /// receives it is unknown, because no guest declares the address).
+        public var incomplete: String?
+        /// The service as sent (`ping` resolved to ICMP or ICMPv6).
+        public var service: Service
     }
 
     public struct TraceError: Error, CustomStringConvertible, Sendable {
@@ -84,141 +143,496 @@ public enum TraceScenario {
         init(_ description: String) { self.description = description }
     }
 
-    /// A MAC standing for "the node's router MAC" in routed packets: the trace does not depend on it.
-    static let routerMAC = MACAddress(octets: [0x02, 0x00, 0x00, 0x00, 0x00, 0x01])
+    /// A MAC standing for the node's own bridge (router) MAC in routed frames: the trace does not depend on it.
+    public static let routerMAC = MACAddress(octets: [0x02, 0x00, 0x00, 0x00, 0x00, 0x01])
+    /// A MAC standing for the next hop beyond an uplink (the upstream router, a host on the LAN).
+    public static let upstreamMAC = MACAddress(octets: [0x02, 0x00, 0x00, 0x00, 0x00, 0xfe])
 
     /// The hooks a packet passes from `from` to `to` on `node`, with the packet as each hook sees it.
+    ///
+    /// - Parameters:
+    ///   - sourceAddress: send from this address instead of the endpoint's declared one (a forged or
+    ///     undeclared source of a guest NIC, or the node's source address).
+    ///   - sourceMAC: send from this MAC (a forged MAC of a guest NIC).
+    ///   - destinationAddress: deliver to this address of the `to` guest NIC (one it does not declare).
     public static func legs(from: Endpoint, to: Endpoint, service: Service, state: Packet.ConnectionState, sourcePort: UInt16 = 40000,
-                            in desired: DesiredState, node: String, features: KernelFeatures) throws(TraceError) -> [Leg] {
-        let mode = features.guestMode
-        let uplink = desired.node(named: node)?.uplinks.first(where: { if case .bridge = $0.kind { true } else { false } })?.name.rawValue
-            ?? desired.node(named: node)?.uplinks.first?.name.rawValue ?? "eth0"
+                            in desired: DesiredState, node: String, features: KernelFeatures,
+                            sourceAddress: IPAddress? = nil, sourceMAC: MACAddress? = nil, destinationAddress: IPAddress? = nil) throws(TraceError) -> [Leg] {
+        try path(from: from, to: to, service: service, state: state, sourcePort: sourcePort, in: desired, node: node, features: features,
+                 sourceAddress: sourceAddress, sourceMAC: sourceMAC, destinationAddress: destinationAddress).legs
+    }
 
-        struct Side {
-            var address: IPAddress
-            var mac: MACAddress?
-            var port: String?      // bridge port (guest tap/veth)
-            var bridge: String?    // vnet bridge
-            var isGuest: Bool
+    /// ``legs(from:to:service:state:sourcePort:in:node:features:sourceAddress:sourceMAC:destinationAddress:)``
+    /// with what the path is and whether it reaches the receiver.
+    public static func path(from: Endpoint, to: Endpoint, service: Service, state: Packet.ConnectionState, sourcePort: UInt16 = 40000,
+                            in desired: DesiredState, node: String, features: KernelFeatures,
+                            sourceAddress: IPAddress? = nil, sourceMAC: MACAddress? = nil, destinationAddress: IPAddress? = nil) throws(TraceError) -> Path {
+        let view = NodeView(desired: desired, node: node)
+        if sourceMAC != nil {
+            guard case .guest = from else { throw TraceError("--src-mac needs a guest NIC to send from (--from GUEST/netN)") }
         }
-        func side(_ endpoint: Endpoint, family: IPAddress.Family?) throws(TraceError) -> Side {
-            switch endpoint {
-            case .address(let address):
-                // An address a guest of this node declares is that guest.
-                for guest in desired.guests where guest.node == node {
-                    for nic in guest.nics where nic.ips.contains(where: { $0.isHost && $0.address == address }) {
-                        var resolved = try side(.guest(id: guest.id, nic: nic.index), family: address.family)
-                        resolved.address = address
-                        return resolved
-                    }
+        if let destinationAddress {
+            switch to {
+            case .guest: break
+            case .node:
+                guard view.nodeAddresses.contains(destinationAddress) else {
+                    throw TraceError("\(destinationAddress) is not an address of node \(node)")
                 }
-                return Side(address: address, mac: nil, port: nil, bridge: nil, isGuest: false)
+            case .address:
+                throw TraceError("--dst-ip needs a guest NIC to deliver to (--to GUEST/netN)")
+            }
+        }
+        if sourceAddress != nil, case .address = from {
+            throw TraceError("--src-ip needs a guest NIC or the node to send from (--from GUEST/netN or --from node)")
+        }
+
+        // The address family: whatever address is given fixes it; else the protocol; else IPv4 when
+        // both ends have an IPv4 address, then IPv6.
+        var fixed: [IPAddress] = [sourceAddress, destinationAddress].compactMap { $0 }
+        if case .address(let address) = from { fixed.append(address) }
+        if case .address(let address) = to { fixed.append(address) }
+        if let first = fixed.first, let other = fixed.first(where: { $0.family != first.family }) {
+            throw TraceError("\(first) and \(other) are of different address families")
+        }
+        let family: IPAddress.Family
+        if let first = fixed.first {
+            family = first.family
+        } else if let implied = service.impliedFamily {
+            family = implied
+        } else if let common = [IPAddress.Family.ipv4, .ipv6].first(where: { view.canSend(from, $0) && view.canSend(to, $0) }) {
+            family = common
+        } else {
+            throw TraceError("\(from) and \(to) have no address family in common (declare ip: for both NICs, or trace to an address)")
+        }
+        let sent = try service.resolved(for: family)
+
+        var source = try view.station(from, family: family, override: sourceAddress, role: .source)
+        var destination = try view.station(to, family: family, override: destinationAddress, role: .destination)
+        if let sourceMAC { source.mac = sourceMAC }
+        // The node's own address, picked by the interface it talks over (as the kernel picks a source).
+        if case .node = to, destinationAddress == nil { destination.address = try view.nodeAddress(family: family, facing: source) }
+        if case .node = from, sourceAddress == nil { source.address = try view.nodeAddress(family: family, facing: destination) }
+
+        var packet = Packet(saddr: source.address, daddr: destination.address, l4proto: sent.proto,
+                            sport: sent.proto.hasPorts ? sourcePort : nil, dport: sent.port, icmpType: sent.icmpType,
+                            tcpFlags: sent.proto == .tcp ? (state == .new ? [.syn] : [.ack]) : [], ctState: state)
+        packet.network = family == .ipv4 ? .ipv4 : .ipv6
+        var builder = PathBuilder(base: packet, brNetfilter: features.guestMode == .brNetfilter)
+        let summary = try builder.build(from: source, to: destination, view: view)
+        return Path(legs: builder.legs, summary: summary, incomplete: builder.incomplete, service: sent)
+    }
+}
+
+// MARK: - The node as the kernel sees it
+
+extension TraceScenario {
+    /// One end of the conversation, placed where the node's kernel meets it.
+    struct Station {
+        enum Place: Equatable {
+            /// The node's own IP stack.
+            case node
+            /// Behind a bridge port: a guest NIC, or what lies beyond a VXLAN or VLAN port or an uplink
+            /// bridge's NIC.
+            case port(String, bridge: String)
+            /// On a bridge, behind a port nobody can name (an address no guest declares).
+            case unknownPort(bridge: String)
+            /// Beyond an uplink that is no bridge: the IP stack meets it on that interface.
+            case interface(String)
+        }
+
+        var address: IPAddress
+        var mac: MACAddress?
+        var place: Place
+        /// `guest 101 net0`, `beyond vxlan_blue`, `beyond vmbr0` …
+        var label: String
+
+        var bridge: String? {
+            switch place {
+            case .port(_, let bridge), .unknownPort(let bridge): bridge
+            case .node, .interface: nil
+            }
+        }
+
+        var port: String? {
+            if case .port(let port, _) = place { return port }
+            return nil
+        }
+
+        /// The interface the node's IP stack sends to or receives from this station on.
+        var ipInterface: String {
+            switch place {
+            case .node: "lo"
+            case .port(_, let bridge), .unknownPort(let bridge): bridge
+            case .interface(let name): name
+            }
+        }
+    }
+
+    enum Role { case source, destination }
+
+    /// The node's view of the topology: its addresses, bridges and uplinks.
+    struct NodeView {
+        /// A bridge on the node with the prefixes reachable on it directly.
+        struct Segment {
+            var bridge: String
+            var prefixes: [IPPrefix]
+            /// The node's own addresses on the bridge: it routes for the guests there in these families.
+            var nodeAddresses: [IPPrefix]
+            /// The port towards other nodes or the outside (VXLAN device, VLAN sub-interface, the uplink
+            /// bridge's NIC), if any.
+            var farPort: String?
+            var vnet: String?
+        }
+
+        let desired: DesiredState
+        let nodeName: String
+        let nodeObject: Node?
+        var segments: [Segment] = []
+        /// Uplinks that are no bridge and not enslaved, with their addresses.
+        var plainUplinks: [(name: String, addresses: [IPPrefix])] = []
+        var nodeAddresses: Set<IPAddress> = []
+        /// Uplinks in preference order for the default route, each as where its traffic leaves.
+        var defaultUplinks: [(name: String, addresses: [IPPrefix], place: Station.Place)] = []
+
+        init(desired: DesiredState, node: String) {
+            self.desired = desired
+            nodeName = node
+            nodeObject = desired.node(named: node)
+            let uplinks = nodeObject?.uplinks ?? []
+            var enslaved = Set<String>()
+            for uplink in uplinks { enslaved.formUnion(uplink.lowerLinks.map(\.rawValue)) }
+            for uplink in uplinks where !enslaved.contains(uplink.name.rawValue) {
+                let name = uplink.name.rawValue
+                let place: Station.Place
+                if case .bridge(let bridge) = uplink.kind, let port = bridge.ports.first?.rawValue {
+                    segments.append(Segment(bridge: name, prefixes: uplink.addresses.map(\.masked), nodeAddresses: uplink.addresses, farPort: port))
+                    place = .port(port, bridge: name)
+                } else {
+                    plainUplinks.append((name, uplink.addresses))
+                    place = .interface(name)
+                }
+                defaultUplinks.append((name, uplink.addresses, place))
+                nodeAddresses.formUnion(uplink.addresses.map(\.address))
+            }
+            if defaultUplinks.isEmpty { defaultUplinks = [("eth0", [], .interface("eth0"))] }
+            for vnet in desired.vnets {
+                guard let zone = desired.zone(named: vnet.zone), zone.includes(node: node) else { continue }
+                // Only simple zones put the gateway on the node (see NodeNetworkBuilder.addVNet).
+                var gateways: [IPPrefix] = []
+                if case .simple = zone.kind {
+                    gateways = vnet.subnets.compactMap { subnet in subnet.gateway.map { IPPrefix(address: $0, length: subnet.cidr.length) } }
+                }
+                segments.append(Segment(bridge: InterfaceNaming.vnetBridge(vnet.name), prefixes: vnet.subnets.map(\.cidr.masked),
+                                        nodeAddresses: gateways, farPort: Self.farPort(of: vnet, in: zone, node: nodeObject), vnet: vnet.name))
+                nodeAddresses.formUnion(gateways.map(\.address))
+            }
+            if let address = nodeObject?.address { nodeAddresses.insert(address) }
+        }
+
+        /// The port a vnet's bridge reaches other nodes or the outside through (as NodeNetworkBuilder makes it).
+        static func farPort(of vnet: VNet, in zone: Zone, node: Node?) -> String? {
+            switch zone.kind {
+            case .simple, .evpn: return nil
+            case .vxlan: return InterfaceNaming.vxlanDevice(vnet.name)
+            case .qinq(_, _, _): return vnet.tag.map { InterfaceNaming.qinqCustomerInterface(zone: zone.name, tag: $0) }
+            case .vlan(let bridgeName):
+                guard let tag = vnet.tag, let uplink = node?.uplink(named: bridgeName.rawValue) else { return nil }
+                guard case .bridge(let bridge) = uplink.kind else { return InterfaceNaming.vlanPort(uplink: uplink.name.rawValue, tag: tag) }
+                guard let parent = bridge.vlanAware ? bridgeName.rawValue : bridge.ports.first?.rawValue else { return nil }
+                return InterfaceNaming.vlanPort(uplink: parent, tag: tag)
+            }
+        }
+
+        func segment(bridge: String) -> Segment? { segments.first { $0.bridge == bridge } }
+
+        func segment(containing address: IPAddress) -> Segment? {
+            // A subnet with the node's gateway in it first: that is where the node routes the address.
+            segments.first { segment in segment.nodeAddresses.contains { $0.masked.contains(address) } }
+                ?? segments.first { segment in segment.prefixes.contains { $0.contains(address) } }
+        }
+
+        /// Whether `endpoint` can take part in a conversation of `family`.
+        func canSend(_ endpoint: Endpoint, _ family: IPAddress.Family) -> Bool {
+            switch endpoint {
+            case .address(let address): address.family == family
+            case .node: nodeAddresses.contains { $0.family == family }
+            case .guest(let id, let index):
+                desired.guest(id: id)?.nics.first { $0.index == index }?.ips.contains { $0.family == family } ?? false
+            }
+        }
+
+        /// A guest NIC of any node declaring `address`.
+        func declaringNIC(_ address: IPAddress) -> (Guest, GuestNIC)? {
+            for guest in desired.guests {
+                for nic in guest.nics where nic.ips.contains(where: { $0.address == address }) {
+                    return (guest, nic)
+                }
+            }
+            return nil
+        }
+
+        func bridge(of nic: GuestNIC) -> String {
+            switch nic.attachment {
+            case .vnet(let name): InterfaceNaming.vnetBridge(name)
+            case .bridge(let name): name.rawValue
+            }
+        }
+
+        func guestStation(_ guest: Guest, _ nic: GuestNIC, address: IPAddress) -> Station {
+            Station(address: address, mac: nic.mac,
+                    place: .port(InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index), bridge: bridge(of: nic)),
+                    label: "guest \(guest.id) \(nic.key)")
+        }
+
+        /// Where the node's routing sends `address` (not one of its own): onto a bridge whose subnet
+        /// holds it, or out of an uplink.
+        func routed(_ address: IPAddress) -> Station {
+            if let segment = segment(containing: address) {
+                if segment.vnet == nil, let port = segment.farPort {
+                    return Station(address: address, mac: TraceScenario.upstreamMAC, place: .port(port, bridge: segment.bridge), label: "\(address) beyond \(port)")
+                }
+                return Station(address: address, mac: nil, place: .unknownPort(bridge: segment.bridge), label: "\(address) on \(segment.bridge)")
+            }
+            if let uplink = plainUplinks.first(where: { $0.addresses.contains { $0.masked.contains(address) } }) {
+                return Station(address: address, mac: TraceScenario.upstreamMAC, place: .interface(uplink.name), label: "\(address) beyond \(uplink.name)")
+            }
+            let uplink = defaultUplinks.first { $0.addresses.contains { $0.family == address.family } } ?? defaultUplinks[0]
+            let beyond = if case .port(let port, _) = uplink.place { port } else { uplink.name }
+            return Station(address: address, mac: TraceScenario.upstreamMAC, place: uplink.place, label: "\(address) beyond \(beyond)")
+        }
+
+        func station(_ endpoint: Endpoint, family: IPAddress.Family, override: IPAddress?, role: Role) throws(TraceError) -> Station {
+            switch endpoint {
+            case .node:
+                // The address is filled in once the other end is known.
+                return Station(address: override ?? IPAddress(family: family, integerValue: 0), mac: nil, place: .node, label: "the node")
             case .guest(let id, let index):
                 guard let guest = desired.guest(id: id), let nic = guest.nics.first(where: { $0.index == index }) else {
                     throw TraceError("guest \(id) net\(index) is not in the topology")
                 }
-                guard guest.node == node else { throw TraceError("guest \(id) runs on node \(guest.node), not \(node); pass --node \(guest.node)") }
-                let candidates = nic.ips.filter { family == nil || $0.family == family }
-                guard let address = candidates.first?.address else {
-                    throw TraceError("guest \(id) \(nic.key) declares no \(family.map { "\($0) " } ?? "")address; declare ip: in the topology or trace from an address")
+                guard guest.node == nodeName else { throw TraceError("guest \(id) runs on node \(guest.node), not \(nodeName); pass --node \(guest.node)") }
+                guard let address = override ?? nic.ips.first(where: { $0.family == family })?.address else {
+                    let flag = role == .source ? "--src-ip" : "--dst-ip"
+                    throw TraceError("guest \(id) \(nic.key) declares no \(family) address; declare ip: in the topology or name one with \(flag)")
                 }
-                let bridge: String = switch nic.attachment {
-                case .vnet(let name): InterfaceNaming.vnetBridge(name)
-                case .bridge(let name): name.rawValue
+                return guestStation(guest, nic, address: address)
+            case .address(let address):
+                if nodeAddresses.contains(address) {
+                    return Station(address: address, mac: nil, place: .node, label: "the node (\(address))")
                 }
-                return Side(address: address, mac: nic.mac, port: InterfaceNaming.guestInterface(kind: guest.kind, guestID: id, nicIndex: index), bridge: bridge, isGuest: true)
+                if let (guest, nic) = declaringNIC(address) {
+                    if guest.node == nodeName { return guestStation(guest, nic, address: address) }
+                    // A guest of another node sharing a vnet with this one: beyond the vnet's VXLAN or VLAN port.
+                    if case .vnet = nic.attachment, let segment = segment(bridge: bridge(of: nic)), let port = segment.farPort {
+                        return Station(address: address, mac: nic.mac, place: .port(port, bridge: segment.bridge),
+                                       label: "guest \(guest.id) \(nic.key) on node \(guest.node), beyond \(port)")
+                    }
+                }
+                let station = routed(address)
+                if role == .source, case .unknownPort(let bridge) = station.place {
+                    let segment = segment(bridge: bridge)
+                    if let port = segment?.farPort, segment?.nodeAddresses.isEmpty == true {
+                        // A vnet the node does not route (VXLAN, VLAN): its other hosts are beyond its port.
+                        return Station(address: address, mac: TraceScenario.upstreamMAC, place: .port(port, bridge: bridge), label: "\(address) beyond \(port)")
+                    }
+                    throw TraceError("\(address) is inside a subnet of \(bridge) but no guest declares it, so the port it is sent from is unknown; "
+                                     + "send from a NIC with --from GUEST/netN --src-ip \(address)")
+                }
+                return station
             }
         }
-        // Resolve whichever side fixes the address family first.
-        let source: Side, destination: Side
-        if case .address(let address) = to {
-            destination = try side(to, family: nil)
-            source = try side(from, family: address.family)
-        } else if case .address(let address) = from {
-            source = try side(from, family: nil)
-            destination = try side(to, family: address.family)
-        } else {
-            source = try side(from, family: service.proto == .icmpv6 ? .ipv6 : .ipv4)
-            destination = try side(to, family: source.address.family)
-        }
-        guard source.address.family == destination.address.family else {
-            throw TraceError("\(source.address) and \(destination.address) are of different address families")
-        }
 
-        var packet = Packet(saddr: source.address, daddr: destination.address, l4proto: service.proto,
-                            sport: service.proto.hasPorts ? sourcePort : nil, dport: service.port, icmpType: service.icmpType,
-                            tcpFlags: service.proto == .tcp ? (state == .new ? [.syn] : [.ack]) : [], ctState: state)
-        var nodeAddresses = Set(desired.vnets.flatMap { $0.subnets.compactMap(\.gateway) })
-        if let nodeObject = desired.node(named: node) {
-            nodeAddresses.formUnion([nodeObject.address].compactMap { $0 } + nodeObject.uplinks.flatMap { $0.addresses.map(\.address) })
+        /// The node's address of `family` it would use towards `other`: its address on the bridge or
+        /// uplink `other` sits on (the one whose subnet holds `other`'s address first), else the node's
+        /// address, else any of its addresses.
+        func nodeAddress(family: IPAddress.Family, facing other: Station) throws(TraceError) -> IPAddress {
+            var candidates: [IPPrefix] = []
+            switch other.place {
+            case .port(_, let bridge), .unknownPort(let bridge):
+                candidates = segment(bridge: bridge)?.nodeAddresses ?? []
+            case .interface(let name):
+                candidates = plainUplinks.first { $0.name == name }?.addresses ?? []
+            case .node:
+                break
+            }
+            candidates = candidates.filter { $0.family == family }
+            if let onLink = candidates.first(where: { $0.masked.contains(other.address) }) ?? candidates.first { return onLink.address }
+            if let address = nodeObject?.address, address.family == family { return address }
+            if let address = nodeAddresses.filter({ $0.family == family }).sorted().first { return address }
+            throw TraceError("node \(nodeName) has no \(family) address")
         }
-        let toNode = !destination.isGuest && nodeAddresses.contains(destination.address)
-        let sameBridge = source.isGuest && destination.isGuest && source.bridge == destination.bridge
+    }
 
+    // MARK: - The hooks
+
+    /// Appends the legs of one path, hook by hook.
+    struct PathBuilder {
+        let base: Packet
+        let brNetfilter: Bool
         var legs: [Leg] = []
-        if source.isGuest {
-            // Every frame a guest sends first meets the anti-spoofing chain on the bridge.
-            var frame = packet
-            frame.iifname = source.port
-            frame.etherSource = source.mac
-            frame.etherDestination = sameBridge ? destination.mac : routerMAC
-            legs.append(Leg(what: "frame enters bridge \(source.bridge ?? "?") from \(source.port ?? "?")", packet: frame, hook: .init(.bridge, .prerouting)))
+        var incomplete: String?
+
+        /// br_netfilter's priorities on the bridge hooks where it calls the IP hooks.
+        static let brNetfilterPrerouting = 0
+        static let brNetfilterForward = -1
+
+        struct Frame {
+            var inPort: String?
+            var outPort: String?
+            var bridge: String
+            var source: MACAddress?
+            var destination: MACAddress?
         }
-        if sameBridge {
-            var frame = packet
-            frame.etherSource = source.mac
-            frame.etherDestination = destination.mac
-            switch mode {
-            case .bridgeFamily:
-                frame.iifname = source.port
-                frame.oifname = destination.port
-                frame.ibrname = source.bridge
-                frame.obrname = destination.bridge
-                legs.append(Leg(what: "bridged \(source.port!) → \(destination.port!)", packet: frame, hook: .init(.bridge, .forward)))
-            case .brNetfilter:
-                frame.iifname = source.bridge
-                frame.oifname = destination.bridge
-                legs.append(Leg(what: "bridged on \(source.bridge!) (IP forward hook via br_netfilter)", packet: frame, hook: .init(.inet, .forward)))
+
+        mutating func add(_ what: String, _ family: TableFamily, _ hook: BaseChain.Hook, priorities: ClosedRange<Int>? = nil, _ fill: (inout Packet) -> Void) {
+            var packet = base
+            fill(&packet)
+            legs.append(Leg(what: what, packet: packet, hook: .init(family, hook, priorities: priorities)))
+        }
+
+        /// A bridge hook: ports as interfaces, the bridge as `ibrname` (with an input port) and `obrname`
+        /// (with an output port).
+        mutating func bridgeHook(_ hook: BaseChain.Hook, _ frame: Frame, _ what: String, priorities: ClosedRange<Int>? = nil) {
+            add(what, .bridge, hook, priorities: priorities) { packet in
+                packet.iifname = frame.inPort
+                packet.oifname = frame.outPort
+                packet.ibrname = frame.inPort.map { _ in frame.bridge }
+                packet.obrname = frame.outPort.map { _ in frame.bridge }
+                packet.etherSource = frame.source
+                packet.etherDestination = frame.destination
             }
-            return legs
         }
-        if toNode {
-            if source.isGuest && mode == .bridgeFamily {
-                var frame = packet
-                frame.iifname = source.port
-                frame.etherSource = source.mac
-                frame.etherDestination = routerMAC
-                legs.append(Leg(what: "frame to the node from \(source.port!)", packet: frame, hook: .init(.bridge, .input)))
+
+        /// An IP hook for a packet that arrived as `frame` (its Ethernet header is still there).
+        mutating func ipHook(_ hook: BaseChain.Hook, in input: String?, out output: String?, frame: Frame?, _ what: String) {
+            add(what, .inet, hook) { packet in
+                packet.iifname = input
+                packet.oifname = output
+                packet.etherSource = frame?.source
+                packet.etherDestination = frame?.destination
             }
-            packet.iifname = source.bridge ?? uplink
-            packet.etherSource = source.mac
-            legs.append(Leg(what: "delivered to the node on \(packet.iifname!)", packet: packet, hook: .init(.inet, .input)))
-            return legs
         }
-        // Routed through the node.
-        if source.isGuest && mode == .bridgeFamily {
-            var frame = packet
-            frame.iifname = source.port
-            frame.etherSource = source.mac
-            frame.etherDestination = routerMAC
-            legs.append(Leg(what: "frame to the router from \(source.port!)", packet: frame, hook: .init(.bridge, .input)))
+
+        /// Bridge prerouting for a frame entering `frame.bridge` at `frame.inPort`; under br_netfilter
+        /// with inet prerouting inside it.
+        mutating func prerouting(_ frame: Frame) {
+            let entry = "frame enters bridge \(frame.bridge) from \(frame.inPort ?? "?")"
+            guard brNetfilter else { return bridgeHook(.prerouting, frame, entry) }
+            bridgeHook(.prerouting, frame, entry + ", before br_netfilter", priorities: Int.min...Self.brNetfilterPrerouting)
+            ipHook(.prerouting, in: frame.bridge, out: nil, frame: frame, "br_netfilter passes the frame to the IP prerouting hook, input interface \(frame.bridge)")
+            bridgeHook(.prerouting, frame, entry + ", after br_netfilter", priorities: Self.brNetfilterPrerouting + 1...Int.max)
         }
-        var routed = packet
-        routed.iifname = source.bridge ?? uplink
-        routed.oifname = destination.bridge ?? uplink
-        routed.etherSource = source.isGuest ? source.mac : routerMAC
-        routed.etherDestination = routerMAC
-        legs.append(Leg(what: "routed \(routed.iifname!) → \(routed.oifname!)", packet: routed, hook: .init(.inet, .forward)))
-        if destination.isGuest && mode == .bridgeFamily {
-            var frame = packet
-            frame.oifname = destination.port
-            frame.etherSource = routerMAC
-            frame.etherDestination = destination.mac
-            legs.append(Leg(what: "frame from the router to \(destination.port!)", packet: frame, hook: .init(.bridge, .output)))
+
+        /// A frame bridged from one port to another of the same bridge, or up to where the port is unknown.
+        mutating func bridged(_ frame: Frame, destination: Station) {
+            prerouting(frame)
+            guard let outPort = frame.outPort else {
+                incomplete = "\(destination.address) is on \(frame.bridge) but no guest declares it: which port receives it is unknown; "
+                    + "name the NIC with --to GUEST/netN --dst-ip \(destination.address)"
+                return
+            }
+            let what = "bridged \(frame.inPort ?? "?") → \(outPort) on \(frame.bridge)"
+            if brNetfilter {
+                bridgeHook(.forward, frame, what + ", before br_netfilter", priorities: Int.min...Self.brNetfilterForward)
+                ipHook(.forward, in: frame.bridge, out: frame.bridge, frame: frame, "br_netfilter passes the bridged frame to the IP forward hook (\(frame.bridge) → \(frame.bridge))")
+                bridgeHook(.forward, frame, what + ", after br_netfilter", priorities: Self.brNetfilterForward + 1...Int.max)
+            } else {
+                bridgeHook(.forward, frame, what)
+            }
+            var leaving = frame
+            leaving.inPort = nil
+            bridgeHook(.postrouting, leaving, "frame leaves \(frame.bridge) on \(outPort)")
+            if brNetfilter {
+                ipHook(.postrouting, in: nil, out: frame.bridge, frame: frame, "br_netfilter passes the frame to the IP postrouting hook, output interface \(frame.bridge)")
+            }
         }
-        var nat = routed
-        nat.etherDestination = nil
-        legs.append(Leg(what: "leaving on \(routed.oifname!)", packet: nat, hook: .init(.inet, .postrouting)))
-        return legs
+
+        /// A frame to the node's own MAC on a bridge: bridge prerouting and input, and the IP stack's
+        /// prerouting (under br_netfilter that already ran inside bridge prerouting).
+        mutating func upToTheNode(_ frame: Frame) {
+            prerouting(frame)
+            bridgeHook(.input, frame, "frame to the node's MAC on \(frame.bridge), up from \(frame.inPort ?? "?")")
+            if !brNetfilter {
+                ipHook(.prerouting, in: frame.bridge, out: nil, frame: frame, "IP prerouting on \(frame.bridge)")
+            }
+        }
+
+        /// Out of the node's IP stack towards `destination`: bridge output and postrouting for a port.
+        mutating func down(to destination: Station) {
+            switch destination.place {
+            case .port(let port, let bridge):
+                let frame = Frame(inPort: nil, outPort: port, bridge: bridge, source: TraceScenario.routerMAC, destination: destination.mac)
+                bridgeHook(.output, frame, "frame from the node to \(port) on \(bridge)")
+                bridgeHook(.postrouting, frame, "frame leaves \(bridge) on \(port)")
+            case .unknownPort(let bridge):
+                incomplete = "the node hands the packet to bridge \(bridge); no guest declares \(destination.address), so which port receives it is unknown; "
+                    + "name the NIC with --to GUEST/netN --dst-ip \(destination.address)"
+            case .interface, .node:
+                break
+            }
+        }
+
+        mutating func build(from source: Station, to destination: Station, view: NodeView) throws(TraceError) -> String {
+            let bridgedOnly = source.bridge != nil && source.bridge == destination.bridge
+            if !bridgedOnly, let bridge = destination.bridge, view.routed(destination.address).ipInterface != bridge {
+                throw TraceError("node \(view.nodeName) routes \(destination.address) to \(view.routed(destination.address).ipInterface), not to \(bridge): "
+                                 + "the packet never reaches \(destination.label)")
+            }
+            switch (source.place, destination.place) {
+            case (.node, .node):
+                ipHook(.output, in: nil, out: "lo", frame: nil, "sent by the node to itself on lo")
+                ipHook(.postrouting, in: nil, out: "lo", frame: nil, "leaving on lo")
+                ipHook(.prerouting, in: "lo", out: nil, frame: nil, "back in on lo")
+                ipHook(.input, in: "lo", out: nil, frame: nil, "delivered to the node on lo")
+                return "from the node to itself"
+            case (.node, _):
+                let out = destination.ipInterface
+                ipHook(.output, in: nil, out: out, frame: nil, "sent by the node out of \(out)")
+                ipHook(.postrouting, in: nil, out: out, frame: nil, "leaving on \(out)")
+                down(to: destination)
+                return "from the node to \(destination.label)"
+            case (.unknownPort, _):
+                throw TraceError("the port \(source.address) is sent from is unknown")
+            default:
+                break
+            }
+            if let inBridge = source.bridge, let inPort = source.port, destination.bridge == inBridge {
+                guard destination.port != inPort else {
+                    throw TraceError("\(source.label) and \(destination.label) are both beyond \(inPort): the packet does not cross node \(view.nodeName)")
+                }
+                bridged(Frame(inPort: inPort, outPort: destination.port, bridge: inBridge, source: source.mac, destination: destination.mac), destination: destination)
+                return "bridged on \(inBridge): \(source.label) → \(destination.label)"
+            }
+            if source.ipInterface == destination.ipInterface, case .interface(let name) = source.place {
+                throw TraceError("\(source.label) and \(destination.label) are both beyond \(name): the packet does not cross node \(view.nodeName)")
+            }
+            // Up to the node's IP stack.
+            var received: Frame?
+            if let inBridge = source.bridge, let inPort = source.port {
+                // Only a bridge where the node has an address of the family sends its hosts' other traffic to the node.
+                let routes = view.segment(bridge: inBridge)?.nodeAddresses.contains { $0.family == source.address.family } ?? false
+                guard routes || (destination.place == .node && view.segment(bridge: inBridge)?.nodeAddresses.contains { $0.address == destination.address } == true) else {
+                    throw TraceError("node \(view.nodeName) has no \(source.address.family) address on \(inBridge), so it is not the router of \(source.label); "
+                                     + "sdn trace follows traffic the node routes (simple zones) and traffic bridged within one bridge")
+                }
+                let frame = Frame(inPort: inPort, outPort: nil, bridge: inBridge, source: source.mac, destination: TraceScenario.routerMAC)
+                upToTheNode(frame)
+                received = frame
+            } else {
+                let frame = Frame(inPort: nil, outPort: nil, bridge: source.ipInterface, source: source.mac, destination: TraceScenario.routerMAC)
+                ipHook(.prerouting, in: source.ipInterface, out: nil, frame: frame, "IP prerouting on \(source.ipInterface)")
+                received = frame
+            }
+            let input = source.ipInterface
+            if destination.place == .node {
+                ipHook(.input, in: input, out: nil, frame: received, "delivered to the node (\(destination.address)), input interface \(input)")
+                return "\(source.label) to the node"
+            }
+            let output = destination.ipInterface
+            ipHook(.forward, in: input, out: output, frame: received, "routed \(input) → \(output)")
+            ipHook(.postrouting, in: input, out: output, frame: received, "leaving on \(output)")
+            down(to: destination)
+            return "routed \(input) → \(output): \(source.label) → \(destination.label)"
+        }
     }
 }

@@ -140,6 +140,8 @@ public struct Packet: Hashable, Sendable, CustomStringConvertible {
         var parts: [String] = []
         if let iifname { parts.append("iif \(iifname)") }
         if let oifname { parts.append("oif \(oifname)") }
+        if let ibrname { parts.append("ibr \(ibrname)") }
+        if let obrname { parts.append("obr \(obrname)") }
         if let etherSource { parts.append("ether \(etherSource)" + (etherDestination.map { " > \($0)" } ?? "")) }
         let proto = l4proto.map { $0 == .icmpv6 ? "icmpv6" : $0.description } ?? network?.rawValue ?? "non-ip"
         var flow = proto

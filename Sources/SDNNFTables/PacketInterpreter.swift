@@ -15,13 +15,29 @@ public struct PacketInterpreter: Sendable {
     public struct HookPoint: Hashable, Sendable, CustomStringConvertible {
         public var family: TableFamily
         public var hook: BaseChain.Hook
+        /// Only the base chains whose priority lies here; `nil` for all of them. A hook is split where
+        /// the kernel runs something else between its chains: br_netfilter hands a bridged frame to the
+        /// IP hooks from inside the bridge prerouting and forward hooks, at its own priority.
+        public var priorities: ClosedRange<Int>?
 
-        public init(_ family: TableFamily, _ hook: BaseChain.Hook) {
+        public init(_ family: TableFamily, _ hook: BaseChain.Hook, priorities: ClosedRange<Int>? = nil) {
             self.family = family
             self.hook = hook
+            self.priorities = priorities
         }
 
         public var description: String { "\(family.rawValue) \(hook.rawValue)" }
+
+        /// The priority range in nft's words (`priority <= 0`, `priority >= 1`), when the hook is split.
+        public var priorityDescription: String? {
+            guard let priorities else { return nil }
+            switch (priorities.lowerBound, priorities.upperBound) {
+            case (Int.min, Int.max): return nil
+            case (Int.min, let high): return "priority <= \(high)"
+            case (let low, Int.max): return "priority >= \(low)"
+            case (let low, let high): return "priority \(low)...\(high)"
+            }
+        }
     }
 
     /// The kernel's jump stack depth (NFT_JUMP_STACK_SIZE); nft refuses deeper rulesets.
@@ -38,7 +54,7 @@ public struct PacketInterpreter: Sendable {
         let families = Self.families(for: packet, at: point.family)
         var found: [(table: Table, chain: Chain, order: Int)] = []
         for table in ruleset.tables where families.contains(table.family) {
-            for chain in table.chains where chain.base?.hook == point.hook {
+            for chain in table.chains where chain.base?.hook == point.hook && point.priorities.map({ $0.contains(chain.base!.priority) }) ?? true {
                 found.append((table, chain, found.count))
             }
         }
