@@ -223,23 +223,14 @@ struct Builder {
         output += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: "node-out", rate: options.logRateLimit ?? .default)
         // forward (routed traffic of simple zones and vnet forward policies)
         var forward = conntrackRules(prefix: "node-fwd", allowInvalid: options.allowInvalid ?? false)
-        if features.guestMode == .brNetfilter {
-            // Under br_netfilter, traffic bridged between guests also reaches this hook (in and out on the
-            // same bridge). Guest and vnet chains have judged it already; the node's forward policy is
-            // for routed traffic.
-            var bridges = Set<String>()
-            for vnet in state.vnets where state.zone(named: vnet.zone)?.includes(node: nodeName) == true {
-                bridges.insert(InterfaceNaming.vnetBridge(vnet.name))
-            }
-            for guest in state.guests where guest.node == nodeName {
-                for nic in guest.nics { if case .bridge(let bridge) = nic.attachment { bridges.insert(bridge.rawValue) } }
-            }
-            if !bridges.isEmpty {
-                inet.sets.append(NamedSet(name: FirewallNaming.bridgedPairs, keyType: [.interfaceName, .interfaceName],
-                                          elements: bridges.sorted().map { SetElement(key: [.string($0), .string($0)]) }))
-                forward.insert(Rule(id: "node-fwd/bridged", statements: [
-                    .match(.concat([.meta("iifname"), .meta("oifname")]), .equal, .setReference(FirewallNaming.bridgedPairs)), .verdict(.accept)]), at: 0)
-            }
+        // Under br_netfilter (always in `minimal`; in `full` when another program turns it on), traffic
+        // bridged between guests also reaches this hook, in and out on the same bridge. Guest and vnet chains
+        // have judged it already; the node's forward policy is for routed traffic.
+        let bridges = guestBridges
+        if !bridges.isEmpty {
+            inet.sets.append(NamedSet(name: FirewallNaming.bridgedPairs, keyType: [.interfaceName, .interfaceName],
+                                      elements: bridges.map { SetElement(key: [.string($0), .string($0)]) }))
+            forward.insert(Rule(id: "node-fwd/bridged", statements: [Builder.bridgedMatch, .verdict(.accept)]), at: 0)
         }
         forward += (policyChains[.forward] ?? []).map { Rule(id: "node/fwd/\($0)", statements: [.verdict(.jump($0))]) }
         forward += defaultPolicy(options.policyForward ?? .accept, level: options.logLevelForward ?? .nolog, scope: "node-fwd", rate: options.logRateLimit ?? .default)
@@ -257,6 +248,21 @@ struct Builder {
         ]
         inet.chains = bases + inet.chains
     }
+
+    /// The bridges guests of this node sit on: the vnet bridges of its zones and the bridges its guests'
+    /// NICs name, sorted.
+    var guestBridges: [String] {
+        var bridges = Set<String>()
+        for vnet in state.vnets where state.zone(named: vnet.zone)?.includes(node: nodeName) == true {
+            bridges.insert(InterfaceNaming.vnetBridge(vnet.name))
+        }
+        for guest in state.guests where guest.node == nodeName {
+            for nic in guest.nics { if case .bridge(let bridge) = nic.attachment { bridges.insert(bridge.rawValue) } }
+        }
+        return bridges.sorted()
+    }
+
+    static let bridgedMatch: Statement = .match(.concat([.meta("iifname"), .meta("oifname")]), .equal, .setReference(FirewallNaming.bridgedPairs))
 
     private func conntrackRules(prefix: String, allowInvalid: Bool) -> [Rule] {
         var rules = [Rule(id: prefix + "/ct-established", statements: Builder.acceptEstablished)]
@@ -418,7 +424,11 @@ struct Builder {
         var ipv6Elements: [SetElement] = []
         var spoofChains: [Chain] = []
         var nicChains: [Chain] = []
+        var groupMap: [SetElement] = []
+        var groupChains: [Chain] = []
         for chunk in results.all {
+            groupMap += chunk.groupMap
+            groupChains += chunk.groupChains
             spoofMap += chunk.spoofMap
             outMap += chunk.outMap
             inMap += chunk.inMap
@@ -475,32 +485,155 @@ struct Builder {
             bridge.sets += maps
             bridge.chains += bases + (features.bridgeMeta ? vnetChains.chains : []) + nicChains
         case .brNetfilter:
+            // Keyed by the guest's MAC and declared addresses, which the anti-spoofing chain vouches for.
+            // Bridged traffic and traffic routed from a guest carry its MAC; traffic from a guest to the node
+            // too (input). Traffic to a guest that the node routes or sends itself has no guest MAC yet: it is
+            // found by the vnet bridge and a declared address, and where no guest declares the address the
+            // `undeclared` rules drop new connections, since no NIC's policy can be known to allow them.
+            let undeclared = undeclaredSubnetSets()
+            inet.sets += undeclared.sets
             bases = [
                 Chain(name: FirewallNaming.guestOutDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -10, policy: .accept), rules: [
                     Rule(id: "guests-out/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "saddr"), map: FirewallNaming.guestOutMap)])]),
                 Chain(name: FirewallNaming.guestInDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -5, policy: .accept), rules: [
                     Rule(id: "guests-in/dispatch-v4", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip", field: "daddr")]), map: FirewallNaming.guestInMapV4)]),
                     Rule(id: "guests-in/dispatch-v6", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip6", field: "daddr")]), map: FirewallNaming.guestInMapV6)]),
-                    Rule(id: "guests-in/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "daddr"), map: FirewallNaming.guestInMap)])]),
+                    Rule(id: "guests-in/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "daddr"), map: FirewallNaming.guestInMap)])]
+                    + Builder.undeclaredRules(prefix: "guests-in", local: false, families: undeclared.families)),
+                Chain(name: FirewallNaming.guestOutLocalDispatch, base: BaseChain(type: .filter, hook: .input, priority: -10, policy: .accept), rules: [
+                    Rule(id: "guests-out-local/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "saddr"), map: FirewallNaming.guestOutMap)])]),
+                Chain(name: FirewallNaming.guestInLocalDispatch, base: BaseChain(type: .filter, hook: .output, priority: -10, policy: .accept), rules: [
+                    Rule(id: "guests-in-local/dispatch-v4", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip", field: "daddr")]), map: FirewallNaming.guestInMapV4)]),
+                    Rule(id: "guests-in-local/dispatch-v6", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip6", field: "daddr")]), map: FirewallNaming.guestInMapV6)])]
+                    + Builder.undeclaredRules(prefix: "guests-in-local", local: true, families: undeclared.families)),
             ]
+            // Addresses that guests of other nodes declare on this node's vnets are not undeclared: traffic
+            // routed to them goes on to the node the guest runs on, whose port judges it.
+            let localKeys = Set((inMapV4 + inMapV6).map(\.key))
+            for guest in state.guests where guest.node != nodeName {
+                for nic in guest.nics {
+                    guard case .vnet(let name) = nic.attachment, let vnet = state.vnet(named: name),
+                          state.zone(named: vnet.zone)?.includes(node: nodeName) == true else { continue }
+                    for prefix in nic.ips where prefix.isHost {
+                        let element = SetElement(key: [.string(InterfaceNaming.vnetBridge(name)), .address(prefix.address)], data: .verdict(.accept))
+                        guard !localKeys.contains(element.key) else { continue }
+                        if prefix.family == .ipv4 { inMapV4.append(element) } else { inMapV6.append(element) }
+                    }
+                }
+            }
             maps += [
                 NamedSet(name: FirewallNaming.guestInMapV4, keyType: [.interfaceName, .ipv4Address], data: .verdict, elements: inMapV4),
                 NamedSet(name: FirewallNaming.guestInMapV6, keyType: [.interfaceName, .ipv6Address], data: .verdict, elements: inMapV6),
             ]
-            if !vnetChains.elements.isEmpty {
-                // Under br_netfilter the input interface of bridged and routed traffic alike is the vnet bridge.
-                maps.append(NamedSet(name: FirewallNaming.vnetMap, keyType: [.interfaceName], data: .verdict, elements: vnetChains.elements))
-                bases.insert(Chain(name: FirewallNaming.vnetDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -15, policy: .accept), rules: [
-                    Rule(id: "vnets/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.vnetMap)])]), at: 0)
-            }
             inet.sets += maps
-            inet.chains += bases + vnetChains.chains + nicChains
+            inet.chains += bases + nicChains
+            // Broadcast and multicast frames reach the IP hooks with a group MAC and a group address, which
+            // name no guest: they are judged per receiving port on the bridge, statelessly (the bridge has
+            // no conntrack here), by a copy of the port's inbound rules.
+            bridge.sets.append(NamedSet(name: FirewallNaming.guestGroupMap, keyType: [.interfaceName], data: .verdict, elements: groupMap))
+            bridge.chains += [
+                Chain(name: FirewallNaming.guestGroupDispatch, base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .accept), rules: [
+                    Rule(id: "guests-in-group/dispatch", statements: [Builder.groupFrames, .vmap(.meta("oifname"), map: FirewallNaming.guestGroupMap)])]),
+                Chain(name: FirewallNaming.guestGroupLocalDispatch, base: BaseChain(type: .filter, hook: .output, priority: 0, policy: .accept), rules: [
+                    Rule(id: "guests-in-group-local/dispatch", statements: [Builder.groupFrames, .vmap(.meta("oifname"), map: FirewallNaming.guestGroupMap)])]),
+            ] + groupChains
+        }
+        // Vnet forward policies for routed traffic, in the inet table: out of a vnet (by input interface) and
+        // into one (by output interface, once the source vnet's chain accepted). Under br_netfilter the first
+        // also sees bridged traffic; the second skips it, as its vnet's chain has judged it.
+        let routedVNetChains = mode == .brNetfilter ? vnetChains : buildVNetChains(enabled: enabled, family: .inet)
+        if !routedVNetChains.elements.isEmpty {
+            inet.sets.append(NamedSet(name: FirewallNaming.vnetMap, keyType: [.interfaceName], data: .verdict, elements: routedVNetChains.elements))
+            inet.chains += [
+                Chain(name: FirewallNaming.vnetDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -15, policy: .accept), rules: [
+                    Rule(id: "vnets/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.vnetMap)])]),
+                Chain(name: FirewallNaming.vnetIntoDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -14, policy: .accept), rules: [
+                    Rule(id: "vnets-into/bridged", statements: [Builder.bridgedMatch, .verdict(.accept)]),
+                    Rule(id: "vnets-into/dispatch", statements: [.vmap(.meta("oifname"), map: FirewallNaming.vnetMap)])]),
+            ] + routedVNetChains.chains
         }
         if mode == .bridgeFamily && !features.bridgeMeta && !vnetChains.elements.isEmpty {
             diagnostics.append(.warning("vnet-policy-unsupported", "this kernel has no bridge meta support (nft_meta_bridge), so vnet forward policies are not applied to bridged traffic",
                                         at: state.sources.location(of: ConfigPath.policy / "vnets"), path: "vnets"))
         }
     }
+
+    /// `minimal` layout: the sets of (vnet bridge . subnet) this node routes, per family, without the IPv4
+    /// subnet broadcast address, for the `undeclared` rules.
+    func undeclaredSubnetSets() -> (sets: [NamedSet], families: Set<IPAddress.Family>) {
+        var elements: [IPAddress.Family: [SetElement]] = [:]
+        for vnet in state.vnets.sorted(by: { $0.name < $1.name }) where state.zone(named: vnet.zone)?.includes(node: nodeName) == true {
+            let bridgeName = InterfaceNaming.vnetBridge(vnet.name)
+            for family in [IPAddress.Family.ipv4, .ipv6] {
+                var intervals = AddressIntervals(family: family)
+                for subnet in vnet.subnets where subnet.cidr.family == family { intervals.insert(AddressIntervals.range(of: subnet.cidr.masked)) }
+                if family == .ipv4 {
+                    for subnet in vnet.subnets where subnet.cidr.family == .ipv4 && subnet.cidr.length < 31 {
+                        let broadcast = AddressIntervals.range(of: subnet.cidr.masked).upperBound
+                        intervals.remove(broadcast...broadcast)
+                    }
+                }
+                for value in intervals.values { elements[family, default: []].append(SetElement(key: [.string(bridgeName), value])) }
+            }
+        }
+        var sets: [NamedSet] = []
+        for (family, name) in [(IPAddress.Family.ipv4, FirewallNaming.vnetSubnetsV4), (.ipv6, FirewallNaming.vnetSubnetsV6)] {
+            guard let list = elements[family], !list.isEmpty else { continue }
+            sets.append(NamedSet(name: name, keyType: [.interfaceName, family == .ipv4 ? .ipv4Address : .ipv6Address], flags: [.interval], elements: list))
+        }
+        return (sets, Set(elements.keys))
+    }
+
+    /// `minimal` layout: what follows the declared-address dispatch of traffic the node routes (or, with
+    /// `local`, sends) to a vnet: replies pass (the guest's outbound chain judged the connection), the
+    /// node's own DHCP and neighbour discovery pass, and new connections to an address in a vnet subnet that
+    /// no guest declares are dropped and counted.
+    static func undeclaredRules(prefix: String, local: Bool, families: Set<IPAddress.Family>) -> [Rule] {
+        guard !families.isEmpty else { return [] }
+        // Bridged traffic to an address no guest of this node declares is on its way to another node's guest
+        // (over a VXLAN port) or to the uplink: the receiving node's port judges it.
+        var rules = local ? [] : [Rule(id: prefix + "/undeclared-bridged", statements: [bridgedMatch, .verdict(.accept)])]
+        rules.append(Rule(id: prefix + "/undeclared-ct", statements: acceptEstablished))
+        if local {
+            rules.append(Rule(id: prefix + "/undeclared-dhcp", statements: [
+                .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(67))),
+                .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(68))), .verdict(.accept)]))
+            if families.contains(.ipv6) {
+                rules.append(Rule(id: prefix + "/undeclared-dhcpv6", statements: [
+                    .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(547))),
+                    .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(546))), .verdict(.accept)]))
+                rules.append(Rule(id: prefix + "/undeclared-ndp", statements: acceptNDP))
+            }
+        }
+        if families.contains(.ipv4) {
+            rules.append(Rule(id: prefix + "/undeclared-v4", statements: [
+                .match(.concat([.meta("oifname"), .payload(protocol: "ip", field: "daddr")]), .equal, .setReference(FirewallNaming.vnetSubnetsV4)), .counter, .verdict(.drop)]))
+        }
+        if families.contains(.ipv6) {
+            rules.append(Rule(id: prefix + "/undeclared-v6", statements: [
+                .match(.concat([.meta("oifname"), .payload(protocol: "ip6", field: "daddr")]), .equal, .setReference(FirewallNaming.vnetSubnetsV6)), .counter, .verdict(.drop)]))
+        }
+        return rules
+    }
+
+    static let dropTCP: [Statement] = [.match(.meta("l4proto"), .equal, .value(.symbol("tcp"))), .counter, .verdict(.drop)]
+
+    /// Whether a rule can only match TCP (it matches a TCP header field or `meta l4proto tcp`).
+    static func isTCPOnly(_ rule: Rule) -> Bool {
+        rule.statements.contains { statement in
+            guard case .match(let left, let op, let right) = statement, op == .equal || op == .implicit || op == .notEqual else { return false }
+            switch left {
+            case .payload(let proto, _): return proto == "tcp"
+            case .meta("l4proto"): return op != .notEqual && right == .value(.symbol("tcp"))
+            default: return false
+            }
+        }
+    }
+
+    /// Broadcast and multicast frames.
+    static let groupFrames: Statement = .match(.meta("pkttype"), .equal, .set([.symbol("broadcast"), .symbol("multicast")]))
+    /// Frames an IP policy does not govern (not IPv4, IPv6 or ARP).
+    static let acceptNonIP: [Statement] = [SharedSet.ipEtherTypes.notMatch, .verdict(.accept)]
 
     /// The objects of the given guests only (see `FirewallCompiler.compileGuests`).
     func fragment(for ids: Set<Int>) -> GuestFragment {
@@ -516,7 +649,8 @@ struct Builder {
             policyMaps[FirewallNaming.guestInMapV6] = chunk.inMapV6
         }
         elements[policyFamily, default: [:]].merge(policyMaps) { _, new in new }
-        var chains: [TableFamily: [Chain]] = [.bridge: chunk.spoofChains]
+        if mode == .brNetfilter { elements[.bridge]?[FirewallNaming.guestGroupMap] = chunk.groupMap }
+        var chains: [TableFamily: [Chain]] = [.bridge: chunk.spoofChains + chunk.groupChains]
         chains[policyFamily, default: []] += chunk.nicChains
         var sets = chunk.sharedSets.names
         for (family, names) in chunk.referencedSets { sets[family, default: []].formUnion(names) }
@@ -647,6 +781,25 @@ struct Builder {
                 }
                 chunk.nicChains.append(Chain(name: outName, rules: outRules))
                 chunk.nicChains.append(Chain(name: inName, rules: inRules))
+                if mode == .brNetfilter {
+                    // The stateless copy of the inbound chain that judges broadcast and multicast frames on the
+                    // bridge (see `guests-in-group`): no conntrack there, and no reject.
+                    let groupName = FirewallNaming.guestGroupChain(guest: guest.id, nic: nic.index)
+                    _ = chunk.sharedSets.match(.ipEtherTypes, in: .bridge)
+                    if options.ndp ?? true { _ = chunk.sharedSets.match(.ndp, in: .bridge) }
+                    if options.nosmurfs ?? true { _ = chunk.sharedSets.match(.smurfSources, in: .bridge) }
+                    chunk.usedGroups[.bridge, default: []].formUnion(chunk.usedGroups[policyFamily] ?? [])
+                    chunk.referencedSets[.bridge, default: []].formUnion(chunk.referencedSets[policyFamily] ?? [])
+                    // TCP never travels in broadcast or multicast frames: such a frame is forged, and dropped
+                    // before the copy, which therefore leaves TCP rules out.
+                    let stateless = inRules.filter { !$0.id.hasSuffix("/ct-established") && !$0.id.hasSuffix("/ct-invalid") && !Builder.isTCPOnly($0) }
+                    let groupRules = [Rule(id: groupName + "/non-ip", statements: Builder.acceptNonIP), Builder.arpAccept(prefix: groupName),
+                                      Rule(id: groupName + "/tcp", statements: Builder.dropTCP)]
+                        + Builder.retarget(stateless, from: inName, to: groupName).map(Builder.replacingRejectWithDrop)
+                    chunk.groupChains.append(Chain(name: groupName, rules: groupRules))
+                    chunk.groupMap.append(SetElement(key: [.string(interface)], data: .verdict(.jump(groupName))))
+                    chunk.diagnostics += minimalLayoutFindings(guest: guest, nic: nic, path: nicPath)
+                }
                 chunk.outMap.append(SetElement(key: [dispatchKey], data: .verdict(.jump(outName))))
                 chunk.inMap.append(SetElement(key: [dispatchKey], data: .verdict(.jump(inName))))
                 if mode == .brNetfilter {
@@ -667,6 +820,27 @@ struct Builder {
         return chunk
     }
 
+    /// What the `minimal` layout cannot filter for this NIC, said for the exact guest and path.
+    private func minimalLayoutFindings(guest: Guest, nic: GuestNIC, path: () -> ConfigPath) -> [Diagnostic] {
+        let hint = "declare the NIC's addresses under ip:, or run a kernel with nf_conntrack_bridge (the full layout filters by port)"
+        switch nic.attachment {
+        case .vnet(let name):
+            guard let vnet = state.vnet(named: name) else { return [] }
+            var findings: [Diagnostic] = []
+            for family in [IPAddress.Family.ipv4, .ipv6] where vnet.subnets.contains(where: { $0.cidr.family == family })
+                && !nic.ips.contains(where: { $0.family == family && $0.isHost }) {
+                findings.append(.warning("minimal-undeclared-address",
+                    "guest \(guest.id) \(nic.key) declares no \(family == .ipv4 ? "IPv4" : "IPv6") address: in the minimal layout, connections the node routes or opens to it over \(family == .ipv4 ? "IPv4" : "IPv6") are dropped, because they cannot be matched to its policy",
+                    at: state.sources.location(of: path()), path: path().description, hint: hint))
+            }
+            return findings
+        case .bridge(let bridge):
+            return [.warning("minimal-unfiltered-path",
+                "guest \(guest.id) \(nic.key) is on bridge \(bridge), which has no vnet subnets: in the minimal layout, traffic the node routes or sends to an address it does not declare bypasses its inbound policy",
+                at: state.sources.location(of: path()), path: path().description, hint: hint)]
+        }
+    }
+
     private func spoofingRules(nic: GuestNIC, interface: String, chain: String, options: FirewallOptions, path: () -> ConfigPath, guestID: Int,
                                ipv4: inout [SetElement], ipv6: inout [SetElement], diagnostics: inout [Diagnostic], sets: inout SharedSetUse) -> [Rule] {
         var rules: [Rule] = []
@@ -674,6 +848,8 @@ struct Builder {
         if options.macfilter ?? true {
             if let mac = nic.mac {
                 rules.append(Rule(id: chain + "/macfilter", statements: [.match(.payload(protocol: "ether", field: "saddr"), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
+                // ARP names its sender's MAC again inside the packet, and neighbours learn from that one.
+                rules.append(Rule(id: chain + "/macfilter-arp", statements: [.match(.payload(protocol: "arp", field: "saddr ether"), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
             } else {
                 diagnostics.append(.warning("macfilter-without-mac", "guest \(guestID) \(nic.key) has macfilter on but no declared MAC, so its source MAC cannot be checked",
                                             at: state.sources.location(of: path()), path: path().description, hint: "declare mac: for the NIC"))
@@ -883,6 +1059,8 @@ struct GuestChunk: Sendable {
     var ipv6: [SetElement] = []
     var spoofChains: [Chain] = []
     var nicChains: [Chain] = []
+    var groupMap: [SetElement] = []
+    var groupChains: [Chain] = []
     var diagnostics: [Diagnostic] = []
     var usedGroups: [TableFamily: Set<String>] = [:]
     var sharedSets = SharedSetUse()

@@ -25,6 +25,17 @@ public enum FirewallNaming {
     public static let guestOutDispatch = "guests-out"
     public static let guestInDispatch = "guests-in"
     public static let vnetDispatch = "vnets-fwd"
+    /// Routed traffic into a vnet (inet forward): the destination vnet's policy, after the source's.
+    public static let vnetIntoDispatch = "vnets-fwd-into"
+    /// `minimal` layout: broadcast and multicast frames to a guest port, judged per port on the bridge.
+    public static let guestGroupDispatch = "guests-in-group"
+    public static let guestGroupLocalDispatch = "guests-in-group-local"
+    public static let guestGroupMap = "guest_in_group"
+    public static func guestGroupChain(guest: Int, nic: Int) -> String { "guest-\(guest)-net\(nic)-in-group" }
+    /// `minimal` layout: the subnets of this node's vnets by bridge; routed or node traffic to an address
+    /// in them that no guest declares cannot be matched to a NIC's policy.
+    public static let vnetSubnetsV4 = "vnet_subnets_v4"
+    public static let vnetSubnetsV6 = "vnet_subnets_v6"
     public static let guestOutMap = "guest_out"
     public static let guestInMap = "guest_in"
     public static let guestInMapV4 = "guest_in_v4"

@@ -64,6 +64,12 @@ enum SharedSet: Int, CaseIterable, Comparable, Sendable {
         }
     }
 
+    /// `field != @set`.
+    var notMatch: Statement {
+        guard case .match(let left, _, let right) = match else { return match }
+        return .match(left, .notEqual, right)
+    }
+
     /// `field @set`.
     var match: Statement {
         switch self {

@@ -133,6 +133,8 @@ final class Field: Hashable, Sendable, CustomStringConvertible {
         // `arp saddr ip` is one field with a two-word name in nft.
         fields.append(Field(protocolName: "arp", name: "saddr ip", source: .payload(.network, offset: 14), kind: .ipv4Address, header: .arp, templateIndex: 7))
         fields.append(Field(protocolName: "arp", name: "daddr ip", source: .payload(.network, offset: 24), kind: .ipv4Address, header: .arp, templateIndex: 9))
+        fields.append(Field(protocolName: "arp", name: "saddr ether", source: .payload(.network, offset: 8), kind: .etherAddress, header: .arp, templateIndex: 6))
+        fields.append(Field(protocolName: "arp", name: "daddr ether", source: .payload(.network, offset: 18), kind: .etherAddress, header: .arp, templateIndex: 8))
         for transport in [ProtocolHeader.tcp, .udp, .udplite, .sctp, .dccp] {
             fields.append(header(transport, "sport", offset: 0, .inetService, template: 1))
             fields.append(header(transport, "dport", offset: 2, .inetService, template: 2))

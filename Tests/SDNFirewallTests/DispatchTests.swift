@@ -115,8 +115,12 @@ import Testing
             // Every rule of the dispatch chain is a map lookup (br_netfilter adds lookups by address
             // for routed traffic), and one of them is this map.
             let base = try #require(policyTable.chain(dispatch))
-            #expect(!base.rules.isEmpty && base.rules.count <= 4)
-            #expect(base.rules.allSatisfy { rule in rule.statements.contains { if case .vmap = $0 { true } else { false } } })
+            // In `minimal` the inbound dispatch ends with the fixed rules for addresses no guest declares
+            // (their number does not depend on the guests).
+            let lookups = base.rules.filter { !$0.id.contains("/undeclared") }
+            #expect(!lookups.isEmpty && lookups.count <= 4)
+            #expect(base.rules.count - lookups.count <= 4)
+            #expect(lookups.allSatisfy { rule in rule.statements.contains { if case .vmap = $0 { true } else { false } } })
             #expect(base.rules.contains { rule in rule.statements.contains { if case .vmap(_, let name) = $0 { name == mapName } else { false } } })
         }
         let bridge = try #require(compiled.ruleset.table(.bridge, FirewallNaming.tableName))
@@ -131,8 +135,13 @@ import Testing
         let policyTable = try #require(compiled.ruleset.table(kernel == "full" ? .bridge : .inet, FirewallNaming.tableName))
         for direction in [Direction.in, .out] {
             let name = FirewallNaming.groupChain("web", direction)
-            let chains = compiled.ruleset.tables.flatMap(\.chains).filter { $0.name == name }
-            #expect(chains.count == 1, "\(name) exists \(chains.count) times")
+            // Once per table that jumps to it: in `minimal` the bridge table has it too, for the stateless
+            // copies of the inbound chains that judge broadcast and multicast frames.
+            for table in compiled.ruleset.tables {
+                let chains = table.chains.filter { $0.name == name }
+                let jumpers = table.chains.flatMap(\.rules).contains { Self.jumpTargets(of: $0).contains(name) }
+                #expect(chains.count <= 1 && (!jumpers || chains.count == 1), "\(table.family) \(name) exists \(chains.count) times")
+            }
             let jumps = policyTable.chains.flatMap(\.rules).filter { Self.jumpTargets(of: $0).contains(name) }
             #expect(jumps.count == 50, "\(jumps.count) jumps to \(name)")
         }
