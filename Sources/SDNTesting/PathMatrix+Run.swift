@@ -17,7 +17,7 @@ extension PathMatrix {
         public var connectTimeoutMilliseconds: Int
 
         public init(prefix: String, sdn: String, probe: String, nft: String, fixture: String, work: String, layout: Layout,
-                    connectTimeoutMilliseconds: Int = 1500) {
+                    connectTimeoutMilliseconds: Int = 2000) {
             self.prefix = prefix
             self.sdn = sdn
             self.probe = probe
