@@ -36,6 +36,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "sdn", dependencies: ["SDNCLI"]),
+        // The traffic prober of the path-matrix tests (host namespaces and the kernel lab): libc only.
+        .executableTarget(name: "sdn-probe"),
         .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane", "SDNNetworkPlan", "SDNReconciler", "SDNRouteNetlink"]),
 
         // nftables over netlink: the only module that imports libnftnl and libmnl.

@@ -20,6 +20,9 @@ import Testing
 ///   `[NAME]`, so one boot can return several JSON documents;
 /// - modules already inserted: bonding (`max_bonds=0`), dummy (`numdummies=0`), 8021q, bridge,
 ///   veth, macvlan, macvtap, ipvlan, tun, vxlan, geneve, vrf, and their dependencies;
+/// - modules available to `modprobe NAME` but not inserted: nf_tables and the nft expressions both
+///   firewall layouts use, nf_conntrack_bridge, nft_reject_bridge, nft_meta_bridge, br_netfilter
+///   (``firewallModules`` lists them; `scripts/kernel-lab/build.sh` is the truth);
 /// - no network device but `lo`: tests build their links from veth and dummy.
 ///
 ///     @Test(.kernelLab) func bond() throws {
@@ -42,6 +45,18 @@ public enum KernelLab {
         /// The Debian package the kernel came from.
         public var package: String
     }
+
+    /// The netfilter modules a test inserts (`modprobe`) before `sdn apply` programs a firewall in
+    /// the lab: everything the `full` layout needs (bridge conntrack, reject and meta included). Not
+    /// br_netfilter: a `full` node does not need it, and loading it would send bridged IP traffic
+    /// through the `inet` hooks as well.
+    public static let firewallModules = [
+        // libcrc32c (under nf_tables and nf_conntrack) needs a crc32c implementation when it loads.
+        "crc32c_generic", "nf_tables", "nf_conntrack", "nf_conntrack_bridge", "nf_nat", "nf_log_syslog",
+        "nft_ct", "nft_reject", "nft_reject_inet", "nft_reject_ipv4", "nft_reject_ipv6", "nft_reject_bridge", "nft_meta_bridge",
+        "nft_nat", "nft_masq", "nft_chain_nat", "nft_limit", "nft_log", "nft_quota", "nft_numgen", "nft_hash", "nft_objref",
+        "nft_fib", "nft_fib_inet", "nft_fib_ipv4", "nft_fib_ipv6",
+    ]
 
     /// How long a whole boot may take before QEMU is killed: a boot is seconds under TCG, so this
     /// only catches a hung guest.

@@ -29,6 +29,17 @@ modules=(
   "dummy numdummies=0"
   8021q bridge veth macvlan macvtap ipvlan tun vxlan geneve vrf
 )
+# In the image (with their dependencies, in modules.dep) but inserted only by the tests that need
+# them, with `modprobe NAME`: the firewall of both layouts, bridge conntrack, reject and meta
+# included. Inserting them at every boot would slow down every other lab test under TCG.
+# crc32c_generic first: libcrc32c (nf_tables, nf_conntrack) asks the crypto API for crc32c when it
+# loads, a soft dependency that modules.dep does not carry.
+on_demand_modules=(
+  crc32c_generic nfnetlink nf_tables nf_conntrack nf_conntrack_bridge br_netfilter nf_nat nf_log_syslog
+  nft_ct nft_reject nft_reject_inet nft_reject_ipv4 nft_reject_ipv6 nft_reject_bridge nft_meta_bridge
+  nft_nat nft_masq nft_chain_nat nft_limit nft_log nft_quota nft_numgen nft_hash nft_objref
+  nft_fib nft_fib_inet nft_fib_ipv4 nft_fib_ipv6
+)
 
 image="" script=""
 binaries=() files=()
@@ -149,6 +160,8 @@ build_base() {
     arguments_of[${name//-/_}]=$args
     visit "$name"
   done
+  boot_count=${#order[@]}  # the boot modules and their dependencies come first
+  for name in "${on_demand_modules[@]}"; do visit "$name"; done
 
   stage="$work/stage"
   mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,lib,lib64,etc/lab/libdirs.d,proc,sys,dev,run,tmp,root,lab/out}
@@ -162,11 +175,12 @@ build_base() {
       transitive "$dep"
     done | awk '!seen[$0]++'
   }
-  for name in "${order[@]}"; do
+  for index in "${!order[@]}"; do
+    name=${order[$index]}
     rel=${path_of[$name]}
     mkdir -p "$stage/lib/modules/$release/$(dirname "$rel")"
     cp "$moddir/$rel" "$stage/lib/modules/$release/$rel"
-    echo "$rel ${arguments_of[$name]:-}" >>"$stage/etc/lab/modules"
+    if ((index < boot_count)); then echo "$rel ${arguments_of[$name]:-}" >>"$stage/etc/lab/modules"; fi
     # modules.dep lets busybox modprobe load a module by name inside the guest.
     deps=()
     for dep in $(transitive "$name"); do deps+=("${path_of[$dep]}"); done
