@@ -180,7 +180,12 @@ public enum PathMatrix {
             if layout == .minimal, !flow.destinationDeclared, [.routedVnet, .routedOutside, .nodeToGuest].contains(flow.path) {
                 return .dropped
             }
-            return Intent.guestInbound(target, proto: flow.proto, port: flow.port)
+            let inbound = Intent.guestInbound(target, proto: flow.proto, port: flow.port)
+            // `full` keeps guests' inbound chains on the bridge's forward and output hooks, where the
+            // kernel cannot reject (nft_reject_bridge works on prerouting and input only): a reject there
+            // drops, and `sdn compile` says so (reject-inbound-drops).
+            if layout == .full, inbound == .rejected { return .dropped }
+            return inbound
         }
     }
 

@@ -58,21 +58,30 @@ import Testing
     }
 
     /// The oracle follows the layout table: only `minimal` drops routed and node traffic to an
-    /// undeclared address, whatever the port; everything else is the receiving policy's word.
-    @Test func theOracleDiffersBetweenLayoutsExactlyOnUndeclaredRoutedAndNodePaths() {
+    /// undeclared address, whatever the port; only `full` drops what a guest's inbound policy rejects
+    /// (the kernel rejects on a bridge only on prerouting and input); everything else is the receiving
+    /// policy's word.
+    @Test func theOracleDiffersBetweenLayoutsExactlyOnUndeclaredRoutedAndNodePathsAndInboundRejects() {
         for flow in PathMatrix.flows {
             let minimal = PathMatrix.intent(of: flow, in: .minimal)
             let full = PathMatrix.intent(of: flow, in: .full)
             let closedInMinimal = !flow.destinationDeclared && [.routedVnet, .routedOutside, .nodeToGuest].contains(flow.path)
+            let inboundReject: Bool = if case .guest = flow.to, flow.path != .spoof, flow.policy == .reject { true } else { false }
             if closedInMinimal {
                 #expect(minimal == .dropped, "\(flow)")
-            } else {
+            }
+            if inboundReject {
+                #expect(full == .dropped, "\(flow)")
+            }
+            if !closedInMinimal && !inboundReject {
                 #expect(minimal == full, "\(flow)")
             }
         }
         let policyToOutcome: [PathMatrix.Policy: PathMatrix.Outcome] = [.allow: .delivered, .drop: .dropped, .reject: .rejected]
         for flow in PathMatrix.flows where flow.path != .spoof && flow.note.isEmpty {
-            #expect(PathMatrix.intent(of: flow, in: .full) == policyToOutcome[flow.policy], "\(flow)")
+            let closedInMinimal = !flow.destinationDeclared && [.routedVnet, .routedOutside, .nodeToGuest].contains(flow.path)
+            guard !closedInMinimal else { continue }
+            #expect(PathMatrix.intent(of: flow, in: .minimal) == policyToOutcome[flow.policy], "\(flow)")
         }
     }
 }
