@@ -6,8 +6,6 @@ struct ImportedGuest {
     var file: String
     /// Where each NIC (`netN:` line) was written, by NIC index.
     var nicLocations: [Int: SourceLocation] = [:]
-    /// The bridge each NIC named, for the check against the node's bridges (by NIC index).
-    var nicBridges: [Int: (name: Substring, line: SourceLine)] = [:]
 }
 
 /// Reads `nodes/<node>/qemu-server/<vmid>.conf` and `nodes/<node>/lxc/<vmid>.conf`: the guest's name and
@@ -152,7 +150,6 @@ enum GuestImport {
                 return nil
             }
             attachment = .bridge(name)
-            imported.nicBridges[index] = (bridge, line)
         }
         accounting.mapped(line)
         return GuestNIC(index: index, attachment: attachment, mac: mac, tag: tag, trunks: trunks, firewall: firewall, ips: ips, rateLimit: rate)

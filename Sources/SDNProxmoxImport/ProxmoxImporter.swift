@@ -183,7 +183,6 @@ public enum ProxmoxImporter {
     private static func checkAttachments(_ guest: inout ImportedGuest, node: Node?, sdn: ImportedSDN, accounting: inout Accounting) {
         guest.guest.nics.removeAll { nic in
             guard let location = guest.nicLocations[nic.index] else { return false }
-            let line = SourceLine(file: location.file, number: location.line, raw: "", text: "", column: location.column)
             let vlanAware: Bool
             switch nic.attachment {
             case .bridge(let bridge):
@@ -202,7 +201,6 @@ public enum ProxmoxImporter {
                                 action: "dropped", reason: "sdn needs a VLAN-aware bridge or vnet for tagged NICs; without the tag the NIC would land on the untagged network")
                 return true
             }
-            _ = line
             return false
         }
     }
