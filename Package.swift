@@ -18,6 +18,8 @@ let package = Package(
         // Pure core: no C modules, no I/O that is not injected.
         .target(name: "SDNModel"),
         .target(name: "SDNConfig", dependencies: ["SDNModel", .product(name: "Yams", package: "Yams")]),
+        // Proxmox VE's files (firewall, SDN, guest NICs, ifupdown2) → our Topologies/ and Policies/.
+        .target(name: "SDNProxmoxImport", dependencies: ["SDNModel", "SDNConfig"]),
 
         .target(name: "SDNNFTables", dependencies: ["SDNModel"]),
         .target(name: "SDNFirewall", dependencies: ["SDNModel", "SDNNFTables"]),
@@ -31,7 +33,7 @@ let package = Package(
             name: "SDNCLI",
             dependencies: [
                 "SDNModel", "SDNConfig", "SDNNFTables", "SDNFirewall", "SDNDataplane", "SDNNFTablesNetlink", "SDNNetns",
-                "SDNNetworkPlan", "SDNReconciler", "SDNRouteNetlink",
+                "SDNNetworkPlan", "SDNReconciler", "SDNRouteNetlink", "SDNProxmoxImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -63,6 +65,11 @@ let package = Package(
         .testTarget(
             name: "SDNConfigTests",
             dependencies: ["SDNConfig", "SDNModel", "SDNTesting"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "SDNProxmoxImportTests",
+            dependencies: ["SDNProxmoxImport", "SDNConfig", "SDNModel", "SDNFirewall", "SDNNFTables", "SDNTesting"],
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "SDNNetnsTests", dependencies: ["SDNNetns", "SDNTesting"]),

@@ -11,7 +11,7 @@ public struct SDNCommand: AsyncParsableCommand {
             describe the firewall. Every command reads both directories by default.
             """,
         version: SDNVersion.current,
-        subcommands: [ValidateCommand.self, ShowCommand.self, CompileCommand.self, TraceCommand.self, PlanCommand.self, DiffCommand.self, ApplyCommand.self]
+        subcommands: [ValidateCommand.self, ShowCommand.self, CompileCommand.self, TraceCommand.self, PlanCommand.self, DiffCommand.self, ApplyCommand.self, ImportCommand.self]
     )
 
     public init() {}
