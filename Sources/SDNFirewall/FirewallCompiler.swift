@@ -689,6 +689,7 @@ struct Builder {
             let options = (policy?.options ?? FirewallOptions()).inheriting(from: clusterOptions)
             guard enabled, options.enable ?? true else { continue }
             var sharedPolicyRules: (out: [Rule], in: [Rule], outChain: String, inChain: String)?
+            var sharedGroupChainMade = false
             let policyNamesNIC = policy?.rules.contains { $0.interface != nil } ?? false
             for nic in guest.nics.sorted(by: { $0.index < $1.index }) where nic.firewall {
                 let interface = InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)
@@ -820,19 +821,23 @@ struct Builder {
                 if mode == .brNetfilter {
                     // The stateless copy of the inbound chain that judges broadcast and multicast frames on the
                     // bridge (see `guests-in-group`): no conntrack there, and no reject.
-                    let groupName = FirewallNaming.guestGroupChain(guest: guest.id, nic: nic.index)
-                    _ = chunk.sharedSets.match(.ipEtherTypes, in: .bridge)
-                    if options.ndp ?? true { _ = chunk.sharedSets.match(.ndp, in: .bridge) }
-                    if options.nosmurfs ?? true { _ = chunk.sharedSets.match(.smurfSources, in: .bridge) }
-                    chunk.usedGroups[.bridge, default: []].formUnion(chunk.usedGroups[policyFamily] ?? [])
-                    chunk.referencedSets[.bridge, default: []].formUnion(chunk.referencedSets[policyFamily] ?? [])
-                    // TCP never travels in broadcast or multicast frames: such a frame is forged, and dropped
-                    // before the copy, which therefore leaves TCP rules out.
-                    let stateless = inRules.filter { !$0.id.hasSuffix("/ct-established") && !$0.id.hasSuffix("/ct-invalid") && !Builder.isTCPOnly($0) }
-                    let groupRules = [Rule(id: groupName + "/non-ip", statements: Builder.acceptNonIP), Builder.arpAccept(prefix: groupName),
-                                      Rule(id: groupName + "/tcp", statements: Builder.dropTCP)]
-                        + Builder.retarget(stateless, from: inName, to: groupName).map(Builder.replacingRejectWithDrop)
-                    chunk.groupChains.append(Chain(name: groupName, rules: groupRules))
+                    // The NICs of a guest whose rules name no NIC share one copy (as they share compiled rules).
+                    let groupName = policyNamesNIC ? FirewallNaming.guestGroupChain(guest: guest.id, nic: nic.index) : FirewallNaming.guestGroupChain(guest: guest.id)
+                    if policyNamesNIC || !sharedGroupChainMade {
+                        sharedGroupChainMade = true
+                        _ = chunk.sharedSets.match(.ipEtherTypes, in: .bridge)
+                        if options.ndp ?? true { _ = chunk.sharedSets.match(.ndp, in: .bridge) }
+                        if options.nosmurfs ?? true { _ = chunk.sharedSets.match(.smurfSources, in: .bridge) }
+                        chunk.usedGroups[.bridge, default: []].formUnion(chunk.usedGroups[policyFamily] ?? [])
+                        chunk.referencedSets[.bridge, default: []].formUnion(chunk.referencedSets[policyFamily] ?? [])
+                        // TCP never travels in broadcast or multicast frames: such a frame is forged, and dropped
+                        // before the copy, which therefore leaves TCP rules out.
+                        let stateless = inRules.filter { !$0.id.hasSuffix("/ct-established") && !$0.id.hasSuffix("/ct-invalid") && !Builder.isTCPOnly($0) }
+                        let groupRules = [Rule(id: groupName + "/non-ip", statements: Builder.acceptNonIP), Builder.arpAccept(prefix: groupName),
+                                          Rule(id: groupName + "/tcp", statements: Builder.dropTCP)]
+                            + Builder.retarget(stateless, from: inName, to: groupName).map(Builder.replacingRejectWithDrop)
+                        chunk.groupChains.append(Chain(name: groupName, rules: groupRules))
+                    }
                     chunk.groupMap.append(SetElement(key: [.string(interface)], data: .verdict(.jump(groupName))))
                     chunk.diagnostics += minimalLayoutFindings(guest: guest, nic: nic, path: nicPath)
                 }

@@ -33,6 +33,8 @@ public enum FirewallNaming {
     public static let guestGroupMap = "guest_in_group"
     public static let groupAddressesV4 = "group_v4"
     public static func guestGroupChain(guest: Int, nic: Int) -> String { "guest-\(guest)-net\(nic)-in-group" }
+    /// One copy for all the guest's NICs, when its rules name no NIC.
+    public static func guestGroupChain(guest: Int) -> String { "guest-\(guest)-in-group" }
     /// `minimal` layout: the subnets of this node's vnets by bridge; routed or node traffic to an address
     /// in them that no guest declares cannot be matched to a NIC's policy.
     public static let vnetSubnetsV4 = "vnet_subnets_v4"
