@@ -493,15 +493,16 @@ struct Builder {
             let undeclared = undeclaredSubnetSets()
             inet.sets += undeclared.sets
             bases = [
-                Chain(name: FirewallNaming.guestOutDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -10, policy: .accept), rules: [
+                // Everything a guest sends passes IP prerouting (bridged frames through br_netfilter), after
+                // conntrack (-200) and before NAT (-100): one dispatch, so each outbound chain is reached (and
+                // walked by the kernel's validation of a commit) once.
+                Chain(name: FirewallNaming.guestOutDispatch, base: BaseChain(type: .filter, hook: .prerouting, priority: -150, policy: .accept), rules: [
                     Rule(id: "guests-out/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "saddr"), map: FirewallNaming.guestOutMap)])]),
                 Chain(name: FirewallNaming.guestInDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -5, policy: .accept), rules: [
                     Rule(id: "guests-in/dispatch-v4", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip", field: "daddr")]), map: FirewallNaming.guestInMapV4)]),
                     Rule(id: "guests-in/dispatch-v6", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip6", field: "daddr")]), map: FirewallNaming.guestInMapV6)]),
                     Rule(id: "guests-in/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "daddr"), map: FirewallNaming.guestInMap)])]
                     + Builder.undeclaredRules(prefix: "guests-in", local: false, families: undeclared.families)),
-                Chain(name: FirewallNaming.guestOutLocalDispatch, base: BaseChain(type: .filter, hook: .input, priority: -10, policy: .accept), rules: [
-                    Rule(id: "guests-out-local/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "saddr"), map: FirewallNaming.guestOutMap)])]),
                 Chain(name: FirewallNaming.guestInLocalDispatch, base: BaseChain(type: .filter, hook: .output, priority: -10, policy: .accept), rules: [
                     Rule(id: "guests-in-local/dispatch-v4", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip", field: "daddr")]), map: FirewallNaming.guestInMapV4)]),
                     Rule(id: "guests-in-local/dispatch-v6", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip6", field: "daddr")]), map: FirewallNaming.guestInMapV6)])]
@@ -531,21 +532,12 @@ struct Builder {
             // name no guest: they are judged per receiving port on the bridge, statelessly (the bridge has
             // no conntrack here), by a copy of the port's inbound rules.
             bridge.sets.append(NamedSet(name: FirewallNaming.guestGroupMap, keyType: [.interfaceName], data: .verdict, elements: groupMap))
+            // One dispatch on postrouting, which bridged frames and the node's own both pass, by the group
+            // bit of the destination MAC (the node's own frames say `pkttype host` whatever their MAC).
             bridge.chains += [
-                Chain(name: FirewallNaming.guestGroupDispatch, base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .accept), rules: [
+                Chain(name: FirewallNaming.guestGroupDispatch, base: BaseChain(type: .filter, hook: .postrouting, priority: 0, policy: .accept), rules: [
                     Rule(id: "guests-in-group/dispatch", statements: [Builder.groupFrames, .vmap(.meta("oifname"), map: FirewallNaming.guestGroupMap)])]),
-                // The node's own frames carry `pkttype host` whatever their destination MAC (the kernel sets
-                // the type on receive): they are told by their group address instead.
-                Chain(name: FirewallNaming.guestGroupLocalDispatch, base: BaseChain(type: .filter, hook: .output, priority: 0, policy: .accept), rules: [
-                    Rule(id: "guests-in-group-local/dispatch-v4", statements: [
-                        .match(.payload(protocol: "ip", field: "daddr"), .equal, .setReference(FirewallNaming.groupAddressesV4)),
-                        .vmap(.meta("oifname"), map: FirewallNaming.guestGroupMap)]),
-                    Rule(id: "guests-in-group-local/dispatch-v6", statements: [
-                        .match(.payload(protocol: "ip6", field: "daddr"), .equal, .value(.prefix(IPPrefix(address: .v6(UInt128(0xff00) << 112), length: 8)))),
-                        .vmap(.meta("oifname"), map: FirewallNaming.guestGroupMap)]),
-                ]),
             ] + groupChains
-            bridge.sets.append(groupAddressSetV4())
         }
         // Vnet forward policies for routed traffic, in the inet table: out of a vnet (by input interface) and
         // into one (by output interface, once the source vnet's chain accepted). Under br_netfilter the first
@@ -639,23 +631,9 @@ struct Builder {
         }
     }
 
-    /// IPv4 multicast, the limited broadcast and the broadcast address of every IPv4 subnet of this node's
-    /// vnets.
-    func groupAddressSetV4() -> NamedSet {
-        var intervals = AddressIntervals(family: .ipv4)
-        intervals.insert(AddressIntervals.range(of: IPPrefix(address: .v4(0xe000_0000), length: 4)))
-        intervals.insert(0xffff_ffff...0xffff_ffff)
-        for vnet in state.vnets where state.zone(named: vnet.zone)?.includes(node: nodeName) == true {
-            for subnet in vnet.subnets where subnet.cidr.family == .ipv4 && subnet.cidr.length < 31 {
-                let broadcast = AddressIntervals.range(of: subnet.cidr.masked).upperBound
-                intervals.insert(broadcast...broadcast)
-            }
-        }
-        return NamedSet(name: FirewallNaming.groupAddressesV4, keyType: [.ipv4Address], flags: [.interval], elements: intervals.values.map { SetElement(key: [$0]) })
-    }
-
-    /// Broadcast and multicast frames (as received: the type comes from the destination MAC).
-    static let groupFrames: Statement = .match(.meta("pkttype"), .equal, .set([.symbol("broadcast"), .symbol("multicast")]))
+    /// Broadcast and multicast frames: the group bit of the destination MAC.
+    static let groupFrames: Statement = .match(.bitwiseAnd(.payload(protocol: "ether", field: "daddr"), .value(.ether(groupBit))), .equal, .value(.ether(groupBit)))
+    static let groupBit = MACAddress(octets: [0x01, 0, 0, 0, 0, 0])
     /// Frames an IP policy does not govern (not IPv4, IPv6 or ARP).
     static let acceptNonIP: [Statement] = [SharedSet.ipEtherTypes.notMatch, .verdict(.accept)]
 

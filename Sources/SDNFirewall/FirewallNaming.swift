@@ -18,7 +18,6 @@ public enum FirewallNaming {
     // bridge sdn: guest traffic, in two base chains on the forward hook so that `accept` in a guest's
     // outbound chain ends only that base chain and the destination guest's inbound chain still runs.
     public static let guestSpoofDispatch = "guests-spoof"
-    public static let guestOutLocalDispatch = "guests-out-local"
     public static let guestInLocalDispatch = "guests-in-local"
     public static let guestSpoofMap = "guest_spoof"
     public static func guestSpoofChain(guest: Int, nic: Int) -> String { "guest-\(guest)-net\(nic)-spoof" }
@@ -29,9 +28,7 @@ public enum FirewallNaming {
     public static let vnetIntoDispatch = "vnets-fwd-into"
     /// `minimal` layout: broadcast and multicast frames to a guest port, judged per port on the bridge.
     public static let guestGroupDispatch = "guests-in-group"
-    public static let guestGroupLocalDispatch = "guests-in-group-local"
     public static let guestGroupMap = "guest_in_group"
-    public static let groupAddressesV4 = "group_v4"
     public static func guestGroupChain(guest: Int, nic: Int) -> String { "guest-\(guest)-net\(nic)-in-group" }
     /// One copy for all the guest's NICs, when its rules name no NIC.
     public static func guestGroupChain(guest: Int) -> String { "guest-\(guest)-in-group" }
