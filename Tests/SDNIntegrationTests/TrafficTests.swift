@@ -108,6 +108,45 @@ struct TrafficTests {
         #expect(try lab.counter(ofRule: "guest-102-net0-spoof/macfilter") > before)
     }
 
+    /// Broadcast frames name no guest by MAC or address: each receiving port's inbound rules judge them
+    /// (in `minimal` a stateless copy on bridge postrouting), from a guest and from the node alike.
+    @Test func broadcastsReachOnlyGuestsWhosePolicyAllowsThem() throws {
+        let lab = try TrafficLab(try TrafficLab.fixture("traffic"))
+        defer { lab.teardown() }
+        try Self.applyFirewall(lab, features: detectedKernelFeatures)
+        // 101 accepts udp/5353 from 10.1.0.12 (the client); 103 has no such rule.
+        func received(by guest: Int, port: UInt16, send: () throws -> Void) throws -> Bool {
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("sdnlab-bcast-\(getpid())-\(guest)-\(port)")
+            defer { try? FileManager.default.removeItem(at: output) }
+            let listener = Process()
+            listener.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            listener.arguments = ["netns", "exec", lab.namespace(ofGuest: guest).name!, "python3", "-c", """
+                import socket, sys
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("", \(port))); s.settimeout(2)
+                try:
+                    s.recvfrom(100); open(sys.argv[1], "w").write("received")
+                except OSError:
+                    pass
+                """, output.path]
+            try listener.run()
+            Thread.sleep(forTimeInterval: 0.5)
+            try send()
+            listener.waitUntilExit()
+            return (try? String(contentsOf: output, encoding: .utf8)) == "received"
+        }
+        func broadcaster(port: UInt16) -> [String] {
+            ["python3", "-c", "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1); [s.sendto(b'x', ('10.1.0.255', \(port))) for _ in range(3)]"]
+        }
+        let fromClient = { (port: UInt16) in { () throws in _ = try lab.run(broadcaster(port: port), inGuest: 102) } }
+        let fromNode = { (port: UInt16) in { () throws in _ = try Shell.run(["ip", "netns", "exec", lab.node.name!] + broadcaster(port: port)) } }
+        #expect(try received(by: 101, port: 5353, send: fromClient(5353)), "101 allows udp/5353 from the client")
+        #expect(try !received(by: 103, port: 5353, send: fromClient(5353)), "103's policy-in has no rule for it")
+        #expect(try !received(by: 101, port: 5354, send: fromClient(5354)), "101's policy-in drops other ports")
+        // From the node (source 10.1.0.1, not the client): 101's rule does not match.
+        #expect(try !received(by: 101, port: 5353, send: fromNode(5353)), "the node's broadcast meets 101's inbound rules too")
+    }
+
     @Test func repliesToAllowedConnectionsPassStatefully() throws {
         // web's policy-in drops new connections to it on 9000, but the reply to client's own connection
         // out to web:80 comes back through client's inbound chain only because conntrack knows it.
