@@ -723,7 +723,7 @@ extension TraceScenario {
             bridged(Frame(inPort: port, outPort: farPort, bridge: bridge, source: source.mac, destination: router.mac), destination: router)
             let out = "bridged on \(bridge): \(source.label) → the router beyond \(farPort)"
             guard destination.isOnTheNode else { return out + ", toward \(destination.label)" }
-            return out + "; back in: " + (try fromBeyond(source, entry: view.entry(from: source, toward: destination), to: destination, view: view))
+            return out + ", which sends it back: " + (try fromBeyond(source, entry: view.entry(from: source, toward: destination), to: destination, view: view))
         }
 
         /// From beyond the node (a host behind an uplink, another node's guest, the router a guest's
@@ -806,7 +806,7 @@ extension TraceScenario {
             down(to: target)
             if let backIn {
                 bridgeIn(from: backIn.port, on: backIn.bridge, to: destination)
-                summary += "; back in: bridged on \(backIn.bridge) from the router beyond \(backIn.port) → \(destination.label)"
+                summary += ", which sends it back: bridged on \(backIn.bridge) from \(backIn.port) → \(destination.label)"
             }
             return summary
         }
