@@ -11,6 +11,14 @@ import SDNNFTables
 /// - The IP stack: prerouting, then input (for one of the node's addresses) or forward and postrouting;
 ///   a packet the node sends passes output and postrouting. Out through a bridge, bridge output and
 ///   postrouting follow, with the receiving port as output interface.
+/// - A bridge the node has no address on (a vnet of a vlan, qinq or vxlan zone, a plain uplink bridge)
+///   is not in the node's routing table. Its guests' traffic to anything off the bridge is bridged out
+///   of the bridge's own port (VLAN sub-interface, VXLAN device, the bridge's NIC) to the router beyond,
+///   and what comes from beyond is bridged in through that port. What is on the node itself comes back
+///   from that router: up the node's uplink to its IP stack, or in through another bridge's port; the
+///   node's own traffic to such a guest leaves by its route and comes back in the same way. The path
+///   then passes the node twice. (The lower bridge a VLAN-aware uplink's sub-interface sits on is not
+///   shown: no guest chain is found by its ports.)
 /// - `minimal` layout (`GuestFirewallMode.brNetfilter`): br_netfilter also hands every bridged IP frame
 ///   to the IP hooks, from inside bridge prerouting (inet prerouting), bridge forward (inet forward),
 ///   both at br_netfilter's priority 0, and bridge postrouting (inet postrouting, last), with the
