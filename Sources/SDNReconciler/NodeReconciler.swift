@@ -148,7 +148,11 @@ public struct ReconcileReport: Sendable {
             return []
         case .refused(let plan):
             return plan.conflicts.map { conflict in ObjectError(object: String(conflict.prefix { $0 != " " }), message: conflict) }
-        case .failed(let failure), .generationKeptChanging(let failure, _):
+        case .generationKeptChanging(let failure, let attempts):
+            return [ObjectError(object: "firewall", message: "the ruleset changed underneath on all \(attempts) attempts (another process keeps committing nftables transactions); "
+                                + (failure.rolledBack ? "everything was undone" : "rollback incomplete"))]
+                + failure.rollbackErrors.map { ObjectError(object: "node", message: $0) }
+        case .failed(let failure):
             var errors = [Self.error(of: failure)]
             errors += failure.rollbackErrors.map { ObjectError(object: "node", message: $0) }
             return errors
