@@ -693,6 +693,13 @@ struct Builder {
                     guard let mac = nic.mac else {
                         chunk.diagnostics.append(.warning("firewall-needs-mac", "guest \(guest.id) \(nic.key) has no declared MAC; in br_netfilter mode its rules are found by MAC, so they are not applied",
                                                     at: state.sources.location(of: nicPath()), path: nicPath().description, hint: "declare mac: for the NIC"))
+                        // Unfiltered, like a NIC with the firewall off: its declared addresses are not undeclared.
+                        if case .vnet(let name) = nic.attachment {
+                            for prefix in nic.ips where prefix.isHost {
+                                let element = SetElement(key: [.string(InterfaceNaming.vnetBridge(name)), .address(prefix.address)], data: .verdict(.accept))
+                                if prefix.family == .ipv4 { chunk.inMapV4.append(element) } else { chunk.inMapV6.append(element) }
+                            }
+                        }
                         continue
                     }
                     dispatchKey = .ether(mac)
