@@ -79,7 +79,7 @@ struct ProxmoxImportApplyTests {
             var scope: [String] = []
             if !missing.isEmpty {
                 print("node \(node): links not applied, only the firewall: \(missing.joined(separator: "; ")) "
-                    + "(the kernel lab applies links of these kinds: KernelLabTests.appliesBondVLANAwareBridgeAndVLAN)")
+                    + "(KernelLabTests.proxmoxSampleClusterAppliesOnEveryNode applies links and firewall on a kernel that has them)")
                 scope = ["--firewall"]
             }
 
