@@ -107,3 +107,46 @@ extension KernelLabTests {
         }
     }
 }
+
+/// The imported Proxmox node's real traffic (ProxmoxTrafficLab) in the `full` layout, on Debian's
+/// stock kernel: the same lab script and packets as ProxmoxImportApplyTests runs on this machine in
+/// `minimal`. Here an inbound REJECT of a guest drops (the bridge's forward hook cannot reject;
+/// docs/firewall-paths.md), and the expected verdicts say so.
+extension KernelLabTests {
+    @Test func proxmoxTrafficInTheFullLayout() throws {
+        let layout = "full"
+        let sdn = try KernelLab.productBinary("sdn")
+        let probe = try KernelLab.productBinary("sdn-probe")
+        // Busybox's nc and ping lack a chosen source address for UDP and ICMP: the host's go in.
+        let nc = try #require(ExecutableLookup.find("nc.openbsd"), "`nc.openbsd` not found: the lab sends UDP from chosen sources with it")
+        let ping = try #require(ExecutableLookup.find("ping"), "`ping` not found")
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("sdn-lab-pvet-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: work)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let imported = try Shell.run([sdn, "import", "proxmox", ProxmoxTrafficLab.fixture, "--output", work], timeout: .seconds(120))
+        try #require(imported.status == 0, "sdn import proxmox: \(imported.stdout)\n\(imported.stderr)")
+
+        let settings = ProxmoxTrafficLab.ScriptSettings(
+            prefix: "pvet", sdn: "/usr/local/bin/sdn", probe: "/usr/local/bin/sdn-probe", nc: "/usr/local/bin/nc.openbsd", ping: "/usr/local/bin/ping",
+            imported: "/lab/imported", work: "/tmp/pvet", layout: layout,
+            // TCG is slow: an answer may take longer than on the host, a drop must not be mistaken for one.
+            connectTimeoutMilliseconds: 3000
+        )
+        let modules = KernelLab.firewallModules.map { "modprobe \($0) || echo 'modprobe \($0) failed' >&2" }.joined(separator: "\n")
+        let result = try KernelLab.run(script: modules + "\n" + ProxmoxTrafficLab.script(settings), files: ["/lab/imported": work],
+                                       binaries: [sdn, probe, nc, ping], memoryMiB: 768)
+        print("kernel lab: Proxmox traffic boot \(Self.timing(result))")
+        let apply = result.sections["apply"] ?? ""
+        try #require(result.exitCode == 0, "the lab script failed (status \(result.exitCode)):\n\(result.stderr)\n\(apply)")
+        #expect(!result.stderr.contains("modprobe"), "\(result.stderr)")
+        #expect(apply.contains("node pve1: converged") && apply.contains("kernel: bridge conntrack yes"), "\(apply)")
+        let plan = result.sections["plan"] ?? ""
+        #expect(plan.contains("plan status 0") && plan.contains("nothing to do"), "sdn plan after apply:\n\(plan)")
+
+        let rows = ProxmoxTrafficLab.rows(sections: result.sections, traces: ProxmoxTrafficLab.traced(sdn: sdn, imported: work, layout: layout), layout: layout)
+        print(ProxmoxTrafficLab.table(rows, layout: layout))
+        for row in rows {
+            for problem in row.problems { Issue.record(Comment(rawValue: problem)) }
+        }
+    }
+}
