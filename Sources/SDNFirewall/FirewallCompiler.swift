@@ -665,6 +665,18 @@ struct Builder {
         for guest in guests {
             let policy = guestPolicies[guest.id]
             let options = (policy?.options ?? FirewallOptions()).inheriting(from: clusterOptions)
+            if mode == .brNetfilter {
+                // Routed traffic to a NIC nothing filters must not fall to the `undeclared` drop, which is
+                // for addresses no guest declares: its declared addresses pass, as in Proxmox.
+                let filtered = enabled && options.enable ?? true
+                for nic in guest.nics where !(filtered && nic.firewall) {
+                    guard case .vnet(let name) = nic.attachment else { continue }
+                    for prefix in nic.ips where prefix.isHost {
+                        let element = SetElement(key: [.string(InterfaceNaming.vnetBridge(name)), .address(prefix.address)], data: .verdict(.accept))
+                        if prefix.family == .ipv4 { chunk.inMapV4.append(element) } else { chunk.inMapV6.append(element) }
+                    }
+                }
+            }
             guard enabled, options.enable ?? true else { continue }
             var sharedPolicyRules: (out: [Rule], in: [Rule], outChain: String, inChain: String)?
             var sharedGroupChainMade = false
