@@ -675,6 +675,8 @@ struct Builder {
                         let element = SetElement(key: [.string(InterfaceNaming.vnetBridge(name)), .address(prefix.address)], data: .verdict(.accept))
                         if prefix.family == .ipv4 { chunk.inMapV4.append(element) } else { chunk.inMapV6.append(element) }
                     }
+                    // Without a declared address it is not reachable by routed connections either: say so.
+                    chunk.diagnostics += minimalLayoutFindings(guest: guest, nic: nic, path: { ConfigPath.topology / "guests" / String(guest.id) / "nics" / nic.key })
                 }
             }
             guard enabled, options.enable ?? true else { continue }
@@ -868,7 +870,7 @@ struct Builder {
             for family in [IPAddress.Family.ipv4, .ipv6] where vnet.subnets.contains(where: { $0.cidr.family == family })
                 && !nic.ips.contains(where: { $0.family == family && $0.isHost }) {
                 findings.append(.warning("minimal-undeclared-address",
-                    "guest \(guest.id) \(nic.key) declares no \(family == .ipv4 ? "IPv4" : "IPv6") address: in the minimal layout, connections the node routes or opens to it over \(family == .ipv4 ? "IPv4" : "IPv6") are dropped, because they cannot be matched to its policy",
+                    "guest \(guest.id) \(nic.key) declares no \(family == .ipv4 ? "IPv4" : "IPv6") address: in the minimal layout, connections the node routes or opens to it over \(family == .ipv4 ? "IPv4" : "IPv6") are dropped, because the node cannot tell which NIC they are for",
                     at: state.sources.location(of: path()), path: path().description, hint: hint))
             }
             return findings
