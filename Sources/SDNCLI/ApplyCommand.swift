@@ -191,13 +191,10 @@ struct DiffCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
         abstract: "Show how a node's kernel differs from the desired state: links, addresses, FDB, bridge VLANs and firewall.",
-        discussion: "--live (the default) compares both links and firewall; --links or --firewall one of them. Exit status: 0 identical, 3 differences found, 1 error, 2 bad input."
+        discussion: "Compares both links and firewall with what the kernel holds now; --links or --firewall one of them. Exit status: 0 identical, 3 differences found, 1 error, 2 bad input."
     )
 
     @OptionGroup var input: PlanningInput
-
-    @Flag(help: "Compare links and firewall (the default).")
-    var live = false
 
     func run() async throws {
         let prepared = try await input.prepare(quiet: true)
