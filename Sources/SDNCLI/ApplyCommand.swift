@@ -43,7 +43,7 @@ struct PlanningInput: ParsableArguments {
             return try await prepared.session.reconciler.plan(prepared.desired)
         } catch {
             printError("sdn: cannot read the kernel's state in \(prepared.session.namespace): \(error)")
-            throw ExitCode(1)
+            throw ExitCode.failed
         }
     }
 }
@@ -66,8 +66,8 @@ struct PlanCommand: AsyncParsableCommand {
         let prepared = try await input.prepare()
         let plan = try await input.plan(prepared)
         print(PlanRenderer.render(plan, firewallLimit: 50))
-        if !plan.conflicts.isEmpty { throw ExitCode(1) }
-        if !plan.isEmpty { throw ExitCode(3) }
+        if !plan.conflicts.isEmpty { throw ExitCode.failed }
+        if !plan.isEmpty { throw ExitCode.changesPending }
     }
 }
 
@@ -118,24 +118,24 @@ struct ApplyCommand: AsyncParsableCommand {
         case .declined:
             if notATerminal.isSet {
                 printError("sdn: not a terminal; pass --yes to apply without asking")
-                throw ExitCode(2)
+                throw ExitCode.badInput
             }
         case .refused(let plan):
             printError("sdn: refusing to apply: \(plan.conflicts.count) conflict\(plan.conflicts.count == 1 ? "" : "s") (see above); nothing was changed")
-            throw ExitCode(1)
+            throw ExitCode.failed
         case .failed(let failure), .generationKeptChanging(let failure, _):
             printError("sdn: apply failed: \(failure)")
             if let origin = (failure.reason as? FirewallApplyError)?.failedChange?.ruleOrigin { printError("  from policy at \(origin)") }
-            throw ExitCode(1)
+            throw ExitCode.failed
         case .diverged(let remaining):
             printError("sdn: the node still differs after applying:\n" + PlanRenderer.render(remaining))
-            throw ExitCode(1)
+            throw ExitCode.failed
         case .cannotObserve(let error):
             printError("sdn: cannot read the kernel's state in \(prepared.session.namespace): \(error)")
-            throw ExitCode(1)
+            throw ExitCode.failed
         case .cannotEnableBridgeNetfilter(let error):
             printError("sdn: \(error)")
-            throw ExitCode(1)
+            throw ExitCode.failed
         }
     }
 
@@ -205,6 +205,6 @@ struct DiffCommand: AsyncParsableCommand {
         }
         print("node \(plan.node): the kernel differs; applying would:")
         print(PlanRenderer.render(plan, firewallLimit: Int.max).split(separator: "\n").dropFirst().joined(separator: "\n"))
-        throw ExitCode(3)
+        throw ExitCode.changesPending
     }
 }

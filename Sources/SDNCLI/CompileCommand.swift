@@ -35,7 +35,7 @@ struct CompileCommand: AsyncParsableCommand {
         for diagnostic in compiled.diagnostics { printError(diagnostic.description) }
         if compiled.diagnostics.hasErrors {
             printError("sdn: the policy is refused (see the errors above)")
-            throw ExitCode(1)
+            throw ExitCode.failed
         }
         switch output {
         case .nft: print(NFTTextRenderer.render(compiled.ruleset, replacing: true), terminator: "")
@@ -56,7 +56,7 @@ func loadForNode(paths: [String], node: String?) throws -> (Validated<DesiredSta
         let printer = DiagnosticPrinter(style: Style(enabled: false), documents: documents)
         for diagnostic in diagnostics where diagnostic.severity == .error { printError(printer.render(diagnostic)) }
         printError("sdn: the configuration has errors; run `sdn validate` for details")
-        throw ExitCode(1)
+        throw ExitCode.failed
     }
     let state = validated.value
     guard let name = node ?? FirewallCompiler.defaultNode(of: state) else {
@@ -65,11 +65,11 @@ func loadForNode(paths: [String], node: String?) throws -> (Validated<DesiredSta
         } else {
             printError("sdn: several nodes are defined (\(state.nodes.map(\.name).joined(separator: ", "))); choose one with --node")
         }
-        throw ExitCode(2)
+        throw ExitCode.badInput
     }
     guard state.node(named: name) != nil else {
         printError("sdn: no node named '\(name)'" + (Suggestion.hint(for: name, in: state.nodes.map(\.name)).map { "; \($0)" } ?? ""))
-        throw ExitCode(2)
+        throw ExitCode.badInput
     }
     return (validated, name)
 }

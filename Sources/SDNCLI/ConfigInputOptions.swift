@@ -38,7 +38,7 @@ enum InputCollector {
             return try collect(paths)
         } catch let error as InputError {
             printError("sdn: \(error.description)")
-            throw ExitCode(2)
+            throw ExitCode.badInput
         }
     }
 

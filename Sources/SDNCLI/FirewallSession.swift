@@ -17,7 +17,7 @@ struct TargetOptions: ParsableArguments {
         guard let netns else { return .current }
         do { return try NetworkNamespace.named(netns) } catch {
             printError("sdn: no network namespace '\(netns)': \(error)")
-            throw ExitCode(2)
+            throw ExitCode.badInput
         }
     }
 }
@@ -34,7 +34,7 @@ struct FirewallSession: BridgeNetfilterSwitch {
         self.namespace = namespace
         do { firewall = try NetlinkFirewall(namespace: namespace) } catch {
             printError("sdn: cannot open netlink in \(namespace): \(error)")
-            throw ExitCode(1)
+            throw ExitCode.failed
         }
     }
 

@@ -43,7 +43,7 @@ struct ImportProxmoxCommand: ParsableCommand {
         let tree: ProxmoxTree
         do { tree = try Self.readTree(directory) } catch let error as InputError {
             printError("sdn: \(error.description)")
-            throw ExitCode(2)
+            throw ExitCode.badInput
         }
         let result = ProxmoxImporter.run(tree, node: node)
         // The import is only useful if `sdn validate` accepts it: check it here and say so.
@@ -63,7 +63,7 @@ struct ImportProxmoxCommand: ParsableCommand {
         for diagnostic in diagnostics { printError(diagnostic.description) }
         printError(validated == nil ? "the imported configuration does not validate" : "the imported configuration validates")
         if result.report.diagnostics.hasErrors || validated == nil || (check && result.report.losesSomething) {
-            throw ExitCode(1)
+            throw ExitCode.failed
         }
     }
 
@@ -76,7 +76,7 @@ struct ImportProxmoxCommand: ParsableCommand {
                 try file.text.write(to: url, atomically: true, encoding: .utf8)
             } catch {
                 printError("sdn: cannot write \(url.path): \(error.localizedDescription)")
-                throw ExitCode(2)
+                throw ExitCode.badInput
             }
         }
     }

@@ -36,7 +36,7 @@ struct NodeSession {
         if scope.includesLinks {
             do { links = try NetlinkLinks(namespace: namespace) } catch {
                 printError("sdn: cannot open rtnetlink in \(namespace): \(error)")
-                throw ExitCode(1)
+                throw ExitCode.failed
             }
         } else {
             links = nil
@@ -51,7 +51,7 @@ struct NodeSession {
         if !quiet { for diagnostic in compiled.diagnostics { printError(diagnostic.description) } }
         if compiled.diagnostics.hasErrors {
             printError("sdn: the firewall policy is refused (see the errors above); nothing was changed")
-            throw ExitCode(1)
+            throw ExitCode.failed
         }
         return (compiled.ruleset, features)
     }

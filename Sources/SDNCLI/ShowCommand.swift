@@ -28,7 +28,7 @@ struct ShowCommand: ParsableCommand {
         guard let state = validated?.value else {
             for diagnostic in diagnostics where diagnostic.severity == .error { printError(printer.render(diagnostic)) }
             printError("sdn: the configuration has errors; run `sdn validate` for details")
-            throw ExitCode(1)
+            throw ExitCode.failed
         }
         let trees: [(String, RenderedTree)] = switch section {
         case .all: [("topology", ConfigRenderer.topology(state)), ("policy", ConfigRenderer.policy(state))]
@@ -42,7 +42,7 @@ struct ShowCommand: ParsableCommand {
             } catch {
                 // An internal failure: say so, and exit non-zero rather than print an empty document.
                 printError("sdn: cannot write the configuration as YAML: \(error)")
-                throw ExitCode(1)
+                throw ExitCode.failed
             }
         case .json:
             print(trees.count == 1 ? trees[0].1.json() : RenderedTree.map(trees).json())

@@ -82,7 +82,7 @@ struct TraceCommand: AsyncParsableCommand {
             } else {
                 printError("sdn: '\(others.dropFirst().first!)': no such file or directory, and '\(others[0])' is already what is sent")
             }
-            throw ExitCode(2)
+            throw ExitCode.badInput
         }
         return (service, paths + configPaths)
     }
@@ -93,13 +93,13 @@ struct TraceCommand: AsyncParsableCommand {
         let desired = validated.value
         guard let connectionState = Packet.ConnectionState(rawValue: state) else {
             printError("sdn: '\(state)' is not a connection state; use new, established, related or invalid")
-            throw ExitCode(2)
+            throw ExitCode.badInput
         }
         func parsed<T>(_ text: String?, _ what: String, _ parse: (String) throws -> T) throws -> T? {
             guard let text else { return nil }
             do { return try parse(text) } catch {
                 printError("sdn: '\(text)' is not \(what)")
-                throw ExitCode(2)
+                throw ExitCode.badInput
             }
         }
         let forgedSource = try parsed(sourceAddress, "an IP address (--src-ip)") { try IPAddress($0) }
@@ -113,7 +113,7 @@ struct TraceCommand: AsyncParsableCommand {
                                           sourceAddress: forgedSource, sourceMAC: forgedMAC, destinationAddress: otherDestination)
         } catch {
             printError("sdn: \(error.description)")
-            throw ExitCode(2)
+            throw ExitCode.badInput
         }
         let ruleset = FirewallCompiler.compile(validated, node: nodeName, features: features).ruleset
         let interpreter = PacketInterpreter(ruleset: ruleset)
@@ -123,7 +123,7 @@ struct TraceCommand: AsyncParsableCommand {
             let trace: Trace
             do { trace = try interpreter.trace(leg.packet, at: leg.hook) } catch {
                 printError("sdn: cannot evaluate the ruleset: \(error)")
-                throw ExitCode(1)
+                throw ExitCode.failed
             }
             traces.append((leg, trace))
             if trace.verdict != .accept {

@@ -39,7 +39,7 @@ struct ValidateCommand: ParsableCommand {
             print(ValidationReport.text(documents: documents, diagnostics: diagnostics, validated: validated, strict: strict,
                                         style: Style(enabled: outputOptions.color.isEnabled)), terminator: "")
         }
-        if failed { throw ExitCode(1) }
+        if failed { throw ExitCode.failed }
     }
 
 
