@@ -132,11 +132,11 @@ private struct Planning {
             let flaps = changes.filter { $0.disruption == .flap }
             let wasUp = observedLinks[name]?.spec.up ?? false
             if !flaps.isEmpty && wasUp {
-                step(.flap, "link \(name)", owner: link.owner, "down for " + flaps.map(\.attribute).joined(separator: ", "),
+                step(.flap, "link \(name)", owner: link.owner, "down for " + flaps.map(\.attribute.rawValue).joined(separator: ", "),
                      .setUp(name: name, up: false), undo: [.setUp(name: name, up: true)])
             }
             // A bond member must be down to be enslaved.
-            let joinsBond = changes.contains { $0.attribute == "master" } && isBond(link.spec.master)
+            let joinsBond = changes.contains { $0.attribute == .master } && isBond(link.spec.master)
             if joinsBond && wasUp && flaps.isEmpty {
                 step(.flap, "link \(name)", owner: link.owner, "down to join bond \(link.spec.master!)",
                      .setUp(name: name, up: false), undo: [.setUp(name: name, up: true)])
