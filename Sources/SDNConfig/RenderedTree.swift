@@ -65,7 +65,8 @@ public indirect enum RenderedTree: Equatable, Sendable {
         }
     }
 
-    static func jsonString(_ text: String) -> String {
+    /// `text` as a JSON string literal (also a valid double-quoted YAML scalar).
+    public static func jsonString(_ text: String) -> String {
         var result = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -1,3 +1,5 @@
+import SDNConfig
+
 /// Writes block-style YAML with comments, line by line. The importer decides the order of everything,
 /// so the same input always gives the same bytes.
 struct YAMLWriter {
@@ -52,23 +54,6 @@ struct YAMLWriter {
         return text.filter { $0 == "." }.count >= 2 || (text.contains("/") && text.contains("."))
     }
 
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    result += "\\x" + String(repeating: "0", count: 2 - hex.count) + hex
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
-    }
+    /// A double-quoted YAML scalar: JSON's string escapes are YAML's too.
+    static func quoted(_ text: String) -> String { RenderedTree.jsonString(text) }
 }
