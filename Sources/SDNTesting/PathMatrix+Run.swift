@@ -42,21 +42,10 @@ extension PathMatrix {
     /// guest end `eth0` inside the guest's namespace); everything on the node — bridges, ports, the
     /// uplink bridge, addresses, forwarding, the firewall — is `sdn apply`'s.
     public static func script(_ settings: ScriptSettings, flows: [Flow] = flows) -> String {
-        func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        var lines: [String] = [
-            "set -u",
-            "P=\(quoted(settings.prefix)) SDN=\(quoted(settings.sdn)) PROBE=\(quoted(settings.probe)) NFT=\(quoted(settings.nft))",
-            "FIXTURE=\(quoted(settings.fixture)) WORK=\(quoted(settings.work))",
-            "mkdir -p \"$WORK\"",
-            "cleanup() {",
-            "  for name in \(namespaces.joined(separator: " ")); do",
-            "    for pid in $(ip netns pids \"$P-$name\" 2>/dev/null); do kill -9 \"$pid\" 2>/dev/null; done",
-            "    ip netns delete \"$P-$name\" 2>/dev/null",
-            "  done",
-            "}",
-            "trap cleanup EXIT",
-            "cleanup",
-            "run() { \"$@\" || { echo \"setup failed: $*\" >&2; exit 3; }; }",
+        var lines: [String] = LabScript.preamble(variables: [
+            [("P", settings.prefix), ("SDN", settings.sdn), ("PROBE", settings.probe), ("NFT", settings.nft)],
+            [("FIXTURE", settings.fixture), ("WORK", settings.work)],
+        ], namespaces: namespaces) + [
             "",
             "# The node, and the host beyond its uplink (eth0 ↔ eth0; sdn makes vmbr0 with eth0 as its port).",
         ]

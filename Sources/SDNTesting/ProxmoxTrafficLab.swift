@@ -148,22 +148,11 @@ public enum ProxmoxTrafficLab {
     /// the host runner prepends one): `apply`, `plan`, `probes` (`ID OUTCOME` per TCP packet), `others`
     /// (ping), `received-<namespace>` (the UDP listeners' logs). Namespaces are removed when it exits.
     public static func script(_ settings: ScriptSettings) -> String {
-        func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
         let layout = settings.layout
-        var lines = [
-            "set -u",
-            "P=\(quoted(settings.prefix)) SDN=\(quoted(settings.sdn)) PROBE=\(quoted(settings.probe)) NC=\(quoted(settings.nc)) PING=\(quoted(settings.ping))",
-            "IMPORTED=\(quoted(settings.imported)) WORK=\(quoted(settings.work))",
-            "mkdir -p \"$WORK\"",
-            "cleanup() {",
-            "  for name in node outside \(guests.map { "g\($0.id)" }.joined(separator: " ")); do",
-            "    for pid in $(ip netns pids \"$P-$name\" 2>/dev/null); do kill -9 \"$pid\" 2>/dev/null; done",
-            "    ip netns delete \"$P-$name\" 2>/dev/null",
-            "  done",
-            "}",
-            "trap cleanup EXIT",
-            "cleanup",
-            "run() { \"$@\" || { echo \"setup failed: $*\" >&2; exit 3; }; }",
+        var lines = LabScript.preamble(variables: [
+            [("P", settings.prefix), ("SDN", settings.sdn), ("PROBE", settings.probe), ("NC", settings.nc), ("PING", settings.ping)],
+            [("IMPORTED", settings.imported), ("WORK", settings.work)],
+        ], namespaces: ["node", "outside"] + guests.map { "g\($0.id)" }) + [
             "for name in node outside; do run ip netns add \"$P-$name\"; run ip -n \"$P-$name\" link set lo up; done",
             "# The uplink: the node's eth0 (the port of vmbr0, which sdn makes) to the outside host's eth0.",
             "run ip -n \"$P-node\" link add eth0 type veth peer name eth0 netns \"$P-outside\"",
