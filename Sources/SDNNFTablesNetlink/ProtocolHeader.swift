@@ -1,3 +1,5 @@
+import SDNNFTables
+
 /// The protocol headers the encoder knows, and how nft chains them: which expression tells the layer
 /// above which protocol follows (its "protocol key") and with which number.
 ///
