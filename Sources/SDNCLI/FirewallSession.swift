@@ -60,7 +60,7 @@ struct FirewallSession {
     func transaction(to desired: Ruleset) async throws -> FirewallTransaction {
         let observed = try await firewall.observe(tables: Self.ourTables)
         // Compare like with like: the kernel hands rules back in the form nft writes them.
-        return FirewallTransaction(from: observed, to: try NetlinkFirewall.canonicalForm(of: desired))
+        return FirewallTransaction(from: observed, to: desired.canonical())
     }
 }
 

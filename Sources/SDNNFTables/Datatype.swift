@@ -62,6 +62,9 @@ public struct Datatype: Hashable, Sendable, CustomStringConvertible {
     /// Whether the wire bytes are a host-order number.
     public var isHostOrderOnWire: Bool { byteOrder == .host }
 
+    /// Whether the bytes are a number in network byte order (ranges and interval ends compare that way).
+    public var isBigEndian: Bool { !isHostOrderOnWire && length > 0 }
+
     /// The number behind a name of this type, or `nil` if nft has no such name.
     public func number(named name: String) -> UInt64? { symbols.value(named: name) }
 

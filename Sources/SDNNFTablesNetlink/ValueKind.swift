@@ -11,98 +11,17 @@ extension Datatype {
     /// The byte order nft records in a named set's userdata. Without it `nft list` prints ifname keys as `""`.
     var datatypeByteOrder: UInt32 { byteOrder.rawValue }
 
-    /// Whether the bytes are a number in network byte order (ranges and interval ends compare that way).
-    var isBigEndian: Bool { !isHostOrderOnWire && length > 0 }
-
     init?(setKeyType: SetKeyType) { self.init(setKeyType) }
 
-    // MARK: - Encoding
-
-    /// The wire bytes of a single value (not a prefix, range or set).
+    /// The wire bytes of a single value (see ``Datatype/wireBytes(_:)``).
     func encode(_ value: Value) throws(NFTNetlinkError) -> [UInt8] {
-        switch (representation, value) {
-        case (.interfaceName, .string(let name)):
-            let bytes = Array(name.utf8)
-            guard !bytes.isEmpty, bytes.count < 16, !bytes.contains(0) else {
-                throw .unsupported("interface name \"\(name)\" must have 1 to 15 bytes")
-            }
-            return bytes + [UInt8](repeating: 0, count: 16 - bytes.count)
-        case (.ipv4Address, .address(.v4(let address))):
-            return Self.bigEndian(UInt64(address), length: 4)
-        case (.ipv6Address, .address(.v6(let address))):
-            return Self.bigEndian(UInt64(truncatingIfNeeded: address >> 64), length: 8)
-                + Self.bigEndian(UInt64(truncatingIfNeeded: address), length: 8)
-        case (.etherAddress, .ether(let mac)):
-            return mac.octets
-        case (.number, .integer(let number)):
-            return try integer(UInt64(exactly: number), from: value)
-        case (_, .symbol(let name)):
-            guard let number = symbols.value(named: name) else {
-                throw .unsupported("unknown \(self.name) value \"\(name)\"")
-            }
-            return try integer(number, from: value)
-        case (_, .flags(let names)) where isBitmask:
-            var bits: UInt64 = 0
-            for name in names {
-                guard let bit = symbols.value(named: name) else { throw .unsupported("unknown \(self.name) flag \"\(name)\"") }
-                bits |= bit
-            }
-            return try integer(bits, from: value)
-        default:
-            throw .unsupported("value \(NFTTextRenderer.render(value: value)) does not fit a \(name) field")
+        do {
+            return try wireBytes(value)
+        } catch {
+            throw .unsupported(error.message)
         }
     }
 
-    private func integer(_ number: UInt64?, from value: Value) throws(NFTNetlinkError) -> [UInt8] {
-        guard let number, length == 8 || number < (UInt64(1) << (8 * length)) else {
-            throw .unsupported("value \(NFTTextRenderer.render(value: value)) is out of range for a \(name) field")
-        }
-        return isHostOrderOnWire ? Self.hostOrder(number, length: length) : Self.bigEndian(number, length: length)
-    }
-
-    static func bigEndian(_ number: UInt64, length: Int) -> [UInt8] {
-        (0..<length).map { UInt8(truncatingIfNeeded: number >> (8 * UInt64(length - 1 - $0))) }
-    }
-
-    /// Host byte order (little endian on every platform this runs on).
-    static func hostOrder(_ number: UInt64, length: Int) -> [UInt8] {
-        (0..<length).map { UInt8(truncatingIfNeeded: number >> (8 * UInt64($0))) }
-    }
-
-    // MARK: - Decoding
-
-    /// The value for wire bytes, as the compiler writes it: names where nft has one, else numbers.
-    func decode(_ bytes: [UInt8]) -> Value? {
-        guard bytes.count == length else { return nil }
-        switch representation {
-        case .interfaceName:
-            let name = bytes.prefix { $0 != 0 }
-            return .string(String(decoding: name, as: UTF8.self))
-        case .ipv4Address:
-            return .address(.v4(UInt32(truncatingIfNeeded: Self.number(bigEndian: bytes))))
-        case .ipv6Address:
-            let high = UInt128(Self.number(bigEndian: Array(bytes[0..<8])))
-            let low = UInt128(Self.number(bigEndian: Array(bytes[8..<16])))
-            return .address(.v6(high << 64 | low))
-        case .etherAddress:
-            return .ether(MACAddress(octets: bytes))
-        case .verdict:
-            return nil
-        case .number:
-            let number = isHostOrderOnWire ? Self.number(hostOrder: bytes) : Self.number(bigEndian: bytes)
-            if isBitmask {
-                return flagNames(number).map { .flags($0) } ?? .integer(Int(number))
-            }
-            if let name = symbols.name(of: number) { return .symbol(name) }
-            return .integer(Int(number))
-        }
-    }
-
-    static func number(bigEndian bytes: [UInt8]) -> UInt64 {
-        bytes.reduce(0) { $0 << 8 | UInt64($1) }
-    }
-
-    static func number(hostOrder bytes: [UInt8]) -> UInt64 {
-        bytes.reversed().reduce(0) { $0 << 8 | UInt64($1) }
-    }
+    /// The value for wire bytes (see ``Datatype/value(wire:)``).
+    func decode(_ bytes: [UInt8]) -> Value? { value(wire: bytes) }
 }

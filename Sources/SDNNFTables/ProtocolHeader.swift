@@ -1,23 +1,21 @@
-import SDNNFTables
-
-/// The protocol headers the encoder knows, and how nft chains them: which expression tells the layer
+/// The protocol headers the encoder and the canonical form know, and how nft chains them: which expression tells the layer
 /// above which protocol follows (its "protocol key") and with which number.
 ///
 /// Three pseudo headers stand for nft's context-free descriptions: `inet` (an inet table's packet is
 /// IPv4 or IPv6, told apart by `meta nfproto`), `netdev` (a bridge or netdev packet's network protocol,
 /// told by `meta protocol`) and `inetService` (some transport protocol, told by `meta l4proto`).
-enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
+public enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
     case inet, netdev, ether, ip, ip6, arp, inetService, tcp, udp, udplite, sctp, dccp, icmp, icmpv6
 
-    enum Layer: Int, Hashable, Sendable, Comparable {
+    public enum Layer: Int, Hashable, Sendable, Comparable {
         case link = 0, network = 1, transport = 2
-        static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+        public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 
         /// `NFT_PAYLOAD_*_HEADER`.
-        var payloadBase: UInt32 { UInt32(rawValue) }
+        public var payloadBase: UInt32 { UInt32(rawValue) }
     }
 
-    var layer: Layer {
+    public var layer: Layer {
         switch self {
         case .inet, .netdev, .ether: .link
         case .ip, .ip6, .arp: .network
@@ -26,10 +24,10 @@ enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
     }
 
     /// Pseudo headers have no bytes of their own.
-    var isPseudo: Bool { self == .inet || self == .netdev || self == .inetService }
+    public var isPseudo: Bool { self == .inet || self == .netdev || self == .inetService }
 
     /// nft's `enum proto_desc_id`, recorded in anonymous sets' key userdata.
-    var descriptionID: UInt32 {
+    public var descriptionID: UInt32 {
         switch self {
         case .icmp: 4
         case .udp: 6
@@ -49,18 +47,18 @@ enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
     /// The field that names the next layer's protocol, as a dependency match uses it. IPv4's and IPv6's
     /// own protocol fields are replaced by `meta l4proto`, as nft does, so that IPv6 extension headers
     /// are skipped.
-    var protocolKey: Field? {
+    public var protocolKey: Field? {
         switch self {
-        case .inet: Field.nfproto
-        case .netdev: Field.metaProtocol
+        case .inet: MetaKey.nfproto.field
+        case .netdev: MetaKey.protocol.field
         case .ether: Field.etherType
-        case .ip, .ip6, .inetService: Field.l4proto
+        case .ip, .ip6, .inetService: MetaKey.l4proto.field
         default: nil
         }
     }
 
     /// The number `protocolKey` must equal for `upper` to follow, or nil if it cannot.
-    func number(of upper: ProtocolHeader) -> UInt64? {
+    public func number(of upper: ProtocolHeader) -> UInt64? {
         switch (self, upper) {
         case (.inet, .ip): 2
         case (.inet, .ip6): 10
@@ -79,10 +77,7 @@ enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
     }
 
     /// The header a protocol-key value announces (the inverse of `number(of:)`).
-    func upper(for number: UInt64) -> ProtocolHeader? {
+    public func upper(for number: UInt64) -> ProtocolHeader? {
         ProtocolHeader.allCases.first { !$0.isPseudo && self.number(of: $0) == number }
     }
-
-    /// Fields of this header by offset, for splitting loads that nft merged.
-    var fields: [Field] { Field.byHeader[self] ?? [] }
 }
