@@ -186,7 +186,7 @@ public enum NFTJSON {
 
 extension Value {
     /// The IP family of an address, prefix or address range.
-    var addressFamily: IPAddress.Family? {
+    public var addressFamily: IPAddress.Family? {
         switch self {
         case .address(let address): address.family
         case .prefix(let prefix): prefix.family

@@ -1,8 +1,13 @@
 import SDNModel
+import SDNNFTables
 
 extension Ruleset {
-    /// The ruleset in one canonical form, so that two rulesets meaning the same to the kernel compare
-    /// equal — our IR against what `nft -j list ruleset` reads back, or two listings.
+    /// The ruleset as tests compare it with what `nft -j list ruleset` prints (or two rulesets whose
+    /// objects may come in another order), so that two rulesets meaning the same to the kernel compare
+    /// equal. Test support only: production has one canonical form, SDNNFTables' `Ruleset.canonical()`
+    /// (what netlink reads back). This one mirrors how nft *prints* a ruleset it loaded from text,
+    /// which the tests need because they load the reference with `nft -f` and read it with `nft -j`
+    /// (and so need the JSON reader too).
     ///
     /// Tables, chains and sets are sorted by name (rule order is kept: it is meaning); set elements
     /// are sorted and deduplicated. Constants take one spelling each: a host prefix is an address,
@@ -19,7 +24,7 @@ extension Ruleset {
 }
 
 extension Table {
-    /// This table in canonical form (see ``Ruleset/normalizedForComparison()``).
+    /// This table in comparison form (see ``Ruleset/normalizedForComparison()``).
     public func normalizedForComparison() -> Table {
         var table = self
         table.sets = sets.map(Normalizer.set).sorted { $0.name < $1.name }
