@@ -66,22 +66,13 @@ enum Canonical {
             decoded.append((SetElement(key: key, data: data), bytes))
         }
         var result = set
-        result.elements = sortedLikeKernel(decoded)
+        result.elements = SetElement.sortedLikeKernel(decoded)
         return result
     }
 
     /// Concatenated key components take whole 32-bit registers.
     static func padded(_ bytes: [UInt8]) -> [UInt8] {
         bytes + [UInt8](repeating: 0, count: (bytes.count + 3) / 4 * 4 - bytes.count)
-    }
-
-    /// Elements in the order a dump is read back: by wire bytes when that is also `Value` order (most
-    /// key types), else by `Value`'s `<` (names, whose order is not their numbers'). Comparing `Value`s
-    /// builds strings, so the cheap byte sort goes first and a linear check confirms it.
-    public static func sortedLikeKernel(_ elements: [(element: SetElement, bytes: [UInt8])]) -> [SetElement] {
-        let byBytes = elements.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }.map(\.element)
-        let ordered = zip(byBytes, byBytes.dropFirst()).allSatisfy { !$1.key.lexicographicallyPrecedes($0.key) }
-        return ordered ? byBytes : byBytes.sorted { $0.key.lexicographicallyPrecedes($1.key) }
     }
 
     // MARK: - Rules
@@ -281,7 +272,7 @@ enum Canonical {
             guard let value = part.value(datatype: kind) else { return nil }
             decoded.append((SetElement(key: [value]), part.low))
         }
-        return sortedLikeKernel(decoded).map { element in
+        return SetElement.sortedLikeKernel(decoded).map { element in
             if case .flags(let names) = element.key[0], names.count == 1 { return .symbol(names[0]) }
             return element.key[0]
         }
@@ -386,6 +377,17 @@ extension Value {
         case .flags, .symbol: return true
         default: return false
         }
+    }
+}
+
+extension SetElement {
+    /// Elements in the order a dump is read back: by wire bytes when that is also `Value` order (most
+    /// key types), else by `Value`'s `<` (names, whose order is not their numbers'). Comparing `Value`s
+    /// builds strings, so the cheap byte sort goes first and a linear check confirms it.
+    public static func sortedLikeKernel(_ elements: [(element: SetElement, bytes: [UInt8])]) -> [SetElement] {
+        let byBytes = elements.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }.map(\.element)
+        let ordered = zip(byBytes, byBytes.dropFirst()).allSatisfy { !$1.key.lexicographicallyPrecedes($0.key) }
+        return ordered ? byBytes : byBytes.sorted { $0.key.lexicographicallyPrecedes($1.key) }
     }
 }
 

@@ -7,29 +7,34 @@ import Testing
 
 /// The `reject-non-ip` warning appears only where a non-IP frame can reach a reject: a reject default
 /// policy or a reject rule that matches no IP field, not a rule that is `tcp` only.
+/// Compiles one node with one guest whose policy has `rules` and `options`.
+func compileOneGuest(rules: String, options: String = "{}") throws -> CompiledFirewall {
+    let topology = """
+        nodes:
+          n1: { address: 192.0.2.1, management: [192.0.2.0/24], uplinks: { eth0: {} } }
+        zones:
+          local: { type: simple }
+        vnets:
+          lan: { zone: local, subnets: { 10.0.0.0/24: { gateway: 10.0.0.1 } } }
+        guests:
+          100: { node: n1, nics: { net0: { vnet: lan, mac: "52:54:00:00:00:01", ip: [10.0.0.10] } } }
+        """
+    let policy = """
+        guests:
+          100:
+            options: \(options)
+            rules: \(rules)
+        """
+    let validated = try validate([
+        ConfigDocument(path: "Topologies/t.yaml", text: topology, kind: .topology),
+        ConfigDocument(path: "Policies/p.yaml", text: policy, kind: .policy),
+    ])
+    return FirewallCompiler.compile(validated, node: "n1", features: .full)
+}
+
 @Suite struct RejectWarningTests {
     static func warnings(rules: String, options: String = "{}") throws -> [String] {
-        let topology = """
-            nodes:
-              n1: { address: 192.0.2.1, management: [192.0.2.0/24], uplinks: { eth0: {} } }
-            zones:
-              local: { type: simple }
-            vnets:
-              lan: { zone: local, subnets: { 10.0.0.0/24: { gateway: 10.0.0.1 } } }
-            guests:
-              100: { node: n1, nics: { net0: { vnet: lan, mac: "52:54:00:00:00:01", ip: [10.0.0.10] } } }
-            """
-        let policy = """
-            guests:
-              100:
-                options: \(options)
-                rules: \(rules)
-            """
-        let validated = try validate([
-            ConfigDocument(path: "Topologies/t.yaml", text: topology, kind: .topology),
-            ConfigDocument(path: "Policies/p.yaml", text: policy, kind: .policy),
-        ])
-        return FirewallCompiler.compile(validated, node: "n1", features: .full).diagnostics.map(\.code)
+        try compileOneGuest(rules: rules, options: options).diagnostics.map(\.code)
     }
 
     @Test func onlyRejectsANonIPFrameCanReachWarn() throws {
@@ -44,26 +49,7 @@ import Testing
 /// words (`ipencap`), not hand nft the word `ipip`, which nft reads as protocol 94.
 @Suite struct ProtocolNameTests {
     static func l4protoValues(rules: String) throws -> [Value] {
-        let topology = """
-            nodes:
-              n1: { address: 192.0.2.1, management: [192.0.2.0/24], uplinks: { eth0: {} } }
-            zones:
-              local: { type: simple }
-            vnets:
-              lan: { zone: local, subnets: { 10.0.0.0/24: { gateway: 10.0.0.1 } } }
-            guests:
-              100: { node: n1, nics: { net0: { vnet: lan, mac: "52:54:00:00:00:01", ip: [10.0.0.10] } } }
-            """
-        let policy = """
-            guests:
-              100:
-                rules: \(rules)
-            """
-        let validated = try validate([
-            ConfigDocument(path: "Topologies/t.yaml", text: topology, kind: .topology),
-            ConfigDocument(path: "Policies/p.yaml", text: policy, kind: .policy),
-        ])
-        let ruleset = FirewallCompiler.compile(validated, node: "n1", features: .full).ruleset
+        let ruleset = try compileOneGuest(rules: rules).ruleset
         return ruleset.tables.flatMap(\.chains).flatMap(\.rules).flatMap(\.statements).compactMap {
             if case .match(.meta(.l4proto), .equal, .value(let value)) = $0 { value } else { nil }
         }
