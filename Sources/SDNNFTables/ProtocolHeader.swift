@@ -57,27 +57,40 @@ public enum ProtocolHeader: String, Hashable, Sendable, CaseIterable {
         }
     }
 
-    /// The number `protocolKey` must equal for `upper` to follow, or nil if it cannot.
-    public func number(of upper: ProtocolHeader) -> UInt64? {
+    /// The name `protocolKey`'s datatype gives `upper`, where `upper` can follow this header.
+    private func keyName(of upper: ProtocolHeader) -> String? {
         switch (self, upper) {
-        case (.inet, .ip): 2
-        case (.inet, .ip6): 10
-        case (.netdev, .ip), (.ether, .ip): 0x0800
-        case (.netdev, .ip6), (.ether, .ip6): 0x86dd
-        case (.netdev, .arp), (.ether, .arp): 0x0806
-        case (.ip, .icmp), (.inetService, .icmp): 1
-        case (.ip6, .icmpv6), (.inetService, .icmpv6): 58
-        case (.ip, .tcp), (.ip6, .tcp), (.inetService, .tcp): 6
-        case (.ip, .udp), (.ip6, .udp), (.inetService, .udp): 17
-        case (.ip, .udplite), (.ip6, .udplite), (.inetService, .udplite): 136
-        case (.ip, .dccp), (.ip6, .dccp), (.inetService, .dccp): 33
-        case (.ip, .sctp), (.ip6, .sctp), (.inetService, .sctp): 132
+        case (.inet, .ip): "ipv4"
+        case (.inet, .ip6): "ipv6"
+        case (.netdev, .ip), (.ether, .ip): "ip"
+        case (.netdev, .ip6), (.ether, .ip6): "ip6"
+        case (.netdev, .arp), (.ether, .arp): "arp"
+        case (.ip, .icmp), (.inetService, .icmp): "icmp"
+        case (.ip6, .icmpv6), (.inetService, .icmpv6): "ipv6-icmp"
+        case (.ip, .tcp), (.ip6, .tcp), (.inetService, .tcp), (.ip, .udp), (.ip6, .udp), (.inetService, .udp),
+             (.ip, .udplite), (.ip6, .udplite), (.inetService, .udplite), (.ip, .dccp), (.ip6, .dccp), (.inetService, .dccp),
+             (.ip, .sctp), (.ip6, .sctp), (.inetService, .sctp):
+            upper.rawValue
         default: nil
         }
     }
 
-    /// The header a protocol-key value announces (the inverse of `number(of:)`).
-    public func upper(for number: UInt64) -> ProtocolHeader? {
-        ProtocolHeader.allCases.first { !$0.isPseudo && self.number(of: $0) == number }
+    /// Which header follows which, with the number the protocol key then holds (from the catalog).
+    private static let numbers: [ProtocolHeader: [ProtocolHeader: UInt64]] = Dictionary(uniqueKeysWithValues: allCases.map { lower in
+        let key = lower.protocolKey
+        return (lower, Dictionary(uniqueKeysWithValues: allCases.compactMap { upper in
+            guard let key, let name = lower.keyName(of: upper), let number = key.datatype.number(named: name) else { return nil }
+            return (upper, number)
+        }))
+    })
+
+    private static let uppers: [ProtocolHeader: [UInt64: ProtocolHeader]] = numbers.mapValues { byUpper in
+        Dictionary(byUpper.filter { !$0.key.isPseudo }.map { ($0.value, $0.key) }, uniquingKeysWith: { first, _ in first })
     }
+
+    /// The number `protocolKey` must equal for `upper` to follow, or nil if it cannot.
+    public func number(of upper: ProtocolHeader) -> UInt64? { Self.numbers[self]?[upper] }
+
+    /// The header a protocol-key value announces (the inverse of `number(of:)`).
+    public func upper(for number: UInt64) -> ProtocolHeader? { Self.uppers[self]?[number] }
 }

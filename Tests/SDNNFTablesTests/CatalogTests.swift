@@ -74,6 +74,23 @@ struct CatalogTests {
         #expect(decoded.tables.first?.chains.first?.rules.first?.statements.first == rule.statements.first)
     }
 
+    /// The protocol graph's numbers come from the catalog's names; a misspelt name would leave a gap.
+    @Test func protocolGraphNumbers() {
+        let expected: [(ProtocolHeader, ProtocolHeader, UInt64)] = [
+            (.inet, .ip, 2), (.inet, .ip6, 10), (.netdev, .ip, 0x0800), (.ether, .ip6, 0x86dd), (.ether, .arp, 0x0806),
+            (.ip, .icmp, 1), (.ip6, .icmpv6, 58), (.inetService, .tcp, 6), (.ip6, .udp, 17), (.ip, .udplite, 136),
+            (.inetService, .dccp, 33), (.ip, .sctp, 132),
+        ]
+        for (lower, upper, number) in expected {
+            #expect(lower.number(of: upper) == number, "\(lower) → \(upper)")
+            #expect(lower.upper(for: number) == upper, "\(lower) \(number)")
+        }
+        #expect(ProtocolHeader.ip.number(of: .icmpv6) == nil)
+        #expect(ProtocolHeader.inet.number(of: .tcp) == nil)
+        let pairs = ProtocolHeader.allCases.flatMap { lower in ProtocolHeader.allCases.compactMap { lower.number(of: $0) } }
+        #expect(pairs.count == 27)
+    }
+
     @Test func unknownFieldsAreRefusedByTheJSONReader() {
         let text = #"{"nftables": [{"table": {"family": "inet", "name": "t"}}, {"chain": {"family": "inet", "table": "t", "name": "c"}}, {"rule": {"family": "inet", "table": "t", "chain": "c", "expr": [{"match": {"op": "==", "left": {"meta": {"key": "skuid"}}, "right": 0}}]}}]}"#
         #expect(throws: NFTJSONError.self) { try NFTJSON.parse(text) }
