@@ -82,7 +82,7 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "SDNNetworkPlanTests", dependencies: ["SDNNetworkPlan", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
-        .testTarget(name: "SDNReconcilerTests", dependencies: ["SDNReconciler", "SDNNetworkPlan", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
+        .testTarget(name: "SDNReconcilerTests", dependencies: ["SDNReconciler", "SDNNetworkPlan", "SDNDataplane", "SDNConfig", "SDNModel", "SDNFirewall", "SDNTesting"], exclude: ["Fixtures", "NodeReconcilerFixtures"]),
         .testTarget(name: "SDNRouteNetlinkTests", dependencies: ["SDNRouteNetlink", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting"]),
         .testTarget(name: "KernelLabTests", dependencies: ["SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNNFTablesTests", dependencies: ["SDNNFTables", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),

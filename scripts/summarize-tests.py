@@ -8,20 +8,23 @@ reasons so a missing precondition is never silent.
 import re
 import sys
 
+# A test is named by its function (`name(args:)`) or by its display name in quotes.
+NAME = r"Test (\"[^\"]*\"|\S.*?\))"
+
 log = open(sys.argv[1], encoding="utf-8", errors="replace").read().splitlines()
 passed, failed, skipped = set(), set(), {}
 for line in log:
     if re.search(r"Test run with", line):
         continue
-    m = re.search(r"Test (\S.*?\)) (?:with \d+ test cases? )?passed", line)
+    m = re.search(NAME + r" (?:with \d+ test cases? )?passed", line)
     if m:
         passed.add(m.group(1))
         continue
-    m = re.search(r"Test (\S.*?\)) (?:with \d+ test cases? )?failed", line)
+    m = re.search(NAME + r" (?:with \d+ test cases? )?failed", line)
     if m:
         failed.add(m.group(1))
         continue
-    m = re.search(r"Test (\S.*?\)) skipped(?::\s*(.*))?", line)
+    m = re.search(NAME + r" skipped(?::\s*(.*))?", line)
     if m:
         skipped[m.group(1)] = (m.group(2) or "").strip()
 passed -= failed

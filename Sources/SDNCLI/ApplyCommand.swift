@@ -7,8 +7,10 @@ import SDNModel
 import SDNNFTables
 import SDNNetworkPlan
 import SDNReconciler
+import Synchronization
 
-/// Loads the configuration for a node, opens the kernel, compiles the firewall, and plans.
+/// Loads the configuration for a node, opens the kernel, compiles the firewall: what the reconciler
+/// needs to plan and apply.
 struct PlanningInput: ParsableArguments {
     @OptionGroup var configInput: ConfigInputOptions
 
@@ -20,10 +22,8 @@ struct PlanningInput: ParsableArguments {
     @OptionGroup var kernel: LiveKernelOptions
 
     struct Prepared {
-        var validated: Validated<DesiredState>
-        var node: String
         var session: NodeSession
-        var ruleset: Ruleset?
+        var desired: NodeDesiredState
         var features: KernelFeatures?
     }
 
@@ -31,14 +31,16 @@ struct PlanningInput: ParsableArguments {
         let (validated, nodeName) = try loadForNode(input: configInput, node: node)
         let session = try NodeSession(namespace: try target.namespace(), scope: scope)
         let compiled = try await session.compileFirewall(validated, node: nodeName, kernel: kernel, quiet: quiet)
-        return Prepared(validated: validated, node: nodeName, session: session, ruleset: compiled?.0, features: compiled?.1)
+        let desired = NodeDesiredState(node: nodeName,
+                                       network: scope.includesLinks ? NodeNetworkBuilder.build(validated, node: nodeName) : nil,
+                                       firewall: compiled?.0,
+                                       needsBridgeNetfilter: compiled?.1.guestMode == .brNetfilter)
+        return Prepared(session: session, desired: desired, features: compiled?.1)
     }
 
     func plan(_ prepared: Prepared) async throws -> Plan {
         do {
-            return try await prepared.session.plan(prepared.validated, node: prepared.node, ruleset: prepared.ruleset)
-        } catch let error as ExitCode {
-            throw error
+            return try await prepared.session.reconciler.plan(prepared.desired)
         } catch {
             printError("sdn: cannot read the kernel's state in \(prepared.session.namespace): \(error)")
             throw ExitCode(1)
@@ -92,93 +94,96 @@ struct ApplyCommand: AsyncParsableCommand {
     func run() async throws {
         let prepared = try await input.prepare()
         if let features = prepared.features { print("kernel: \(features)") }
-        if prepared.features?.guestMode == .brNetfilter && !dryRun, let firewall = prepared.session.firewall {
-            do { try firewall.enableBridgeNetfilter() } catch {
-                printError("sdn: \(error)")
-                throw ExitCode(1)
+        let notATerminal = SendableFlag()
+        let dryRun = self.dryRun
+        let ask: NodeReconciler.Approval = { _ in
+            guard isatty(STDIN_FILENO) == 1 else {
+                notATerminal.set()
+                return false
             }
+            print("apply? [y/N] ", terminator: "")
+            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                print("nothing applied")
+                return false
+            }
+            return true
         }
-        var rounds = 0
-        for attempt in 1...3 {
-            let plan = try await input.plan(prepared)
+        let report = await prepared.session.reconciler.reconcile(prepared.desired, dryRun: dryRun, approve: yes ? nil : ask,
+                                                                 progress: Self.progress, events: { Self.show($0, dryRun: dryRun) })
+        switch report.outcome {
+        case .upToDate, .dryRun:
+            return
+        case .converged:
+            print("node \(report.node): converged")
+        case .declined:
+            if notATerminal.isSet {
+                printError("sdn: not a terminal; pass --yes to apply without asking")
+                throw ExitCode(2)
+            }
+        case .refused(let plan):
+            printError("sdn: refusing to apply: \(plan.conflicts.count) conflict\(plan.conflicts.count == 1 ? "" : "s") (see above); nothing was changed")
+            throw ExitCode(1)
+        case .failed(let failure), .generationKeptChanging(let failure, _):
+            printError("sdn: apply failed: \(failure)")
+            if let origin = (failure.reason as? FirewallApplyError)?.failedChange?.ruleOrigin { printError("  from policy at \(origin)") }
+            throw ExitCode(1)
+        case .diverged(let remaining):
+            printError("sdn: the node still differs after applying:\n" + PlanRenderer.render(remaining))
+            throw ExitCode(1)
+        case .cannotObserve(let error):
+            printError("sdn: cannot read the kernel's state in \(prepared.session.namespace): \(error)")
+            throw ExitCode(1)
+        case .cannotEnableBridgeNetfilter(let error):
+            printError("sdn: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Prints each plan before it is applied (in full with --dry-run, else the first lines), each apply,
+    /// and each retry.
+    static func show(_ event: ReconcileEvent, dryRun: Bool) {
+        switch event {
+        case .planned(let plan, let round):
             if plan.isEmpty {
-                print(rounds == 0 ? PlanRenderer.render(plan) : "node \(plan.node): converged")
+                // After an apply, the outcome says "converged".
+                if round == 0 { print(PlanRenderer.render(plan)) }
                 return
             }
-            if rounds > 0 {
+            if round > 0 {
                 // The kernel adjusts state on its own (default VLANs of new ports, say): one more round.
                 print("the kernel differs from the plan's prediction in \(plan.steps.count) step\(plan.steps.count == 1 ? "" : "s"); applying those")
             }
             let rendered = PlanRenderer.render(plan, firewallLimit: dryRun ? Int.max : 20)
             let lines = rendered.split(separator: "\n", omittingEmptySubsequences: false)
-            if dryRun || lines.count <= Self.printedSteps + 1 {
+            if dryRun || lines.count <= printedSteps + 1 {
                 print(rendered)
             } else {
-                print(lines.prefix(Self.printedSteps + 1).joined(separator: "\n"))
-                print("  … \(lines.count - Self.printedSteps - 1) more lines (see `sdn plan`)")
+                print(lines.prefix(printedSteps + 1).joined(separator: "\n"))
+                print("  … \(lines.count - printedSteps - 1) more lines (see `sdn plan`)")
             }
-            if !plan.conflicts.isEmpty {
-                printError("sdn: refusing to apply: \(plan.conflicts.count) conflict\(plan.conflicts.count == 1 ? "" : "s") (see above); nothing was changed")
-                throw ExitCode(1)
-            }
-            if dryRun { return }
-            if !yes && rounds == 0 {
-                guard isatty(STDIN_FILENO) == 1 else {
-                    printError("sdn: not a terminal; pass --yes to apply without asking")
-                    throw ExitCode(2)
-                }
-                print("apply? [y/N] ", terminator: "")
-                guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                    print("nothing applied")
-                    return
-                }
-            }
-            do {
-                let report = try await prepared.session.applier.apply(plan, progress: Self.progress(total: plan.steps.count))
-                var parts: [String] = []
-                if report.linkWrites > 0 { parts.append("\(report.linkWrites) link write\(report.linkWrites == 1 ? "" : "s")") }
-                if report.firewallMessages > 0 { parts.append("\(report.firewallMessages) firewall messages in one transaction") }
-                print("applied: \(parts.joined(separator: ", ")) in \(report.elapsed.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1))))")
-                rounds += 1
-                if rounds >= 3 { break }
-            } catch {
-                if try Self.retries(after: error, attempt: attempt) { continue }
-            }
-        }
-        let remaining = try await input.plan(prepared)
-        if !remaining.isEmpty {
-            printError("sdn: the node still differs after applying:\n" + PlanRenderer.render(remaining))
-            throw ExitCode(1)
-        }
-        print("node \(remaining.node): converged")
-    }
-
-    /// Whether to plan again after `failure` (someone else changed the ruleset meanwhile and everything
-    /// was undone); otherwise reports it and exits 1.
-    static func retries(after failure: ApplyFailure, attempt: Int) throws -> Bool {
-        let firewallError = failure.reason as? FirewallApplyError
-        if let firewallError, firewallError.code == .generationChanged, failure.rolledBack, attempt < 3 {
+        case .applied(let report, _):
+            var parts: [String] = []
+            if report.linkWrites > 0 { parts.append("\(report.linkWrites) link write\(report.linkWrites == 1 ? "" : "s")") }
+            if report.firewallMessages > 0 { parts.append("\(report.firewallMessages) firewall messages in one transaction") }
+            print("applied: \(parts.joined(separator: ", ")) in \(report.elapsed.formatted(.units(allowed: [.milliseconds], fractionalPart: .show(length: 1))))")
+        case .retrying:
             print("the ruleset changed while planning (someone else committed); everything was undone, planning again")
-            return true
         }
-        printError("sdn: apply failed: \(failure)")
-        if let origin = firewallError?.failedChange.flatMap(origin) { printError("  from policy at \(origin)") }
-        throw ExitCode(1)
     }
 
     /// Long applies report progress on stderr, about every tenth of the way.
-    static func progress(total: Int) -> Applier.Progress? {
-        guard total >= 200 else { return nil }
+    static let progress: Applier.Progress = { done, total, step in
+        guard total >= 200 else { return }
         let every = max(total / 10, 1)
-        return { done, total, step in
-            if done % every == 0 || done == total { printError("  [\(done)/\(total)] \(step.subject)") }
-        }
+        if done % every == 0 || done == total { printError("  [\(done)/\(total)] \(step.subject)") }
     }
+}
 
-    static func origin(_ change: FirewallChange) -> SourceLocation? {
-        if case .addRule(_, _, _, let rule) = change { return rule.origin }
-        return nil
-    }
+/// A switch the approval closure turns on (it cannot throw: the command throws after the reconciler returns).
+final class SendableFlag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }
 
 /// `sdn diff`: what the kernel holds that differs from the desired state (drift).

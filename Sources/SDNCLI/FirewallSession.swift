@@ -22,9 +22,9 @@ struct TargetOptions: ParsableArguments {
     }
 }
 
-/// One conversation with a node's firewall: probe the kernel, compile for it, read what is there,
-/// and work out the changes.
-struct FirewallSession {
+/// A node's firewall over netlink: probe the kernel (so the compiler knows what it can do) and the
+/// br_netfilter switch; reading and applying go through `NodeReconciler`.
+struct FirewallSession: BridgeNetfilterSwitch {
     static let ourTables: [(TableFamily, String)] = [(.inet, FirewallNaming.tableName), (.bridge, FirewallNaming.tableName)]
 
     let namespace: NetworkNamespace
@@ -44,7 +44,7 @@ struct FirewallSession {
     }
 
     /// br_netfilter mode needs bridged IP traffic to pass the IP hooks (per namespace).
-    func enableBridgeNetfilter() throws {
+    func enable() throws {
         try namespace.run {
             for key in ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"] {
                 let path = "/proc/sys/net/bridge/\(key)"
@@ -54,13 +54,6 @@ struct FirewallSession {
                 guard write(fd, "1\n", 2) == 2 else { throw BridgeNetfilterError(path: path, errno: errno) }
             }
         }
-    }
-
-    /// The transaction that turns what the kernel holds into `desired`, with its way back (for rollback).
-    func transaction(to desired: Ruleset) async throws -> FirewallTransaction {
-        let observed = try await firewall.observe(tables: Self.ourTables)
-        // Compare like with like: the kernel hands rules back in the form nft writes them.
-        return FirewallTransaction(from: observed, to: desired.canonical())
     }
 }
 

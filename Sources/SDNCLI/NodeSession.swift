@@ -21,8 +21,8 @@ struct ScopeOptions: ParsableArguments {
     var includesFirewall: Bool { firewall || !links }
 }
 
-/// One conversation with a node's kernel about links and firewall together: read both, plan both as
-/// one `Plan`, and run it with rollback.
+/// One conversation with a node's kernel about links and firewall together: the netlink adapters in
+/// the target namespace, and the `NodeReconciler` over them that plans and applies both as one `Plan`.
 struct NodeSession {
     let namespace: NetworkNamespace
     let scope: ScopeOptions
@@ -56,47 +56,9 @@ struct NodeSession {
         return (compiled.ruleset, features)
     }
 
-    /// Reads the kernel and plans links and firewall as one.
-    func plan(_ validated: Validated<DesiredState>, node: String, ruleset: Ruleset?) async throws -> Plan {
-        var transaction: FirewallTransaction?
-        if let firewall, let ruleset {
-            transaction = try await firewall.transaction(to: ruleset)
-        }
-        var desired = NodeNetwork(node: node)
-        var observed = ObservedNetwork()
-        if let links {
-            desired = NodeNetworkBuilder.build(validated, node: node)
-            observed = try await links.observe(desired.observationScope)
-        }
-        return Planner.plan(desired: desired, observed: observed, firewall: transaction)
-    }
-
-    var applier: Applier {
-        Applier(links: links ?? NoLinks(), firewall: firewall.map { StagedFirewall(netlink: $0.firewall) })
-    }
-}
-
-/// A plan without link steps needs no link dataplane.
-struct NoLinks: LinkDataplane {
-    func observe(_ scope: ObservationScope) async throws -> ObservedNetwork { ObservedNetwork() }
-    func perform(_ operation: LinkOperation) async throws(LinkOperationError) {
-        throw LinkOperationError(operation: operation, message: "links are out of this command's scope")
-    }
-    var writeCount: Int { 0 }
-    func linkEvents() -> AsyncThrowingStream<LinkEvent, any Error> { AsyncThrowingStream { $0.finish() } }
-}
-
-/// The netlink firewall, with very large first loads sent as staged batches whose last one hooks the
-/// base chains (no packet meets a half-built ruleset, no single transaction holds the kernel long).
-struct StagedFirewall: FirewallDataplane {
-    static let stagedLoadThreshold = 50_000
-    let netlink: NetlinkFirewall
-
-    func observe(tables: [(TableFamily, String)]) async throws -> ObservedFirewall { try await netlink.observe(tables: tables) }
-
-    func apply(_ changes: [FirewallChange], expectedGeneration: UInt32?) async throws(FirewallApplyError) -> FirewallApplyReport {
-        changes.count > Self.stagedLoadThreshold
-            ? try await netlink.applyChunked(changes, expectedGeneration: expectedGeneration)
-            : try await netlink.apply(changes, expectedGeneration: expectedGeneration)
+    /// The control loop over this namespace's kernel (the same one a daemon runs).
+    var reconciler: NodeReconciler {
+        NodeReconciler(links: links, firewall: firewall?.firewall, firewallTables: FirewallSession.ourTables,
+                       canonicalForm: { $0.canonical() }, bridgeNetfilter: firewall)
     }
 }

@@ -13,8 +13,10 @@ struct TraceCommand: AsyncParsableCommand {
         abstract: "Show every hook, chain and rule a packet meets, the policy line behind each, and the verdict.",
         discussion: """
             The packet takes the kernel's path through the node: bridged within a bridge, routed between vnets \
-            or to and from the outside, delivered to the node's own addresses, or sent by the node. Every hook \
-            it passes is listed in the kernel's order, with the packet as that hook sees it.
+            or to and from the outside, delivered to the node's own addresses, or sent by the node. A guest on \
+            a bridge the node has no address on (vlan, qinq, vxlan vnets, plain uplink bridges) is bridged out \
+            of that bridge's port to the router beyond and back in the same way. Every hook it passes is \
+            listed in the kernel's order, with the packet as that hook sees it.
 
             Examples:
               sdn trace --from 101/net0 --to 10.20.0.11 tcp/5432

@@ -68,4 +68,15 @@ public protocol FirewallDataplane: Sendable {
     /// Applies `changes` as ONE netlink batch. With `expectedGeneration`, the batch is refused with
     /// `.generationChanged` if the ruleset changed since it was observed.
     func apply(_ changes: [FirewallChange], expectedGeneration: UInt32?) async throws(FirewallApplyError) -> FirewallApplyReport
+
+    /// Applies a change list too large for one transaction (a first load of 100,000 rules) as several,
+    /// objects nothing reaches yet first and the hooks last, so traffic never meets a half-built ruleset.
+    /// A dataplane without such staging applies one batch (the default).
+    func applyStaged(_ changes: [FirewallChange], expectedGeneration: UInt32?) async throws(FirewallApplyError) -> FirewallApplyReport
+}
+
+extension FirewallDataplane {
+    public func applyStaged(_ changes: [FirewallChange], expectedGeneration: UInt32?) async throws(FirewallApplyError) -> FirewallApplyReport {
+        try await apply(changes, expectedGeneration: expectedGeneration)
+    }
 }

@@ -665,6 +665,20 @@ struct Builder {
         for guest in guests {
             let policy = guestPolicies[guest.id]
             let options = (policy?.options ?? FirewallOptions()).inheriting(from: clusterOptions)
+            if mode == .brNetfilter {
+                // Routed traffic to a NIC nothing filters must not fall to the `undeclared` drop, which is
+                // for addresses no guest declares: its declared addresses pass, as in Proxmox.
+                let filtered = enabled && options.enable ?? true
+                for nic in guest.nics where !(filtered && nic.firewall) {
+                    guard case .vnet(let name) = nic.attachment else { continue }
+                    for prefix in nic.ips where prefix.isHost {
+                        let element = SetElement(key: [.string(InterfaceNaming.vnetBridge(name)), .address(prefix.address)], data: .verdict(.accept))
+                        if prefix.family == .ipv4 { chunk.inMapV4.append(element) } else { chunk.inMapV6.append(element) }
+                    }
+                    // Without a declared address it is not reachable by routed connections either: say so.
+                    chunk.diagnostics += minimalLayoutFindings(guest: guest, nic: nic, path: { ConfigPath.topology / "guests" / String(guest.id) / "nics" / nic.key })
+                }
+            }
             guard enabled, options.enable ?? true else { continue }
             var sharedPolicyRules: (out: [Rule], in: [Rule], outChain: String, inChain: String)?
             var sharedGroupChainMade = false
@@ -693,6 +707,13 @@ struct Builder {
                     guard let mac = nic.mac else {
                         chunk.diagnostics.append(.warning("firewall-needs-mac", "guest \(guest.id) \(nic.key) has no declared MAC; in br_netfilter mode its rules are found by MAC, so they are not applied",
                                                     at: state.sources.location(of: nicPath()), path: nicPath().description, hint: "declare mac: for the NIC"))
+                        // Unfiltered, like a NIC with the firewall off: its declared addresses are not undeclared.
+                        if case .vnet(let name) = nic.attachment {
+                            for prefix in nic.ips where prefix.isHost {
+                                let element = SetElement(key: [.string(InterfaceNaming.vnetBridge(name)), .address(prefix.address)], data: .verdict(.accept))
+                                if prefix.family == .ipv4 { chunk.inMapV4.append(element) } else { chunk.inMapV6.append(element) }
+                            }
+                        }
                         continue
                     }
                     dispatchKey = .ether(mac)
@@ -849,7 +870,7 @@ struct Builder {
             for family in [IPAddress.Family.ipv4, .ipv6] where vnet.subnets.contains(where: { $0.cidr.family == family })
                 && !nic.ips.contains(where: { $0.family == family && $0.isHost }) {
                 findings.append(.warning("minimal-undeclared-address",
-                    "guest \(guest.id) \(nic.key) declares no \(family == .ipv4 ? "IPv4" : "IPv6") address: in the minimal layout, connections the node routes or opens to it over \(family == .ipv4 ? "IPv4" : "IPv6") are dropped, because they cannot be matched to its policy",
+                    "guest \(guest.id) \(nic.key) declares no \(family == .ipv4 ? "IPv4" : "IPv6") address: in the minimal layout, connections the node routes or opens to it over \(family == .ipv4 ? "IPv4" : "IPv6") are dropped, because the node cannot tell which NIC they are for",
                     at: state.sources.location(of: path()), path: path().description, hint: hint))
             }
             return findings

@@ -11,6 +11,14 @@ import SDNNFTables
 /// - The IP stack: prerouting, then input (for one of the node's addresses) or forward and postrouting;
 ///   a packet the node sends passes output and postrouting. Out through a bridge, bridge output and
 ///   postrouting follow, with the receiving port as output interface.
+/// - A bridge the node has no address on (a vnet of a vlan, qinq or vxlan zone, a plain uplink bridge)
+///   is not in the node's routing table. Its guests' traffic to anything off the bridge is bridged out
+///   of the bridge's own port (VLAN sub-interface, VXLAN device, the bridge's NIC) to the router beyond,
+///   and what comes from beyond is bridged in through that port. What is on the node itself comes back
+///   from that router: up the node's uplink to its IP stack, or in through another bridge's port; the
+///   node's own traffic to such a guest leaves by its route and comes back in the same way. The path
+///   then passes the node twice. (The lower bridge a VLAN-aware uplink's sub-interface sits on is not
+///   shown: no guest chain is found by its ports.)
 /// - `minimal` layout (`GuestFirewallMode.brNetfilter`): br_netfilter also hands every bridged IP frame
 ///   to the IP hooks, from inside bridge prerouting (inet prerouting), bridge forward (inet forward),
 ///   both at br_netfilter's priority 0, and bridge postrouting (inet postrouting, last), with the
@@ -247,6 +255,8 @@ extension TraceScenario {
         var place: Place
         /// `guest 101 net0`, `beyond vxlan_blue`, `beyond vmbr0` …
         var label: String
+        /// A NIC of a guest on the traced node (its port is the guest's tap or veth, not a way out).
+        var isLocalGuest = false
 
         var bridge: String? {
             switch place {
@@ -258,6 +268,26 @@ extension TraceScenario {
         var port: String? {
             if case .port(let port, _) = place { return port }
             return nil
+        }
+
+        /// The node itself, a guest of the node, or an address on one of its bridges: the packet must
+        /// end on this node, not leave it.
+        var isOnTheNode: Bool {
+            switch place {
+            case .node, .unknownPort: true
+            case .port: isLocalGuest
+            case .interface: false
+            }
+        }
+
+        /// The port or interface the station is beyond, for messages.
+        var beyondName: String {
+            switch place {
+            case .node: "lo"
+            case .port(let port, _): port
+            case .unknownPort(let bridge): bridge
+            case .interface(let name): name
+            }
         }
 
         /// The interface the node's IP stack sends to or receives from this station on.
@@ -284,6 +314,10 @@ extension TraceScenario {
             /// bridge's NIC), if any.
             var farPort: String?
             var vnet: String?
+            /// What would give the bridge a way beyond its own ports, for messages when it has none.
+            var fix: String?
+
+            func routes(_ family: IPAddress.Family) -> Bool { nodeAddresses.contains { $0.family == family } }
         }
 
         let desired: DesiredState
@@ -301,19 +335,29 @@ extension TraceScenario {
             nodeName = node
             nodeObject = desired.node(named: node)
             let uplinks = nodeObject?.uplinks ?? []
+            // Bond members and bridge ports carry no traffic of their own; a VLAN uplink's parent still does.
             var enslaved = Set<String>()
-            for uplink in uplinks { enslaved.formUnion(uplink.lowerLinks.map(\.rawValue)) }
+            for uplink in uplinks {
+                switch uplink.kind {
+                case .bond(let bond): enslaved.formUnion(bond.members.map(\.rawValue))
+                case .bridge(let bridge): enslaved.formUnion(bridge.ports.map(\.rawValue))
+                case .physical, .vlan: break
+                }
+            }
             for uplink in uplinks where !enslaved.contains(uplink.name.rawValue) {
                 let name = uplink.name.rawValue
                 let place: Station.Place
-                if case .bridge(let bridge) = uplink.kind, let port = bridge.ports.first?.rawValue {
-                    segments.append(Segment(bridge: name, prefixes: uplink.addresses.map(\.masked), nodeAddresses: uplink.addresses, farPort: port))
-                    place = .port(port, bridge: name)
+                if case .bridge(let bridge) = uplink.kind {
+                    let port = bridge.ports.first?.rawValue
+                    segments.append(Segment(bridge: name, prefixes: uplink.addresses.map(\.masked), nodeAddresses: uplink.addresses, farPort: port,
+                                            fix: "give uplink \(name) a port (bridge: ports:) or an address"))
+                    place = port.map { .port($0, bridge: name) } ?? .unknownPort(bridge: name)
                 } else {
                     plainUplinks.append((name, uplink.addresses))
                     place = .interface(name)
                 }
-                defaultUplinks.append((name, uplink.addresses, place))
+                // A bridge without ports leads nowhere beyond the node: no default route through it.
+                if case .unknownPort = place {} else { defaultUplinks.append((name, uplink.addresses, place)) }
                 nodeAddresses.formUnion(uplink.addresses.map(\.address))
             }
             if defaultUplinks.isEmpty { defaultUplinks = [("eth0", [], .interface("eth0"))] }
@@ -324,8 +368,13 @@ extension TraceScenario {
                 if case .simple = zone.kind {
                     gateways = vnet.subnets.compactMap { subnet in subnet.gateway.map { IPPrefix(address: $0, length: subnet.cidr.length) } }
                 }
+                let fix = switch zone.kind {
+                case .simple: "give a subnet of vnet \(vnet.name) a gateway (zone \(zone.name) is simple: the node routes its vnets)"
+                case .evpn: "vnet \(vnet.name) is in EVPN zone \(zone.name), whose VXLAN port and gateway sdn does not program yet"
+                case .vlan, .qinq, .vxlan: "vnet \(vnet.name) needs a tag, and zone \(zone.name) its uplink on node \(node)"
+                }
                 segments.append(Segment(bridge: InterfaceNaming.vnetBridge(vnet.name), prefixes: vnet.subnets.map(\.cidr.masked),
-                                        nodeAddresses: gateways, farPort: Self.farPort(of: vnet, in: zone, node: nodeObject), vnet: vnet.name))
+                                        nodeAddresses: gateways, farPort: Self.farPort(of: vnet, in: zone, node: nodeObject), vnet: vnet.name, fix: fix))
                 nodeAddresses.formUnion(gateways.map(\.address))
             }
             if let address = nodeObject?.address { nodeAddresses.insert(address) }
@@ -347,10 +396,54 @@ extension TraceScenario {
 
         func segment(bridge: String) -> Segment? { segments.first { $0.bridge == bridge } }
 
+        /// The bridge an address lives on: the one where the node has an address whose subnet holds it
+        /// (the node routes it there), else a vnet whose subnet holds it.
         func segment(containing address: IPAddress) -> Segment? {
-            // A subnet with the node's gateway in it first: that is where the node routes the address.
+            connectedSegment(address) ?? segments.first { segment in segment.prefixes.contains { $0.contains(address) } }
+        }
+
+        /// The bridge the node's routing table sends `address` to: one of its own subnets holds it.
+        func connectedSegment(_ address: IPAddress) -> Segment? {
             segments.first { segment in segment.nodeAddresses.contains { $0.masked.contains(address) } }
-                ?? segments.first { segment in segment.prefixes.contains { $0.contains(address) } }
+        }
+
+        /// Whether the node has an address of `family` on `bridge` (and so routes for the hosts there).
+        func routes(_ bridge: String, _ family: IPAddress.Family) -> Bool { segment(bridge: bridge)?.routes(family) ?? false }
+
+        /// Whether `place` is beyond one of the node's uplinks (its NIC, or the uplink itself), where the
+        /// node's routing meets the outside.
+        func isUplink(_ place: Station.Place) -> Bool {
+            switch place {
+            case .interface: true
+            case .port(_, let bridge): segment(bridge: bridge).map { $0.vnet == nil } ?? false
+            case .node, .unknownPort: false
+            }
+        }
+
+        /// Where a packet from beyond the node enters its IP stack: where `source` is, when that is beyond
+        /// an uplink; else (a router sending on what `source` sent) the uplink that holds the node's
+        /// address the packet is for, or the one the node routes `source`'s address out of.
+        func entry(from source: Station, toward destination: Station) -> Station {
+            if !source.isLocalGuest, isUplink(source.place) { return source }
+            var entry = route(source.address)
+            if destination.place == .node {
+                if let segment = segments.first(where: { $0.vnet == nil && $0.nodeAddresses.contains { $0.address == destination.address } }), let port = segment.farPort {
+                    entry.place = .port(port, bridge: segment.bridge)
+                } else if let uplink = plainUplinks.first(where: { $0.addresses.contains { $0.address == destination.address } }) {
+                    entry.place = .interface(uplink.name)
+                }
+            }
+            if !isUplink(entry.place) { entry = defaultRoute(source.address) }
+            entry.mac = TraceScenario.upstreamMAC
+            return entry
+        }
+
+        /// The refusal for a bridge the node neither routes (no address of `family` on it) nor leaves
+        /// through a port: only the NICs on it reach each other.
+        func noWayBeyond(_ bridge: String, family: IPAddress.Family, _ what: String) -> TraceError {
+            let fix = segment(bridge: bridge)?.fix.map { "; to change that, \($0)" } ?? ""
+            return TraceError("node \(nodeName) has no \(family.displayName) address on \(bridge) and \(bridge) has no port out of the node, so \(what): "
+                              + "only the NICs on \(bridge) reach each other" + fix)
         }
 
         /// Whether `endpoint` can take part in a conversation of `family`.
@@ -380,16 +473,34 @@ extension TraceScenario {
             }
         }
 
+        /// A NIC of a guest on this node, at its tap or veth.
         func guestStation(_ guest: Guest, _ nic: GuestNIC, address: IPAddress) -> Station {
             Station(address: address, mac: nic.mac,
                     place: .port(InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index), bridge: bridge(of: nic)),
-                    label: "guest \(guest.id) \(nic.key)")
+                    label: "guest \(guest.id) \(nic.key)", isLocalGuest: true)
         }
 
-        /// Where the node's routing sends `address` (not one of its own): onto a bridge whose subnet
-        /// holds it, or out of an uplink.
-        func routed(_ address: IPAddress) -> Station {
-            if let segment = segment(containing: address) {
+        /// Where `address` (not the node's) lives as seen from the node: on a bridge whose subnet holds it
+        /// (the port unknown on a vnet, beyond the NIC of an uplink bridge), beyond an uplink whose subnet
+        /// holds it, else beyond the default route's uplink.
+        func located(_ address: IPAddress) -> Station {
+            place(address, on: segment(containing: address))
+        }
+
+        /// Where the node's own routing table sends `address`: onto a bridge where the node has an address
+        /// whose subnet holds it, out of such an uplink, else out of the default route's uplink. A vnet the
+        /// node has no address on is not in its routing table.
+        func route(_ address: IPAddress) -> Station {
+            place(address, on: connectedSegment(address))
+        }
+
+        /// Where the node meets what it routes out of its default route's uplink in `family`.
+        func defaultRoute(_ address: IPAddress) -> Station {
+            place(address, on: nil)
+        }
+
+        private func place(_ address: IPAddress, on segment: Segment?) -> Station {
+            if let segment {
                 if segment.vnet == nil, let port = segment.farPort {
                     return Station(address: address, mac: TraceScenario.upstreamMAC, place: .port(port, bridge: segment.bridge), label: "\(address) beyond \(port)")
                 }
@@ -430,10 +541,10 @@ extension TraceScenario {
                                        label: "guest \(guest.id) \(nic.key) on node \(guest.node), beyond \(port)")
                     }
                 }
-                let station = routed(address)
+                let station = located(address)
                 if role == .source, case .unknownPort(let bridge) = station.place {
                     let segment = segment(bridge: bridge)
-                    if let port = segment?.farPort, segment?.nodeAddresses.isEmpty == true {
+                    if let port = segment?.farPort, segment?.routes(address.family) == false {
                         // A vnet the node does not route (VXLAN, VLAN): its other hosts are beyond its port.
                         return Station(address: address, mac: TraceScenario.upstreamMAC, place: .port(port, bridge: bridge), label: "\(address) beyond \(port)")
                     }
@@ -446,8 +557,11 @@ extension TraceScenario {
 
         /// The node's address of `family` it would use towards `other`: its address on the bridge or
         /// uplink `other` sits on (the one whose subnet holds `other`'s address first), else the node's
-        /// address, else any of its addresses.
+        /// address, else any of its addresses. On a bridge the node has no such address on, `other` is
+        /// reached through the node's route to it (a router beyond an uplink).
         func nodeAddress(family: IPAddress.Family, facing other: Station) throws(TraceError) -> IPAddress {
+            var other = other
+            if let bridge = other.bridge, !routes(bridge, family) { other = route(other.address) }
             var candidates: [IPPrefix] = []
             switch other.place {
             case .port(_, let bridge), .unknownPort(let bridge):
@@ -578,66 +692,137 @@ extension TraceScenario {
         }
 
         mutating func build(from source: Station, to destination: Station, view: NodeView) throws(TraceError) -> String {
-            let bridgedOnly = source.bridge != nil && source.bridge == destination.bridge
-            if !bridgedOnly, let bridge = destination.bridge, view.routed(destination.address).ipInterface != bridge {
-                throw TraceError("node \(view.nodeName) routes \(destination.address) to \(view.routed(destination.address).ipInterface), not to \(bridge): "
-                                 + "the packet never reaches \(destination.label)")
-            }
-            switch (source.place, destination.place) {
-            case (.node, .node):
-                ipHook(.output, in: nil, out: "lo", frame: nil, "sent by the node to itself on lo")
-                ipHook(.postrouting, in: nil, out: "lo", frame: nil, "leaving on lo")
-                ipHook(.prerouting, in: "lo", out: nil, frame: nil, "back in on lo")
-                ipHook(.input, in: "lo", out: nil, frame: nil, "delivered to the node on lo")
-                return "from the node to itself"
-            case (.node, _):
-                let out = destination.ipInterface
-                ipHook(.output, in: nil, out: out, frame: nil, "sent by the node out of \(out)")
-                ipHook(.postrouting, in: nil, out: out, frame: nil, "leaving on \(out)")
-                down(to: destination)
-                return "from the node to \(destination.label)"
-            case (.unknownPort, _):
-                throw TraceError("the port \(source.address) is sent from is unknown")
-            default:
-                break
-            }
-            if let inBridge = source.bridge, let inPort = source.port, destination.bridge == inBridge {
+            if case .unknownPort = source.place { throw TraceError("the port \(source.address) is sent from is unknown") }
+            // Both ends on one bridge: the bridge carries the frame, whether or not the node routes there.
+            if let bridge = source.bridge, let inPort = source.port, destination.bridge == bridge {
                 guard destination.port != inPort else {
                     throw TraceError("\(source.label) and \(destination.label) are both beyond \(inPort): the packet does not cross node \(view.nodeName)")
                 }
-                bridged(Frame(inPort: inPort, outPort: destination.port, bridge: inBridge, source: source.mac, destination: destination.mac), destination: destination)
-                return "bridged on \(inBridge): \(source.label) → \(destination.label)"
+                bridged(Frame(inPort: inPort, outPort: destination.port, bridge: bridge, source: source.mac, destination: destination.mac), destination: destination)
+                return "bridged on \(bridge): \(source.label) → \(destination.label)"
             }
-            if source.ipInterface == destination.ipInterface, case .interface(let name) = source.place {
-                throw TraceError("\(source.label) and \(destination.label) are both beyond \(name): the packet does not cross node \(view.nodeName)")
+            switch source.place {
+            case .node:
+                return try fromTheIPStack(source, received: nil, to: destination, view: view)
+            case .port(let port, let bridge) where source.isLocalGuest:
+                return try fromAGuest(source, port: port, bridge: bridge, to: destination, view: view)
+            default:
+                return try fromBeyond(source, entry: view.entry(from: source, toward: destination), to: destination, view: view)
             }
-            // Up to the node's IP stack.
-            var received: Frame?
-            if let inBridge = source.bridge, let inPort = source.port {
-                // Only a bridge where the node has an address of the family sends its hosts' other traffic to the node.
-                let routes = view.segment(bridge: inBridge)?.nodeAddresses.contains { $0.family == source.address.family } ?? false
-                guard routes || (destination.place == .node && view.segment(bridge: inBridge)?.nodeAddresses.contains { $0.address == destination.address } == true) else {
-                    throw TraceError("node \(view.nodeName) has no \(source.address.family.displayName) address on \(inBridge), so it is not the router of \(source.label); "
-                                     + "sdn trace follows traffic the node routes (simple zones) and traffic bridged within one bridge")
-                }
-                let frame = Frame(inPort: inPort, outPort: nil, bridge: inBridge, source: source.mac, destination: TraceScenario.routerMAC)
+        }
+
+        /// From a guest NIC to what is not on its bridge: up to the node where the node routes the bridge
+        /// (has an address of the family on it), else bridged out of the bridge's port to the router beyond
+        /// it (a VLAN's or VXLAN's gateway, the LAN's router); what is on the node itself comes back in
+        /// from that router.
+        mutating func fromAGuest(_ source: Station, port: String, bridge: String, to destination: Station, view: NodeView) throws(TraceError) -> String {
+            let segment = view.segment(bridge: bridge)
+            let toItsAddressHere = destination.place == .node && segment?.nodeAddresses.contains { $0.address == destination.address } == true
+            if segment?.routes(source.address.family) == true || toItsAddressHere {
+                let frame = Frame(inPort: port, outPort: nil, bridge: bridge, source: source.mac, destination: TraceScenario.routerMAC)
                 upToTheNode(frame)
-                received = frame
-            } else {
-                let frame = Frame(inPort: nil, outPort: nil, bridge: source.ipInterface, source: source.mac, destination: TraceScenario.routerMAC)
-                ipHook(.prerouting, in: source.ipInterface, out: nil, frame: frame, "IP prerouting on \(source.ipInterface)")
-                received = frame
+                return try fromTheIPStack(source, received: (bridge, frame, source.place), to: destination, view: view)
             }
-            let input = source.ipInterface
+            guard let farPort = segment?.farPort else {
+                throw view.noWayBeyond(bridge, family: source.address.family, "nothing carries the traffic of \(source.label) beyond \(bridge)")
+            }
+            let router = Station(address: destination.address, mac: TraceScenario.upstreamMAC, place: .port(farPort, bridge: bridge),
+                                 label: "the router beyond \(farPort)")
+            bridged(Frame(inPort: port, outPort: farPort, bridge: bridge, source: source.mac, destination: router.mac), destination: router)
+            let out = "bridged on \(bridge): \(source.label) → the router beyond \(farPort)"
+            guard destination.isOnTheNode else { return out + ", toward \(destination.label)" }
+            return out + ", which sends it back: " + (try fromBeyond(source, entry: view.entry(from: source, toward: destination), to: destination, view: view))
+        }
+
+        /// From beyond the node (a host behind an uplink, another node's guest, the router a guest's
+        /// bridged traffic went to): onto a bridge with a port out of the node through that port, as the
+        /// router beyond puts it on the bridge's segment; anything else into the node's IP stack at `entry`.
+        mutating func fromBeyond(_ source: Station, entry: Station, to destination: Station, view: NodeView) throws(TraceError) -> String {
+            if destination.isOnTheNode, let bridge = destination.bridge, let farPort = view.segment(bridge: bridge)?.farPort {
+                bridgeIn(from: farPort, on: bridge, to: destination)
+                return "\(source.label) → \(destination.label): bridged on \(bridge) from the router beyond \(farPort)"
+            }
+            if !destination.isOnTheNode, !view.isUplink(source.place) {
+                throw TraceError("\(source.label) reaches \(destination.label) through its router beyond node \(view.nodeName): the packet does not cross it")
+            }
+            var input = entry.ipInterface
+            var frame = Frame(inPort: nil, outPort: nil, bridge: input, source: entry.mac, destination: TraceScenario.routerMAC)
+            if let bridge = entry.bridge, let port = entry.port {
+                frame = Frame(inPort: port, outPort: nil, bridge: bridge, source: entry.mac, destination: TraceScenario.routerMAC)
+                upToTheNode(frame)
+                input = bridge
+            } else {
+                ipHook(.prerouting, in: input, out: nil, frame: frame, "IP prerouting on \(input)")
+            }
+            return try fromTheIPStack(source, received: (input, frame, entry.place), to: destination, view: view)
+        }
+
+        /// The packet is in the node's IP stack, received (on `input`, as `frame`, from `place`) or sent by
+        /// the node itself: delivered to the node, or routed out by the node's routing table. A bridge the
+        /// node has no address on is not in that table: what is for it leaves by the node's route, and
+        /// the router beyond hands it back through the bridge's port.
+        mutating func fromTheIPStack(_ source: Station, received: (input: String, frame: Frame, place: Station.Place)?, to destination: Station,
+                                     view: NodeView) throws(TraceError) -> String {
             if destination.place == .node {
-                ipHook(.input, in: input, out: nil, frame: received, "delivered to the node (\(destination.address)), input interface \(input)")
+                guard let received else {
+                    ipHook(.output, in: nil, out: "lo", frame: nil, "sent by the node to itself on lo")
+                    ipHook(.postrouting, in: nil, out: "lo", frame: nil, "leaving on lo")
+                    ipHook(.prerouting, in: "lo", out: nil, frame: nil, "back in on lo")
+                    ipHook(.input, in: "lo", out: nil, frame: nil, "delivered to the node on lo")
+                    return "from the node to itself"
+                }
+                ipHook(.input, in: received.input, out: nil, frame: received.frame,
+                       "delivered to the node (\(destination.address)), input interface \(received.input)")
                 return "\(source.label) to the node"
             }
-            let output = destination.ipInterface
-            ipHook(.forward, in: input, out: output, frame: received, "routed \(input) → \(output)")
-            ipHook(.postrouting, in: input, out: output, frame: received, "leaving on \(output)")
-            down(to: destination)
-            return "routed \(input) → \(output): \(source.label) → \(destination.label)"
+            var target = destination
+            var backIn: (port: String, bridge: String)?
+            if destination.isOnTheNode, let bridge = destination.bridge {
+                let routed = view.route(destination.address)
+                if routed.ipInterface != bridge {
+                    let family = destination.address.family
+                    if view.routes(bridge, family) {
+                        throw TraceError("node \(view.nodeName) routes \(destination.address) to \(routed.ipInterface), not to \(bridge): "
+                                         + "the packet never reaches \(destination.label)")
+                    }
+                    guard let farPort = view.segment(bridge: bridge)?.farPort else {
+                        throw view.noWayBeyond(bridge, family: family, "nothing beyond \(bridge) reaches \(destination.label)")
+                    }
+                    target = routed
+                    target.label = "the router beyond \(routed.beyondName)"
+                    backIn = (farPort, bridge)
+                }
+            } else if !destination.isOnTheNode, !view.isUplink(destination.place) {
+                // Another node's guest on a vnet the node does not route: the node's route leads toward it.
+                target = view.route(destination.address)
+                target.label = "the router beyond \(target.beyondName), toward \(destination.label)"
+            }
+            if let received, received.place == target.place {
+                throw TraceError("\(source.label) and \(destination.label) are both beyond \(target.beyondName): the packet does not cross node \(view.nodeName)")
+            }
+            let output = target.ipInterface
+            var summary: String
+            if let received {
+                ipHook(.forward, in: received.input, out: output, frame: received.frame, "routed \(received.input) → \(output)")
+                ipHook(.postrouting, in: received.input, out: output, frame: received.frame, "leaving on \(output)")
+                summary = "routed \(received.input) → \(output): \(source.label) → \(target.label)"
+            } else {
+                ipHook(.output, in: nil, out: output, frame: nil, "sent by the node out of \(output)")
+                ipHook(.postrouting, in: nil, out: output, frame: nil, "leaving on \(output)")
+                summary = "from the node to \(target.label)"
+            }
+            down(to: target)
+            if let backIn {
+                bridgeIn(from: backIn.port, on: backIn.bridge, to: destination)
+                summary += ", which sends it back: bridged on \(backIn.bridge) from \(backIn.port) → \(destination.label)"
+            }
+            return summary
+        }
+
+        /// A frame the router beyond `port` puts on `bridge`'s segment, bridged to `destination`.
+        mutating func bridgeIn(from port: String, on bridge: String, to destination: Station) {
+            bridged(Frame(inPort: port, outPort: destination.port, bridge: bridge, source: TraceScenario.upstreamMAC, destination: destination.mac),
+                    destination: destination)
         }
     }
 }

@@ -27,6 +27,11 @@ extension NetlinkFirewall {
         }.get()
     }
 
+    /// ``FirewallDataplane``'s staged load: ``applyChunked(_:expectedGeneration:maximumMessagesPerBatch:)``.
+    public func applyStaged(_ changes: [FirewallChange], expectedGeneration: UInt32?) async throws(FirewallApplyError) -> FirewallApplyReport {
+        try await applyChunked(changes, expectedGeneration: expectedGeneration)
+    }
+
     static func applyChunked(_ changes: [FirewallChange], expectedGeneration: UInt32?, limit: Int, socket: NetlinkSocket) throws(FirewallApplyError) -> FirewallApplyReport {
         let plan = try ChunkPlan(changes, socket: socket)
         guard !plan.early.isEmpty else { return try apply(changes, expectedGeneration: expectedGeneration, socket: socket) }

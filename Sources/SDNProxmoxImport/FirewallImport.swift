@@ -194,12 +194,43 @@ struct FirewallImport {
         options.policyOut = options.policyOut ?? .accept
         importIPFilter(ipfilterSets, guest: guest, options: &options, notes: &notes)
         policy.options = options
-        policy.rules = file.rules.compactMap { convert($0, scope: .guest(id)) }
+        for rule in file.rules {
+            guard let converted = convert(rule, scope: .guest(id)) else { continue }
+            policy.rules.append(converted)
+            if options.enable != false, converted.enabled, let why = rejectsInbound(converted) { noteInboundReject(at: rule.line, why) }
+        }
+        if options.enable != false, options.policyIn == .reject, let option = file.options.last(where: { $0.key.lowercased() == "policy_in" }) {
+            noteInboundReject(at: option.line, "refuse inbound traffic no rule accepts, with a TCP reset or an ICMP unreachable")
+        }
         if ipsets.contains(where: { $0.value.name == "blacklist" }) {
             policy.rules.insert(blacklistRule(), at: 0)
             notes.append("the datacenter's 'blacklist' IP set is dropped first, as Proxmox does for every guest")
         }
         guestPolicies[id] = ImportedPolicy(file: file.path, policy: policy, notes: notes)
+    }
+
+    /// What a guest rule rejects inbound, in Proxmox's words, or nil when it rejects nothing inbound.
+    private func rejectsInbound(_ rule: FirewallRule) -> String? {
+        switch rule.body {
+        case .match(let match):
+            return match.direction == .in && match.action == .reject ? "refuse this inbound traffic with a TCP reset or an ICMP unreachable" : nil
+        case .group(let name, _):
+            let group = groups.first { $0.value.name == name }?.value
+            let rejects = group?.rules.contains { rule in
+                guard rule.enabled, case .match(let match) = rule.body else { return false }
+                return match.direction == .in && match.action == .reject
+            } ?? false
+            return rejects ? "security group \(name)'s IN REJECT rules refuse inbound traffic with a TCP reset or an ICMP unreachable" : nil
+        }
+    }
+
+    /// A guest's inbound REJECT: the full layout (bridge conntrack: Debian's and Proxmox's kernels) runs
+    /// guests' inbound chains on the bridge forward and output hooks, where the kernel refuses reject,
+    /// so it drops there (`sdn compile` warns `reject-inbound-drops`); the minimal layout answers.
+    private mutating func noteInboundReject(at line: SourceLine, _ meaning: String) {
+        accounting.changed(line, meaning: meaning,
+                           action: "reject; on kernels with bridge conntrack (sdn's full layout, e.g. Debian's and Proxmox's) the packet is dropped without an answer",
+                           reason: "the kernel refuses reject on the bridge hooks where a guest's inbound traffic is filtered (forward, output); sdn compile warns reject-inbound-drops")
     }
 
     /// `[IPSET ipfilter-netN]`: the addresses NIC N may send from. Proxmox filters a NIC's source

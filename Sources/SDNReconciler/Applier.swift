@@ -6,10 +6,13 @@ import SDNNFTables
 public struct Applier: Sendable {
     public let links: any LinkDataplane
     public let firewall: (any FirewallDataplane)?
+    /// Times the apply (``ApplyReport/elapsed``).
+    public let clock: any Clock<Duration>
 
-    public init(links: any LinkDataplane, firewall: (any FirewallDataplane)? = nil) {
+    public init(links: any LinkDataplane, firewall: (any FirewallDataplane)? = nil, clock: any Clock<Duration> = ContinuousClock()) {
         self.links = links
         self.firewall = firewall
+        self.clock = clock
     }
 
     public typealias Progress = @Sendable (_ done: Int, _ total: Int, _ step: PlanStep) -> Void
@@ -18,7 +21,7 @@ public struct Applier: Sendable {
     static let runLength = 256
 
     public func apply(_ plan: Plan, progress: Progress? = nil) async throws(ApplyFailure) -> ApplyReport {
-        let start = ContinuousClock.now
+        let elapsed = stopwatch(clock)
         var done: [PlanStep] = []
         var report = ApplyReport()
         var index = 0
@@ -53,7 +56,7 @@ public struct Applier: Sendable {
             index += 1
             progress?(index, plan.steps.count, step)
         }
-        report.elapsed = ContinuousClock.now - start
+        report.elapsed = elapsed()
         return report
     }
 
@@ -97,7 +100,7 @@ public struct ApplierError: Error, CustomStringConvertible {
 }
 
 /// A plan that stopped: which step failed and why, and whether the rollback brought everything back.
-public struct ApplyFailure: Error, CustomStringConvertible {
+public struct ApplyFailure: Error, Sendable, CustomStringConvertible {
     public var step: PlanStep
     public var stepIndex: Int
     public var reason: any Error

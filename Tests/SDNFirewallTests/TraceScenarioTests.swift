@@ -96,6 +96,8 @@ import Testing
         try! MACAddress("52:54:00:00:01:01"): "m101", try! MACAddress("52:54:00:00:01:02"): "m102", try! MACAddress("52:54:00:00:02:01"): "m201",
         try! MACAddress("52:54:00:00:09:99"): "forged", TraceScenario.routerMAC: "R", TraceScenario.upstreamMAC: "U",
         try! MACAddress("52:54:00:50:01:01"): "blue101", try! MACAddress("52:54:00:50:01:03"): "blue103",
+        try! MACAddress("52:54:00:00:03:01"): "m301", try! MACAddress("52:54:00:00:03:02"): "m302", try! MACAddress("52:54:00:00:03:03"): "m303",
+        try! MACAddress("52:54:00:00:03:04"): "m304", try! MACAddress("52:54:00:00:03:06"): "m306", try! MACAddress("52:54:00:00:03:08"): "m308",
     ]
 
     /// `hook[, priority]: iif=… oif=… ibr=… obr=… ether=SRC>DST`, with only the fields the hook has.
@@ -145,22 +147,28 @@ import Testing
     }
 
     static func bridgedWeb(from: String, to: String, ether: String, layout: String) -> [String] {
+        bridged(on: "web", from: from, to: to, ether: ether, layout: layout)
+    }
+
+    /// A frame bridged from port `from` to port `to` of `bridge`: bridge hooks only in `full`; under
+    /// br_netfilter (`minimal`) the IP hooks inside them, with the bridge as both interfaces.
+    static func bridged(on bridge: String, from: String, to: String, ether: String, layout: String) -> [String] {
         if layout == "full" {
             return [
-                "bridge prerouting: iif=\(from) ibr=web ether=\(ether)",
-                "bridge forward: iif=\(from) oif=\(to) ibr=web obr=web ether=\(ether)",
-                "bridge postrouting: oif=\(to) obr=web ether=\(ether)",
+                "bridge prerouting: iif=\(from) ibr=\(bridge) ether=\(ether)",
+                "bridge forward: iif=\(from) oif=\(to) ibr=\(bridge) obr=\(bridge) ether=\(ether)",
+                "bridge postrouting: oif=\(to) obr=\(bridge) ether=\(ether)",
             ]
         }
         return [
-            "bridge prerouting, priority <= 0: iif=\(from) ibr=web ether=\(ether)",
-            "inet prerouting: iif=web ether=\(ether)",
-            "bridge prerouting, priority >= 1: iif=\(from) ibr=web ether=\(ether)",
-            "bridge forward, priority <= 0: iif=\(from) oif=\(to) ibr=web obr=web ether=\(ether)",
-            "inet forward: iif=web oif=web ether=\(ether)",
-            "bridge forward, priority >= 1: iif=\(from) oif=\(to) ibr=web obr=web ether=\(ether)",
-            "bridge postrouting: oif=\(to) obr=web ether=\(ether)",
-            "inet postrouting: oif=web ether=\(ether)",
+            "bridge prerouting, priority <= 0: iif=\(from) ibr=\(bridge) ether=\(ether)",
+            "inet prerouting: iif=\(bridge) ether=\(ether)",
+            "bridge prerouting, priority >= 1: iif=\(from) ibr=\(bridge) ether=\(ether)",
+            "bridge forward, priority <= 0: iif=\(from) oif=\(to) ibr=\(bridge) obr=\(bridge) ether=\(ether)",
+            "inet forward: iif=\(bridge) oif=\(bridge) ether=\(ether)",
+            "bridge forward, priority >= 1: iif=\(from) oif=\(to) ibr=\(bridge) obr=\(bridge) ether=\(ether)",
+            "bridge postrouting: oif=\(to) obr=\(bridge) ether=\(ether)",
+            "inet postrouting: oif=\(bridge) ether=\(ether)",
         ]
     }
 

@@ -117,6 +117,25 @@ struct SampleClusterTests {
         #expect(dropped.contains("nodes/pve1/qemu-server/101.conf:5"))  // link_down=1
     }
 
+    @Test("a guest's inbound REJECT is reported: it drops on kernels with bridge conntrack")
+    func inboundRejectIsReported() throws {
+        func rejectEntries(_ tree: ProxmoxTree) -> [String] {
+            ProxmoxImporter.run(tree).report.entries
+                .filter { $0.kind == .changed && $0.reason.contains("reject-inbound-drops") }
+                .map { "\($0.location.file):\($0.location.line)" }
+        }
+        // 200.fw has policy_in: REJECT, 101.fw an IN REJECT rule; the datacenter's OUT REJECT is no guest's inbound.
+        #expect(rejectEntries(tree) == ["firewall/101.fw:11", "firewall/200.fw:4"])
+        var changed = tree
+        // A group with an inbound REJECT makes every guest using it reject inbound (203 uses dbserver).
+        changed.files["firewall/cluster.fw"] = tree.files["firewall/cluster.fw"]!
+            .replacingOccurrences(of: "[group dbserver]\n", with: "[group dbserver]\n\nIN REJECT -p tcp -dport 3306\n")
+        // A guest whose firewall is off rejects nothing; an OUT REJECT answers in every layout.
+        changed.files["firewall/200.fw"] = tree.files["firewall/200.fw"]!.replacingOccurrences(of: "enable: 1", with: "enable: 0")
+        changed.files["firewall/201.fw"]! += "OUT REJECT -p tcp -dport 25\n"
+        #expect(rejectEntries(changed) == ["firewall/101.fw:11", "firewall/203.fw:7"])
+    }
+
     @Test("--node imports one node with the cluster-wide parts")
     func singleNode() throws {
         let one = ProxmoxImporter.run(tree, node: "pve2")
