@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "CNetlinkMessages"),
 
         // Shared test support: golden files, system-test traits, namespace helpers.
-        .target(name: "SDNTesting", dependencies: ["SDNNetns", "SDNConfig", "SDNDataplane"]),
+        .target(name: "SDNTesting", dependencies: ["SDNNetns", "SDNConfig", "SDNDataplane", "SDNNFTables"]),
 
         .testTarget(name: "SDNModelTests", dependencies: ["SDNModel", "SDNTesting"]),
         .testTarget(

@@ -35,9 +35,9 @@ enum KernelProbe {
             throw Failure(description: error.errno == EPERM ? "no permission to change nf_tables (run as root)" : error.description)
         }
         return KernelFeatures(
-            bridgeConntrack: await supports([.match(.ct("state"), .implicit, .value(.flags(["established"]))), .verdict(.accept)]),
-            bridgeReject: await supports([.match(.meta("l4proto"), .equal, .value(.symbol("tcp"))), .reject(.tcpReset)]),
-            bridgeMeta: await supports([.match(.meta("ibrname"), .equal, .value(.string("probe0"))), .verdict(.accept)]))
+            bridgeConntrack: await supports([.match(.ct(.state), .implicit, .value(.flags(["established"]))), .verdict(.accept)]),
+            bridgeReject: await supports([.match(.meta(.l4proto), .equal, .value(.symbol("tcp"))), .reject(.tcpReset)]),
+            bridgeMeta: await supports([.match(.meta(.ibrname), .equal, .value(.string("probe0"))), .verdict(.accept)]))
     }
 
     /// The features of the kernel this process runs on (its network namespace).

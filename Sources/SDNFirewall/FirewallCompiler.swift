@@ -192,7 +192,7 @@ struct Builder {
                 var rules: [Rule] = []
                 for rule in policy.rules {
                     rules += compiler.compile(rule, placement: .init(chain: name, direction: direction,
-                                                                      interfaceKey: direction == .out ? "oifname" : "iifname", logScope: name))
+                                                                      interfaceKey: direction == .out ? .oifname : .iifname, logScope: name))
                     if case .group(let group, _) = rule.body, rule.enabled { usedGroups[.inet, default: []].insert(group) }
                 }
                 inet.chains.append(Chain(name: name, rules: rules))
@@ -204,7 +204,7 @@ struct Builder {
 
         let ctRules = conntrackRules(prefix: "node", allowInvalid: options.allowInvalid ?? false)
         // input
-        var input: [Rule] = [Rule(id: "node/lo", statements: [.match(.meta("iifname"), .equal, .value(.string("lo"))), .verdict(.accept)])]
+        var input: [Rule] = [Rule(id: "node/lo", statements: [.match(.meta(.iifname), .equal, .value(.string("lo"))), .verdict(.accept)])]
         input += ctRules
         input += failsafeRules(node: node, options: options)
         input += underlayRules()
@@ -215,7 +215,7 @@ struct Builder {
         input += defaultPolicy(options.policyIn ?? .drop, level: options.logLevelIn ?? .nolog, scope: "node-in", rate: options.logRateLimit ?? .default)
         // output
         var output = conntrackRules(prefix: "node-out", allowInvalid: options.allowInvalid ?? false)
-        output.insert(Rule(id: "node-out/lo", statements: [.match(.meta("oifname"), .equal, .value(.string("lo"))), .verdict(.accept)]), at: 0)
+        output.insert(Rule(id: "node-out/lo", statements: [.match(.meta(.oifname), .equal, .value(.string("lo"))), .verdict(.accept)]), at: 0)
         // Neighbour discovery is untracked, so no ct rule accepts it: a drop or reject output policy
         // would cut the node off its IPv6 neighbours.
         output.append(Rule(id: "node-out/ndp", statements: [sharedSets.match(.ndp, in: .inet), .verdict(.accept)]))
@@ -262,7 +262,7 @@ struct Builder {
         return bridges.sorted()
     }
 
-    static let bridgedMatch: Statement = .match(.concat([.meta("iifname"), .meta("oifname")]), .equal, .setReference(FirewallNaming.bridgedPairs))
+    static let bridgedMatch: Statement = .match(.concat([.meta(.iifname), .meta(.oifname)]), .equal, .setReference(FirewallNaming.bridgedPairs))
 
     private func conntrackRules(prefix: String, allowInvalid: Bool) -> [Rule] {
         var rules = [Rule(id: prefix + "/ct-established", statements: Builder.acceptEstablished)]
@@ -273,16 +273,16 @@ struct Builder {
     }
 
     // Statements every guest NIC's chains repeat, built once (800,000 rules are mostly such).
-    static let acceptEstablished: [Statement] = [.match(.ct("state"), .implicit, .value(.flags(["established", "related"]))), .verdict(.accept)]
-    static let dropInvalid: [Statement] = [.match(.ct("state"), .implicit, .value(.flags(["invalid"]))), .counter, .verdict(.drop)]
+    static let acceptEstablished: [Statement] = [.match(.ct(.state), .implicit, .value(.flags(["established", "related"]))), .verdict(.accept)]
+    static let dropInvalid: [Statement] = [.match(.ct(.state), .implicit, .value(.flags(["invalid"]))), .counter, .verdict(.drop)]
     static let acceptNDP: [Statement] = [SharedSet.ndp.match, .verdict(.accept)]
     static let acceptHostNDP: [Statement] = [SharedSet.ndpHost.match, .verdict(.accept)]
     static let dhcpClientOut: [Statement] = [
-        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(68))),
-        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(67))), .verdict(.accept)]
+        .match(.payload(.udpSport), .equal, .value(.integer(68))),
+        .match(.payload(.udpDport), .equal, .value(.integer(67))), .verdict(.accept)]
     static let dhcpClientIn: [Statement] = [
-        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(67))),
-        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(68))), .verdict(.accept)]
+        .match(.payload(.udpSport), .equal, .value(.integer(67))),
+        .match(.payload(.udpDport), .equal, .value(.integer(68))), .verdict(.accept)]
     static let dropSmurfs: [Statement] = [SharedSet.smurfSources.match, .counter, .verdict(.drop)]
     static let countAccept: [Statement] = [.counter, .verdict(.accept)]
     static let countDrop: [Statement] = [.counter, .verdict(.drop)]
@@ -294,16 +294,16 @@ struct Builder {
             diagnostics.append(.warning("failsafe-open", "node '\(node.name)' has no management networks, so the failsafe keeps SSH (22) and the API (\(node.apiPort)) open to everyone",
                                         at: state.sources.location(of: ConfigPath.topology / "nodes" / node.name), path: "nodes.\(node.name)",
                                         hint: "list the networks you manage the node from under management:"))
-            return [Rule(id: "node/failsafe", statements: [.match(.payload(protocol: "tcp", field: "dport"), .equal, ports), .counter, .verdict(.accept)])]
+            return [Rule(id: "node/failsafe", statements: [.match(.payload(.tcpDport), .equal, ports), .counter, .verdict(.accept)])]
         }
         var rules: [Rule] = []
         if node.management.contains(where: { $0.family == .ipv4 }) {
-            rules.append(Rule(id: "node/failsafe-v4", statements: [.match(.payload(protocol: "ip", field: "saddr"), .equal, .setReference(FirewallNaming.managementSetV4)),
-                                                                   .match(.payload(protocol: "tcp", field: "dport"), .equal, ports), .counter, .verdict(.accept)]))
+            rules.append(Rule(id: "node/failsafe-v4", statements: [.match(.payload(.ipSaddr), .equal, .setReference(FirewallNaming.managementSetV4)),
+                                                                   .match(.payload(.tcpDport), .equal, ports), .counter, .verdict(.accept)]))
         }
         if node.management.contains(where: { $0.family == .ipv6 }) {
-            rules.append(Rule(id: "node/failsafe-v6", statements: [.match(.payload(protocol: "ip6", field: "saddr"), .equal, .setReference(FirewallNaming.managementSetV6)),
-                                                                   .match(.payload(protocol: "tcp", field: "dport"), .equal, ports), .counter, .verdict(.accept)]))
+            rules.append(Rule(id: "node/failsafe-v6", statements: [.match(.payload(.ip6Saddr), .equal, .setReference(FirewallNaming.managementSetV6)),
+                                                                   .match(.payload(.tcpDport), .equal, ports), .counter, .verdict(.accept)]))
         }
         return rules
     }
@@ -335,8 +335,8 @@ struct Builder {
                 guard !addresses.isEmpty else { continue }
                 let source: Expression = addresses.count == 1 ? .value(.address(addresses[0])) : .set(addresses.map { .address($0) })
                 rules.append(Rule(id: "node/vxlan-\(port)-\(family == .ipv4 ? "v4" : "v6")", statements: [
-                    .match(.payload(protocol: family == .ipv4 ? "ip" : "ip6", field: "saddr"), .equal, source),
-                    .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(Int(port)))), .counter, .verdict(.accept)]))
+                    .match(.payload(.address(ipv6: family == .ipv6, destination: false)), .equal, source),
+                    .match(.payload(.udpDport), .equal, .value(.integer(Int(port)))), .counter, .verdict(.accept)]))
             }
         }
         return rules
@@ -355,7 +355,7 @@ struct Builder {
         ]
         return combinations.enumerated().map { index, pair in
             Rule(id: "\(prefix)/tcpflags-\(index)", statements: [
-                .match(.bitwiseAnd(.payload(protocol: "tcp", field: "flags"), .value(.flags(pair.0))), .equal, .value(pair.1.isEmpty ? .integer(0) : .flags(pair.1))),
+                .match(.bitwiseAnd(.payload(.tcpFlags), .value(.flags(pair.0))), .equal, .value(pair.1.isEmpty ? .integer(0) : .flags(pair.1))),
                 .counter, .verdict(.drop),
             ])
         }
@@ -371,7 +371,7 @@ struct Builder {
         case .accept: rules.append(Rule(id: scope + "/policy", statements: Builder.countAccept))
         case .drop: rules.append(Rule(id: scope + "/policy", statements: Builder.countDrop))
         case .reject:
-            rules.append(Rule(id: "\(scope)/policy-tcp", statements: [.match(.meta("l4proto"), .equal, .value(.symbol("tcp"))), .counter, .reject(.tcpReset)]))
+            rules.append(Rule(id: "\(scope)/policy-tcp", statements: [.match(.meta(.l4proto), .equal, .value(.symbol("tcp"))), .counter, .reject(.tcpReset)]))
             rules.append(Rule(id: "\(scope)/policy", statements: [.counter, .reject(.default)]))
         }
         return rules
@@ -385,12 +385,12 @@ struct Builder {
         for vnet in state.vnets {
             guard let zone = state.zone(named: vnet.zone), zone.includes(node: nodeName) else { continue }
             for subnet in vnet.subnets where subnet.snat {
-                let proto = subnet.cidr.family == .ipv4 ? "ip" : "ip6"
+                let isIPv6 = subnet.cidr.family == .ipv6
                 let network = Value.prefix(subnet.cidr.masked)
                 rules.append(Rule(id: "nat/\(vnet.name)/\(subnet.cidr.masked)", statements: [
-                    .match(.payload(protocol: proto, field: "saddr"), .equal, .value(network)),
-                    .match(.payload(protocol: proto, field: "daddr"), .notEqual, .value(network)),
-                    .match(.meta("oifname"), .notEqual, localBridges.count == 1 ? .value(localBridges[0]) : .set(localBridges)),
+                    .match(.payload(.address(ipv6: isIPv6, destination: false)), .equal, .value(network)),
+                    .match(.payload(.address(ipv6: isIPv6, destination: true)), .notEqual, .value(network)),
+                    .match(.meta(.oifname), .notEqual, localBridges.count == 1 ? .value(localBridges[0]) : .set(localBridges)),
                     .counter, .masquerade,
                 ]))
             }
@@ -453,7 +453,7 @@ struct Builder {
             NamedSet(name: FirewallNaming.guestIPv6Set, keyType: [.interfaceName, .etherAddress, .ipv6Address], flags: Builder.addressSetFlags(ipv6Elements), elements: ipv6Elements),
         ]
         bridge.chains.append(Chain(name: FirewallNaming.guestSpoofDispatch, base: BaseChain(type: .filter, hook: .prerouting, priority: -300, policy: .accept), rules: [
-            Rule(id: "guests-spoof/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.guestSpoofMap)]),
+            Rule(id: "guests-spoof/dispatch", statements: [.vmap(.meta(.iifname), map: FirewallNaming.guestSpoofMap)]),
         ]))
         bridge.chains += spoofChains
 
@@ -471,16 +471,16 @@ struct Builder {
             // or output (routed by the node or sent by it), where no reject is possible.
             bases = [
                 Chain(name: FirewallNaming.guestOutDispatch, base: BaseChain(type: .filter, hook: .prerouting, priority: 0, policy: .accept), rules: [
-                    Rule(id: "guests-out/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.guestOutMap)])]),
+                    Rule(id: "guests-out/dispatch", statements: [.vmap(.meta(.iifname), map: FirewallNaming.guestOutMap)])]),
                 Chain(name: FirewallNaming.guestInDispatch, base: BaseChain(type: .filter, hook: .forward, priority: 10, policy: .accept), rules: [
-                    Rule(id: "guests-in/dispatch", statements: [.vmap(.meta("oifname"), map: FirewallNaming.guestInMap)])]),
+                    Rule(id: "guests-in/dispatch", statements: [.vmap(.meta(.oifname), map: FirewallNaming.guestInMap)])]),
                 Chain(name: FirewallNaming.guestInLocalDispatch, base: BaseChain(type: .filter, hook: .output, priority: 0, policy: .accept), rules: [
-                    Rule(id: "guests-in-local/dispatch", statements: [.vmap(.meta("oifname"), map: FirewallNaming.guestInMap)])]),
+                    Rule(id: "guests-in-local/dispatch", statements: [.vmap(.meta(.oifname), map: FirewallNaming.guestInMap)])]),
             ]
             if features.bridgeMeta && !vnetChains.elements.isEmpty {
                 maps.append(NamedSet(name: FirewallNaming.vnetMap, keyType: [.interfaceName], data: .verdict, elements: vnetChains.elements))
                 bases.insert(Chain(name: FirewallNaming.vnetDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -10, policy: .accept), rules: [
-                    Rule(id: "vnets/dispatch", statements: [.vmap(.meta("ibrname"), map: FirewallNaming.vnetMap)])]), at: 0)
+                    Rule(id: "vnets/dispatch", statements: [.vmap(.meta(.ibrname), map: FirewallNaming.vnetMap)])]), at: 0)
             }
             bridge.sets += maps
             bridge.chains += bases + (features.bridgeMeta ? vnetChains.chains : []) + nicChains
@@ -497,15 +497,15 @@ struct Builder {
                 // conntrack (-200) and before NAT (-100): one dispatch, so each outbound chain is reached (and
                 // walked by the kernel's validation of a commit) once.
                 Chain(name: FirewallNaming.guestOutDispatch, base: BaseChain(type: .filter, hook: .prerouting, priority: -150, policy: .accept), rules: [
-                    Rule(id: "guests-out/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "saddr"), map: FirewallNaming.guestOutMap)])]),
+                    Rule(id: "guests-out/dispatch", statements: [.vmap(.payload(.etherSaddr), map: FirewallNaming.guestOutMap)])]),
                 Chain(name: FirewallNaming.guestInDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -5, policy: .accept), rules: [
-                    Rule(id: "guests-in/dispatch-v4", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip", field: "daddr")]), map: FirewallNaming.guestInMapV4)]),
-                    Rule(id: "guests-in/dispatch-v6", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip6", field: "daddr")]), map: FirewallNaming.guestInMapV6)]),
-                    Rule(id: "guests-in/dispatch", statements: [.vmap(.payload(protocol: "ether", field: "daddr"), map: FirewallNaming.guestInMap)])]
+                    Rule(id: "guests-in/dispatch-v4", statements: [.vmap(.concat([.meta(.oifname), .payload(.ipDaddr)]), map: FirewallNaming.guestInMapV4)]),
+                    Rule(id: "guests-in/dispatch-v6", statements: [.vmap(.concat([.meta(.oifname), .payload(.ip6Daddr)]), map: FirewallNaming.guestInMapV6)]),
+                    Rule(id: "guests-in/dispatch", statements: [.vmap(.payload(.etherDaddr), map: FirewallNaming.guestInMap)])]
                     + Builder.undeclaredRules(prefix: "guests-in", local: false, families: undeclared.families)),
                 Chain(name: FirewallNaming.guestInLocalDispatch, base: BaseChain(type: .filter, hook: .output, priority: -10, policy: .accept), rules: [
-                    Rule(id: "guests-in-local/dispatch-v4", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip", field: "daddr")]), map: FirewallNaming.guestInMapV4)]),
-                    Rule(id: "guests-in-local/dispatch-v6", statements: [.vmap(.concat([.meta("oifname"), .payload(protocol: "ip6", field: "daddr")]), map: FirewallNaming.guestInMapV6)])]
+                    Rule(id: "guests-in-local/dispatch-v4", statements: [.vmap(.concat([.meta(.oifname), .payload(.ipDaddr)]), map: FirewallNaming.guestInMapV4)]),
+                    Rule(id: "guests-in-local/dispatch-v6", statements: [.vmap(.concat([.meta(.oifname), .payload(.ip6Daddr)]), map: FirewallNaming.guestInMapV6)])]
                     + Builder.undeclaredRules(prefix: "guests-in-local", local: true, families: undeclared.families)),
             ]
             // Addresses that guests of other nodes declare on this node's vnets are not undeclared: traffic
@@ -536,7 +536,7 @@ struct Builder {
             // bit of the destination MAC (the node's own frames say `pkttype host` whatever their MAC).
             bridge.chains += [
                 Chain(name: FirewallNaming.guestGroupDispatch, base: BaseChain(type: .filter, hook: .postrouting, priority: 0, policy: .accept), rules: [
-                    Rule(id: "guests-in-group/dispatch", statements: [Builder.groupFrames, .vmap(.meta("oifname"), map: FirewallNaming.guestGroupMap)])]),
+                    Rule(id: "guests-in-group/dispatch", statements: [Builder.groupFrames, .vmap(.meta(.oifname), map: FirewallNaming.guestGroupMap)])]),
             ] + groupChains
         }
         // Vnet forward policies for routed traffic, in the inet table: out of a vnet (by input interface) and
@@ -547,10 +547,10 @@ struct Builder {
             inet.sets.append(NamedSet(name: FirewallNaming.vnetMap, keyType: [.interfaceName], data: .verdict, elements: routedVNetChains.elements))
             inet.chains += [
                 Chain(name: FirewallNaming.vnetDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -15, policy: .accept), rules: [
-                    Rule(id: "vnets/dispatch", statements: [.vmap(.meta("iifname"), map: FirewallNaming.vnetMap)])]),
+                    Rule(id: "vnets/dispatch", statements: [.vmap(.meta(.iifname), map: FirewallNaming.vnetMap)])]),
                 Chain(name: FirewallNaming.vnetIntoDispatch, base: BaseChain(type: .filter, hook: .forward, priority: -14, policy: .accept), rules: [
                     Rule(id: "vnets-into/bridged", statements: [Builder.bridgedMatch, .verdict(.accept)]),
-                    Rule(id: "vnets-into/dispatch", statements: [.vmap(.meta("oifname"), map: FirewallNaming.vnetMap)])]),
+                    Rule(id: "vnets-into/dispatch", statements: [.vmap(.meta(.oifname), map: FirewallNaming.vnetMap)])]),
             ] + routedVNetChains.chains
         }
         if mode == .bridgeFamily && !features.bridgeMeta && !vnetChains.elements.isEmpty {
@@ -597,42 +597,42 @@ struct Builder {
         rules.append(Rule(id: prefix + "/undeclared-ct", statements: acceptEstablished))
         if local {
             rules.append(Rule(id: prefix + "/undeclared-dhcp", statements: [
-                .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(67))),
-                .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(68))), .verdict(.accept)]))
+                .match(.payload(.udpSport), .equal, .value(.integer(67))),
+                .match(.payload(.udpDport), .equal, .value(.integer(68))), .verdict(.accept)]))
             if families.contains(.ipv6) {
                 rules.append(Rule(id: prefix + "/undeclared-dhcpv6", statements: [
-                    .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(547))),
-                    .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(546))), .verdict(.accept)]))
+                    .match(.payload(.udpSport), .equal, .value(.integer(547))),
+                    .match(.payload(.udpDport), .equal, .value(.integer(546))), .verdict(.accept)]))
                 rules.append(Rule(id: prefix + "/undeclared-ndp", statements: acceptNDP))
             }
         }
         if families.contains(.ipv4) {
             rules.append(Rule(id: prefix + "/undeclared-v4", statements: [
-                .match(.concat([.meta("oifname"), .payload(protocol: "ip", field: "daddr")]), .equal, .setReference(FirewallNaming.vnetSubnetsV4)), .counter, .verdict(.drop)]))
+                .match(.concat([.meta(.oifname), .payload(.ipDaddr)]), .equal, .setReference(FirewallNaming.vnetSubnetsV4)), .counter, .verdict(.drop)]))
         }
         if families.contains(.ipv6) {
             rules.append(Rule(id: prefix + "/undeclared-v6", statements: [
-                .match(.concat([.meta("oifname"), .payload(protocol: "ip6", field: "daddr")]), .equal, .setReference(FirewallNaming.vnetSubnetsV6)), .counter, .verdict(.drop)]))
+                .match(.concat([.meta(.oifname), .payload(.ip6Daddr)]), .equal, .setReference(FirewallNaming.vnetSubnetsV6)), .counter, .verdict(.drop)]))
         }
         return rules
     }
 
-    static let dropTCP: [Statement] = [.match(.meta("l4proto"), .equal, .value(.symbol("tcp"))), .counter, .verdict(.drop)]
+    static let dropTCP: [Statement] = [.match(.meta(.l4proto), .equal, .value(.symbol("tcp"))), .counter, .verdict(.drop)]
 
     /// Whether a rule can only match TCP (it matches a TCP header field or `meta l4proto tcp`).
     static func isTCPOnly(_ rule: Rule) -> Bool {
         rule.statements.contains { statement in
             guard case .match(let left, let op, let right) = statement, op == .equal || op == .implicit || op == .notEqual else { return false }
             switch left {
-            case .payload(let proto, _): return proto == "tcp"
-            case .meta("l4proto"): return op != .notEqual && right == .value(.symbol("tcp"))
+            case .payload(let field): return field.protocolName == "tcp"
+            case .meta(.l4proto): return op != .notEqual && right == .value(.symbol("tcp"))
             default: return false
             }
         }
     }
 
     /// Broadcast and multicast frames: the group bit of the destination MAC.
-    static let groupFrames: Statement = .match(.bitwiseAnd(.payload(protocol: "ether", field: "daddr"), .value(.ether(groupBit))), .equal, .value(.ether(groupBit)))
+    static let groupFrames: Statement = .match(.bitwiseAnd(.payload(.etherDaddr), .value(.ether(groupBit))), .equal, .value(.ether(groupBit)))
     static let groupBit = MACAddress(octets: [0x01, 0, 0, 0, 0, 0])
     /// Frames an IP policy does not govern (not IPv4, IPv6 or ARP).
     static let acceptNonIP: [Statement] = [SharedSet.ipEtherTypes.notMatch, .verdict(.accept)]
@@ -887,9 +887,9 @@ struct Builder {
         rules.reserveCapacity(8)
         if options.macfilter ?? true {
             if let mac = nic.mac {
-                rules.append(Rule(id: chain + "/macfilter", statements: [.match(.payload(protocol: "ether", field: "saddr"), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
+                rules.append(Rule(id: chain + "/macfilter", statements: [.match(.payload(.etherSaddr), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
                 // ARP names its sender's MAC again inside the packet, and neighbours learn from that one.
-                rules.append(Rule(id: chain + "/macfilter-arp", statements: [.match(.payload(protocol: "arp", field: "saddr ether"), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
+                rules.append(Rule(id: chain + "/macfilter-arp", statements: [.match(.payload(.arpSaddrEther), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
             } else {
                 diagnostics.append(.warning("macfilter-without-mac", "guest \(guestID) \(nic.key) has macfilter on but no declared MAC, so its source MAC cannot be checked",
                                             at: state.sources.location(of: path()), path: path().description, hint: "declare mac: for the NIC"))
@@ -934,20 +934,20 @@ struct Builder {
     static let raGuard: [Statement] = [SharedSet.ndpRouterOnly.match, .counter, .verdict(.drop)]
     static let dhcpServerGuard: [Statement] = [SharedSet.dhcpServerPorts.match, .counter, .verdict(.drop)]
     static let dhcpDiscover: [Statement] = [
-        .match(.payload(protocol: "ip", field: "saddr"), .equal, .value(.address(.v4(0)))),
-        .match(.payload(protocol: "udp", field: "sport"), .equal, .value(.integer(68))),
-        .match(.payload(protocol: "udp", field: "dport"), .equal, .value(.integer(67))), .verdict(.return)]
+        .match(.payload(.ipSaddr), .equal, .value(.address(.v4(0)))),
+        .match(.payload(.udpSport), .equal, .value(.integer(68))),
+        .match(.payload(.udpDport), .equal, .value(.integer(67))), .verdict(.return)]
     static let ipfilterDAD: [Statement] = [
-        .match(.payload(protocol: "ip6", field: "saddr"), .equal, .value(.address(.v6(0)))),
-        .match(.payload(protocol: "icmpv6", field: "type"), .equal, .value(.symbol("nd-neighbor-solicit"))), .verdict(.return)]
+        .match(.payload(.ip6Saddr), .equal, .value(.address(.v6(0)))),
+        .match(.payload(.icmpv6Type), .equal, .value(.symbol("nd-neighbor-solicit"))), .verdict(.return)]
     static let ipfilterV4: [Statement] = [
-        .match(.concat([.meta("iifname"), .payload(protocol: "ether", field: "saddr"), .payload(protocol: "ip", field: "saddr")]), .notEqual, .setReference(FirewallNaming.guestIPv4Set)),
+        .match(.concat([.meta(.iifname), .payload(.etherSaddr), .payload(.ipSaddr)]), .notEqual, .setReference(FirewallNaming.guestIPv4Set)),
         .counter, .verdict(.drop)]
     static let ipfilterARP: [Statement] = [
-        .match(.concat([.meta("iifname"), .payload(protocol: "ether", field: "saddr"), .payload(protocol: "arp", field: "saddr ip")]), .notEqual, .setReference(FirewallNaming.guestIPv4Set)),
+        .match(.concat([.meta(.iifname), .payload(.etherSaddr), .payload(.arpSaddrIP)]), .notEqual, .setReference(FirewallNaming.guestIPv4Set)),
         .counter, .verdict(.drop)]
     static let ipfilterV6: [Statement] = [
-        .match(.concat([.meta("iifname"), .payload(protocol: "ether", field: "saddr"), .payload(protocol: "ip6", field: "saddr")]), .notEqual, .setReference(FirewallNaming.guestIPv6Set)),
+        .match(.concat([.meta(.iifname), .payload(.etherSaddr), .payload(.ip6Saddr)]), .notEqual, .setReference(FirewallNaming.guestIPv6Set)),
         .counter, .verdict(.drop)]
 
     private mutating func buildVNetChains(enabled: Bool, family: TableFamily) -> (chains: [Chain], elements: [SetElement]) {
@@ -1050,7 +1050,7 @@ struct Builder {
                 for direction in directions {
                     let chainName = FirewallNaming.groupChain(name, direction)
                     var rules = group.rules.flatMap { rule in
-                        compiler.compile(rule, placement: .init(chain: chainName, direction: direction, interfaceKey: family == .inet ? (direction == .out ? "oifname" : "iifname") : nil, logScope: chainName))
+                        compiler.compile(rule, placement: .init(chain: chainName, direction: direction, interfaceKey: family == .inet ? (direction == .out ? MetaKey.oifname : .iifname) : nil, logScope: chainName))
                     }
                     // In the bridge table only outbound chains (reached from prerouting) may reject, and only
                     // with nft_reject_bridge.
@@ -1131,6 +1131,6 @@ extension Builder {
     static func arpAccept(prefix: String) -> Rule {
         // `meta protocol`, not `ether type`: on a VLAN-aware bridge the frame's tag sits in front of the
         // ether type nft reads, and `ether type arp` would miss every tagged ARP frame.
-        Rule(id: "\(prefix)/arp", statements: [.match(.meta("protocol"), .equal, .value(.symbol("arp"))), .verdict(.accept)])
+        Rule(id: "\(prefix)/arp", statements: [.match(.meta(.protocol), .equal, .value(.symbol("arp"))), .verdict(.accept)])
     }
 }

@@ -28,7 +28,7 @@ struct RuleCompiler {
         var chain: String
         var direction: Direction
         /// Statement restricting the rule to an interface written in the rule (`iface eth0`), for node chains.
-        var interfaceKey: String?
+        var interfaceKey: MetaKey?
         /// Log prefix scope, e.g. `guest-101-net0-in`.
         var logScope: String
     }
@@ -131,8 +131,8 @@ struct RuleCompiler {
                     if let iface = match.iface, let key = placement.interfaceKey {
                         matches.append(.match(.meta(key), .equal, .value(.string(iface))))
                     }
-                    if let right = source.right { matches.append(.match(.payload(protocol: source.family == .ipv6 ? "ip6" : "ip", field: "saddr"), .equal, right)) }
-                    if let right = destination.right { matches.append(.match(.payload(protocol: destination.family == .ipv6 ? "ip6" : "ip", field: "daddr"), .equal, right)) }
+                    if let right = source.right { matches.append(.match(.payload(.address(ipv6: source.family == .ipv6, destination: false)), .equal, right)) }
+                    if let right = destination.right { matches.append(.match(.payload(.address(ipv6: destination.family == .ipv6, destination: true)), .equal, right)) }
                     appendProtocolMatches(variant, to: &matches)
                     let id = index == 0 ? baseID : "\(baseID)/\(index)"
                     index += 1
@@ -154,19 +154,28 @@ struct RuleCompiler {
     private func appendProtocolMatches(_ variant: ProtocolVariant, to matches: inout [Statement]) {
         guard let proto = variant.proto else { return }
         if proto.hasPorts && (!variant.sport.isEmpty || !variant.dport.isEmpty) {
-            if !variant.sport.isEmpty { matches.append(.match(.payload(protocol: proto.description, field: "sport"), .equal, Self.portExpression(variant.sport))) }
-            if !variant.dport.isEmpty { matches.append(.match(.payload(protocol: proto.description, field: "dport"), .equal, Self.portExpression(variant.dport))) }
+            // `hasPorts` protocols are exactly those with port fields in the catalog.
+            if !variant.sport.isEmpty, let field = Field.port(proto.description, destination: false) {
+                matches.append(.match(.payload(field), .equal, Self.portExpression(variant.sport)))
+            }
+            if !variant.dport.isEmpty, let field = Field.port(proto.description, destination: true) {
+                matches.append(.match(.payload(field), .equal, Self.portExpression(variant.dport)))
+            }
         } else if proto.isICMP, let type = variant.icmpType {
             let value: Value = UInt8(type) != nil ? .integer(Int(type)!) : .symbol(type)
-            matches.append(.match(.payload(protocol: proto == .icmp ? "icmp" : "icmpv6", field: "type"), .equal, .value(value)))
+            matches.append(.match(.payload(proto == .icmp ? .icmpType : .icmpv6Type), .equal, .value(value)))
         } else {
-            matches.append(.match(.meta("l4proto"), .equal, .value(Self.protocolValue(proto))))
+            matches.append(.match(.meta(.l4proto), .equal, .value(Self.protocolValue(proto))))
         }
     }
 
+    /// The protocol as nft names its number; a number the policy wrote stays a number. A policy's
+    /// names are SDNModel's (`ipip` is Linux's IP-in-IP, protocol 4), nft's are /etc/protocols'
+    /// (where protocol 4 is `ipencap` and `ipip` is 94), so the number, not the name, crosses over.
     static func protocolValue(_ proto: IPProtocolName) -> Value {
         if case .number(let number) = proto { return .integer(Int(number)) }
-        return .symbol(proto == .icmpv6 ? "ipv6-icmp" : proto.description)
+        if let name = Datatype.inetProtocol.symbols.name(of: UInt64(proto.number)) { return .symbol(name) }
+        return .integer(Int(proto.number))
     }
 
     static func portExpression(_ ports: [PortRange]) -> Expression {

@@ -73,10 +73,10 @@ enum SharedSet: Int, CaseIterable, Comparable, Sendable {
     /// `field @set`.
     var match: Statement {
         switch self {
-        case .ndp, .ndpHost, .ndpRouterOnly: .match(.payload(protocol: "icmpv6", field: "type"), .equal, .setReference(name))
-        case .dhcpServerPorts: .match(.payload(protocol: "udp", field: "sport"), .equal, .setReference(name))
-        case .smurfSources: .match(.payload(protocol: "ip", field: "saddr"), .equal, .setReference(name))
-        case .ipEtherTypes: .match(.meta("protocol"), .equal, .setReference(name))
+        case .ndp, .ndpHost, .ndpRouterOnly: .match(.payload(.icmpv6Type), .equal, .setReference(name))
+        case .dhcpServerPorts: .match(.payload(.udpSport), .equal, .setReference(name))
+        case .smurfSources: .match(.payload(.ipSaddr), .equal, .setReference(name))
+        case .ipEtherTypes: .match(.meta(.protocol), .equal, .setReference(name))
         }
     }
 }

@@ -18,7 +18,9 @@ public enum LogLevel: String, Hashable, Sendable, Codable, CaseIterable {
     case emerg, alert, crit, err, warning, notice, info, debug, nolog
 }
 
-/// IP protocols a rule can match, by nftables name; anything else by number.
+/// IP protocols a rule can match, by name; anything else by number. The names are nftables' except
+/// `ipip`, which is protocol 4 (Linux's IP-in-IP tunnels, `ipencap` to nft); nft's `ipip` is 94.
+/// The compiler hands nft the number's nft name, never this name.
 public enum IPProtocolName: Hashable, Sendable, Codable, CustomStringConvertible {
     case tcp, udp, udplite, sctp, dccp, icmp, icmpv6, esp, ah, gre, ipip, ospf, vrrp, igmp
     case number(UInt8)

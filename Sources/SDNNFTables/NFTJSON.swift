@@ -157,9 +157,10 @@ public enum NFTJSON {
 
     public static func json(_ expression: Expression) -> NFTJSONValue {
         switch expression {
-        case .payload(let proto, let field): .object(["payload": .object(["protocol": .string(proto), "field": .string(field)])])
-        case .meta(let key): .object(["meta": .object(["key": .string(key)])])
-        case .ct(let key): .object(["ct": .object(["key": .string(key)])])
+        case .payload(let field): .object(["payload": .object(["protocol": .string(field.protocolName), "field": .string(field.name)])])
+        case .meta(let key): .object(["meta": .object(["key": .string(key.name)])])
+        case .ct(let key): .object(["ct": .object(["key": .string(key.name)])])
+        case .unrecognised(let text): .object(["unrecognised": .string(text)])
         case .value(let value): json(value)
         case .set(let values): .object(["set": .array(values.map(json))])
         case .setReference(let name): .string("@" + name)
@@ -185,7 +186,7 @@ public enum NFTJSON {
 
 extension Value {
     /// The IP family of an address, prefix or address range.
-    var addressFamily: IPAddress.Family? {
+    public var addressFamily: IPAddress.Family? {
         switch self {
         case .address(let address): address.family
         case .prefix(let prefix): prefix.family
@@ -422,7 +423,7 @@ private struct ObjectReader {
         if let data {
             guard let pair = item.arrayValue, pair.count == 2 else { throw failure(.invalid, "a map element must be [key, data]", at: path) }
             let key = try elementKey(pair[0], keyType: keyType, at: "\(path)[0]")
-            let value = try self.value(pair[1], kind: NFTDataKind(data), at: "\(path)[1]")
+            let value = try self.value(pair[1], kind: Datatype(data), at: "\(path)[1]")
             return SetElement(key: key, data: value)
         }
         return SetElement(key: try elementKey(item, keyType: keyType, at: path))
@@ -430,13 +431,13 @@ private struct ObjectReader {
 
     func elementKey(_ item: NFTJSONValue, keyType: [SetKeyType], at path: String) throws(NFTJSONError) -> [Value] {
         let key = try unwrapElement(item, at: path)
-        guard keyType.count > 1 else { return [try value(key, kind: NFTDataKind(keyType[0]), at: path)] }
+        guard keyType.count > 1 else { return [try value(key, kind: Datatype(keyType[0]), at: path)] }
         guard let parts = key["concat"]?.arrayValue, parts.count == keyType.count else {
             throw failure(.invalid, "expected a concatenation of \(keyType.count) values", at: path)
         }
         var values: [Value] = []
         for (index, part) in parts.enumerated() {
-            values.append(try value(part, kind: NFTDataKind(keyType[index]), at: "\(path).concat[\(index)]"))
+            values.append(try value(part, kind: Datatype(keyType[index]), at: "\(path).concat[\(index)]"))
         }
         return values
     }
@@ -516,7 +517,7 @@ private struct ObjectReader {
         case "snat", "dnat":
             try allow(["family", "addr", "port"], in: body, at: here)
             guard let address = body["addr"] else { throw failure(.unsupported, "\(kind) without an address", at: here) }
-            var addressKind = NFTDataKind.ipv4Address
+            var addressKind = Datatype.ipv4Address
             if body["family"]?.stringValue == "ip6" || address.stringValue?.contains(":") == true { addressKind = .ipv6Address }
             let to = try value(address, kind: addressKind, at: "\(here).addr")
             var port: UInt16?
@@ -571,10 +572,10 @@ private struct ObjectReader {
             throw failure(.invalid, "match needs \"op\", \"left\" and \"right\"", at: path)
         }
         let left = try expression(leftValue, at: "\(path).left")
-        let kind = NFTDataKind.of(left)
+        let kind = left.datatype
         if opName == "!" {
             // `tcp flags ! syn,rst` is nft's way of printing `tcp flags & (syn|rst) == 0`.
-            guard let kind, kind.isBitmask || kind == .other || kind == .mark else { throw failure(.invalid, "'!' applies to flags only", at: "\(path).op") }
+            guard let kind, kind.isBitmask || kind == .integer || kind == .mark else { throw failure(.invalid, "'!' applies to flags only", at: "\(path).op") }
             let mask = try value(rightValue, kind: kind, at: "\(path).right")
             return .match(.bitwiseAnd(left, .value(mask)), .equal, .value(.integer(0)))
         }
@@ -592,15 +593,20 @@ private struct ObjectReader {
                 throw failure(.unsupported, "raw payload expression (base/offset/len)", at: here)
             }
             try allow(["protocol", "field"], in: body, at: here)
-            return .payload(protocol: proto, field: field)
+            guard let known = Field.named(proto, field), case .payload = known.source else {
+                throw failure(.unsupported, "payload field '\(proto) \(field)'", at: here)
+            }
+            return .payload(known)
         case "meta":
             try allow(["key"], in: body, at: here)
             guard let key = body["key"]?.stringValue else { throw failure(.invalid, "meta needs a \"key\"", at: here) }
-            return .meta(key)
+            guard let known = MetaKey(name: key) else { throw failure(.unsupported, "meta key '\(key)'", at: here) }
+            return .meta(known)
         case "ct":
             try allow(["key"], in: body, at: here)
             guard let key = body["key"]?.stringValue else { throw failure(.invalid, "ct needs a \"key\"", at: here) }
-            return .ct(key)
+            guard let known = CtKey(name: key) else { throw failure(.unsupported, "ct key '\(key)'", at: here) }
+            return .ct(known)
         case "concat":
             guard let parts = body.arrayValue, parts.count >= 2 else { throw failure(.invalid, "concat needs a list of at least two expressions", at: here) }
             var expressions: [Expression] = []
@@ -611,7 +617,7 @@ private struct ObjectReader {
         case "&":
             guard let operands = body.arrayValue, operands.count == 2 else { throw failure(.invalid, "'&' needs two operands", at: here) }
             let left = try expression(operands[0], at: "\(here)[0]")
-            guard let kind = NFTDataKind.of(left) else { throw failure(.unsupported, "'&' of a concatenation", at: here) }
+            guard let kind = left.datatype else { throw failure(.unsupported, "'&' of a concatenation", at: here) }
             return .bitwiseAnd(left, .value(try value(operands[1], kind: kind, at: "\(here)[1]")))
         default:
             throw failure(.unsupported, "expression \"\(kind)\"", at: here)
@@ -619,7 +625,7 @@ private struct ObjectReader {
     }
 
     /// The right-hand side of a match: a named set, an anonymous set, or a constant of the left's kind.
-    func right(_ item: NFTJSONValue, kind: NFTDataKind?, at path: String) throws(NFTJSONError) -> Expression {
+    func right(_ item: NFTJSONValue, kind: Datatype?, at path: String) throws(NFTJSONError) -> Expression {
         if let text = item.stringValue, text.hasPrefix("@") {
             return .setReference(String(text.dropFirst()))
         }
@@ -640,7 +646,7 @@ private struct ObjectReader {
 
     /// A constant, read as `kind` says: `"eth0"` is an interface name, `"tcp"` a symbol, `"10.0.0.1"`
     /// an address.
-    func value(_ item: NFTJSONValue, kind: NFTDataKind, at path: String) throws(NFTJSONError) -> Value {
+    func value(_ item: NFTJSONValue, kind: Datatype, at path: String) throws(NFTJSONError) -> Value {
         switch item {
         case .integer(let number):
             guard kind != .verdict else { throw failure(.invalid, "expected a verdict", at: path) }
@@ -656,7 +662,7 @@ private struct ObjectReader {
             case .etherAddress:
                 guard let mac = try? MACAddress(text) else { throw failure(.invalid, "'\(text)' is not a MAC address", at: path) }
                 return .ether(mac)
-            case .ctState, .ctStatus, .tcpFlags: return .flags([text])
+            case _ where kind.isBitmask: return .flags([text])
             case .verdict: throw failure(.invalid, "expected a verdict", at: path)
             default: return .symbol(text)
             }

@@ -77,7 +77,7 @@ public enum NFTTextRenderer {
         case .match(let left, let op, let right):
             // Equality on a flag field must be written: nft reads `tcp flags syn` as the flag test
             // `tcp flags & syn != 0` (`.implicit`), and only `tcp flags == syn` as equality.
-            let isFlagField = [Expression.ct("state"), .ct("status"), .payload(protocol: "tcp", field: "flags")].contains(left)
+            let isFlagField = left.field?.datatype.isBitmask == true
             let writesEquality = op == .equal && isFlagField
             let operatorText = (op == .implicit || (op == .equal && !writesEquality)) ? "" : op.rawValue + " "
             // After a bitwise and, the operator is always written and compared flags are grouped:
@@ -144,14 +144,12 @@ public enum NFTTextRenderer {
         }
     }
 
-    /// Meta keys nft prints without the `meta` keyword.
-    static let unqualifiedMetaKeys: Set<String> = ["iifname", "oifname", "iif", "oif", "mark", "iiftype", "oiftype", "skuid", "skgid", "rtclassid"]
-
     public static func render(expression: Expression) -> String {
         switch expression {
-        case .payload(let proto, let field): return "\(proto) \(field)"
-        case .meta(let key): return unqualifiedMetaKeys.contains(key) ? key : "meta \(key)"
-        case .ct(let key): return "ct \(key)"
+        case .payload(let field): return field.description
+        case .meta(let key): return key.isPrintedBare ? key.name : "meta \(key.name)"
+        case .ct(let key): return "ct \(key.name)"
+        case .unrecognised(let text): return text
         case .value(let value): return render(value: value)
         case .set(let values): return "{ " + values.map(render(value:)).joined(separator: ", ") + " }"
         case .setReference(let name): return "@\(name)"

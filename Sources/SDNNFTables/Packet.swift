@@ -8,13 +8,14 @@ public struct Packet: Hashable, Sendable, CustomStringConvertible {
     public enum NetworkProtocol: String, Hashable, Sendable, CaseIterable {
         case ipv4, ipv6, arp
 
-        /// `ether type` / `meta protocol`.
+        /// `ether type` / `meta protocol`, from the catalog's `ether_type` names.
         public var etherType: UInt16 {
-            switch self {
-            case .ipv4: 0x0800
-            case .ipv6: 0x86dd
-            case .arp: 0x0806
+            let name = switch self {
+            case .ipv4: "ip"
+            case .ipv6: "ip6"
+            case .arp: "arp"
             }
+            return UInt16(Datatype.etherType.number(named: name)!)
         }
     }
 
@@ -22,16 +23,8 @@ public struct Packet: Hashable, Sendable, CustomStringConvertible {
     public enum ConnectionState: String, Hashable, Sendable, CaseIterable {
         case new, established, related, invalid, untracked
 
-        /// The bit `ct state` loads.
-        public var bit: UInt32 {
-            switch self {
-            case .invalid: 1
-            case .established: 2
-            case .related: 4
-            case .new: 8
-            case .untracked: 64
-            }
-        }
+        /// The bit `ct state` loads, from the catalog's `ct_state` names.
+        public var bit: UInt32 { UInt32(Datatype.ctState.number(named: rawValue)!) }
     }
 
     /// TCP header flags (`tcp flags`).
@@ -39,18 +32,19 @@ public struct Packet: Hashable, Sendable, CustomStringConvertible {
         public let rawValue: UInt8
         public init(rawValue: UInt8) { self.rawValue = rawValue }
 
-        public static let fin = TCPFlags(rawValue: 0x01)
-        public static let syn = TCPFlags(rawValue: 0x02)
-        public static let rst = TCPFlags(rawValue: 0x04)
-        public static let psh = TCPFlags(rawValue: 0x08)
-        public static let ack = TCPFlags(rawValue: 0x10)
-        public static let urg = TCPFlags(rawValue: 0x20)
-        public static let ecn = TCPFlags(rawValue: 0x40)
-        public static let cwr = TCPFlags(rawValue: 0x80)
+        private init(named name: String) { rawValue = UInt8(Datatype.tcpFlags.number(named: name)!) }
 
-        static let names: [(String, TCPFlags)] = [
-            ("fin", .fin), ("syn", .syn), ("rst", .rst), ("psh", .psh), ("ack", .ack), ("urg", .urg), ("ecn", .ecn), ("cwr", .cwr),
-        ]
+        public static let fin = TCPFlags(named: "fin")
+        public static let syn = TCPFlags(named: "syn")
+        public static let rst = TCPFlags(named: "rst")
+        public static let psh = TCPFlags(named: "psh")
+        public static let ack = TCPFlags(named: "ack")
+        public static let urg = TCPFlags(named: "urg")
+        public static let ecn = TCPFlags(named: "ecn")
+        public static let cwr = TCPFlags(named: "cwr")
+
+        /// The catalog's `tcp_flag` names, in bit order.
+        static let names: [(String, TCPFlags)] = Datatype.tcpFlags.symbols.pairs.map { ($0.name, TCPFlags(rawValue: UInt8($0.value))) }
 
         /// Flags by nft's names (`syn`, `ack` …); `nil` if a name is unknown.
         public init?(names: [String]) {

@@ -298,13 +298,13 @@ private struct Evaluator {
             }
             var datums: [Datum] = []
             for part in parts {
-                guard let kind = NFTDataKind.of(part) else { throw unsupported(part) }
+                guard let kind = part.datatype else { throw unsupported(part) }
                 guard let datum = try load(part, kind: kind) else { return false }
                 datums.append(datum)
             }
             return try membership(op, try set(named: name).contains(datums, evaluator: self))
         }
-        guard let kind = NFTDataKind.of(left) else { throw unsupported(left) }
+        guard let kind = left.datatype else { throw unsupported(left) }
         guard let datum = try load(left, kind: kind) else { return false }
         switch right {
         case .setReference(let name):
@@ -367,7 +367,7 @@ private struct Evaluator {
         let parts: [Expression] = if case .concat(let parts) = key { parts } else { [key] }
         var datums: [Datum] = []
         for part in parts {
-            guard let kind = NFTDataKind.of(part) else { throw unsupported(part) }
+            guard let kind = part.datatype else { throw unsupported(part) }
             guard let datum = try load(part, kind: kind) else { return nil }
             datums.append(datum)
         }
@@ -385,14 +385,14 @@ private struct Evaluator {
     // MARK: Loading fields
 
     /// The field's value in this packet; `nil` when the packet has no such header (no match).
-    func load(_ expression: Expression, kind: NFTDataKind) throws(InterpreterError) -> Datum? {
+    func load(_ expression: Expression, kind: Datatype) throws(InterpreterError) -> Datum? {
         switch expression {
-        case .payload(let proto, let field):
-            return try loadPayload(proto, field)
+        case .payload(let field):
+            return try loadPayload(field)
         case .meta(let key):
             return try loadMeta(key)
         case .ct(let key):
-            guard key == "state" else { throw unsupported(expression) }
+            guard key == .state else { throw unsupported(expression) }
             return .number(UInt128(packet.ctState.bit))
         case .bitwiseAnd(let left, .value(let maskValue)):
             guard case .exact(.number(let mask)) = try pattern(maskValue, kind: kind) else {
@@ -414,57 +414,57 @@ private struct Evaluator {
         mac.map { .number($0.octets.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }) }
     }
 
-    func loadPayload(_ proto: String, _ field: String) throws(InterpreterError) -> Datum? {
+    func loadPayload(_ field: Field) throws(InterpreterError) -> Datum? {
         let isIPv4 = packet.network == .ipv4
         let isIPv6 = packet.network == .ipv6
+        let isARP = packet.network == .arp
         let transport = packet.l4proto
-        switch (proto, field) {
-        case ("ether", "saddr"): return mac(packet.etherSource)
-        case ("ether", "daddr"): return mac(packet.etherDestination)
-        case ("ether", "type"): return number(packet.network?.etherType)
-        case ("ip", "saddr"): return isIPv4 ? address(packet.saddr) : nil
-        case ("ip", "daddr"): return isIPv4 ? address(packet.daddr) : nil
-        case ("ip", "protocol"): return isIPv4 ? number(transport?.number) : nil
-        case ("ip", "version"): return isIPv4 ? .number(4) : nil
-        case ("ip6", "saddr"): return isIPv6 ? address(packet.saddr) : nil
-        case ("ip6", "daddr"): return isIPv6 ? address(packet.daddr) : nil
-        case ("ip6", "nexthdr"): return isIPv6 ? number(transport?.number) : nil
-        case ("ip6", "version"): return isIPv6 ? .number(6) : nil
-        case ("arp", "saddr ip"): return packet.network == .arp ? address(packet.saddr) : nil
-        case ("arp", "daddr ip"): return packet.network == .arp ? address(packet.daddr) : nil
-        case ("arp", "saddr ether"): return packet.network == .arp ? mac(packet.etherSource) : nil
-        case ("tcp", "sport"), ("udp", "sport"), ("udplite", "sport"), ("sctp", "sport"), ("dccp", "sport"):
-            return transport?.description == proto && packet.ipVersion != nil ? number(packet.sport) : nil
-        case ("tcp", "dport"), ("udp", "dport"), ("udplite", "dport"), ("sctp", "dport"), ("dccp", "dport"):
-            return transport?.description == proto && packet.ipVersion != nil ? number(packet.dport) : nil
-        case ("th", "sport"): return transport?.hasPorts == true && packet.ipVersion != nil ? number(packet.sport) : nil
-        case ("th", "dport"): return transport?.hasPorts == true && packet.ipVersion != nil ? number(packet.dport) : nil
-        case ("tcp", "flags"): return transport == .tcp && packet.ipVersion != nil ? .number(UInt128(packet.tcpFlags.rawValue)) : nil
-        case ("icmp", "type"): return transport == .icmp && isIPv4 ? number(packet.icmpType) : nil
-        case ("icmp", "code"): return transport == .icmp && isIPv4 ? number(packet.icmpCode) : nil
-        case ("icmpv6", "type"): return transport == .icmpv6 && isIPv6 ? number(packet.icmpType) : nil
-        case ("icmpv6", "code"): return transport == .icmpv6 && isIPv6 ? number(packet.icmpCode) : nil
-        default: throw unsupported(.payload(protocol: proto, field: field))
+        switch field {
+        case .etherSaddr: return mac(packet.etherSource)
+        case .etherDaddr: return mac(packet.etherDestination)
+        case .etherType: return number(packet.network?.etherType)
+        case .ipSaddr: return isIPv4 ? address(packet.saddr) : nil
+        case .ipDaddr: return isIPv4 ? address(packet.daddr) : nil
+        case .ipProtocol: return isIPv4 ? number(transport?.number) : nil
+        case .ip6Saddr: return isIPv6 ? address(packet.saddr) : nil
+        case .ip6Daddr: return isIPv6 ? address(packet.daddr) : nil
+        case .ip6Nexthdr: return isIPv6 ? number(transport?.number) : nil
+        case .arpSaddrIP: return isARP ? address(packet.saddr) : nil
+        case .arpDaddrIP: return isARP ? address(packet.daddr) : nil
+        case .arpSaddrEther: return isARP ? mac(packet.etherSource) : nil
+        case .tcpFlags: return transport == .tcp && packet.ipVersion != nil ? .number(UInt128(packet.tcpFlags.rawValue)) : nil
+        case .icmpType: return transport == .icmp && isIPv4 ? number(packet.icmpType) : nil
+        case .icmpCode: return transport == .icmp && isIPv4 ? number(packet.icmpCode) : nil
+        case .icmpv6Type: return transport == .icmpv6 && isIPv6 ? number(packet.icmpType) : nil
+        case .icmpv6Code: return transport == .icmpv6 && isIPv6 ? number(packet.icmpCode) : nil
+        default:
+            guard field.datatype == .inetService, packet.ipVersion != nil, let transport else { break }
+            // `th` ports belong to whichever protocol with ports follows; `tcp dport` only to TCP.
+            let carries = field.protocolName == "th" ? transport.hasPorts : transport.hasPorts && transport.description == field.protocolName
+            guard carries else { return nil }
+            return number(field.name == "sport" ? packet.sport : packet.dport)
         }
+        if field.datatype == .inetService { return nil }
+        throw unsupported(.payload(field))
     }
 
-    func loadMeta(_ key: String) throws(InterpreterError) -> Datum? {
+    func loadMeta(_ key: MetaKey) throws(InterpreterError) -> Datum? {
         switch key {
-        case "iifname", "iif": return packet.iifname.map { .text($0) }
-        case "oifname", "oif": return packet.oifname.map { .text($0) }
-        case "ibrname": return packet.ibrname.map { .text($0) }
-        case "obrname": return packet.obrname.map { .text($0) }
-        case "l4proto": return packet.ipVersion != nil ? number(packet.l4proto?.number) : nil
-        case "protocol": return number(packet.network?.etherType)
-        case "nfproto":
+        case .iifname: return packet.iifname.map { .text($0) }
+        case .oifname: return packet.oifname.map { .text($0) }
+        case .ibrname: return packet.ibrname.map { .text($0) }
+        case .obrname: return packet.obrname.map { .text($0) }
+        case .l4proto: return packet.ipVersion != nil ? number(packet.l4proto?.number) : nil
+        case .protocol: return number(packet.network?.etherType)
+        case .nfproto:
             switch context {
             case .bridge: return .number(7)
             case .arp: return .number(3)
             case .netdev: return .number(5)
             case .inet, .ip, .ip6: return packet.ipVersion.map { .number($0 == 4 ? 2 : 10) }
             }
-        case "pkttype": return .number(UInt128(packet.packetType))
-        case "mark": return .number(UInt128(packet.mark))
+        case .pkttype: return .number(UInt128(packet.packetType))
+        case .mark: return .number(UInt128(packet.mark))
         default: throw unsupported(.meta(key))
         }
     }
@@ -472,16 +472,16 @@ private struct Evaluator {
     // MARK: Constants
 
     /// A constant as a pattern for fields of `kind`.
-    func pattern(_ value: Value, kind: NFTDataKind) throws(InterpreterError) -> Pattern {
+    func pattern(_ value: Value, kind: Datatype) throws(InterpreterError) -> Pattern {
         func mismatch() -> InterpreterError {
             InterpreterError(code: .typeMismatch, message: "\(NFTTextRenderer.render(value: value)) does not fit a field of type \(kind)")
         }
         switch value {
         case .integer(let number):
-            guard number >= 0, kind != .interfaceName, !kind.isAddress, kind != .etherAddress else { throw mismatch() }
+            guard number >= 0, kind.representation == .number else { throw mismatch() }
             return .exact(.number(UInt128(number)))
         case .string(let text), .symbol(let text):
-            switch kind {
+            switch kind.representation {
             case .interfaceName:
                 return text.hasSuffix("*") ? .namePrefix(String(text.dropLast())) : .exact(.text(text))
             case .ipv4Address, .ipv6Address:
@@ -491,14 +491,14 @@ private struct Evaluator {
                 guard let parsed = try? MACAddress(text) else { throw mismatch() }
                 return try pattern(.ether(parsed), kind: kind)
             default:
-                if let number = NFTSymbols.number(text, kind: kind) { return .exact(.number(number)) }
+                if let number = kind.number(named: text) { return .exact(.number(UInt128(number))) }
                 if let number = UInt128(text) { return .exact(.number(number)) }
                 throw InterpreterError(code: .unsupported, message: "unknown name '\(text)' for a field of type \(kind)")
             }
         case .flags(let names):
             var bits: UInt128 = 0
             for name in names {
-                guard let bit = NFTSymbols.number(name, kind: kind) else {
+                guard let bit = kind.number(named: name).map({ UInt128($0) }) else {
                     throw InterpreterError(code: .unsupported, message: "unknown flag '\(name)' for a field of type \(kind)")
                 }
                 bits |= bit
@@ -516,7 +516,7 @@ private struct Evaluator {
             else { throw mismatch() }
             return .range(first, last)
         case .ether(let mac):
-            guard kind == .etherAddress else { throw mismatch() }
+            guard kind.representation == .etherAddress else { throw mismatch() }
             return .exact(.number(mac.octets.reduce(UInt128(0)) { $0 << 8 | UInt128($1) }))
         case .verdict:
             throw mismatch()
@@ -534,7 +534,7 @@ extension NamedSet {
         guard keyType.count == datums.count else {
             throw InterpreterError(code: .typeMismatch, message: "@\(name) has \(keyType.count) key component(s), the lookup \(datums.count)")
         }
-        let kinds = keyType.map(NFTDataKind.init)
+        let kinds = keyType.map(Datatype.init)
         elements: for element in elements {
             guard element.key.count == datums.count else { continue }
             for (index, value) in element.key.enumerated() where !(try evaluator.pattern(value, kind: kinds[index]).matches(datums[index])) {

@@ -45,12 +45,13 @@ public enum Reject: Hashable, Sendable {
 
 /// Something a match compares: packet fields, metadata, conntrack state, constants and sets.
 public enum Expression: Hashable, Sendable {
-    /// `ip saddr`, `ip6 daddr`, `tcp dport`, `ether saddr`, `arp saddr ip`, `icmp type` …
-    case payload(protocol: String, field: String)
+    /// `ip saddr`, `ip6 daddr`, `tcp dport`, `ether saddr`, `arp saddr ip`, `icmp type` … (a ``Field``
+    /// of the catalog).
+    case payload(Field)
     /// `meta iifname`, `meta l4proto`, `meta nfproto`, `meta protocol`, `meta pkttype` (printed `iifname` …).
-    case meta(String)
+    case meta(MetaKey)
     /// `ct state`, `ct status`.
-    case ct(String)
+    case ct(CtKey)
     case value(Value)
     /// An anonymous set `{ a, b, c }`.
     case set([Value])
@@ -60,6 +61,30 @@ public enum Expression: Hashable, Sendable {
     case concat([Expression])
     /// `left & right` (used for flag tests such as `tcp flags & (fin|syn)`).
     indirect case bitwiseAnd(Expression, Expression)
+    /// What a kernel listing held that the IR cannot express, as text; it never equals anything compiled.
+    case unrecognised(String)
+
+    /// The catalog field a payload, meta or ct expression reads; `nil` for the others.
+    public var field: Field? {
+        switch self {
+        case .payload(let field): field
+        case .meta(let key): key.field
+        case .ct(let key): key.field
+        default: nil
+        }
+    }
+
+    /// The datatype of what the expression yields: the field's, through `&` too; `nil` for
+    /// concatenations and constants.
+    public var datatype: Datatype? {
+        switch self {
+        case .payload(let field): field.datatype
+        case .meta(let key): key.datatype
+        case .ct(let key): key.datatype
+        case .bitwiseAnd(let left, _): left.datatype
+        default: nil
+        }
+    }
 }
 
 /// Constants: what nft's JSON writes as strings, numbers, prefixes and ranges.

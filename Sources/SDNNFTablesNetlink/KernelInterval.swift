@@ -1,81 +1,17 @@
 import SDNModel
 import SDNNFTables
 
-/// A closed range of keys in wire bytes (big-endian numbers for interval-capable types), as a single
-/// value, prefix or range of the IR becomes in an interval set.
-struct KernelInterval: Hashable, Sendable {
-    var low: [UInt8]
-    var high: [UInt8]
+/// The encoder's name for a range of wire keys (``WireInterval``).
+typealias KernelInterval = WireInterval
 
-    init(low: [UInt8], high: [UInt8]) {
-        self.low = low
-        self.high = high
-    }
-
+extension WireInterval {
     init(_ value: Value, kind: ValueKind) throws(NFTNetlinkError) {
-        switch value {
-        case .prefix(let prefix):
-            let network = try kind.encode(.address(prefix.network))
-            self.init(low: network, high: try kind.encode(.address(prefix.lastAddress)))
-        case .range(let lowValue, let highValue):
-            let low = try kind.encode(lowValue), high = try kind.encode(highValue)
-            guard kind.isBigEndian else { throw .unsupported("ranges of \(kind.name) values") }
-            guard !high.lexicographicallyPrecedes(low) else {
-                throw .unsupported("range \(NFTTextRenderer.render(value: value)) ends before it starts")
-            }
-            self.init(low: low, high: high)
-        default:
-            let bytes = try kind.encode(value)
-            self.init(low: bytes, high: bytes)
+        do {
+            try self.init(value, datatype: kind)
+        } catch {
+            throw .unsupported(error.message)
         }
     }
 
-    var isSingle: Bool { low == high }
-
-    /// The IR value for this range: one value, a prefix (addresses on a CIDR boundary), or a range.
-    func value(kind: ValueKind) -> Value? {
-        guard let lowValue = kind.decode(low) else { return nil }
-        if isSingle { return lowValue }
-        guard let highValue = kind.decode(high) else { return nil }
-        if case .address(let address) = lowValue, let length = prefixLength {
-            return .prefix(IPPrefix(address: address, length: length))
-        }
-        return .range(lowValue, highValue)
-    }
-
-    /// The prefix length when `low…high` is exactly one CIDR block.
-    var prefixLength: Int? {
-        guard low.count == high.count else { return nil }
-        var bits = 0
-        var index = 0
-        while index < low.count && low[index] == high[index] { bits += 8; index += 1 }
-        guard index < low.count else { return bits }
-        let differing = low[index] ^ high[index]
-        // The differing bits must be a run of low-order ones: zeros in `low`, ones in `high`.
-        let hostBits = 8 - differing.leadingZeroBitCount
-        let mask: UInt8 = hostBits == 8 ? 0xff : UInt8((1 << hostBits) - 1)
-        guard differing == mask, low[index] & mask == 0 else { return nil }
-        guard low[(index + 1)...].allSatisfy({ $0 == 0 }), high[(index + 1)...].allSatisfy({ $0 == 0xff }) else { return nil }
-        return bits + (8 - hostBits)
-    }
-}
-
-extension Array where Element == UInt8 {
-    /// The big-endian number plus one, or nil when it overflows (all bytes 0xff).
-    func incremented() -> [UInt8]? {
-        var bytes = self
-        for index in bytes.indices.reversed() {
-            if bytes[index] == 0xff { bytes[index] = 0 } else { bytes[index] += 1; return bytes }
-        }
-        return nil
-    }
-
-    /// The big-endian number minus one, or nil below zero.
-    func decremented() -> [UInt8]? {
-        var bytes = self
-        for index in bytes.indices.reversed() {
-            if bytes[index] == 0 { bytes[index] = 0xff } else { bytes[index] -= 1; return bytes }
-        }
-        return nil
-    }
+    func value(kind: ValueKind) -> Value? { value(datatype: kind) }
 }

@@ -1,3 +1,5 @@
+import SDNNFTables
+
 /// `left op right`, with the right side already in wire bytes.
 struct Match: Hashable, Sendable {
     enum Left: Hashable, Sendable {

@@ -63,22 +63,12 @@ public final class NetlinkFirewall: FirewallDataplane {
         try await perform { socket throws(NFTNetlinkError) in try socket.generation() }.get()
     }
 
-    /// What ``observe(tables:)`` returns after `ruleset` has been applied, computed without a kernel:
-    /// each rule encoded and decoded again. A planner can compare observed state with this instead of
-    /// with its own IR when that IR is not written the canonical way.
-    ///
-    /// The canonical way, which comes back unchanged: protocol dependencies implicit (`ip saddr`, not
-    /// `meta nfproto ipv4 ip saddr`; the decoder removes a match exactly when nft would have inserted
-    /// it there), `.equal` for matches and `.implicit` only for flag tests, flag values as `.flags` in
-    /// bit order, known names as `.symbol` (`tcp`, `echo-request`, `ipv6-icmp`), a one-element set as
-    /// its value, anonymous sets sorted with adjacent ranges merged (nft auto-merges them), host
-    /// prefixes as addresses and CIDR-aligned ranges in named sets as prefixes, set elements sorted,
-    /// `log` with its level stated (the kernel reports `warn` when none was given), `reject with tcp
-    /// reset` after an explicit `meta l4proto tcp` or a TCP port match, adjacent payload matches that
-    /// nft merges (`udp sport 53 udp dport 53`) in header order.
+    /// Each rule encoded and decoded again, without a kernel: what ``observe(tables:)`` returns after
+    /// `ruleset` has been applied. Production code uses SDNNFTables' pure `Ruleset.canonical()`; this
+    /// is the reference the tests hold it to (`decode(encode(x)) == x.canonical()`).
     ///
     /// - Throws: ``NFTNetlinkError`` (`.unsupported`) for a form the encoder cannot express.
-    public static func canonicalForm(of ruleset: Ruleset) throws -> Ruleset {
+    static func canonicalForm(of ruleset: Ruleset) throws -> Ruleset {
         var result = Ruleset()
         for table in ruleset.tables {
             var canonical = Table(family: table.family, name: table.name)

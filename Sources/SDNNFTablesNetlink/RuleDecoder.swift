@@ -258,7 +258,7 @@ struct RuleDecoder {
 
     private func lift(_ statement: NFTStatement, context: ProtocolContext) -> Statement {
         let unrecognised = { (text: String) in
-            Statement.match(.payload(protocol: Self.unrecognisedProtocol, field: text), .implicit, .value(.symbol("?")))
+            Statement.match(.unrecognised(text), .implicit, .value(.symbol("?")))
         }
         switch statement {
         case .match(let match):
@@ -275,7 +275,7 @@ struct RuleDecoder {
             // The kernel always reports a level; level 4 (warn) comes back as `.warning`.
             return .log(prefix: prefix, level: level.flatMap(NFTSymbols.logLevel))
         case .limit(let rate, let unit, let burst):
-            guard let per = NFTSymbols.limitUnits.names[unit], let rate = Int(exactly: rate) else { return unrecognised("limit \(rate)/\(unit)s") }
+            guard let per = NFTSymbols.limitUnits.name(of: unit), let rate = Int(exactly: rate) else { return unrecognised("limit \(rate)/\(unit)s") }
             return .limit(rate: rate, per: per, burst: Int(burst))
         case .reject(let type, let code):
             let network: ProtocolHeader? = family == .ip ? .ip : family == .ip6 ? .ip6 : context[.network]
@@ -287,7 +287,7 @@ struct RuleDecoder {
             case 2 where code == 1 && network == nil && family != .ip && family != .ip6:
                 return .reject(.default)
             case 2:
-                guard let name = NFTSymbols.icmpxCodes.names[UInt64(code)] else { return unrecognised("reject type 2 code \(code)") }
+                guard let name = NFTSymbols.icmpxCodes.name(of: UInt64(code)) else { return unrecognised("reject type 2 code \(code)") }
                 return .reject(.icmpx(name))
             default:
                 return unrecognised("reject type \(type) code \(code)")

@@ -61,7 +61,7 @@ struct RuleEncoder {
                 }
                 result.append(.log(prefix: prefix, level: level.flatMap(NFTSymbols.logLevel)))
             case .limit(let rate, let per, let burst):
-                guard let unit = NFTSymbols.limitUnits.values[per], rate > 0, burst >= 0, burst <= Int(UInt32.max) else {
+                guard let unit = NFTSymbols.limitUnits.value(named: per), rate > 0, burst >= 0, burst <= Int(UInt32.max) else {
                     throw .unsupported("limit rate \(rate)/\(per) burst \(burst)")
                 }
                 result.append(.limit(rate: UInt64(rate), unit: unit, burst: UInt32(burst)))
@@ -102,7 +102,7 @@ struct RuleEncoder {
     /// An expression as an error message names it: always with its `meta` / `ct` keyword.
     static func describe(_ expression: Expression) -> String {
         switch expression {
-        case .meta(let key): "meta \(key)"
+        case .meta(let key): "meta \(key.name)"
         case .bitwiseAnd(let left, let right): "\(describe(left)) & \(NFTTextRenderer.render(expression: right))"
         case .concat(let parts): parts.map(describe).joined(separator: " . ")
         default: NFTTextRenderer.render(expression: expression)
@@ -199,7 +199,7 @@ struct RuleEncoder {
             guard family == .inet || family == .bridge || family == .netdev else {
                 throw .unsupported("reject with icmpx in \(family.rawValue) tables (abstracted ICMP codes exist only in inet, bridge and netdev)")
             }
-            guard let code = NFTSymbols.icmpxCodes.values[name] else { throw .unsupported("reject with icmpx \(name)") }
+            guard let code = NFTSymbols.icmpxCodes.value(named: name) else { throw .unsupported("reject with icmpx \(name)") }
             return [.reject(type: 2, code: UInt8(code))]
         }
     }

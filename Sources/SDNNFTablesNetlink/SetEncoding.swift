@@ -199,7 +199,7 @@ enum SetEncoding {
         if interval {
             flags |= KernelSet.interval
             guard field.kind.isBigEndian else { throw .unsupported("ranges of \(field.kind.name) values") }
-            elements = intervalElements(merged(intervals).map { ($0, nil, nil) }, leadingEnd: true)
+            elements = intervalElements(KernelInterval.merged(intervals).map { ($0, nil, nil) }, leadingEnd: true)
         } else {
             elements = []
             var seen = Set<[UInt8]>()
@@ -225,22 +225,6 @@ enum SetEncoding {
         return UInt32(elements.count + (open ? 1 : 0))
     }
 
-    /// Sorted ranges with overlapping and adjacent ones joined (nft's auto-merge of anonymous sets).
-    static func merged(_ intervals: [KernelInterval]) -> [KernelInterval] {
-        var result: [KernelInterval] = []
-        for next in intervals.sorted(by: { $0.low.lexicographicallyPrecedes($1.low) }) {
-            if var last = result.last {
-                let touches = last.high.incremented().map { !$0.lexicographicallyPrecedes(next.low) } ?? true
-                if touches {
-                    if last.high.lexicographicallyPrecedes(next.high) { last.high = next.high }
-                    result[result.count - 1] = last
-                    continue
-                }
-            }
-            result.append(next)
-        }
-        return result
-    }
 
     // MARK: - Decoding
 
@@ -248,16 +232,7 @@ enum SetEncoding {
     /// the compiler writes it (single value, prefix, or range), sorted.
     static func decodeElements(_ set: KernelSet, kinds: [ValueKind], dataKind: ValueKind?) -> [SetElement]? {
         guard let elements = decodeUnsorted(set, kinds: kinds, dataKind: dataKind) else { return nil }
-        return sortedLikeValues(elements)
-    }
-
-    /// Elements in IR order (`Value`'s `<`, key component by component). Comparing `Value`s builds
-    /// strings, so sorting big sets with it is slow: the kernel's byte order, sorted cheaply, already
-    /// is that order for most key types; a linear check confirms it, and only otherwise `<` sorts.
-    static func sortedLikeValues(_ elements: [(element: SetElement, bytes: [UInt8])]) -> [SetElement] {
-        let byBytes = elements.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }.map(\.element)
-        let ordered = zip(byBytes, byBytes.dropFirst()).allSatisfy { !$1.key.lexicographicallyPrecedes($0.key) }
-        return ordered ? byBytes : byBytes.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        return SetElement.sortedLikeKernel(elements)
     }
 
     private static func decodeUnsorted(_ set: KernelSet, kinds: [ValueKind], dataKind: ValueKind?) -> [(element: SetElement, bytes: [UInt8])]? {

@@ -1,3 +1,5 @@
+import SDNNFTables
+
 /// nft's `payload_try_merge` (src/rule.c, nft 1.0.6): equality matches on adjacent payload fields of one
 /// header become one load and one compare (`tcp sport 1 tcp dport 2` → a 4-byte load), ordered by offset.
 ///
@@ -35,7 +37,7 @@ enum StatementMerging {
     /// A statement that may merge: an equality with a value on a payload field (or merged fields).
     private struct Candidate {
         var index: Int
-        var layer: ProtocolHeader.Layer
+        var layer: Field.PayloadBase
         var offset: UInt32
         var length: UInt32
     }

@@ -349,7 +349,7 @@ func benchGuestChangeIncremental() async throws {
             // The kept ruleset must still be what the kernel holds (the patch is exact).
             if count > 0 {
                 let observed = try await firewall.observe(tables: [(.inet, "sdn"), (.bridge, "sdn")])
-                let same = observed.ruleset.normalizedForComparison() == ruleset.normalizedForComparison()
+                let same = observed.ruleset == ruleset.canonical()
                 print("  kernel ruleset equals the patched compiled ruleset: \(same ? "yes" : "NO")")
             }
         }

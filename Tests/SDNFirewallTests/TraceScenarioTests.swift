@@ -403,15 +403,15 @@ import Testing
         let m101 = Value.ether(try MACAddress("52:54:00:00:01:01"))
         let inet = Table(family: .inet, name: "t", chains: [
             // No Ethernet header on what the node sends: this rule must not match at output.
-            base("out", .output, 0, [rule("out-by-mac", .match(.payload(protocol: "ether", field: "daddr"), .equal, .value(m101)), .verdict(.drop)),
-                                     rule("out-web", .match(.meta("oifname"), .equal, .value(.string("web"))), .counter)]),
-            base("in", .input, 0, [rule("in-by-mac", .match(.payload(protocol: "ether", field: "saddr"), .equal, .value(m101)), .counter)]),
-            base("fwd", .forward, 0, [rule("inet-fwd", .match(.meta("iifname"), .equal, .value(.string("web"))), .counter)]),
+            base("out", .output, 0, [rule("out-by-mac", .match(.payload(.etherDaddr), .equal, .value(m101)), .verdict(.drop)),
+                                     rule("out-web", .match(.meta(.oifname), .equal, .value(.string("web"))), .counter)]),
+            base("in", .input, 0, [rule("in-by-mac", .match(.payload(.etherSaddr), .equal, .value(m101)), .counter)]),
+            base("fwd", .forward, 0, [rule("inet-fwd", .match(.meta(.iifname), .equal, .value(.string("web"))), .counter)]),
         ])
         let bridge = Table(family: .bridge, name: "t", chains: [
-            base("fwd-early", .forward, -10, [rule("fwd-early", .match(.meta("ibrname"), .equal, .value(.string("web"))), .counter)]),
-            base("fwd-late", .forward, 10, [rule("fwd-late", .match(.meta("obrname"), .equal, .value(.string("web"))), .counter)]),
-            base("out", .output, 0, [rule("bridge-out", .match(.meta("oifname"), .equal, .value(.string("tap101i0"))), .counter)]),
+            base("fwd-early", .forward, -10, [rule("fwd-early", .match(.meta(.ibrname), .equal, .value(.string("web"))), .counter)]),
+            base("fwd-late", .forward, 10, [rule("fwd-late", .match(.meta(.obrname), .equal, .value(.string("web"))), .counter)]),
+            base("out", .output, 0, [rule("bridge-out", .match(.meta(.oifname), .equal, .value(.string("tap101i0"))), .counter)]),
         ])
         let interpreter = PacketInterpreter(ruleset: Ruleset(tables: [inet, bridge]))
         func matched(_ path: TraceScenario.Path) throws -> [String] {

@@ -175,8 +175,8 @@ struct AtomicityTests {
         let compiledB = FirewallCompiler.compile(policyB, node: "lab", features: features).ruleset
         // The diffs run between what the kernel reports back for each, so element deletions name exactly
         // what is there.
-        let rulesetA = try NetlinkFirewall.canonicalForm(of: compiledA)
-        let rulesetB = try NetlinkFirewall.canonicalForm(of: compiledB)
+        let rulesetA = compiledA.canonical()
+        let rulesetB = compiledB.canonical()
         let tables = Array(Set((rulesetA.tables + rulesetB.tables).map { [$0.family.rawValue, $0.name] })).sorted { $0.lexicographicallyPrecedes($1) }
             .map { (TableFamily(rawValue: $0[0])!, $0[1]) }
 

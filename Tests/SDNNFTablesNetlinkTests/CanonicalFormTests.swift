@@ -29,13 +29,13 @@ struct CanonicalFormTests {
     }
 
     @Test(arguments: [
-        ("meta mark", Statement.match(.meta("mark"), .equal, .value(.integer(1)))),
-        ("ip6 field in an ip table", Statement.match(.payload(protocol: "ip6", field: "saddr"), .equal, .value(.address(try! IPAddress("::1"))))),
+        ("meta mark", Statement.match(.meta(.mark), .equal, .value(.integer(1)))),
+        ("ip6 field in an ip table", Statement.match(.payload(.ip6Saddr), .equal, .value(.address(try! IPAddress("::1"))))),
         ("icmpx in an ip table", Statement.reject(.icmpx("admin-prohibited"))),
         ("dnat port without transport", Statement.dnat(to: .address(try! IPAddress("10.0.0.1")), port: 80)),
-        ("prefix on a port", Statement.match(.payload(protocol: "tcp", field: "dport"), .equal, .value(.prefix(try! IPPrefix("10.0.0.0/8"))))),
+        ("prefix on a port", Statement.match(.payload(.tcpDport), .equal, .value(.prefix(try! IPPrefix("10.0.0.0/8"))))),
         ("unknown limit unit", Statement.limit(rate: 1, per: "fortnight", burst: 1)),
-        ("interface name too long", Statement.match(.meta("iifname"), .equal, .value(.string("abcdefghijklmnop")))),
+        ("interface name too long", Statement.match(.meta(.iifname), .equal, .value(.string("abcdefghijklmnop")))),
     ])
     func unsupportedFormsAreRefusedByName(_ name: String, _ statement: Statement) throws {
         let ruleset = Ruleset(tables: [Table(family: .ip, name: "t", chains: [Chain(name: "c", rules: [Rule(id: "r", statements: [statement])])])])

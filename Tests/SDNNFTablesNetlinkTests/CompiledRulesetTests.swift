@@ -75,7 +75,7 @@ struct CompiledRulesetTests {
                 #expect(KernelListing.difference(expected, actual) == nil, "\(KernelListing.difference(expected, actual) ?? "")")
 
                 let observed = try await firewall.observe(tables: ruleset.tables.map { ($0.family, $0.name) })
-                #expect(observed.ruleset == (try NetlinkFirewall.canonicalForm(of: ruleset)))
+                #expect(observed.ruleset == ruleset.canonical())
                 // Observed and compiled mean the same once both are in SDNNFTables' comparison form (set
                 // order, names vs numbers); anything else is a real difference.
                 let observedNormal = observed.ruleset.normalizedForComparison()

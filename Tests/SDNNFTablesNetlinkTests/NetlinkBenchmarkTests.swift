@@ -22,13 +22,13 @@ struct NetlinkBenchmarkTests {
             for index in 0..<(rules / chains) {
                 let number = chain * (rules / chains) + index
                 rulesOfChain.append(Rule(id: "guest-\(chain)/r\(index)", statements: [
-                    .match(.payload(protocol: "ip", field: "saddr"), .equal, .value(.address(.v4(0x0A00_0000 | UInt32(number))))),
-                    .match(.payload(protocol: "tcp", field: "dport"), .equal, .value(.integer(1024 + number % 60000))),
+                    .match(.payload(.ipSaddr), .equal, .value(.address(.v4(0x0A00_0000 | UInt32(number))))),
+                    .match(.payload(.tcpDport), .equal, .value(.integer(1024 + number % 60000))),
                     .counter, .verdict(.accept),
                 ]))
             }
             table.chains.append(Chain(name: "guest-\(chain)", rules: rulesOfChain))
-            dispatch.append(Rule(id: "dispatch/\(chain)", statements: [.match(.meta("iifname"), .equal, .value(.string("tap\(chain)i0"))), .verdict(.jump("guest-\(chain)"))]))
+            dispatch.append(Rule(id: "dispatch/\(chain)", statements: [.match(.meta(.iifname), .equal, .value(.string("tap\(chain)i0"))), .verdict(.jump("guest-\(chain)"))]))
         }
         table.chains.append(Chain(name: "forward", base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .drop), rules: dispatch))
         return Ruleset(tables: [table])

@@ -66,12 +66,12 @@ struct NetlinkFirewallTests {
             #expect(observed.ruleset.tables.count == 1)
             let rules = try #require(observed.ruleset.tables.first?.chains.first?.rules)
             #expect(rules.map(\.id) == ["foreign", "ours"])
-            guard case .match(.payload(protocol: "unrecognised", field: let text), _, _)? = rules[0].statements.first else {
+            guard case .match(.unrecognised(let text), _, _)? = rules[0].statements.first else {
                 Issue.record("expected an unrecognised match, got \(rules[0].statements)")
                 return
             }
             #expect(text.contains("meta"))
-            #expect(rules[1].statements == [.match(.payload(protocol: "tcp", field: "dport"), .equal, .value(.integer(22))), .verdict(.accept)])
+            #expect(rules[1].statements == [.match(.payload(.tcpDport), .equal, .value(.integer(22))), .verdict(.accept)])
         }
     }
 
@@ -82,7 +82,7 @@ struct NetlinkFirewallTests {
         var after = before
         // One chain's rules change…
         after.chains[1].rules = [
-            Rule(id: "g100/ssh", statements: [.match(.payload(protocol: "tcp", field: "dport"), .equal, .value(.integer(22))), .verdict(.accept)]),
+            Rule(id: "g100/ssh", statements: [.match(.payload(.tcpDport), .equal, .value(.integer(22))), .verdict(.accept)]),
             Rule(id: "g100/drop", statements: [.counter, .verdict(.drop)]),
         ]
         // …and one element of one set.
@@ -190,7 +190,7 @@ struct NetlinkFirewallTests {
             let changes: [FirewallChange] = [
                 .addTable(.inet, "sdn"),
                 .addChain(.inet, table: "sdn", Chain(name: "c")),
-                .addRule(.inet, table: "sdn", chain: "c", Rule(id: "mark", statements: [.match(.meta("mark"), .equal, .value(.integer(1)))])),
+                .addRule(.inet, table: "sdn", chain: "c", Rule(id: "mark", statements: [.match(.meta(.mark), .equal, .value(.integer(1)))])),
             ]
             let error = await #expect(throws: FirewallApplyError.self) { try await firewall.apply(changes, expectedGeneration: nil) }
             #expect(error?.failedChangeIndex == 2)

@@ -34,7 +34,7 @@ struct NFTJSONCodecTests {
     @Test func rendersTheSchemaNftPrints() throws {
         let table = Table(family: .inet, name: "sdn", chains: [
             Chain(name: "input", base: BaseChain(type: .filter, hook: .input, priority: 0, policy: .drop), rules: [
-                Rule(id: "r1", statements: [match(.meta("iifname"), .string("lo")), .counter, .verdict(.accept)]),
+                Rule(id: "r1", statements: [match(.meta(.iifname), .string("lo")), .counter, .verdict(.accept)]),
             ]),
         ])
         let document = NFTJSON.document(Ruleset(tables: [table]))
@@ -87,14 +87,14 @@ struct NFTJSONCodecTests {
         let rules = try #require(table.chain("c")?.rules)
         #expect(rules.map(\.id) == ["flags", "", "reject"])
         #expect(rules[0].statements == [
-            .match(.bitwiseAnd(payload("tcp", "flags"), .value(.flags(["syn", "rst"]))), .equal, .value(.integer(0))),
-            match(.ct("state"), .flags(["established", "related", "new"]), .notEqual),
-            match(.ct("state"), .flags(["new"]), .implicit),
+            .match(.bitwiseAnd(.payload(.tcpFlags), .value(.flags(["syn", "rst"]))), .equal, .value(.integer(0))),
+            match(.ct(.state), .flags(["established", "related", "new"]), .notEqual),
+            match(.ct(.state), .flags(["new"]), .implicit),
             .counter, .verdict(.drop),
         ])
         #expect(rules[1].statements == [
-            .match(payload("ip", "saddr"), .equal, .set([address("10.0.0.1"), address("10.0.0.2")])),
-            .vmap(.concat([.meta("iifname"), payload("ip", "saddr")]), map: "m"),
+            .match(.payload(.ipSaddr), .equal, .set([address("10.0.0.1"), address("10.0.0.2")])),
+            .vmap(.concat([.meta(.iifname), .payload(.ipSaddr)]), map: "m"),
         ])
         #expect(rules[2].statements == [.reject(.icmpx("port-unreachable"))])
     }
@@ -201,22 +201,22 @@ struct NormalizationTests {
 
     @Test func spellsConstantsOneWay() {
         let written = rule(
-            match(payload("ip", "saddr"), prefix("10.0.0.1/32")),
-            .match(payload("ip", "daddr"), .equal, .set([.range(address("10.0.0.0"), address("10.0.0.255")), address("10.0.1.1"), address("10.0.1.1")])),
-            match(payload("icmp", "type"), .integer(8)),
-            match(.ct("state"), .flags(["related", "established"]), .implicit),
-            .match(payload("tcp", "dport"), .equal, .set([.integer(22)])),
-            match(payload("udp", "dport"), .range(.integer(53), .integer(53))),
+            match(.payload(.ipSaddr), prefix("10.0.0.1/32")),
+            .match(.payload(.ipDaddr), .equal, .set([.range(address("10.0.0.0"), address("10.0.0.255")), address("10.0.1.1"), address("10.0.1.1")])),
+            match(.payload(.icmpType), .integer(8)),
+            match(.ct(.state), .flags(["related", "established"]), .implicit),
+            .match(.payload(.tcpDport), .equal, .set([.integer(22)])),
+            match(.payload(.udpDport), .range(.integer(53), .integer(53))),
             .log(prefix: "x", level: .warning),
             .reject(.icmpx("port-unreachable"))
         )
         let listed = rule(
-            match(payload("ip", "saddr"), address("10.0.0.1")),
-            .match(payload("ip", "daddr"), .equal, .set([address("10.0.1.1"), prefix("10.0.0.0/24")])),
-            match(payload("icmp", "type"), .symbol("echo-request")),
-            match(.ct("state"), .flags(["established", "related"]), .implicit),
-            match(payload("tcp", "dport"), .integer(22)),
-            match(payload("udp", "dport"), .integer(53)),
+            match(.payload(.ipSaddr), address("10.0.0.1")),
+            .match(.payload(.ipDaddr), .equal, .set([address("10.0.1.1"), prefix("10.0.0.0/24")])),
+            match(.payload(.icmpType), .symbol("echo-request")),
+            match(.ct(.state), .flags(["established", "related"]), .implicit),
+            match(.payload(.tcpDport), .integer(22)),
+            match(.payload(.udpDport), .integer(53)),
             .log(prefix: "x", level: nil),
             .reject(.default)
         )
@@ -226,13 +226,13 @@ struct NormalizationTests {
 
     @Test func dropsDependenciesNftLeavesOut() {
         let written = rule(
-            match(.meta("nfproto"), .symbol("ipv4")), match(.meta("l4proto"), .symbol("tcp")),
-            match(payload("ip", "saddr"), address("10.0.0.1")), match(payload("th", "dport"), .integer(22)), .verdict(.accept)
+            match(.meta(.nfproto), .symbol("ipv4")), match(.meta(.l4proto), .symbol("tcp")),
+            match(.payload(.ipSaddr), address("10.0.0.1")), match(.payload(.thDport), .integer(22)), .verdict(.accept)
         )
-        let listed = rule(match(payload("ip", "saddr"), address("10.0.0.1")), match(payload("tcp", "dport"), .integer(22)), .verdict(.accept))
+        let listed = rule(match(.payload(.ipSaddr), address("10.0.0.1")), match(.payload(.tcpDport), .integer(22)), .verdict(.accept))
         #expect(written.normalizedForComparison() == listed.normalizedForComparison())
         // A protocol match that guards nothing stays: it is the rule's meaning.
-        let alone = rule(match(.meta("l4proto"), .symbol("tcp")), .reject(.tcpReset))
+        let alone = rule(match(.meta(.l4proto), .symbol("tcp")), .reject(.tcpReset))
         #expect(alone.normalizedForComparison().tables[0].chains[0].rules[0].statements.count == 2)
     }
 

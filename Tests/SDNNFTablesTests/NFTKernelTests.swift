@@ -64,7 +64,7 @@ struct NFTKernelTests {
             try nftLoad(NFTTextRenderer.render(BroadRuleset.ruleset), in: namespace)
             let smaller = Ruleset(tables: [Table(family: .inet, name: "sdn", chains: [
                 Chain(name: "input", base: BaseChain(type: .filter, hook: .input, priority: 0), rules: [
-                    Rule(id: "only", statements: [match(.meta("iifname"), .string("lo")), .verdict(.accept)]),
+                    Rule(id: "only", statements: [match(.meta(.iifname), .string("lo")), .verdict(.accept)]),
                 ]),
             ])])
             try nftLoad(NFTTextRenderer.render(smaller, replacing: true), in: namespace)
@@ -104,7 +104,7 @@ struct RendererRegressionTests {
     @Test(.systemTest(tools: ["nft"]))
     func natInInetWithoutAddressContext() throws {
         let ruleset = Self.table(Chain(name: "post", base: BaseChain(type: .nat, hook: .postrouting, priority: 100), rules: [
-            Rule(id: "r", statements: [match(.meta("oifname"), .string("eth0")), .snat(to: address("192.0.2.1"))]),
+            Rule(id: "r", statements: [match(.meta(.oifname), .string("eth0")), .snat(to: address("192.0.2.1"))]),
         ]))
         // Was `snat to 192.0.2.1`: in an inet table nft needs `snat ip to …` unless an earlier `ip …`
         // match fixed the family ("ip or ip6 must be specified with address for inet tables").
@@ -116,7 +116,7 @@ struct RendererRegressionTests {
     func ipv6DnatWithPort() throws {
         let ruleset = Self.table(Chain(name: "pre", base: BaseChain(type: .nat, hook: .prerouting, priority: -100), rules: [
             Rule(id: "r", statements: [
-                match(payload("ip6", "daddr"), address("2001:db8::1")), match(payload("tcp", "dport"), .integer(80)),
+                match(.payload(.ip6Daddr), address("2001:db8::1")), match(.payload(.tcpDport), .integer(80)),
                 .dnat(to: address("fd00::5"), port: 8080),
             ]),
         ]))
@@ -130,8 +130,8 @@ struct RendererRegressionTests {
     func explicitEqualityOnFlags(_ flags: Value) throws {
         // Was `tcp flags syn`, which nft reads as the flag test `tcp flags & syn != 0` (op "in"), not as
         // equality: a SYN+ACK packet matched too.
-        try Self.loadAndCompare(Self.filter([match(payload("tcp", "flags"), flags), .verdict(.accept)]))
-        try Self.loadAndCompare(Self.filter([match(.ct("state"), .flags(["new"])), .verdict(.accept)]))
+        try Self.loadAndCompare(Self.filter([match(.payload(.tcpFlags), flags), .verdict(.accept)]))
+        try Self.loadAndCompare(Self.filter([match(.ct(.state), .flags(["new"])), .verdict(.accept)]))
     }
 
     @Test(.systemTest(tools: ["nft"]))

@@ -37,10 +37,10 @@ struct PacketInterpreterTests {
     // MARK: Verdicts and policies
 
     static let services = inet([base("input", policy: .drop, [
-        rule("ssh", match(payload("tcp", "dport"), .integer(22)), .counter, .verdict(.accept), line: 4),
-        rule("dns", match(payload("udp", "dport"), .integer(53)), .reject(.default)),
-        rule("telnet", match(payload("tcp", "dport"), .integer(23)), .verdict(.drop)),
-        rule("reset", match(payload("tcp", "dport"), .integer(25)), .reject(.tcpReset)),
+        rule("ssh", match(.payload(.tcpDport), .integer(22)), .counter, .verdict(.accept), line: 4),
+        rule("dns", match(.payload(.udpDport), .integer(53)), .reject(.default)),
+        rule("telnet", match(.payload(.tcpDport), .integer(23)), .verdict(.drop)),
+        rule("reset", match(.payload(.tcpDport), .integer(25)), .reject(.tcpReset)),
     ])])
 
     @Test func acceptDropRejectAndPolicy() throws {
@@ -96,10 +96,10 @@ struct PacketInterpreterTests {
 
     static let jumps = inet([
         base("input", policy: .accept, [
-            rule("to-sub", match(payload("tcp", "dport"), .integer(22)), .verdict(.jump("sub"))),
-            rule("to-goto", match(payload("tcp", "dport"), .integer(23)), .verdict(.goto("sub"))),
-            rule("to-nested", match(payload("tcp", "dport"), .integer(24)), .verdict(.jump("outer"))),
-            rule("after", match(.meta("l4proto"), .symbol("tcp")), .verdict(.drop)),
+            rule("to-sub", match(.payload(.tcpDport), .integer(22)), .verdict(.jump("sub"))),
+            rule("to-goto", match(.payload(.tcpDport), .integer(23)), .verdict(.goto("sub"))),
+            rule("to-nested", match(.payload(.tcpDport), .integer(24)), .verdict(.jump("outer"))),
+            rule("after", match(.meta(.l4proto), .symbol("tcp")), .verdict(.drop)),
         ]),
         Chain(name: "sub", rules: [rule("sub/count", .counter)]),
         Chain(name: "outer", rules: [
@@ -152,7 +152,7 @@ struct PacketInterpreterTests {
 
     @Test func acceptEndsOnlyItsBaseChain() throws {
         let early = inet([base("early", priority: -10, policy: .accept, [rule("all", .verdict(.accept))])], name: "a")
-        let late = inet([base("late", priority: 10, policy: .accept, [rule("telnet", match(payload("tcp", "dport"), .integer(23)), .verdict(.drop))])], name: "b")
+        let late = inet([base("late", priority: 10, policy: .accept, [rule("telnet", match(.payload(.tcpDport), .integer(23)), .verdict(.drop))])], name: "b")
         let middle = inet([base("middle", priority: 0, policy: .accept, [rule("count", .counter)])], name: "c")
         let result = try trace([late, early, middle], tcp("192.0.2.7", "192.0.2.1", dport: 23))
         #expect(result.verdict == .drop)
@@ -207,7 +207,7 @@ struct PacketInterpreterTests {
     @Test func natChainsSeeOnlyNewConnections() throws {
         let table = inet([
             base("pre", .prerouting, priority: -100, type: .nat, [
-                rule("dnat", match(payload("tcp", "dport"), .integer(80)), .dnat(to: address("10.0.0.5"), port: 8080)),
+                rule("dnat", match(.payload(.tcpDport), .integer(80)), .dnat(to: address("10.0.0.5"), port: 8080)),
             ]),
             base("raw", .prerouting, priority: -300, [rule("count", .counter)]),
         ])
@@ -223,8 +223,8 @@ struct PacketInterpreterTests {
     // MARK: Matches
 
     static let dispatch = inet([
-        base("guests-out", .forward, [rule("dispatch", .vmap(.meta("iifname"), map: "guest_out"))]),
-        Chain(name: "guest-100-out", rules: [rule("guest-100/web", match(payload("tcp", "dport"), .integer(80)), .verdict(.accept)), rule("guest-100/rest", .verdict(.drop))]),
+        base("guests-out", .forward, [rule("dispatch", .vmap(.meta(.iifname), map: "guest_out"))]),
+        Chain(name: "guest-100-out", rules: [rule("guest-100/web", match(.payload(.tcpDport), .integer(80)), .verdict(.accept)), rule("guest-100/rest", .verdict(.drop))]),
         Chain(name: "guest-101-out", rules: [rule("guest-101/all", .verdict(.accept))]),
     ], sets: [NamedSet(name: "guest_out", keyType: [.interfaceName], data: .verdict, elements: [
         SetElement(key: [.string("tap100i0")], data: .verdict(.jump("guest-100-out"))),
@@ -249,9 +249,9 @@ struct PacketInterpreterTests {
 
     /// An IP set with nomatch entries compiles to intervals with the excluded ranges cut out.
     static let intervals = inet([base("input", policy: .drop, [
-        rule("allowed", .match(payload("ip", "saddr"), .equal, .setReference("allowed")), .verdict(.accept)),
-        rule("not-allowed-v6", .match(payload("ip6", "saddr"), .notEqual, .setReference("allowed_v6")), .verdict(.drop)),
-        rule("v6-ok", match(.meta("nfproto"), .symbol("ipv6")), .verdict(.accept)),
+        rule("allowed", .match(.payload(.ipSaddr), .equal, .setReference("allowed")), .verdict(.accept)),
+        rule("not-allowed-v6", .match(.payload(.ip6Saddr), .notEqual, .setReference("allowed_v6")), .verdict(.drop)),
+        rule("v6-ok", match(.meta(.nfproto), .symbol("ipv6")), .verdict(.accept)),
     ])], sets: [
         NamedSet(name: "allowed", keyType: [.ipv4Address], flags: [.interval], elements: [
             SetElement(key: [.range(address("10.0.0.0"), address("10.0.0.99"))]),
@@ -281,9 +281,9 @@ struct PacketInterpreterTests {
         let key: [SetKeyType] = [.interfaceName, .etherAddress, .ipv4Address]
         let guestMAC = mac("52:54:00:12:34:56")
         return inet([base("spoof", .forward, priority: -100, [
-            rule("ipv4", .match(.concat([.meta("iifname"), payload("ether", "saddr"), payload("ip", "saddr")]), .notEqual, .setReference("guest_ipv4")), .counter, .verdict(.drop)),
-            rule("arp", .match(.concat([.meta("iifname"), payload("ether", "saddr"), payload("arp", "saddr ip")]), .notEqual, .setReference("guest_ipv4")), .counter, .verdict(.drop)),
-            rule("ipv6", .match(.concat([.meta("iifname"), payload("ether", "saddr"), payload("ip6", "saddr")]), .notEqual, .setReference("guest_ipv6")), .counter, .verdict(.drop)),
+            rule("ipv4", .match(.concat([.meta(.iifname), .payload(.etherSaddr), .payload(.ipSaddr)]), .notEqual, .setReference("guest_ipv4")), .counter, .verdict(.drop)),
+            rule("arp", .match(.concat([.meta(.iifname), .payload(.etherSaddr), .payload(.arpSaddrIP)]), .notEqual, .setReference("guest_ipv4")), .counter, .verdict(.drop)),
+            rule("ipv6", .match(.concat([.meta(.iifname), .payload(.etherSaddr), .payload(.ip6Saddr)]), .notEqual, .setReference("guest_ipv6")), .counter, .verdict(.drop)),
         ])], sets: [
             NamedSet(name: "guest_ipv4", keyType: key, flags: [.interval], elements: [
                 SetElement(key: [.string("tap100i0"), guestMAC, address("10.0.0.5")]),
@@ -321,10 +321,10 @@ struct PacketInterpreterTests {
     }
 
     static let conntrack = inet([base("input", policy: .drop, [
-        rule("ct", match(.ct("state"), .flags(["established", "related"]), .implicit), .verdict(.accept)),
-        rule("invalid", match(.ct("state"), .flags(["invalid"]), .implicit), .counter, .verdict(.drop)),
-        rule("not-new", match(.ct("state"), .symbol("new"), .notEqual), .verdict(.drop)),
-        rule("ssh", match(payload("tcp", "dport"), .integer(22)), .verdict(.accept)),
+        rule("ct", match(.ct(.state), .flags(["established", "related"]), .implicit), .verdict(.accept)),
+        rule("invalid", match(.ct(.state), .flags(["invalid"]), .implicit), .counter, .verdict(.drop)),
+        rule("not-new", match(.ct(.state), .symbol("new"), .notEqual), .verdict(.drop)),
+        rule("ssh", match(.payload(.tcpDport), .integer(22)), .verdict(.accept)),
     ])])
 
     @Test(arguments: [
@@ -341,11 +341,11 @@ struct PacketInterpreterTests {
     }
 
     static let icmp = inet([base("input", policy: .drop, [
-        rule("echo", match(payload("icmp", "type"), .symbol("echo-request")), .verdict(.accept)),
-        rule("unreachable", match(payload("icmp", "type"), .integer(3)), .verdict(.accept)),
-        rule("ndp", .match(payload("icmpv6", "type"), .equal, .set([.symbol("nd-neighbor-solicit"), .symbol("nd-neighbor-advert")])), .verdict(.accept)),
-        rule("v6-any", match(.meta("l4proto"), .symbol("ipv6-icmp")), match(payload("icmpv6", "type"), .symbol("echo-request"), .notEqual), .verdict(.drop)),
-        rule("v6-echo", match(.meta("l4proto"), .symbol("icmpv6")), .verdict(.accept)),
+        rule("echo", match(.payload(.icmpType), .symbol("echo-request")), .verdict(.accept)),
+        rule("unreachable", match(.payload(.icmpType), .integer(3)), .verdict(.accept)),
+        rule("ndp", .match(.payload(.icmpv6Type), .equal, .set([.symbol("nd-neighbor-solicit"), .symbol("nd-neighbor-advert")])), .verdict(.accept)),
+        rule("v6-any", match(.meta(.l4proto), .symbol("ipv6-icmp")), match(.payload(.icmpv6Type), .symbol("echo-request"), .notEqual), .verdict(.drop)),
+        rule("v6-echo", match(.meta(.l4proto), .symbol("icmpv6")), .verdict(.accept)),
     ])])
 
     @Test(arguments: [
@@ -367,11 +367,11 @@ struct PacketInterpreterTests {
     }
 
     static let tcpFlags = inet([base("input", policy: .accept, [
-        rule("fin-syn", .match(.bitwiseAnd(payload("tcp", "flags"), .value(.flags(["fin", "syn"]))), .equal, .value(.flags(["fin", "syn"]))), .verdict(.drop)),
-        rule("null", .match(.bitwiseAnd(payload("tcp", "flags"), .value(.flags(["fin", "syn", "rst", "psh", "ack", "urg"]))), .equal, .value(.integer(0))), .verdict(.drop)),
-        rule("syn-only", .match(.bitwiseAnd(payload("tcp", "flags"), .value(.flags(["fin", "syn", "rst", "ack"]))), .equal, .value(.flags(["syn"]))), .counter),
-        rule("any-rst", match(payload("tcp", "flags"), .flags(["rst"]), .implicit), .reject(.tcpReset)),
-        rule("exactly-ack", match(payload("tcp", "flags"), .flags(["ack"])), .verdict(.accept)),
+        rule("fin-syn", .match(.bitwiseAnd(.payload(.tcpFlags), .value(.flags(["fin", "syn"]))), .equal, .value(.flags(["fin", "syn"]))), .verdict(.drop)),
+        rule("null", .match(.bitwiseAnd(.payload(.tcpFlags), .value(.flags(["fin", "syn", "rst", "psh", "ack", "urg"]))), .equal, .value(.integer(0))), .verdict(.drop)),
+        rule("syn-only", .match(.bitwiseAnd(.payload(.tcpFlags), .value(.flags(["fin", "syn", "rst", "ack"]))), .equal, .value(.flags(["syn"]))), .counter),
+        rule("any-rst", match(.payload(.tcpFlags), .flags(["rst"]), .implicit), .reject(.tcpReset)),
+        rule("exactly-ack", match(.payload(.tcpFlags), .flags(["ack"])), .verdict(.accept)),
     ])])
 
     @Test(arguments: [
@@ -391,9 +391,9 @@ struct PacketInterpreterTests {
 
     @Test func fieldsOfOtherProtocolsNeverMatch() throws {
         let table = inet([base("input", policy: .accept, [
-            rule("not-v4", match(payload("ip", "saddr"), address("192.0.2.7"), .notEqual), .verdict(.drop)),
-            rule("not-ssh", match(payload("tcp", "dport"), .integer(22), .notEqual), .verdict(.drop)),
-            rule("not-flags", match(payload("tcp", "flags"), .flags(["syn"]), .implicit), .verdict(.drop)),
+            rule("not-v4", match(.payload(.ipSaddr), address("192.0.2.7"), .notEqual), .verdict(.drop)),
+            rule("not-ssh", match(.payload(.tcpDport), .integer(22), .notEqual), .verdict(.drop)),
+            rule("not-flags", match(.payload(.tcpFlags), .flags(["syn"]), .implicit), .verdict(.drop)),
         ])])
         // IPv6 UDP: no IPv4 header, no TCP header, so even the negated matches fail.
         let result = try trace([table], udp("2001:db8::7", "2001:db8::1", dport: 22))
@@ -403,10 +403,10 @@ struct PacketInterpreterTests {
 
     @Test func interfaceWildcardsRangesAndComparisons() throws {
         let table = inet([base("input", policy: .drop, [
-            rule("veth", match(.meta("iifname"), .string("veth*")), match(payload("tcp", "dport"), .range(.integer(1000), .integer(2000))), .verdict(.accept)),
-            rule("high", match(payload("tcp", "dport"), .integer(60000), .greaterOrEqual), .verdict(.accept)),
-            rule("mark", match(.meta("mark"), .integer(7)), .verdict(.accept)),
-            rule("proto", .match(.meta("l4proto"), .equal, .set([.symbol("udp"), .integer(132)])), .verdict(.accept)),
+            rule("veth", match(.meta(.iifname), .string("veth*")), match(.payload(.tcpDport), .range(.integer(1000), .integer(2000))), .verdict(.accept)),
+            rule("high", match(.payload(.tcpDport), .integer(60000), .greaterOrEqual), .verdict(.accept)),
+            rule("mark", match(.meta(.mark), .integer(7)), .verdict(.accept)),
+            rule("proto", .match(.meta(.l4proto), .equal, .set([.symbol("udp"), .integer(132)])), .verdict(.accept)),
         ])])
         #expect(try trace([table], tcp("192.0.2.7", "192.0.2.1", dport: 1500, iif: "veth12")).verdict == .accept)
         #expect(try trace([table], tcp("192.0.2.7", "192.0.2.1", dport: 1500, iif: "eth0")).verdict == .drop)
@@ -422,7 +422,7 @@ struct PacketInterpreterTests {
     }
 
     @Test func packetTypeFromDestinationMAC() throws {
-        let table = inet([base("fwd", .forward, [rule("no-broadcast", match(.meta("pkttype"), .symbol("broadcast")), .verdict(.drop))])], family: .bridge)
+        let table = inet([base("fwd", .forward, [rule("no-broadcast", match(.meta(.pkttype), .symbol("broadcast")), .verdict(.drop))])], family: .bridge)
         var packet = udp("10.0.0.5", "10.0.0.255", dport: 137)
         packet.etherDestination = ether("ff:ff:ff:ff:ff:ff")
         #expect(try trace([table], packet, at: bridgeForward).verdict == .drop)
@@ -447,9 +447,9 @@ struct PacketInterpreterTests {
     }
 
     @Test func unsupportedExpressionsAreErrorsNotMisses() throws {
-        let table = inet([base("input", .input, [rule("iiftype", match(.meta("iiftype"), .symbol("ether")), .verdict(.drop))])])
+        let table = inet([base("input", .input, [rule("iiftype", match(.meta(.iiftype), .symbol("ether")), .verdict(.drop))])])
         #expect(throws: InterpreterError.self) { try trace([table], udp("192.0.2.7", "192.0.2.1", dport: 9)) }
-        let wrongFamily = inet([base("input", .input, [rule("v6-in-v4", match(payload("ip", "saddr"), prefix("fd00::/8")), .verdict(.drop))])])
+        let wrongFamily = inet([base("input", .input, [rule("v6-in-v4", match(.payload(.ipSaddr), prefix("fd00::/8")), .verdict(.drop))])])
         do {
             _ = try trace([wrongFamily], udp("192.0.2.7", "192.0.2.1", dport: 9))
             Issue.record("no error")

@@ -1,8 +1,13 @@
 import SDNModel
+import SDNNFTables
 
 extension Ruleset {
-    /// The ruleset in one canonical form, so that two rulesets meaning the same to the kernel compare
-    /// equal — our IR against what `nft -j list ruleset` reads back, or two listings.
+    /// The ruleset as tests compare it with what `nft -j list ruleset` prints (or two rulesets whose
+    /// objects may come in another order), so that two rulesets meaning the same to the kernel compare
+    /// equal. Test support only: production has one canonical form, SDNNFTables' `Ruleset.canonical()`
+    /// (what netlink reads back). This one mirrors how nft *prints* a ruleset it loaded from text,
+    /// which the tests need because they load the reference with `nft -f` and read it with `nft -j`
+    /// (and so need the JSON reader too).
     ///
     /// Tables, chains and sets are sorted by name (rule order is kept: it is meaning); set elements
     /// are sorted and deduplicated. Constants take one spelling each: a host prefix is an address,
@@ -19,7 +24,7 @@ extension Ruleset {
 }
 
 extension Table {
-    /// This table in canonical form (see ``Ruleset/normalizedForComparison()``).
+    /// This table in comparison form (see ``Ruleset/normalizedForComparison()``).
     public func normalizedForComparison() -> Table {
         var table = self
         table.sets = sets.map(Normalizer.set).sorted { $0.name < $1.name }
@@ -39,11 +44,11 @@ extension Table {
 enum Normalizer {
     static func set(_ set: NamedSet) -> NamedSet {
         var set = set
-        let kinds = set.keyType.map(NFTDataKind.init)
+        let kinds = set.keyType.map(Datatype.init)
         let elements = set.elements.map { element in
             SetElement(
                 key: zip(element.key, kinds).map { value($0, kind: $1) },
-                data: element.data.map { value($0, kind: set.data.map(NFTDataKind.init) ?? .other) }
+                data: element.data.map { value($0, kind: set.data.map(Datatype.init) ?? .integer) }
             )
         }
         set.elements = sortedUnique(elements)
@@ -67,7 +72,7 @@ enum Normalizer {
     static func statement(_ statement: Statement) -> Statement {
         switch statement {
         case .match(let left, let op, let right):
-            let kind = NFTDataKind.of(left)
+            let kind = left.datatype
             let left = expression(left)
             var op = op
             var right = rightSide(right, kind: kind)
@@ -96,7 +101,7 @@ enum Normalizer {
     static func expression(_ expression: Expression) -> Expression {
         switch expression {
         case .bitwiseAnd(let left, let right):
-            return .bitwiseAnd(self.expression(left), rightSide(right, kind: NFTDataKind.of(left)))
+            return .bitwiseAnd(self.expression(left), rightSide(right, kind: left.datatype))
         case .concat(let parts):
             return .concat(parts.map(self.expression))
         default:
@@ -104,7 +109,7 @@ enum Normalizer {
         }
     }
 
-    static func rightSide(_ expression: Expression, kind: NFTDataKind?) -> Expression {
+    static func rightSide(_ expression: Expression, kind: Datatype?) -> Expression {
         guard let kind else { return expression }
         switch expression {
         case .value(let constant): return .value(value(constant, kind: kind))
@@ -116,20 +121,20 @@ enum Normalizer {
     }
 
     /// One spelling per constant of `kind`.
-    static func value(_ constant: Value, kind: NFTDataKind) -> Value {
+    static func value(_ constant: Value, kind: Datatype) -> Value {
         switch constant {
         case .string(let text), .symbol(let text):
-            if kind == .interfaceName { return .string(text) }
+            if kind.representation == .interfaceName { return .string(text) }
             if kind.isBitmask { return value(.flags([text]), kind: kind) }
             if kind.isAddress, let address = try? IPAddress(text) { return .address(address) }
-            if kind == .etherAddress, let mac = try? MACAddress(text) { return .ether(mac) }
-            if let number = NFTSymbols.number(text, kind: kind), let integer = Int(exactly: number) { return .integer(integer) }
+            if kind.representation == .etherAddress, let mac = try? MACAddress(text) { return .ether(mac) }
+            if let number = kind.number(named: text), let integer = Int(exactly: number) { return .integer(integer) }
             return .symbol(text)
         case .flags(let names):
             guard kind.isBitmask else { return names.count == 1 ? value(.symbol(names[0]), kind: kind) : constant }
             let unique = Array(Set(names))
             if unique.isEmpty { return .integer(0) }
-            return .flags(unique.sorted { (NFTSymbols.number($0, kind: kind) ?? .max, $0) < (NFTSymbols.number($1, kind: kind) ?? .max, $1) })
+            return .flags(unique.sorted { (kind.number(named: $0) ?? .max, $0) < (kind.number(named: $1) ?? .max, $1) })
         case .prefix(let prefix):
             return prefix.isHost ? .address(prefix.address) : .prefix(prefix.masked)
         case .range(let low, let high):
@@ -142,7 +147,7 @@ enum Normalizer {
             return .range(low, high)
         case .integer(let number) where kind.isBitmask && number > 0:
             // `tcp flags == 0x12` is `tcp flags == syn,ack`: name the bits when every one has a name.
-            let named = NFTSymbols.flagNames(UInt128(number), kind: kind)
+            let named = kind.flagNames(UInt64(number))
             return named.map { .flags($0) } ?? constant
         case .integer, .address, .ether, .verdict:
             return constant
@@ -170,21 +175,21 @@ enum Normalizer {
                 index += 1
                 continue
             }
-            let value = UInt128(number)
+            let value = UInt64(number)
             var headers: Set<String> = []
             // nft also hides `meta nfproto ipv4` before `meta l4proto icmp` (and ipv6 before ipv6-icmp).
-            var impliedByTransport: UInt128?
+            var impliedByTransport: UInt64?
             switch left {
-            case .meta("l4proto"):
-                headers = Set([NFTSymbols.transportHeader(value)].compactMap { $0 })
-            case .meta("nfproto") where family == .inet:
+            case .meta(.l4proto):
+                headers = Set([transportHeader(value)].compactMap { $0 })
+            case .meta(.nfproto) where family == .inet:
                 if value == 2 { headers = ["ip", "icmp"]; impliedByTransport = 1 }
                 if value == 10 { headers = ["ip6", "icmpv6"]; impliedByTransport = 58 }
-            case .payload("ether", "type") where family == .bridge || family == .netdev,
-                 .meta("protocol") where family == .bridge || family == .netdev:
-                headers = Set([NFTSymbols.networkHeader(value, kind: .etherType)].compactMap { $0 })
-            case .payload("ip", "protocol") where family == .ip, .payload("ip6", "nexthdr") where family == .ip6:
-                headers = Set([NFTSymbols.transportHeader(value)].compactMap { $0 })
+            case .payload(.etherType) where family == .bridge || family == .netdev,
+                 .meta(.protocol) where family == .bridge || family == .netdev:
+                headers = Set([[0x0800: "ip", 0x86dd: "ip6", 0x0806: "arp", 0x8100: "vlan"][value]].compactMap { $0 })
+            case .payload(.ipProtocol) where family == .ip, .payload(.ip6Nexthdr) where family == .ip6:
+                headers = Set([transportHeader(value)].compactMap { $0 })
             default:
                 break
             }
@@ -192,7 +197,7 @@ enum Normalizer {
                 index += 1
                 continue
             }
-            let isTransport = NFTDataKind.of(left) == .inetProtocol
+            let isTransport = left.datatype == .inetProtocol
             var used = false
             for later in index + 1..<statements.count {
                 if isTransport, let header = headers.first, ["tcp", "udp", "udplite", "sctp", "dccp"].contains(header) {
@@ -200,8 +205,8 @@ enum Normalizer {
                     statements[later] = renamingPayload(statements[later], from: "th", to: header)
                 }
                 if headers.contains(where: { usesPayload(statements[later], $0) }) { used = true }
-                if let impliedByTransport, case .match(.meta("l4proto"), .equal, .value(.integer(let proto))) = statements[later],
-                   proto >= 0, UInt128(proto) == impliedByTransport {
+                if let impliedByTransport, case .match(.meta(.l4proto), .equal, .value(.integer(let proto))) = statements[later],
+                   proto >= 0, UInt64(proto) == impliedByTransport {
                     used = true
                 }
             }
@@ -213,10 +218,15 @@ enum Normalizer {
         }
     }
 
+    /// The payload protocol a transport protocol number stands for (`6` → `tcp`), where nft has one.
+    static func transportHeader(_ number: UInt64) -> String? {
+        [6: "tcp", 17: "udp", 136: "udplite", 132: "sctp", 33: "dccp", 1: "icmp", 58: "icmpv6", 50: "esp", 51: "ah", 108: "comp"][number]
+    }
+
     static func usesPayload(_ statement: Statement, _ header: String) -> Bool {
         func uses(_ expression: Expression) -> Bool {
             switch expression {
-            case .payload(let proto, _): proto == header
+            case .payload(let field): field.protocolName == header
             case .concat(let parts): parts.contains(where: uses)
             case .bitwiseAnd(let left, _): uses(left)
             default: false
@@ -231,7 +241,7 @@ enum Normalizer {
     static func renamingPayload(_ statement: Statement, from old: String, to new: String) -> Statement {
         func rename(_ expression: Expression) -> Expression {
             switch expression {
-            case .payload(let proto, let field) where proto == old: .payload(protocol: new, field: field)
+            case .payload(let field) where field.protocolName == old: Field.named(new, field.name).map(Expression.payload) ?? expression
             case .concat(let parts): .concat(parts.map(rename))
             case .bitwiseAnd(let left, let right): .bitwiseAnd(rename(left), right)
             default: expression
