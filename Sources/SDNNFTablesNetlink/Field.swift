@@ -49,7 +49,7 @@ extension Field {
     static let netlinkFields: Set<Field> = {
         var fields: Set<Field> = [
             Field.metaProtocol, Field.nfproto, Field.l4proto, Field.interfaceType,
-            MetaKey.iifname.field, MetaKey.oifname.field, MetaKey.pkttype.field, CtKey.state.field,
+            MetaKey.iifname.field, MetaKey.oifname.field, MetaKey.ibrname.field, MetaKey.obrname.field, MetaKey.pkttype.field, CtKey.state.field,
             .etherDaddr, .etherSaddr, .etherType, .ipSaddr, .ipDaddr, .ip6Saddr, .ip6Daddr,
             .arpOperation, .arpSaddrIP, .arpDaddrIP, .arpSaddrEther, .arpDaddrEther,
             .icmpType, .icmpv6Type, .tcpFlags,
