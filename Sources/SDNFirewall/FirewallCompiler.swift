@@ -291,7 +291,7 @@ struct Builder {
         guard options.failsafe ?? true, let node else { return [] }
         let ports: Expression = .set([.integer(22), .integer(Int(node.apiPort))])
         if node.management.isEmpty {
-            diagnostics.append(.warning("failsafe-open", "node '\(node.name)' has no management networks, so the failsafe keeps SSH (22) and the API (\(node.apiPort)) open to everyone",
+            diagnostics.append(.warning(.failsafeOpen, "node '\(node.name)' has no management networks, so the failsafe keeps SSH (22) and the API (\(node.apiPort)) open to everyone",
                                         at: state.sources.location(of: ConfigPath.topology / "nodes" / node.name), path: "nodes.\(node.name)",
                                         hint: "list the networks you manage the node from under management:"))
             return [Rule(id: "node/failsafe", statements: [.match(.payload(.tcpDport), .equal, ports), .counter, .verdict(.accept)])]
@@ -554,7 +554,7 @@ struct Builder {
             ] + routedVNetChains.chains
         }
         if mode == .bridgeFamily && !features.bridgeMeta && !vnetChains.elements.isEmpty {
-            diagnostics.append(.warning("vnet-policy-unsupported", "this kernel has no bridge meta support (nft_meta_bridge), so vnet forward policies are not applied to bridged traffic",
+            diagnostics.append(.warning(.vnetPolicyUnsupported, "this kernel has no bridge meta support (nft_meta_bridge), so vnet forward policies are not applied to bridged traffic",
                                         at: state.sources.location(of: ConfigPath.policy / "vnets"), path: "vnets"))
         }
     }
@@ -705,7 +705,7 @@ struct Builder {
                     dispatchKey = .string(interface)
                 case .brNetfilter:
                     guard let mac = nic.mac else {
-                        chunk.diagnostics.append(.warning("firewall-needs-mac", "guest \(guest.id) \(nic.key) has no declared MAC; in br_netfilter mode its rules are found by MAC, so they are not applied",
+                        chunk.diagnostics.append(.warning(.firewallNeedsMac, "guest \(guest.id) \(nic.key) has no declared MAC; in br_netfilter mode its rules are found by MAC, so they are not applied",
                                                     at: state.sources.location(of: nicPath()), path: nicPath().description, hint: "declare mac: for the NIC"))
                         // Unfiltered, like a NIC with the firewall off: its declared addresses are not undeclared.
                         if case .vnet(let name) = nic.attachment {
@@ -796,17 +796,17 @@ struct Builder {
                     }
                 } == true
                 if mode == .bridgeFamily && features.bridgeReject && rejectsInbound {
-                    chunk.diagnostics.append(.warning("reject-inbound-drops", "guest \(guest.id) \(nic.key): the kernel rejects on a bridge only where a frame enters it (prerouting, input), so rejects in its inbound rules and policy drop instead in the full layout",
+                    chunk.diagnostics.append(.warning(.rejectInboundDrops, "guest \(guest.id) \(nic.key): the kernel rejects on a bridge only where a frame enters it (prerouting, input), so rejects in its inbound rules and policy drop instead in the full layout",
                                                       at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)",
                                                       hint: "outbound rejects, and the node's own, answer as written"))
                 }
                 if rejects {
                     if mode == .bridgeFamily && !features.bridgeReject {
-                        chunk.diagnostics.append(.warning("reject-unsupported", "guest \(guest.id) \(nic.key): this kernel cannot reject on a bridge (no nft_reject_bridge); its reject rules drop instead",
+                        chunk.diagnostics.append(.warning(.rejectUnsupported, "guest \(guest.id) \(nic.key): this kernel cannot reject on a bridge (no nft_reject_bridge); its reject rules drop instead",
                                                     at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)"))
                     } else if mode == .bridgeFamily && rejectsNonIP {
                         // Under br_netfilter the guest chains see IP packets only: nothing else reaches a reject.
-                        chunk.diagnostics.append(.warning("reject-non-ip", "guest \(guest.id) \(nic.key): reject answers IPv4 and IPv6 packets only; other frames that reach a reject are dropped",
+                        chunk.diagnostics.append(.warning(.rejectNonIp, "guest \(guest.id) \(nic.key): reject answers IPv4 and IPv6 packets only; other frames that reach a reject are dropped",
                                                     at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)",
                                                     hint: "the kernel cannot reject non-IP frames"))
                     }
@@ -869,13 +869,13 @@ struct Builder {
             var findings: [Diagnostic] = []
             for family in [IPAddress.Family.ipv4, .ipv6] where vnet.subnets.contains(where: { $0.cidr.family == family })
                 && !nic.ips.contains(where: { $0.family == family && $0.isHost }) {
-                findings.append(.warning("minimal-undeclared-address",
+                findings.append(.warning(.minimalUndeclaredAddress,
                     "guest \(guest.id) \(nic.key) declares no \(family == .ipv4 ? "IPv4" : "IPv6") address: in the minimal layout, connections the node routes or opens to it over \(family == .ipv4 ? "IPv4" : "IPv6") are dropped, because the node cannot tell which NIC they are for",
                     at: state.sources.location(of: path()), path: path().description, hint: hint))
             }
             return findings
         case .bridge(let bridge):
-            return [.warning("minimal-unfiltered-path",
+            return [.warning(.minimalUnfilteredPath,
                 "guest \(guest.id) \(nic.key) is on bridge \(bridge), which has no vnet subnets: in the minimal layout, traffic the node routes or sends to an address it does not declare bypasses its inbound policy",
                 at: state.sources.location(of: path()), path: path().description, hint: hint)]
         }
@@ -891,7 +891,7 @@ struct Builder {
                 // ARP names its sender's MAC again inside the packet, and neighbours learn from that one.
                 rules.append(Rule(id: chain + "/macfilter-arp", statements: [.match(.payload(.arpSaddrEther), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
             } else {
-                diagnostics.append(.warning("macfilter-without-mac", "guest \(guestID) \(nic.key) has macfilter on but no declared MAC, so its source MAC cannot be checked",
+                diagnostics.append(.warning(.macfilterWithoutMac, "guest \(guestID) \(nic.key) has macfilter on but no declared MAC, so its source MAC cannot be checked",
                                             at: state.sources.location(of: path()), path: path().description, hint: "declare mac: for the NIC"))
             }
         }
@@ -905,7 +905,7 @@ struct Builder {
         }
         if options.ipfilter ?? false {
             guard let mac = nic.mac else {
-                diagnostics.append(.warning("ipfilter-without-mac", "guest \(guestID) \(nic.key) has ipfilter on but no declared MAC; all its IP traffic is dropped",
+                diagnostics.append(.warning(.ipfilterWithoutMac, "guest \(guestID) \(nic.key) has ipfilter on but no declared MAC; all its IP traffic is dropped",
                                             at: state.sources.location(of: path()), path: path().description, hint: "declare mac: for the NIC"))
                 rules.append(Rule(id: "\(chain)/ipfilter-no-mac", statements: [sets.match(.ipEtherTypes, in: .bridge), .counter, .verdict(.drop)]))
                 return rules

@@ -20,7 +20,7 @@ public enum LockoutCheck {
                 let verdict = (try? interpreter.trace(packet, at: .init(.inet, .input)))?.verdict
                 guard verdict != .accept else { continue }
                 let service = port == 22 ? "SSH (22)" : "the API (\(port))"
-                findings.append(.error("lockout", "the firewall of node '\(nodeName)' would block \(service) from management network \(network.compactDescription) (\(verdict.map(\.description) ?? "cannot evaluate"))",
+                findings.append(.error(.lockout, "the firewall of node '\(nodeName)' would block \(service) from management network \(network.compactDescription) (\(verdict.map(\.description) ?? "cannot evaluate"))",
                                        at: state.sources.location(of: ConfigPath.policy / "nodes" / nodeName / "options" / "failsafe")
                                            ?? state.sources.location(of: ConfigPath.policy / "cluster" / "options" / "failsafe"),
                                        path: "failsafe",
