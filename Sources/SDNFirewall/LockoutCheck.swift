@@ -39,7 +39,7 @@ extension LockoutCheck {
     public static func findings(in validated: Validated<DesiredState>) -> [Diagnostic] {
         let state = validated.value
         var findings: [Diagnostic] = []
-        for node in state.nodes where !node.management.isEmpty && state.firewall.effectiveOptions(for: .node(node.name)).failsafe == false {
+        for node in state.nodes where !node.management.isEmpty && !state.firewall.resolvedOptions(for: .node(node.name)).failsafe {
             for features in [KernelFeatures.minimal, .full] {
                 var builder = Builder(state: state, nodeName: node.name, features: features)
                 builder.build()
