@@ -58,7 +58,7 @@ struct DiagnosticPrinter {
     static func json(_ diagnostic: Diagnostic) -> RenderedTree {
         var fields: [(String, RenderedTree)] = [
             ("severity", .string(diagnostic.severity.rawValue)),
-            ("code", .string(diagnostic.code)),
+            ("code", .string(diagnostic.code.description)),
             ("message", .string(diagnostic.message)),
         ]
         if let location = diagnostic.location {

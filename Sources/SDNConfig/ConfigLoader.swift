@@ -51,7 +51,7 @@ struct StateMerger {
         let start = SourceLocation(file: document.path, line: 1, column: 1)
         let size = document.text.utf8.count
         if size > ConfigDocument.maximumFileSize {
-            diagnostics.append(.error("file-too-large", "the file is \(size) bytes; a configuration file has at most \(ConfigDocument.maximumFileSize >> 20) MiB",
+            diagnostics.append(.error(.fileTooLarge, "the file is \(size) bytes; a configuration file has at most \(ConfigDocument.maximumFileSize >> 20) MiB",
                                       at: start, path: "", hint: "split it into several files"))
             return
         }
@@ -62,7 +62,7 @@ struct StateMerger {
         case .withinBudget:
             break
         case .exceeded(let line, let column, let anchor):
-            diagnostics.append(.error("alias-expansion", "YAML aliases in this file expand to more than \(AliasBudget.maximumAddedNodes) nodes (passed at *\(anchor))",
+            diagnostics.append(.error(.aliasExpansion, "YAML aliases in this file expand to more than \(AliasBudget.maximumAddedNodes) nodes (passed at *\(anchor))",
                                       at: SourceLocation(file: document.path, line: line, column: column), path: "",
                                       hint: "an alias (*name) repeats everything its anchor (&name) labels, and nested ones multiply; write the shared part out or share less"))
             return
@@ -98,7 +98,7 @@ struct StateMerger {
             if let kindEntry = entries.first(where: { $0.key == "kind" }) {
                 if let declared: ConfigDocument.Kind = reader.enumeration(kindEntry.value, at: ConfigPath.topology / "kind", what: "document kind") {
                     if let implied = document.kind, implied != declared {
-                        reader.warning("kind-mismatch", "document says kind: \(declared.rawValue) but sits in a \(implied == .policy ? "Policies" : "Topologies") directory", at: kindEntry.value, path: ConfigPath.topology / "kind")
+                        reader.warning(.kindMismatch, "document says kind: \(declared.rawValue) but sits in a \(implied == .policy ? "Policies" : "Topologies") directory", at: kindEntry.value, path: ConfigPath.topology / "kind")
                     }
                     kind = declared
                 }
@@ -148,19 +148,19 @@ struct StateMerger {
             } else if let found = word(at: location), found.hasPrefix("@") || found.hasPrefix("`") {
                 specific = "quote the value: \"\(found)\" (YAML reserves '\(found.prefix(1))' at the start of a plain value)"
             }
-            return .error("yaml-syntax", message, at: location, path: "", hint: specific ?? hint)
+            return .error(.yamlSyntax, message, at: location, path: "", hint: specific ?? hint)
         case .duplicatedKeysInMapping(let duplicates, let context):
             // Yams marks the first occurrence; point at the repetition, and show the first as related.
             let first = SourceLocation(file: file, line: context.mark.line, column: context.mark.column)
             let repeated = duplicates.first.flatMap { repetition(of: $0, after: first, in: text) }
-            return .error("duplicate-key", "key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) appears more than once in one mapping",
+            return .error(.duplicateKey, "key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) appears more than once in one mapping",
                           at: repeated ?? first, path: "",
                           hint: "a key can appear once in a mapping (YAML does not merge them); remove or rename the second one",
                           related: repeated == nil ? [] : [first])
         case .reader(let problem, _, _, _):
-            return .error("yaml-syntax", "cannot read the file as YAML: \(problem)", at: SourceLocation(file: file, line: 1, column: 1), path: "")
+            return .error(.yamlSyntax, "cannot read the file as YAML: \(problem)", at: SourceLocation(file: file, line: 1, column: 1), path: "")
         default:
-            return .error("yaml-syntax", "cannot read the file as YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1), path: "")
+            return .error(.yamlSyntax, "cannot read the file as YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1), path: "")
         }
     }
 
@@ -185,7 +185,7 @@ struct StateMerger {
     private mutating func claim(_ path: ConfigPath, sources: SourceMap, what: String, name: String) -> Bool {
         let location = sources.keyLocation(of: path)
         if let first = firstDefinition[path] {
-            diagnostics.append(.error("duplicate-name", "\(what) '\(name)' is defined more than once", at: location, path: path.description,
+            diagnostics.append(.error(.duplicateName, "\(what) '\(name)' is defined more than once", at: location, path: path.description,
                                       hint: "each \(what) is defined in one place; remove or rename this one", related: [first]))
             return false
         }

@@ -43,7 +43,7 @@ extension DocumentParser {
             case "guests":
                 for guest in reader.mapping(entry.value, at: path, what: "a mapping of guest ids") ?? [] {
                     guard let id = Int(guest.key) else {
-                        reader.error("invalid-guest-id", "guest key '\(guest.key)' is not a numeric id", at: guest.keyNode, path: path / guest.key, hint: "guest policies are keyed by guest id")
+                        reader.error(.invalidGuestId, "guest key '\(guest.key)' is not a numeric id", at: guest.keyNode, path: path / guest.key, hint: "guest policies are keyed by guest id")
                         continue
                     }
                     if let policy = parsePolicyBody(guest.value, scope: .guest(id), at: path / guest.key, context: "guest policy \(id)") { result.firewall.guests.append(policy) }
@@ -63,7 +63,7 @@ extension DocumentParser {
             guard let fields = reader.mapping(entry.value, at: path) else { return nil }
             reader.checkKeys(fields, allowed: ["cidr", "comment"], at: path, context: "alias '\(entry.key)'")
             guard let cidr = fields.first(where: { $0.key == "cidr" }) else {
-                reader.error("missing-key", "alias '\(entry.key)' needs a cidr", at: entry.keyNode, path: path, hint: "add cidr: <address or prefix>")
+                reader.error(.missingKey, "alias '\(entry.key)' needs a cidr", at: entry.keyNode, path: path, hint: "add cidr: <address or prefix>")
                 return nil
             }
             valueNode = cidr.value
@@ -192,7 +192,7 @@ extension DocumentParser {
         var id: String?
         if let idField = field("id"), let text = reader.string(idField.value, at: path / "id") {
             if let problem = Identifier.ruleIDProblem(with: text) {
-                reader.error("invalid-name", "invalid rule id: \(problem)", at: idField.value, path: path / "id")
+                reader.error(.invalidName, "invalid rule id: \(problem)", at: idField.value, path: path / "id")
             } else {
                 id = text
             }
@@ -204,10 +204,10 @@ extension DocumentParser {
         if let ruleField = field("rule") {
             let others = fields.filter { !["rule", "id", "comment", "enabled"].contains($0.key) }
             for other in others {
-                reader.error("conflicting-keys", "'\(other.key)' cannot be combined with 'rule'", at: other.keyNode, path: path / other.key, hint: "write it inside the one-line rule, or use the structured form without 'rule'")
+                reader.error(.conflictingKeys, "'\(other.key)' cannot be combined with 'rule'", at: other.keyNode, path: path / other.key, hint: "write it inside the one-line rule, or use the structured form without 'rule'")
             }
             guard let scalar = ruleField.value.scalar else {
-                reader.error("expected-scalar", "'rule' takes a one-line rule string", at: ruleField.value, path: path / "rule")
+                reader.error(.expectedScalar, "'rule' takes a one-line rule string", at: ruleField.value, path: path / "rule")
                 return nil
             }
             var rule = parseOneLine(scalar.string, node: ruleField.value, at: path, id: id, comment: comment, enabled: enabled)
@@ -219,7 +219,7 @@ extension DocumentParser {
             guard let name = reader.string(groupField.value, at: path / "group") else { return nil }
             let iface = field("iface").flatMap { reader.string($0.value, at: path / "iface") }
             for other in fields where !["group", "iface", "id", "comment", "enabled"].contains(other.key) {
-                reader.error("conflicting-keys", "'\(other.key)' does not apply to a group rule", at: other.keyNode, path: path / other.key, hint: "a group rule takes only group, iface, id, comment and enabled")
+                reader.error(.conflictingKeys, "'\(other.key)' does not apply to a group rule", at: other.keyNode, path: path / other.key, hint: "a group rule takes only group, iface, id, comment and enabled")
             }
             return FirewallRule(id: id ?? "", hasExplicitID: id != nil, body: .group(name: name, iface: iface), origin: origin, enabled: enabled, comment: comment)
         }
@@ -230,13 +230,13 @@ extension DocumentParser {
         if let value = field("direction") {
             if let parsed: Direction = reader.enumeration(value.value, at: path / "direction", what: "direction") { direction = parsed } else { missing = true }
         } else {
-            reader.error("missing-key", "a rule needs a direction", at: node, path: path, hint: "add direction: in | out | forward")
+            reader.error(.missingKey, "a rule needs a direction", at: node, path: path, hint: "add direction: in | out | forward")
             missing = true
         }
         if let value = field("action") {
             if let parsed: RuleAction = reader.enumeration(value.value, at: path / "action", what: "action") { action = parsed } else { missing = true }
         } else {
-            reader.error("missing-key", "a rule needs an action", at: node, path: path, hint: "add action: accept | drop | reject")
+            reader.error(.missingKey, "a rule needs an action", at: node, path: path, hint: "add action: accept | drop | reject")
             missing = true
         }
         var match = RuleMatch(direction: direction, action: action)
@@ -247,7 +247,7 @@ extension DocumentParser {
             case "proto":
                 if let text = reader.string(item.value, at: fieldPath) {
                     if let proto = IPProtocolName(text) { match.proto = proto } else {
-                        reader.error("invalid-value", "'\(text)' is not a protocol", at: item.value, path: fieldPath, hint: Suggestion.hint(for: text, in: IPProtocolName.named.keys) ?? "use tcp, udp, icmp, icmpv6, … or a number 0-255")
+                        reader.error(.invalidValue, "'\(text)' is not a protocol", at: item.value, path: fieldPath, hint: Suggestion.hint(for: text, in: IPProtocolName.named.keys) ?? "use tcp, udp, icmp, icmpv6, … or a number 0-255")
                         missing = true
                     }
                 }
@@ -275,11 +275,11 @@ extension DocumentParser {
         do {
             parsed = try RuleParser.parse(text)
         } catch {
-            reader.error("rule-syntax", error.message, at: node, path: path, hint: error.hint, offset: error.offset)
+            reader.error(.ruleSyntax, error.message, at: node, path: path, hint: error.hint, offset: error.offset)
             return nil
         }
         if id != nil && parsed.id != nil {
-            reader.error("conflicting-keys", "the rule id is given twice (id: and 'id' inside the rule)", at: node, path: path)
+            reader.error(.conflictingKeys, "the rule id is given twice (id: and 'id' inside the rule)", at: node, path: path)
         }
         // Record where each clause sits inside the string, so later checks point at the exact column.
         for (field, offset) in parsed.fieldOffsets {

@@ -73,14 +73,14 @@ struct DocumentParser {
     private mutating func parseUplink(_ entry: YAMLReader.Entry, at path: ConfigPath) -> Uplink? {
         let name: InterfaceName
         do { name = try InterfaceName(entry.key) } catch {
-            reader.error("invalid-interface-name", "invalid uplink name: \(error.reason)", at: entry.keyNode, path: path, hint: "interface names are 1-15 bytes of printable ASCII, without '/', ':', spaces, '\"', '\\' or '*', and not starting with '@'")
+            reader.error(.invalidInterfaceName, "invalid uplink name: \(error.reason)", at: entry.keyNode, path: path, hint: "interface names are 1-15 bytes of printable ASCII, without '/', ':', spaces, '\"', '\\' or '*', and not starting with '@'")
             return nil
         }
         guard let fields = reader.mapping(entry.value, at: path, what: "the uplink's settings (or {} for a plain NIC)") else { return nil }
         reader.checkKeys(fields, allowed: Self.uplinkKeys, at: path, context: "uplink '\(entry.key)'")
         let kindKeys = fields.filter { ["bond", "vlan", "bridge"].contains($0.key) }
         if kindKeys.count > 1 {
-            reader.error("conflicting-keys", "uplink '\(entry.key)' sets \(kindKeys.map { "'\($0.key)'" }.joined(separator: " and ")); an uplink is one kind", at: kindKeys[1].keyNode, path: path / kindKeys[1].key,
+            reader.error(.conflictingKeys, "uplink '\(entry.key)' sets \(kindKeys.map { "'\($0.key)'" }.joined(separator: " and ")); an uplink is one kind", at: kindKeys[1].keyNode, path: path / kindKeys[1].key,
                          hint: "declare the bond, VLAN and bridge as separate uplinks that refer to each other")
         }
         var uplink = Uplink(name: name, kind: .physical(mac: nil))
@@ -101,7 +101,7 @@ struct DocumentParser {
         if case .physical = uplink.kind {
             uplink.kind = .physical(mac: mac)
         } else if let macField = fields.first(where: { $0.key == "mac" }) {
-            reader.error("misplaced-key", "'mac' pins a physical NIC; it does not apply to a \(uplink.kindName)", at: macField.keyNode, path: path / "mac")
+            reader.error(.misplacedKey, "'mac' pins a physical NIC; it does not apply to a \(uplink.kindName)", at: macField.keyNode, path: path / "mac")
         }
         return uplink
     }
@@ -111,10 +111,10 @@ struct DocumentParser {
         reader.checkKeys(fields, allowed: Self.bondKeys, at: path, context: "a bond")
         var bond = Bond(mode: .activeBackup, members: [])
         if !fields.contains(where: { $0.key == "mode" }) {
-            reader.error("missing-key", "a bond needs a mode", at: node, path: path, hint: "add mode: \(Bond.Mode.allCases.map(\.rawValue).joined(separator: " | "))")
+            reader.error(.missingKey, "a bond needs a mode", at: node, path: path, hint: "add mode: \(Bond.Mode.allCases.map(\.rawValue).joined(separator: " | "))")
         }
         if !fields.contains(where: { $0.key == "members" }) {
-            reader.error("missing-key", "a bond needs members", at: node, path: path, hint: "add members: [eno1, eno2]")
+            reader.error(.missingKey, "a bond needs members", at: node, path: path, hint: "add members: [eno1, eno2]")
         }
         for field in fields {
             let fieldPath = path / field.key
@@ -142,18 +142,18 @@ struct DocumentParser {
             let fieldPath = path / field.key
             switch field.key {
             case "parent": parent = reader.interfaceName(field.value, at: fieldPath)
-            case "id": id = reader.scalar(field.value, at: fieldPath, code: "tag-out-of-range") { text throws(ScalarParseError) in try VLANID(text) }
+            case "id": id = reader.scalar(field.value, at: fieldPath, code: .tagOutOfRange) { text throws(ScalarParseError) in try VLANID(text) }
             case "protocol":
                 if let text = reader.string(field.value, at: fieldPath) {
                     if let value = VLANProtocol(text: text) { proto = value } else {
-                        reader.error("invalid-value", "'\(text)' is not a VLAN protocol", at: field.value, path: fieldPath, hint: "use 802.1Q or 802.1ad")
+                        reader.error(.invalidValue, "'\(text)' is not a VLAN protocol", at: field.value, path: fieldPath, hint: "use 802.1Q or 802.1ad")
                     }
                 }
             default: break
             }
         }
-        if !fields.contains(where: { $0.key == "parent" }) { reader.error("missing-key", "a VLAN needs a parent", at: node, path: path, hint: "add parent: <interface>") }
-        if !fields.contains(where: { $0.key == "id" }) { reader.error("missing-key", "a VLAN needs an id", at: node, path: path, hint: "add id: <1-4094>") }
+        if !fields.contains(where: { $0.key == "parent" }) { reader.error(.missingKey, "a VLAN needs a parent", at: node, path: path, hint: "add parent: <interface>") }
+        if !fields.contains(where: { $0.key == "id" }) { reader.error(.missingKey, "a VLAN needs an id", at: node, path: path, hint: "add id: <1-4094>") }
         guard let parent, let id else { return nil }
         return VLANInterface(parent: parent, id: id, proto: proto)
     }
@@ -168,7 +168,7 @@ struct DocumentParser {
             case "ports": bridge.ports = reader.scalarList(field.value, at: fieldPath) { text throws(ScalarParseError) in try InterfaceName(text) }
             case "vlan-aware": bridge.vlanAware = reader.bool(field.value, at: fieldPath) ?? false
             case "vids": bridge.vids = reader.scalar(field.value, at: fieldPath) { text throws(ScalarParseError) in try VLANSet(text) }
-            case "pvid": bridge.pvid = reader.scalar(field.value, at: fieldPath, code: "tag-out-of-range") { text throws(ScalarParseError) in try VLANID(text) }
+            case "pvid": bridge.pvid = reader.scalar(field.value, at: fieldPath, code: .tagOutOfRange) { text throws(ScalarParseError) in try VLANID(text) }
             case "stp": bridge.stp = reader.bool(field.value, at: fieldPath) ?? false
             default: break
             }
@@ -183,14 +183,14 @@ struct DocumentParser {
         reader.checkKeys(fields, allowed: Self.zoneKeys, at: path, context: "zone '\(entry.key)'")
         func field(_ key: String) -> YAMLReader.Entry? { fields.first { $0.key == key } }
         guard let typeField = field("type") else {
-            reader.error("missing-key", "zone '\(entry.key)' needs a type", at: entry.keyNode, path: path, hint: "add type: simple | vlan | qinq | vxlan | evpn")
+            reader.error(.missingKey, "zone '\(entry.key)' needs a type", at: entry.keyNode, path: path, hint: "add type: simple | vlan | qinq | vxlan | evpn")
             return nil
         }
         let kinds = ["simple", "vlan", "qinq", "vxlan", "evpn"]
         // Case-insensitive, like every other enumerated value.
         guard let type = reader.string(typeField.value, at: path / "type")?.lowercased() else { return nil }
         guard kinds.contains(type) else {
-            reader.error("invalid-value", "'\(type)' is not a zone type", at: typeField.value, path: path / "type", hint: Suggestion.hint(for: type, in: kinds, listing: "one of: \(kinds.joined(separator: ", "))"))
+            reader.error(.invalidValue, "'\(type)' is not a zone type", at: typeField.value, path: path / "type", hint: Suggestion.hint(for: type, in: kinds, listing: "one of: \(kinds.joined(separator: ", "))"))
             return nil
         }
         let keysByType: [String: [String]] = [
@@ -198,12 +198,12 @@ struct DocumentParser {
             "vxlan": ["peers", "port"], "evpn": ["controller", "vrf-vni", "exit-nodes", "port"],
         ]
         for other in fields where !["type", "nodes", "mtu"].contains(other.key) && Self.zoneKeys.contains(other.key) && !(keysByType[type] ?? []).contains(other.key) {
-            reader.error("misplaced-key", "'\(other.key)' does not apply to a \(type) zone", at: other.keyNode, path: path / other.key,
+            reader.error(.misplacedKey, "'\(other.key)' does not apply to a \(type) zone", at: other.keyNode, path: path / other.key,
                          hint: keysByType.first(where: { $0.value.contains(other.key) }).map { "it belongs to \($0.key) zones" })
         }
         func required(_ key: String, hint: String) -> YAMLReader.Entry? {
             if let found = field(key) { return found }
-            reader.error("missing-key", "a \(type) zone needs '\(key)'", at: entry.keyNode, path: path, hint: hint)
+            reader.error(.missingKey, "a \(type) zone needs '\(key)'", at: entry.keyNode, path: path, hint: hint)
             return nil
         }
         var zone = Zone(name: entry.key, kind: .simple)
@@ -220,11 +220,11 @@ struct DocumentParser {
             guard let bridgeField = required("bridge", hint: "add bridge: <uplink bridge>"),
                   let tagField = required("service-tag", hint: "add service-tag: <1-4094>"),
                   let bridge = reader.interfaceName(bridgeField.value, at: path / "bridge"),
-                  let tag = reader.scalar(tagField.value, at: path / "service-tag", code: "tag-out-of-range", { text throws(ScalarParseError) in try VLANID(text) }) else { return nil }
+                  let tag = reader.scalar(tagField.value, at: path / "service-tag", code: .tagOutOfRange, { text throws(ScalarParseError) in try VLANID(text) }) else { return nil }
             var proto = VLANProtocol.dot1Q
             if let protoField = field("service-protocol"), let text = reader.string(protoField.value, at: path / "service-protocol") {
                 if let value = VLANProtocol(text: text) { proto = value } else {
-                    reader.error("invalid-value", "'\(text)' is not a VLAN protocol", at: protoField.value, path: path / "service-protocol", hint: "use 802.1Q or 802.1ad")
+                    reader.error(.invalidValue, "'\(text)' is not a VLAN protocol", at: protoField.value, path: path / "service-protocol", hint: "use 802.1Q or 802.1ad")
                 }
             }
             zone.kind = .qinq(bridge: bridge, serviceTag: tag, serviceProtocol: proto)
@@ -243,7 +243,7 @@ struct DocumentParser {
             guard let controllerField = required("controller", hint: "add controller: <name of the BGP EVPN controller>"),
                   let vniField = required("vrf-vni", hint: "add vrf-vni: <1-16777215>"),
                   let controller = reader.string(controllerField.value, at: path / "controller"),
-                  let vni = reader.scalar(vniField.value, at: path / "vrf-vni", code: "tag-out-of-range", { text throws(ScalarParseError) in try VNI(text) }) else { return nil }
+                  let vni = reader.scalar(vniField.value, at: path / "vrf-vni", code: .tagOutOfRange, { text throws(ScalarParseError) in try VNI(text) }) else { return nil }
             var evpn = EVPNZone(controller: controller, vrfVNI: vni)
             if let exits = field("exit-nodes") {
                 evpn.exitNodes = reader.list(exits.value, at: path / "exit-nodes")?.compactMap { index, item in reader.string(item, at: path / "exit-nodes" / index) } ?? []
@@ -262,7 +262,7 @@ struct DocumentParser {
         guard let fields = reader.mapping(entry.value, at: path, what: "the vnet's settings") else { return nil }
         reader.checkKeys(fields, allowed: Self.vnetKeys, at: path, context: "vnet '\(entry.key)'")
         guard fields.contains(where: { $0.key == "zone" }) else {
-            reader.error("missing-key", "vnet '\(entry.key)' needs a zone", at: entry.keyNode, path: path, hint: "add zone: <zone name>")
+            reader.error(.missingKey, "vnet '\(entry.key)' needs a zone", at: entry.keyNode, path: path, hint: "add zone: <zone name>")
             return nil
         }
         var vnet = VNet(name: entry.key, zone: "")
@@ -289,7 +289,7 @@ struct DocumentParser {
     private mutating func parseSubnet(_ entry: YAMLReader.Entry, at path: ConfigPath) -> Subnet? {
         let cidr: IPPrefix
         do { cidr = try IPPrefix(entry.key) } catch {
-            reader.error("invalid-value", "invalid subnet: \(error.reason)", at: entry.keyNode, path: path, hint: "subnets are keyed by prefix, e.g. 10.0.0.0/24", offset: error.offset)
+            reader.error(.invalidValue, "invalid subnet: \(error.reason)", at: entry.keyNode, path: path, hint: "subnets are keyed by prefix, e.g. 10.0.0.0/24", offset: error.offset)
             return nil
         }
         guard let fields = reader.mapping(entry.value, at: path, what: "the subnet's settings") else { return nil }
@@ -312,13 +312,13 @@ struct DocumentParser {
 
     private mutating func parseGuest(_ entry: YAMLReader.Entry, at path: ConfigPath) -> Guest? {
         guard let id = Int(entry.key) else {
-            reader.error("invalid-guest-id", "guest key '\(entry.key)' is not a numeric id", at: entry.keyNode, path: path, hint: "guests are keyed by their id (100-999999999), with name: for the name")
+            reader.error(.invalidGuestId, "guest key '\(entry.key)' is not a numeric id", at: entry.keyNode, path: path, hint: "guests are keyed by their id (100-999999999), with name: for the name")
             return nil
         }
         guard let fields = reader.mapping(entry.value, at: path, what: "the guest's settings") else { return nil }
         reader.checkKeys(fields, allowed: Self.guestKeys, at: path, context: "guest \(id)")
         if !fields.contains(where: { $0.key == "node" }) {
-            reader.error("missing-key", "guest \(id) needs a node", at: entry.keyNode, path: path, hint: "add node: <node name>")
+            reader.error(.missingKey, "guest \(id) needs a node", at: entry.keyNode, path: path, hint: "add node: <node name>")
         }
         var guest = Guest(id: id, name: "guest-\(id)", kind: .kvm, node: "")
         for field in fields {
@@ -339,7 +339,7 @@ struct DocumentParser {
 
     private mutating func parseNIC(_ entry: YAMLReader.Entry, at path: ConfigPath) -> GuestNIC? {
         guard entry.key.hasPrefix("net"), let index = Int(entry.key.dropFirst(3)), entry.key.dropFirst(3).allSatisfy(\.isNumber) else {
-            reader.error("invalid-nic", "'\(entry.key)' is not a NIC name", at: entry.keyNode, path: path, hint: "NICs are net0 to net31")
+            reader.error(.invalidNic, "'\(entry.key)' is not a NIC name", at: entry.keyNode, path: path, hint: "NICs are net0 to net31")
             return nil
         }
         // Short form: `net0: web` plugs the NIC into vnet `web` with defaults.
@@ -350,11 +350,11 @@ struct DocumentParser {
         reader.checkKeys(fields, allowed: Self.nicKeys, at: path, context: entry.key)
         let attachments = fields.filter { $0.key == "vnet" || $0.key == "bridge" }
         if attachments.isEmpty {
-            reader.error("missing-key", "\(entry.key) needs a vnet or a bridge", at: entry.keyNode, path: path, hint: "add vnet: <vnet name>")
+            reader.error(.missingKey, "\(entry.key) needs a vnet or a bridge", at: entry.keyNode, path: path, hint: "add vnet: <vnet name>")
             return nil
         }
         if attachments.count > 1 {
-            reader.error("conflicting-keys", "\(entry.key) sets both 'vnet' and 'bridge'", at: attachments[1].keyNode, path: path / attachments[1].key, hint: "a NIC plugs into one network")
+            reader.error(.conflictingKeys, "\(entry.key) sets both 'vnet' and 'bridge'", at: attachments[1].keyNode, path: path / attachments[1].key, hint: "a NIC plugs into one network")
         }
         var nic = GuestNIC(index: index, attachment: .vnet(""))
         for field in fields {
@@ -363,7 +363,7 @@ struct DocumentParser {
             case "vnet": if attachments.first?.key == "vnet" { nic.attachment = .vnet(reader.string(field.value, at: fieldPath) ?? "") }
             case "bridge": if attachments.first?.key == "bridge", let bridge = reader.interfaceName(field.value, at: fieldPath) { nic.attachment = .bridge(bridge) }
             case "mac": nic.mac = reader.scalar(field.value, at: fieldPath) { text throws(ScalarParseError) in try MACAddress(text) }
-            case "tag": nic.tag = reader.scalar(field.value, at: fieldPath, code: "tag-out-of-range") { text throws(ScalarParseError) in try VLANID(text) }
+            case "tag": nic.tag = reader.scalar(field.value, at: fieldPath, code: .tagOutOfRange) { text throws(ScalarParseError) in try VLANID(text) }
             case "trunks": nic.trunks = reader.scalar(field.value, at: fieldPath) { text throws(ScalarParseError) in try VLANSet(text) }
             case "firewall": nic.firewall = reader.bool(field.value, at: fieldPath) ?? true
             case "ip": nic.ips = reader.scalarList(field.value, at: fieldPath) { text throws(ScalarParseError) in try IPPrefix(text) }

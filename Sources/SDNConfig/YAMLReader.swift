@@ -63,12 +63,12 @@ struct YAMLReader {
         return SourceLocation(file: file, line: lineIndex + 1, column: column + 1)
     }
 
-    mutating func error(_ code: String, _ message: String, at node: Yams.Node?, path: ConfigPath, hint: String? = nil, offset: Int = 0) {
+    mutating func error(_ code: DiagnosticCode, _ message: String, at node: Yams.Node?, path: ConfigPath, hint: String? = nil, offset: Int = 0) {
         let place = node.flatMap { self.location(in: $0, offset: offset) }
         diagnostics.append(.error(code, message, at: place, path: path.description, hint: hint))
     }
 
-    mutating func warning(_ code: String, _ message: String, at node: Yams.Node?, path: ConfigPath, hint: String? = nil) {
+    mutating func warning(_ code: DiagnosticCode, _ message: String, at node: Yams.Node?, path: ConfigPath, hint: String? = nil) {
         diagnostics.append(.warning(code, message, at: node.flatMap { contentLocation(of: $0) }, path: path.description, hint: hint))
     }
 
@@ -102,13 +102,13 @@ struct YAMLReader {
     mutating func mapping(_ node: Yams.Node, at path: ConfigPath, what: String = "a mapping") -> [Entry]? {
         if isNull(node) { return [] }
         guard let mapping = node.mapping else {
-            error("expected-mapping", "expected \(what) here, found \(describe(node))", at: node, path: path, hint: "write 'key: value' pairs indented under this key")
+            error(.expectedMapping, "expected \(what) here, found \(describe(node))", at: node, path: path, hint: "write 'key: value' pairs indented under this key")
             return nil
         }
         var entries: [Entry] = []
         for (keyNode, value) in mapping {
             guard let key = keyNode.scalar?.string else {
-                error("invalid-key", "keys must be plain text", at: keyNode, path: path)
+                error(.invalidKey, "keys must be plain text", at: keyNode, path: path)
                 continue
             }
             entries.append((key, keyNode, value))
@@ -121,7 +121,7 @@ struct YAMLReader {
     mutating func checkKeys(_ entries: [Entry], allowed: [String], at path: ConfigPath, context: String) {
         for entry in entries where !allowed.contains(entry.key) {
             let hint = Suggestion.hint(for: entry.key, in: allowed) ?? "known keys of \(context): \(allowed.joined(separator: ", "))"
-            diagnostics.append(.error("unknown-key", "unknown key '\(entry.key)' in \(context)", at: location(of: entry.keyNode), path: (path / entry.key).description, hint: hint))
+            diagnostics.append(.error(.unknownKey, "unknown key '\(entry.key)' in \(context)", at: location(of: entry.keyNode), path: (path / entry.key).description, hint: hint))
         }
     }
 
@@ -135,19 +135,19 @@ struct YAMLReader {
             }
         }
         if node.scalar != nil { return [(0, node)] }
-        error("expected-list", "expected a list here, found \(describe(node))", at: node, path: path, hint: "write [a, b] or one '- item' per line")
+        error(.expectedList, "expected a list here, found \(describe(node))", at: node, path: path, hint: "write [a, b] or one '- item' per line")
         return nil
     }
 
     mutating func string(_ node: Yams.Node, at path: ConfigPath) -> String? {
         if let tag = strayTag(of: node) {
             let written = tag + (node.scalar.map { $0.string.isEmpty ? "" : " " + $0.string } ?? "")
-            error("yaml-tag", "'\(tag)' reads as a YAML tag, not as a value", at: node, path: path,
+            error(.yamlTag, "'\(tag)' reads as a YAML tag, not as a value", at: node, path: path,
                   hint: "quote it: \"\(written)\" (an unquoted '!' starts a YAML tag)")
             return nil
         }
         guard let scalar = node.scalar, !isNull(node) else {
-            error("expected-scalar", "expected a value here, found \(describe(node))", at: node, path: path)
+            error(.expectedScalar, "expected a value here, found \(describe(node))", at: node, path: path)
             return nil
         }
         return scalar.string
@@ -159,7 +159,7 @@ struct YAMLReader {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
         default:
-            error("expected-bool", "'\(text)' is not true or false", at: node, path: path, hint: "write true or false")
+            error(.expectedBool, "'\(text)' is not true or false", at: node, path: path, hint: "write true or false")
             return nil
         }
     }
@@ -167,11 +167,11 @@ struct YAMLReader {
     mutating func int(_ node: Yams.Node, at path: ConfigPath, range: ClosedRange<Int>? = nil, what: String = "number") -> Int? {
         guard let text = string(node, at: path) else { return nil }
         guard let value = Int(text) else {
-            error("expected-number", "'\(text)' is not a whole number", at: node, path: path, hint: range.map { "use a \(what) in \($0.lowerBound)-\($0.upperBound)" })
+            error(.expectedNumber, "'\(text)' is not a whole number", at: node, path: path, hint: range.map { "use a \(what) in \($0.lowerBound)-\($0.upperBound)" })
             return nil
         }
         if let range, !range.contains(value) {
-            error("out-of-range", "\(what) \(value) is out of range", at: node, path: path, hint: "use \(range.lowerBound)-\(range.upperBound)")
+            error(.outOfRange, "\(what) \(value) is out of range", at: node, path: path, hint: "use \(range.lowerBound)-\(range.upperBound)")
             return nil
         }
         return value
@@ -180,14 +180,14 @@ struct YAMLReader {
     mutating func double(_ node: Yams.Node, at path: ConfigPath) -> Double? {
         guard let text = string(node, at: path) else { return nil }
         guard let value = Double(text) else {
-            error("expected-number", "'\(text)' is not a number", at: node, path: path)
+            error(.expectedNumber, "'\(text)' is not a number", at: node, path: path)
             return nil
         }
         return value
     }
 
     /// Parses a domain scalar; a failure points at the column inside the value where it went wrong.
-    mutating func scalar<T>(_ node: Yams.Node, at path: ConfigPath, code: String = "invalid-value", hint: String? = nil, _ parse: (String) throws(ScalarParseError) -> T) -> T? {
+    mutating func scalar<T>(_ node: Yams.Node, at path: ConfigPath, code: DiagnosticCode = .invalidValue, hint: String? = nil, _ parse: (String) throws(ScalarParseError) -> T) -> T? {
         guard let text = string(node, at: path) else { return nil }
         do {
             return try parse(text)
@@ -201,13 +201,13 @@ struct YAMLReader {
         guard let text = string(node, at: path) else { return nil }
         if let value = E(rawValue: text) ?? E.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) { return value }
         let names = E.allCases.map(\.rawValue)
-        error("invalid-value", "'\(text)' is not a valid \(what)", at: node, path: path,
+        error(.invalidValue, "'\(text)' is not a valid \(what)", at: node, path: path,
               hint: Suggestion.hint(for: text, in: names, listing: "one of: \(names.joined(separator: ", "))"))
         return nil
     }
 
     mutating func interfaceName(_ node: Yams.Node, at path: ConfigPath) -> InterfaceName? {
-        scalar(node, at: path, code: "invalid-interface-name") { text throws(ScalarParseError) in try InterfaceName(text) }
+        scalar(node, at: path, code: .invalidInterfaceName) { text throws(ScalarParseError) in try InterfaceName(text) }
     }
 
     /// A list of domain scalars; also accepts a comma-separated string.
@@ -222,7 +222,7 @@ struct YAMLReader {
                     let trimmed = piece.trimmingCharacters(in: " ")
                     let leading = piece.prefix { $0 == " " }.count
                     do { result.append(try parse(String(trimmed))) } catch {
-                        self.error("invalid-value", error.reason, at: item, path: itemPath, offset: offset + leading + error.offset)
+                        self.error(.invalidValue, error.reason, at: item, path: itemPath, offset: offset + leading + error.offset)
                     }
                     offset += piece.count + 1
                 }

@@ -59,7 +59,7 @@ struct Builder {
     let ipSetFamilies: [String: Set<IPAddress.Family>]
     /// Lookups built once: with 10,000 guests, a linear search per guest would dominate the compile.
     let guestPolicies: [Int: FirewallPolicy]
-    let clusterOptions: FirewallOptions
+    let clusterOptions: ResolvedFirewallOptions
     let aliasIndex: [String: Alias]
     var usedGroups: [TableFamily: Set<String>] = [:]
     var sharedSets = SharedSetUse()
@@ -84,7 +84,7 @@ struct Builder {
             policies[id] = policy
         }
         guestPolicies = policies
-        clusterOptions = state.firewall.effectiveOptions(for: .cluster)
+        clusterOptions = state.firewall.resolvedOptions(for: .cluster)
         aliasIndex = Dictionary(state.firewall.aliases.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -128,12 +128,12 @@ struct Builder {
 
     mutating func build() {
         let node = state.node(named: nodeName)
-        let clusterOptions = firewall.effectiveOptions(for: .cluster)
-        let nodeOptions = firewall.effectiveOptions(for: .node(nodeName))
+        let clusterOptions = firewall.resolvedOptions(for: .cluster)
+        let nodeOptions = firewall.resolvedOptions(for: .node(nodeName))
         let ipSets = ipSetDefinitions()
         inet.sets += ipSets
         bridge.sets += ipSets
-        buildNodeTable(node: node, options: nodeOptions, clusterEnabled: clusterOptions.enable ?? true)
+        buildNodeTable(node: node, options: nodeOptions, clusterEnabled: clusterOptions.enable)
         buildGuests(options: clusterOptions)
         addGroupChains()
         // Unused IP sets stay out of each table, to keep the ruleset minimal.
@@ -167,9 +167,9 @@ struct Builder {
 
     // MARK: inet sdn (the node itself)
 
-    private mutating func buildNodeTable(node: SDNModel.Node?, options: FirewallOptions, clusterEnabled: Bool) {
-        let enabled = clusterEnabled && (options.enable ?? true)
-        var compiler = RuleCompiler(firewall: firewall, tableFamily: .inet, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
+    private mutating func buildNodeTable(node: SDNModel.Node?, options: ResolvedFirewallOptions, clusterEnabled: Bool) {
+        let enabled = clusterEnabled && options.enable
+        var compiler = RuleCompiler(firewall: firewall, tableFamily: .inet, logRateLimit: options.logRateLimit, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
         let management = node?.management ?? []
         for family in [IPAddress.Family.ipv4, .ipv6] {
             var intervals = AddressIntervals(family: family)
@@ -202,27 +202,27 @@ struct Builder {
         diagnostics += compiler.diagnostics
         referencedSets[.inet, default: []].formUnion(compiler.referencedSets)
 
-        let ctRules = conntrackRules(prefix: "node", allowInvalid: options.allowInvalid ?? false)
+        let ctRules = conntrackRules(prefix: "node", allowInvalid: options.allowInvalid)
         // input
         var input: [Rule] = [Rule(id: "node/lo", statements: [.match(.meta(.iifname), .equal, .value(.string("lo"))), .verdict(.accept)])]
         input += ctRules
         input += failsafeRules(node: node, options: options)
         input += underlayRules()
-        if options.nosmurfs ?? true { input += smurfRules(prefix: "node", family: .inet, sets: &sharedSets) }
-        if options.tcpflags ?? false { input += tcpFlagRules(prefix: "node") }
+        if options.nosmurfs { input += smurfRules(prefix: "node", family: .inet, sets: &sharedSets) }
+        if options.tcpflags { input += tcpFlagRules(prefix: "node") }
         input.append(Rule(id: "node/ndp", statements: [sharedSets.match(.ndp, in: .inet), .verdict(.accept)]))
         input += (policyChains[.in] ?? []).map { Rule(id: "node/in/\($0)", statements: [.verdict(.jump($0))]) }
-        input += defaultPolicy(options.policyIn ?? .drop, level: options.logLevelIn ?? .nolog, scope: "node-in", rate: options.logRateLimit ?? .default)
+        input += defaultPolicy(options.policyIn, level: options.logLevelIn, scope: "node-in", rate: options.logRateLimit)
         // output
-        var output = conntrackRules(prefix: "node-out", allowInvalid: options.allowInvalid ?? false)
+        var output = conntrackRules(prefix: "node-out", allowInvalid: options.allowInvalid)
         output.insert(Rule(id: "node-out/lo", statements: [.match(.meta(.oifname), .equal, .value(.string("lo"))), .verdict(.accept)]), at: 0)
         // Neighbour discovery is untracked, so no ct rule accepts it: a drop or reject output policy
         // would cut the node off its IPv6 neighbours.
         output.append(Rule(id: "node-out/ndp", statements: [sharedSets.match(.ndp, in: .inet), .verdict(.accept)]))
         output += (policyChains[.out] ?? []).map { Rule(id: "node/out/\($0)", statements: [.verdict(.jump($0))]) }
-        output += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: "node-out", rate: options.logRateLimit ?? .default)
+        output += defaultPolicy(options.policyOut, level: options.logLevelOut, scope: "node-out", rate: options.logRateLimit)
         // forward (routed traffic of simple zones and vnet forward policies)
-        var forward = conntrackRules(prefix: "node-fwd", allowInvalid: options.allowInvalid ?? false)
+        var forward = conntrackRules(prefix: "node-fwd", allowInvalid: options.allowInvalid)
         // Under br_netfilter (always in `minimal`; in `full` when another program turns it on), traffic
         // bridged between guests also reaches this hook, in and out on the same bridge. Guest and vnet chains
         // have judged it already; the node's forward policy is for routed traffic.
@@ -233,7 +233,7 @@ struct Builder {
             forward.insert(Rule(id: "node-fwd/bridged", statements: [Builder.bridgedMatch, .verdict(.accept)]), at: 0)
         }
         forward += (policyChains[.forward] ?? []).map { Rule(id: "node/fwd/\($0)", statements: [.verdict(.jump($0))]) }
-        forward += defaultPolicy(options.policyForward ?? .accept, level: options.logLevelForward ?? .nolog, scope: "node-fwd", rate: options.logRateLimit ?? .default)
+        forward += defaultPolicy(options.policyForward, level: options.logLevelForward, scope: "node-fwd", rate: options.logRateLimit)
 
         if !enabled {
             input = [Rule(id: "node/disabled", statements: [.verdict(.accept)])]
@@ -287,11 +287,11 @@ struct Builder {
     static let countAccept: [Statement] = [.counter, .verdict(.accept)]
     static let countDrop: [Statement] = [.counter, .verdict(.drop)]
 
-    private mutating func failsafeRules(node: SDNModel.Node?, options: FirewallOptions) -> [Rule] {
-        guard options.failsafe ?? true, let node else { return [] }
+    private mutating func failsafeRules(node: SDNModel.Node?, options: ResolvedFirewallOptions) -> [Rule] {
+        guard options.failsafe, let node else { return [] }
         let ports: Expression = .set([.integer(22), .integer(Int(node.apiPort))])
         if node.management.isEmpty {
-            diagnostics.append(.warning("failsafe-open", "node '\(node.name)' has no management networks, so the failsafe keeps SSH (22) and the API (\(node.apiPort)) open to everyone",
+            diagnostics.append(.warning(.failsafeOpen, "node '\(node.name)' has no management networks, so the failsafe keeps SSH (22) and the API (\(node.apiPort)) open to everyone",
                                         at: state.sources.location(of: ConfigPath.topology / "nodes" / node.name), path: "nodes.\(node.name)",
                                         hint: "list the networks you manage the node from under management:"))
             return [Rule(id: "node/failsafe", statements: [.match(.payload(.tcpDport), .equal, ports), .counter, .verdict(.accept)])]
@@ -400,8 +400,8 @@ struct Builder {
 
     // MARK: guests
 
-    private mutating func buildGuests(options clusterOptions: FirewallOptions) {
-        let enabled = clusterOptions.enable ?? true
+    private mutating func buildGuests(options clusterOptions: ResolvedFirewallOptions) {
+        let enabled = clusterOptions.enable
         let mode = features.guestMode
         let policyFamily: TableFamily = mode == .bridgeFamily ? .bridge : .inet
         let guests = state.guests.filter { $0.node == nodeName }.sorted { $0.id < $1.id }
@@ -554,7 +554,7 @@ struct Builder {
             ] + routedVNetChains.chains
         }
         if mode == .bridgeFamily && !features.bridgeMeta && !vnetChains.elements.isEmpty {
-            diagnostics.append(.warning("vnet-policy-unsupported", "this kernel has no bridge meta support (nft_meta_bridge), so vnet forward policies are not applied to bridged traffic",
+            diagnostics.append(.warning(.vnetPolicyUnsupported, "this kernel has no bridge meta support (nft_meta_bridge), so vnet forward policies are not applied to bridged traffic",
                                         at: state.sources.location(of: ConfigPath.policy / "vnets"), path: "vnets"))
         }
     }
@@ -642,7 +642,7 @@ struct Builder {
         let mode = features.guestMode
         let policyFamily: TableFamily = mode == .bridgeFamily ? .bridge : .inet
         let guests = state.guests.filter { ids.contains($0.id) && $0.node == nodeName }.sorted { $0.id < $1.id }
-        let chunk = compileGuests(guests, enabled: clusterOptions.enable ?? true, mode: mode, policyFamily: policyFamily)
+        let chunk = compileGuests(guests, enabled: clusterOptions.enable, mode: mode, policyFamily: policyFamily)
         var elements: [TableFamily: [String: [SetElement]]] = [:]
         elements[.bridge] = [FirewallNaming.guestSpoofMap: chunk.spoofMap, FirewallNaming.guestIPv4Set: chunk.ipv4, FirewallNaming.guestIPv6Set: chunk.ipv6]
         var policyMaps = [FirewallNaming.guestOutMap: chunk.outMap, FirewallNaming.guestInMap: chunk.inMap]
@@ -664,11 +664,11 @@ struct Builder {
         var chunk = GuestChunk()
         for guest in guests {
             let policy = guestPolicies[guest.id]
-            let options = (policy?.options ?? FirewallOptions()).inheriting(from: clusterOptions)
+            let options = clusterOptions.applying(policy?.options ?? FirewallOptions())
             if mode == .brNetfilter {
                 // Routed traffic to a NIC nothing filters must not fall to the `undeclared` drop, which is
                 // for addresses no guest declares: its declared addresses pass, as in Proxmox.
-                let filtered = enabled && options.enable ?? true
+                let filtered = enabled && options.enable
                 for nic in guest.nics where !(filtered && nic.firewall) {
                     guard case .vnet(let name) = nic.attachment else { continue }
                     for prefix in nic.ips where prefix.isHost {
@@ -679,7 +679,7 @@ struct Builder {
                     chunk.diagnostics += minimalLayoutFindings(guest: guest, nic: nic, path: { ConfigPath.topology / "guests" / String(guest.id) / "nics" / nic.key })
                 }
             }
-            guard enabled, options.enable ?? true else { continue }
+            guard enabled, options.enable else { continue }
             var sharedPolicyRules: (out: [Rule], in: [Rule], outChain: String, inChain: String)?
             var sharedGroupChainMade = false
             let policyNamesNIC = policy?.rules.contains { $0.interface != nil } ?? false
@@ -705,7 +705,7 @@ struct Builder {
                     dispatchKey = .string(interface)
                 case .brNetfilter:
                     guard let mac = nic.mac else {
-                        chunk.diagnostics.append(.warning("firewall-needs-mac", "guest \(guest.id) \(nic.key) has no declared MAC; in br_netfilter mode its rules are found by MAC, so they are not applied",
+                        chunk.diagnostics.append(.warning(.firewallNeedsMac, "guest \(guest.id) \(nic.key) has no declared MAC; in br_netfilter mode its rules are found by MAC, so they are not applied",
                                                     at: state.sources.location(of: nicPath()), path: nicPath().description, hint: "declare mac: for the NIC"))
                         // Unfiltered, like a NIC with the firewall off: its declared addresses are not undeclared.
                         if case .vnet(let name) = nic.attachment {
@@ -719,20 +719,20 @@ struct Builder {
                     dispatchKey = .ether(mac)
                 }
 
-                var compiler = RuleCompiler(firewall: firewall, tableFamily: policyFamily, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
+                var compiler = RuleCompiler(firewall: firewall, tableFamily: policyFamily, logRateLimit: options.logRateLimit, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
                 var outRules: [Rule] = []
                 var inRules: [Rule] = []
                 outRules.reserveCapacity(12 + (policy?.rules.count ?? 0))
                 inRules.reserveCapacity(12 + (policy?.rules.count ?? 0))
                 // The statements of these fixed rules are shared arrays, not built per NIC.
-                if options.ndp ?? true {
-                    let outTypes: SharedSet = options.radv ?? false ? .ndp : .ndpHost
+                if options.ndp {
+                    let outTypes: SharedSet = options.radv ? .ndp : .ndpHost
                     _ = chunk.sharedSets.match(outTypes, in: policyFamily)
                     _ = chunk.sharedSets.match(.ndp, in: policyFamily)
                     outRules.append(Rule(id: outName + "/ndp", statements: outTypes == .ndp ? Builder.acceptNDP : Builder.acceptHostNDP))
                     inRules.append(Rule(id: inName + "/ndp", statements: Builder.acceptNDP))
                 }
-                if options.dhcp ?? true {
+                if options.dhcp {
                     outRules.append(Rule(id: outName + "/dhcp-client", statements: Builder.dhcpClientOut))
                     inRules.append(Rule(id: inName + "/dhcp-client", statements: Builder.dhcpClientIn))
                 }
@@ -740,10 +740,10 @@ struct Builder {
                     outRules.append(Builder.arpAccept(prefix: outName))
                     inRules.append(Builder.arpAccept(prefix: inName))
                 }
-                outRules += conntrackRules(prefix: outName, allowInvalid: options.allowInvalid ?? false)
-                inRules += conntrackRules(prefix: inName, allowInvalid: options.allowInvalid ?? false)
-                if options.nosmurfs ?? true { inRules += smurfRules(prefix: inName, family: policyFamily, sets: &chunk.sharedSets) }
-                if options.tcpflags ?? false { inRules += tcpFlagRules(prefix: inName) }
+                outRules += conntrackRules(prefix: outName, allowInvalid: options.allowInvalid)
+                inRules += conntrackRules(prefix: inName, allowInvalid: options.allowInvalid)
+                if options.nosmurfs { inRules += smurfRules(prefix: inName, family: policyFamily, sets: &chunk.sharedSets) }
+                if options.tcpflags { inRules += tcpFlagRules(prefix: inName) }
 
                 // NICs of one guest share its policy: unless a rule names a NIC, compile the rules once and
                 // give the other NICs copies under their own chain names (the compile dominates large sets).
@@ -779,8 +779,8 @@ struct Builder {
                     inRules += policyIn
                     sharedPolicyRules = (policyOut, policyIn, outName, inName)
                 }
-                outRules += defaultPolicy(options.policyOut ?? .accept, level: options.logLevelOut ?? .nolog, scope: outName, rate: options.logRateLimit ?? .default)
-                inRules += defaultPolicy(options.policyIn ?? .drop, level: options.logLevelIn ?? .nolog, scope: inName, rate: options.logRateLimit ?? .default)
+                outRules += defaultPolicy(options.policyOut, level: options.logLevelOut, scope: outName, rate: options.logRateLimit)
+                inRules += defaultPolicy(options.policyIn, level: options.logLevelIn, scope: inName, rate: options.logRateLimit)
                 let rejects = options.policyIn == .reject || options.policyOut == .reject || policy?.rules.contains { $0.match?.action == .reject } == true
                 // Only a reject policy or a reject rule matching no IP field (protocol, port, address, macro) can see a non-IP frame.
                 let rejectsNonIP = options.policyIn == .reject || options.policyOut == .reject || policy?.rules.contains { rule in
@@ -796,17 +796,17 @@ struct Builder {
                     }
                 } == true
                 if mode == .bridgeFamily && features.bridgeReject && rejectsInbound {
-                    chunk.diagnostics.append(.warning("reject-inbound-drops", "guest \(guest.id) \(nic.key): the kernel rejects on a bridge only where a frame enters it (prerouting, input), so rejects in its inbound rules and policy drop instead in the full layout",
+                    chunk.diagnostics.append(.warning(.rejectInboundDrops, "guest \(guest.id) \(nic.key): the kernel rejects on a bridge only where a frame enters it (prerouting, input), so rejects in its inbound rules and policy drop instead in the full layout",
                                                       at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)",
                                                       hint: "outbound rejects, and the node's own, answer as written"))
                 }
                 if rejects {
                     if mode == .bridgeFamily && !features.bridgeReject {
-                        chunk.diagnostics.append(.warning("reject-unsupported", "guest \(guest.id) \(nic.key): this kernel cannot reject on a bridge (no nft_reject_bridge); its reject rules drop instead",
+                        chunk.diagnostics.append(.warning(.rejectUnsupported, "guest \(guest.id) \(nic.key): this kernel cannot reject on a bridge (no nft_reject_bridge); its reject rules drop instead",
                                                     at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)"))
                     } else if mode == .bridgeFamily && rejectsNonIP {
                         // Under br_netfilter the guest chains see IP packets only: nothing else reaches a reject.
-                        chunk.diagnostics.append(.warning("reject-non-ip", "guest \(guest.id) \(nic.key): reject answers IPv4 and IPv6 packets only; other frames that reach a reject are dropped",
+                        chunk.diagnostics.append(.warning(.rejectNonIp, "guest \(guest.id) \(nic.key): reject answers IPv4 and IPv6 packets only; other frames that reach a reject are dropped",
                                                     at: state.sources.location(of: ConfigPath.policy / "guests" / String(guest.id)), path: "guests.\(guest.id)",
                                                     hint: "the kernel cannot reject non-IP frames"))
                     }
@@ -825,8 +825,8 @@ struct Builder {
                     if policyNamesNIC || !sharedGroupChainMade {
                         sharedGroupChainMade = true
                         _ = chunk.sharedSets.match(.ipEtherTypes, in: .bridge)
-                        if options.ndp ?? true { _ = chunk.sharedSets.match(.ndp, in: .bridge) }
-                        if options.nosmurfs ?? true { _ = chunk.sharedSets.match(.smurfSources, in: .bridge) }
+                        if options.ndp { _ = chunk.sharedSets.match(.ndp, in: .bridge) }
+                        if options.nosmurfs { _ = chunk.sharedSets.match(.smurfSources, in: .bridge) }
                         chunk.usedGroups[.bridge, default: []].formUnion(chunk.usedGroups[policyFamily] ?? [])
                         chunk.referencedSets[.bridge, default: []].formUnion(chunk.referencedSets[policyFamily] ?? [])
                         // TCP never travels in broadcast or multicast frames: such a frame is forged, and dropped
@@ -869,48 +869,48 @@ struct Builder {
             var findings: [Diagnostic] = []
             for family in [IPAddress.Family.ipv4, .ipv6] where vnet.subnets.contains(where: { $0.cidr.family == family })
                 && !nic.ips.contains(where: { $0.family == family && $0.isHost }) {
-                findings.append(.warning("minimal-undeclared-address",
+                findings.append(.warning(.minimalUndeclaredAddress,
                     "guest \(guest.id) \(nic.key) declares no \(family == .ipv4 ? "IPv4" : "IPv6") address: in the minimal layout, connections the node routes or opens to it over \(family == .ipv4 ? "IPv4" : "IPv6") are dropped, because the node cannot tell which NIC they are for",
                     at: state.sources.location(of: path()), path: path().description, hint: hint))
             }
             return findings
         case .bridge(let bridge):
-            return [.warning("minimal-unfiltered-path",
+            return [.warning(.minimalUnfilteredPath,
                 "guest \(guest.id) \(nic.key) is on bridge \(bridge), which has no vnet subnets: in the minimal layout, traffic the node routes or sends to an address it does not declare bypasses its inbound policy",
                 at: state.sources.location(of: path()), path: path().description, hint: hint)]
         }
     }
 
-    private func spoofingRules(nic: GuestNIC, interface: String, chain: String, options: FirewallOptions, path: () -> ConfigPath, guestID: Int,
+    private func spoofingRules(nic: GuestNIC, interface: String, chain: String, options: ResolvedFirewallOptions, path: () -> ConfigPath, guestID: Int,
                                ipv4: inout [SetElement], ipv6: inout [SetElement], diagnostics: inout [Diagnostic], sets: inout SharedSetUse) -> [Rule] {
         var rules: [Rule] = []
         rules.reserveCapacity(8)
-        if options.macfilter ?? true {
+        if options.macfilter {
             if let mac = nic.mac {
                 rules.append(Rule(id: chain + "/macfilter", statements: [.match(.payload(.etherSaddr), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
                 // ARP names its sender's MAC again inside the packet, and neighbours learn from that one.
                 rules.append(Rule(id: chain + "/macfilter-arp", statements: [.match(.payload(.arpSaddrEther), .notEqual, .value(.ether(mac))), .counter, .verdict(.drop)]))
             } else {
-                diagnostics.append(.warning("macfilter-without-mac", "guest \(guestID) \(nic.key) has macfilter on but no declared MAC, so its source MAC cannot be checked",
+                diagnostics.append(.warning(.macfilterWithoutMac, "guest \(guestID) \(nic.key) has macfilter on but no declared MAC, so its source MAC cannot be checked",
                                             at: state.sources.location(of: path()), path: path().description, hint: "declare mac: for the NIC"))
             }
         }
-        if !(options.radv ?? false) {
+        if !options.radv {
             _ = sets.match(.ndpRouterOnly, in: .bridge)
             rules.append(Rule(id: chain + "/ra-guard", statements: Builder.raGuard))
         }
-        if !(options.dhcpServer ?? false) {
+        if !options.dhcpServer {
             _ = sets.match(.dhcpServerPorts, in: .bridge)
             rules.append(Rule(id: chain + "/dhcp-server-guard", statements: Builder.dhcpServerGuard))
         }
-        if options.ipfilter ?? false {
+        if options.ipfilter {
             guard let mac = nic.mac else {
-                diagnostics.append(.warning("ipfilter-without-mac", "guest \(guestID) \(nic.key) has ipfilter on but no declared MAC; all its IP traffic is dropped",
+                diagnostics.append(.warning(.ipfilterWithoutMac, "guest \(guestID) \(nic.key) has ipfilter on but no declared MAC; all its IP traffic is dropped",
                                             at: state.sources.location(of: path()), path: path().description, hint: "declare mac: for the NIC"))
                 rules.append(Rule(id: "\(chain)/ipfilter-no-mac", statements: [sets.match(.ipEtherTypes, in: .bridge), .counter, .verdict(.drop)]))
                 return rules
             }
-            if options.dhcp ?? true {
+            if options.dhcp {
                 // A DHCP client has no address yet: it sends from 0.0.0.0.
                 rules.append(Rule(id: chain + "/dhcp-discover", statements: Builder.dhcpDiscover))
             }
@@ -956,18 +956,18 @@ struct Builder {
         for vnetPolicy in firewall.vnets.sorted(by: { $0.scope < $1.scope }) {
             guard enabled, case .vnet(let name) = vnetPolicy.scope, let vnet = state.vnet(named: name),
                   let zone = state.zone(named: vnet.zone), zone.includes(node: nodeName) else { continue }
-            let options = firewall.effectiveOptions(for: vnetPolicy.scope)
-            guard options.enable ?? true else { continue }
+            let options = firewall.resolvedOptions(for: vnetPolicy.scope)
+            guard options.enable else { continue }
             let chainName = FirewallNaming.vnetChain(name)
-            var compiler = RuleCompiler(firewall: firewall, tableFamily: family, logRateLimit: options.logRateLimit ?? .default, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
-            var rules = (family == .bridge ? [Builder.arpAccept(prefix: chainName)] : []) + conntrackRules(prefix: chainName, allowInvalid: options.allowInvalid ?? false)
+            var compiler = RuleCompiler(firewall: firewall, tableFamily: family, logRateLimit: options.logRateLimit, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
+            var rules = (family == .bridge ? [Builder.arpAccept(prefix: chainName)] : []) + conntrackRules(prefix: chainName, allowInvalid: options.allowInvalid)
             for rule in vnetPolicy.rules {
                 rules += compiler.compile(rule, placement: .init(chain: chainName, direction: .forward, interfaceKey: nil, logScope: chainName))
                 if case .group(let group, _) = rule.body, rule.enabled { usedGroups[family, default: []].insert(group) }
             }
             diagnostics += compiler.diagnostics
             referencedSets[family, default: []].formUnion(compiler.referencedSets)
-            rules += defaultPolicy(options.policyForward ?? .accept, level: options.logLevelForward ?? .nolog, scope: chainName, rate: options.logRateLimit ?? .default)
+            rules += defaultPolicy(options.policyForward, level: options.logLevelForward, scope: chainName, rate: options.logRateLimit)
             // Bridged frames meet vnet chains on the forward hook, where the kernel cannot reject.
             chains.append(Chain(name: chainName, rules: family == .bridge ? rules.map(Builder.replacingRejectWithDrop) : rules))
             elements.append(SetElement(key: [.string(InterfaceNaming.vnetBridge(name))], data: .verdict(.jump(chainName))))
@@ -1044,7 +1044,7 @@ struct Builder {
         for (family, names) in usedGroups.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             for name in names.sorted() {
                 guard let group = firewall.groups.first(where: { $0.name == name }) else { continue }
-                var compiler = RuleCompiler(firewall: firewall, tableFamily: family, logRateLimit: firewall.effectiveOptions(for: .cluster).logRateLimit ?? .default, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
+                var compiler = RuleCompiler(firewall: firewall, tableFamily: family, logRateLimit: firewall.resolvedOptions(for: .cluster).logRateLimit, ipSetFamilies: ipSetFamilies, aliases: aliasIndex)
                 var chains: [Chain] = []
                 let directions: [Direction] = family == .bridge ? [.in, .out, .forward] : [.in, .out, .forward]
                 for direction in directions {

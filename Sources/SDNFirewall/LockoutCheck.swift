@@ -20,7 +20,7 @@ public enum LockoutCheck {
                 let verdict = (try? interpreter.trace(packet, at: .init(.inet, .input)))?.verdict
                 guard verdict != .accept else { continue }
                 let service = port == 22 ? "SSH (22)" : "the API (\(port))"
-                findings.append(.error("lockout", "the firewall of node '\(nodeName)' would block \(service) from management network \(network.compactDescription) (\(verdict.map(\.description) ?? "cannot evaluate"))",
+                findings.append(.error(.lockout, "the firewall of node '\(nodeName)' would block \(service) from management network \(network.compactDescription) (\(verdict.map(\.description) ?? "cannot evaluate"))",
                                        at: state.sources.location(of: ConfigPath.policy / "nodes" / nodeName / "options" / "failsafe")
                                            ?? state.sources.location(of: ConfigPath.policy / "cluster" / "options" / "failsafe"),
                                        path: "failsafe",
@@ -39,7 +39,7 @@ extension LockoutCheck {
     public static func findings(in validated: Validated<DesiredState>) -> [Diagnostic] {
         let state = validated.value
         var findings: [Diagnostic] = []
-        for node in state.nodes where !node.management.isEmpty && state.firewall.effectiveOptions(for: .node(node.name)).failsafe == false {
+        for node in state.nodes where !node.management.isEmpty && !state.firewall.resolvedOptions(for: .node(node.name)).failsafe {
             for features in [KernelFeatures.minimal, .full] {
                 var builder = Builder(state: state, nodeName: node.name, features: features)
                 builder.build()

@@ -146,7 +146,7 @@ struct RuleCompiler {
             }
         }
         if rules.count == first {
-            diagnostics.append(.warning("never-matches", "rule '\(match.oneLine)' can never match (its addresses and protocol are of different families)", at: rule.origin, path: rule.sourcePath?.description ?? "",
+            diagnostics.append(.warning(.neverMatches, "rule '\(match.oneLine)' can never match (its addresses and protocol are of different families)", at: rule.origin, path: rule.sourcePath?.description ?? "",
                                         hint: "split IPv4 and IPv6 into separate rules"))
         }
     }

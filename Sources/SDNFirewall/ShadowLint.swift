@@ -21,7 +21,7 @@ import Synchronization
 /// a shadowed rule (e.g. one covered only by several earlier rules together), but it never reports a
 /// rule that can still match.
 public enum ShadowLint {
-    public static let code = "shadowed-rule"
+    public static let code = DiagnosticCode.shadowedRule
 
     public static func findings(in state: DesiredState) -> [Diagnostic] {
         let firewall = state.firewall

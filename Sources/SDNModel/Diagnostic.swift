@@ -28,8 +28,8 @@ public struct Diagnostic: Hashable, Sendable, CustomStringConvertible, Codable {
     }
 
     public var severity: Severity
-    /// A short stable identifier of the check, e.g. `duplicate-name`, so tools can filter.
-    public var code: String
+    /// Which check found it, e.g. `duplicate-name`, so tools can filter.
+    public var code: DiagnosticCode
     public var message: String
     public var location: SourceLocation?
     /// The key path inside the document, e.g. `vnets.web.subnets[0].gateway`.
@@ -39,7 +39,7 @@ public struct Diagnostic: Hashable, Sendable, CustomStringConvertible, Codable {
     public var related: [SourceLocation]
 
     public init(
-        _ severity: Severity, code: String, _ message: String, at location: SourceLocation?, path: String,
+        _ severity: Severity, code: DiagnosticCode, _ message: String, at location: SourceLocation?, path: String,
         hint: String? = nil, related: [SourceLocation] = []
     ) {
         self.severity = severity
@@ -51,11 +51,11 @@ public struct Diagnostic: Hashable, Sendable, CustomStringConvertible, Codable {
         self.related = related
     }
 
-    public static func error(_ code: String, _ message: String, at location: SourceLocation?, path: String, hint: String? = nil, related: [SourceLocation] = []) -> Diagnostic {
+    public static func error(_ code: DiagnosticCode, _ message: String, at location: SourceLocation?, path: String, hint: String? = nil, related: [SourceLocation] = []) -> Diagnostic {
         Diagnostic(.error, code: code, message, at: location, path: path, hint: hint, related: related)
     }
 
-    public static func warning(_ code: String, _ message: String, at location: SourceLocation?, path: String, hint: String? = nil, related: [SourceLocation] = []) -> Diagnostic {
+    public static func warning(_ code: DiagnosticCode, _ message: String, at location: SourceLocation?, path: String, hint: String? = nil, related: [SourceLocation] = []) -> Diagnostic {
         Diagnostic(.warning, code: code, message, at: location, path: path, hint: hint, related: related)
     }
 

@@ -105,8 +105,8 @@ public struct LogRateLimit: Hashable, Sendable, Codable, CustomStringConvertible
     public var description: String { "\(rate)/\(unit.rawValue) burst \(burst)" }
 }
 
-/// Firewall options of one policy. Every option is optional: unset means inherited from the level above
-/// (cluster → node / vnet / guest) or the documented default (see `FirewallOptions.defaults`).
+/// Firewall options of one policy as written. Every option is optional: unset means inherited from the level
+/// above (cluster → node / vnet / guest) or the documented default (see `ResolvedFirewallOptions`).
 public struct FirewallOptions: Hashable, Sendable, Codable {
     public var enable: Bool?
     public var policyIn: DefaultPolicy?
@@ -139,54 +139,6 @@ public struct FirewallOptions: Hashable, Sendable, Codable {
     public var failsafe: Bool?
 
     public init() {}
-
-    /// The values used when no level sets an option.
-    public static let defaults: FirewallOptions = {
-        var options = FirewallOptions()
-        options.enable = true
-        options.policyIn = .drop
-        options.policyOut = .accept
-        options.policyForward = .accept
-        options.macfilter = true
-        options.ipfilter = false
-        options.dhcp = true
-        options.ndp = true
-        options.radv = false
-        options.dhcpServer = false
-        options.logLevelIn = .nolog
-        options.logLevelOut = .nolog
-        options.logLevelForward = .nolog
-        options.logRateLimit = .default
-        options.nosmurfs = true
-        options.tcpflags = false
-        options.allowInvalid = false
-        options.failsafe = true
-        return options
-    }()
-
-    /// Options of `self` where set, else those of `parent`.
-    public func inheriting(from parent: FirewallOptions) -> FirewallOptions {
-        var result = FirewallOptions()
-        result.enable = enable ?? parent.enable
-        result.policyIn = policyIn ?? parent.policyIn
-        result.policyOut = policyOut ?? parent.policyOut
-        result.policyForward = policyForward ?? parent.policyForward
-        result.macfilter = macfilter ?? parent.macfilter
-        result.ipfilter = ipfilter ?? parent.ipfilter
-        result.dhcp = dhcp ?? parent.dhcp
-        result.ndp = ndp ?? parent.ndp
-        result.radv = radv ?? parent.radv
-        result.dhcpServer = dhcpServer ?? parent.dhcpServer
-        result.logLevelIn = logLevelIn ?? parent.logLevelIn
-        result.logLevelOut = logLevelOut ?? parent.logLevelOut
-        result.logLevelForward = logLevelForward ?? parent.logLevelForward
-        result.logRateLimit = logRateLimit ?? parent.logRateLimit
-        result.nosmurfs = nosmurfs ?? parent.nosmurfs
-        result.tcpflags = tcpflags ?? parent.tcpflags
-        result.allowInvalid = allowInvalid ?? parent.allowInvalid
-        result.failsafe = failsafe ?? parent.failsafe
-        return result
-    }
 }
 
 /// The rules and options attached to one object (cluster, node, vnet or guest).
@@ -316,10 +268,15 @@ public struct FirewallConfig: Hashable, Sendable, Codable {
 
     public func policy(for scope: PolicyScope) -> FirewallPolicy? { allPolicies.first { $0.scope == scope } }
 
-    /// Effective options for a scope: its own, then the cluster's, then the defaults.
-    public func effectiveOptions(for scope: PolicyScope) -> FirewallOptions {
-        let clusterOptions = cluster.options.inheriting(from: .defaults)
+    /// The options in force for a scope: its own, then the cluster's, then the defaults.
+    public func resolvedOptions(for scope: PolicyScope) -> ResolvedFirewallOptions {
+        let clusterOptions = ResolvedFirewallOptions.defaults.applying(cluster.options)
         if scope == .cluster { return clusterOptions }
-        return (policy(for: scope)?.options ?? FirewallOptions()).inheriting(from: clusterOptions)
+        return clusterOptions.applying(policy(for: scope)?.options ?? FirewallOptions())
+    }
+
+    /// `resolvedOptions(for:)` with every option set, in the form policies are written.
+    public func effectiveOptions(for scope: PolicyScope) -> FirewallOptions {
+        FirewallOptions(resolvedOptions(for: scope))
     }
 }

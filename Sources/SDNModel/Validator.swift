@@ -53,15 +53,15 @@ struct Validator {
 
     // MARK: reporting
 
-    private mutating func error(_ code: String, _ message: String, at path: ConfigPath, hint: String? = nil, related: [ConfigPath] = [], atKey: Bool = false) {
+    private mutating func error(_ code: DiagnosticCode, _ message: String, at path: ConfigPath, hint: String? = nil, related: [ConfigPath] = [], atKey: Bool = false) {
         report(.error, code, message, at: path, hint: hint, related: related, atKey: atKey)
     }
 
-    private mutating func warning(_ code: String, _ message: String, at path: ConfigPath, hint: String? = nil, related: [ConfigPath] = [], atKey: Bool = false) {
+    private mutating func warning(_ code: DiagnosticCode, _ message: String, at path: ConfigPath, hint: String? = nil, related: [ConfigPath] = [], atKey: Bool = false) {
         report(.warning, code, message, at: path, hint: hint, related: related, atKey: atKey)
     }
 
-    private mutating func report(_ severity: Diagnostic.Severity, _ code: String, _ message: String, at path: ConfigPath, hint: String?, related: [ConfigPath], atKey: Bool) {
+    private mutating func report(_ severity: Diagnostic.Severity, _ code: DiagnosticCode, _ message: String, at path: ConfigPath, hint: String?, related: [ConfigPath], atKey: Bool) {
         let location = atKey ? state.sources.keyLocation(of: path) : state.sources.location(of: path)
         diagnostics.append(Diagnostic(severity, code: code, message, at: location, path: path.description, hint: hint,
                                       related: related.compactMap { state.sources.keyLocation(of: $0) }))
@@ -69,13 +69,13 @@ struct Validator {
 
     private mutating func checkName(_ name: String, what: String, at path: ConfigPath) {
         if let problem = Identifier.problem(with: name) {
-            error("invalid-name", "invalid \(what) name: \(problem)", at: path, atKey: true)
+            error(.invalidName, "invalid \(what) name: \(problem)", at: path, atKey: true)
         }
     }
 
     private mutating func checkGeneratedInterface(_ name: String, for what: String, at path: ConfigPath, hint: String) {
         if let problem = InterfaceName.problem(with: name) {
-            error("interface-name-too-long", "\(what) needs the interface name '\(name)', which is invalid: \(problem.reason)", at: path, hint: hint, atKey: true)
+            error(.interfaceNameTooLong, "\(what) needs the interface name '\(name)', which is invalid: \(problem.reason)", at: path, hint: hint, atKey: true)
         }
     }
 
@@ -84,7 +84,7 @@ struct Validator {
         for item in items {
             let name = key(item)
             if let first = seen[name] {
-                error("duplicate-name", "\(what) '\(name)' is defined more than once", at: path(item), hint: "rename one of them", related: [path(first)], atKey: true)
+                error(.duplicateName, "\(what) '\(name)' is defined more than once", at: path(item), hint: "rename one of them", related: [path(first)], atKey: true)
             } else {
                 seen[name] = item
             }
@@ -99,7 +99,7 @@ struct Validator {
         let suggestion = Suggestion.hint(for: name, in: candidates)
         let known = Array(candidates).sorted()
         let hint = suggestion ?? (known.isEmpty ? "no \(what) is defined" : "defined: \(known.prefix(8).joined(separator: ", "))\(known.count > 8 ? ", …" : "")")
-        error("undefined-reference", "\(what) '\(name)' is not defined", at: path, hint: hint)
+        error(.undefinedReference, "\(what) '\(name)' is not defined", at: path, hint: hint)
     }
 
     // MARK: nodes and uplinks
@@ -127,31 +127,31 @@ struct Validator {
                     checkBond(bond, at: uplinkPath / "bond")
                     for member in bond.members {
                         if let previous = owner[member.rawValue] {
-                            error("port-in-use", "'\(member)' is already a port of '\(previous)'", at: uplinkPath / "bond" / "members", hint: "a link can be enslaved to one bond or bridge only")
+                            error(.portInUse, "'\(member)' is already a port of '\(previous)'", at: uplinkPath / "bond" / "members", hint: "a link can be enslaved to one bond or bridge only")
                         }
                         owner[member.rawValue] = uplink.name.rawValue
                         if let memberUplink = uplinksByName[member.rawValue], case .physical = memberUplink.kind {} else if uplinksByName[member.rawValue] != nil {
-                            error("invalid-bond-member", "bond member '\(member)' must be a physical NIC", at: uplinkPath / "bond" / "members")
+                            error(.invalidBondMember, "bond member '\(member)' must be a physical NIC", at: uplinkPath / "bond" / "members")
                         }
                     }
                 }
                 if case .bridge(let bridge) = uplink.kind {
                     if !bridge.vlanAware {
-                        if bridge.vids != nil { error("requires-vlan-aware", "'vids' needs 'vlan-aware: true'", at: uplinkPath / "bridge" / "vids", hint: "set vlan-aware: true on the bridge or remove vids") }
-                        if bridge.pvid != nil { error("requires-vlan-aware", "'pvid' needs 'vlan-aware: true'", at: uplinkPath / "bridge" / "pvid", hint: "set vlan-aware: true on the bridge or remove pvid") }
+                        if bridge.vids != nil { error(.requiresVlanAware, "'vids' needs 'vlan-aware: true'", at: uplinkPath / "bridge" / "vids", hint: "set vlan-aware: true on the bridge or remove vids") }
+                        if bridge.pvid != nil { error(.requiresVlanAware, "'pvid' needs 'vlan-aware: true'", at: uplinkPath / "bridge" / "pvid", hint: "set vlan-aware: true on the bridge or remove pvid") }
                     }
                     for port in bridge.ports {
                         if let previous = owner[port.rawValue] {
-                            error("port-in-use", "'\(port)' is already a port of '\(previous)'", at: uplinkPath / "bridge" / "ports", hint: "a link can be enslaved to one bond or bridge only")
+                            error(.portInUse, "'\(port)' is already a port of '\(previous)'", at: uplinkPath / "bridge" / "ports", hint: "a link can be enslaved to one bond or bridge only")
                         }
                         owner[port.rawValue] = uplink.name.rawValue
                         if let portUplink = uplinksByName[port.rawValue], case .bridge = portUplink.kind {
-                            error("invalid-bridge-port", "bridge '\(uplink.name)' cannot have bridge '\(port)' as a port", at: uplinkPath / "bridge" / "ports")
+                            error(.invalidBridgePort, "bridge '\(uplink.name)' cannot have bridge '\(port)' as a port", at: uplinkPath / "bridge" / "ports")
                         }
                     }
                 }
                 if case .vlan(let vlan) = uplink.kind, vlan.parent == uplink.name {
-                    error("cycle", "VLAN '\(uplink.name)' cannot be its own parent", at: uplinkPath / "vlan" / "parent")
+                    error(.cycle, "VLAN '\(uplink.name)' cannot be its own parent", at: uplinkPath / "vlan" / "parent")
                 }
             }
             checkUplinkCycles(node, at: path)
@@ -159,25 +159,25 @@ struct Validator {
     }
 
     private mutating func checkBond(_ bond: Bond, at path: ConfigPath) {
-        if bond.members.isEmpty { error("empty-bond", "a bond needs at least one member", at: path / "members", hint: "list the NICs, e.g. members: [eno1, eno2]") }
+        if bond.members.isEmpty { error(.emptyBond, "a bond needs at least one member", at: path / "members", hint: "list the NICs, e.g. members: [eno1, eno2]") }
         if bond.lacpRate != nil && bond.mode != .lacp {
-            error("bond-option-mode", "'lacp-rate' applies only to mode 802.3ad, not \(bond.mode.rawValue)", at: path / "lacp-rate", hint: "remove lacp-rate or use mode: 802.3ad")
+            error(.bondOptionMode, "'lacp-rate' applies only to mode 802.3ad, not \(bond.mode.rawValue)", at: path / "lacp-rate", hint: "remove lacp-rate or use mode: 802.3ad")
         }
         if bond.transmitHashPolicy != nil && !bond.mode.usesTransmitHash {
-            error("bond-option-mode", "'xmit-hash-policy' applies only to modes balance-xor, 802.3ad and balance-tlb, not \(bond.mode.rawValue)", at: path / "xmit-hash-policy",
+            error(.bondOptionMode, "'xmit-hash-policy' applies only to modes balance-xor, 802.3ad and balance-tlb, not \(bond.mode.rawValue)", at: path / "xmit-hash-policy",
                   hint: "remove xmit-hash-policy or change the mode")
         }
         if let primary = bond.primary {
             if ![.activeBackup, .balanceTLB, .balanceALB].contains(bond.mode) {
-                error("bond-option-mode", "'primary' applies only to modes active-backup, balance-tlb and balance-alb, not \(bond.mode.rawValue)", at: path / "primary")
+                error(.bondOptionMode, "'primary' applies only to modes active-backup, balance-tlb and balance-alb, not \(bond.mode.rawValue)", at: path / "primary")
             } else if !bond.members.contains(primary) {
-                error("undefined-reference", "primary '\(primary)' is not a member of the bond", at: path / "primary", hint: Suggestion.hint(for: primary.rawValue, in: bond.members.map(\.rawValue)))
+                error(.undefinedReference, "primary '\(primary)' is not a member of the bond", at: path / "primary", hint: Suggestion.hint(for: primary.rawValue, in: bond.members.map(\.rawValue)))
             }
         }
         if let minLinks = bond.minLinks, minLinks < 0 || minLinks > bond.members.count {
-            error("out-of-range", "min-links \(minLinks) must be between 0 and the number of members (\(bond.members.count))", at: path / "min-links")
+            error(.outOfRange, "min-links \(minLinks) must be between 0 and the number of members (\(bond.members.count))", at: path / "min-links")
         }
-        if bond.miimon < 0 { error("out-of-range", "miimon must not be negative", at: path / "miimon") }
+        if bond.miimon < 0 { error(.outOfRange, "miimon must not be negative", at: path / "miimon") }
     }
 
     private mutating func checkUplinkCycles(_ node: Node, at path: ConfigPath) {
@@ -194,7 +194,7 @@ struct Validator {
         }
         for uplink in node.uplinks where !reported && visit(uplink.name.rawValue) {
             reported = true
-            error("cycle", "uplinks of node '\(node.name)' form a cycle through '\(uplink.name)'", at: path / "uplinks" / uplink.name.rawValue, hint: "a link cannot be built on itself")
+            error(.cycle, "uplinks of node '\(node.name)' form a cycle through '\(uplink.name)'", at: path / "uplinks" / uplink.name.rawValue, hint: "a link cannot be built on itself")
         }
     }
 
@@ -217,12 +217,12 @@ struct Validator {
                 for node in zoneNodes {
                     guard let uplink = node.uplink(named: bridge.rawValue) else {
                         if unreadable.contains(topology / "nodes" / node.name / "uplinks" / bridge.rawValue) { continue }
-                        error("undefined-reference", "zone '\(zone.name)' uses bridge '\(bridge)', which node '\(node.name)' does not have", at: path / "bridge",
+                        error(.undefinedReference, "zone '\(zone.name)' uses bridge '\(bridge)', which node '\(node.name)' does not have", at: path / "bridge",
                               hint: Suggestion.hint(for: bridge.rawValue, in: node.uplinks.map(\.name.rawValue)) ?? "declare it under nodes.\(node.name).uplinks, or limit the zone with nodes: [...]")
                         continue
                     }
                     if case .bridge = uplink.kind {} else {
-                        error("not-a-bridge", "zone '\(zone.name)' needs '\(bridge)' on node '\(node.name)' to be a bridge, but it is a \(uplink.kindName)", at: path / "bridge")
+                        error(.notABridge, "zone '\(zone.name)' needs '\(bridge)' on node '\(node.name)' to be a bridge, but it is a \(uplink.kindName)", at: path / "bridge")
                     }
                 }
                 if case .qinq(_, let serviceTag, _) = zone.kind {
@@ -233,22 +233,22 @@ struct Validator {
             case .vxlan(let vxlan):
                 if case .allNodes = vxlan.peers {
                     for node in zoneNodes where node.address == nil {
-                        error("missing-address", "zone '\(zone.name)' sends VXLAN to every node, but node '\(node.name)' has no address", at: topology / "nodes" / node.name,
+                        error(.missingAddress, "zone '\(zone.name)' sends VXLAN to every node, but node '\(node.name)' has no address", at: topology / "nodes" / node.name,
                               hint: "set nodes.\(node.name).address to its underlay IP, or list the zone's peers", related: [path / "peers"], atKey: true)
                     }
                 }
                 if case .addresses(let peers) = vxlan.peers {
-                    if peers.isEmpty { error("no-peers", "zone '\(zone.name)' has an empty peer list", at: path / "peers", hint: "list peer addresses or write peers: all") }
-                    if Set(peers.map(\.family)).count > 1 { error("mixed-families", "VXLAN peers of zone '\(zone.name)' mix IPv4 and IPv6", at: path / "peers") }
+                    if peers.isEmpty { error(.noPeers, "zone '\(zone.name)' has an empty peer list", at: path / "peers", hint: "list peer addresses or write peers: all") }
+                    if Set(peers.map(\.family)).count > 1 { error(.mixedFamilies, "VXLAN peers of zone '\(zone.name)' mix IPv4 and IPv6", at: path / "peers") }
                 }
-                if vxlan.port == 0 { error("out-of-range", "UDP port 0 is not usable", at: path / "port") }
+                if vxlan.port == 0 { error(.outOfRange, "UDP port 0 is not usable", at: path / "port") }
             case .evpn(let evpn):
-                if evpn.controller.isEmpty { error("missing-value", "an evpn zone needs a controller", at: path / "controller") }
+                if evpn.controller.isEmpty { error(.missingValue, "an evpn zone needs a controller", at: path / "controller") }
                 for (index, exit) in evpn.exitNodes.enumerated() where !nodeNames.contains(exit) {
                     undefined("node", exit, candidates: nodeNames, at: path / "exit-nodes" / index, definedIn: [topology / "nodes"])
                 }
                 for node in zoneNodes where node.address == nil {
-                    error("missing-address", "evpn zone '\(zone.name)' needs an underlay address on node '\(node.name)'", at: topology / "nodes" / node.name,
+                    error(.missingAddress, "evpn zone '\(zone.name)' needs an underlay address on node '\(node.name)'", at: topology / "nodes" / node.name,
                           hint: "set nodes.\(node.name).address", related: [path], atKey: true)
                 }
             }
@@ -259,7 +259,7 @@ struct Validator {
             if case .evpn(let evpn) = zone.kind {
                 let path = topology / "zones" / zone.name / "vrf-vni"
                 if let first = vniOwner[evpn.vrfVNI.value] {
-                    error("duplicate-vni", "VNI \(evpn.vrfVNI) of zone '\(zone.name)' is already used by \(first.owner)", at: path,
+                    error(.duplicateVni, "VNI \(evpn.vrfVNI) of zone '\(zone.name)' is already used by \(first.owner)", at: path,
                           hint: "VNIs are unique across all VXLAN and EVPN zones", related: [first.path])
                 } else {
                     vniOwner[evpn.vrfVNI.value] = (path, "the VRF of zone '\(zone.name)'")
@@ -270,7 +270,7 @@ struct Validator {
             guard let tag = vnet.tag, let zone = state.zone(named: vnet.zone), zone.tagIsVNI else { continue }
             let path = topology / "vnets" / vnet.name / "tag"
             if let first = vniOwner[tag] {
-                error("duplicate-vni", "VNI \(tag) of vnet '\(vnet.name)' is already used by \(first.owner)", at: path, hint: "VNIs are unique across all VXLAN and EVPN zones", related: [first.path])
+                error(.duplicateVni, "VNI \(tag) of vnet '\(vnet.name)' is already used by \(first.owner)", at: path, hint: "VNIs are unique across all VXLAN and EVPN zones", related: [first.path])
             } else {
                 vniOwner[tag] = (path, "vnet '\(vnet.name)'")
             }
@@ -294,13 +294,13 @@ struct Validator {
             }
             switch zone.kind {
             case .simple:
-                if vnet.tag != nil { error("unexpected-tag", "vnet '\(vnet.name)' is in simple zone '\(zone.name)', which has no tags", at: path / "tag", hint: "remove the tag, or move the vnet to a vlan or vxlan zone") }
+                if vnet.tag != nil { error(.unexpectedTag, "vnet '\(vnet.name)' is in simple zone '\(zone.name)', which has no tags", at: path / "tag", hint: "remove the tag, or move the vnet to a vlan or vxlan zone") }
             case .vlan, .qinq:
                 if let tag = vnet.tag {
                     if !VLANID.validRange.contains(tag) {
-                        error("tag-out-of-range", "VLAN tag \(tag) of vnet '\(vnet.name)' is out of range", at: path / "tag", hint: "VLAN ids are 1-4094")
+                        error(.tagOutOfRange, "VLAN tag \(tag) of vnet '\(vnet.name)' is out of range", at: path / "tag", hint: "VLAN ids are 1-4094")
                     } else if let first = tagsByZone[zone.name]?[tag] {
-                        error("duplicate-tag", "VLAN tag \(tag) of vnet '\(vnet.name)' is already used by vnet '\(first.vnet)' in zone '\(zone.name)'", at: path / "tag",
+                        error(.duplicateTag, "VLAN tag \(tag) of vnet '\(vnet.name)' is already used by vnet '\(first.vnet)' in zone '\(zone.name)'", at: path / "tag",
                               hint: "each vnet of a zone needs its own VLAN", related: [first.path])
                     } else {
                         tagsByZone[zone.name, default: [:]][tag] = (path / "tag", vnet.name)
@@ -315,27 +315,27 @@ struct Validator {
                         checkGeneratedInterface(InterfaceNaming.qinqCustomerInterface(zone: zone.name, tag: tag), for: "vnet '\(vnet.name)'", at: path / "tag", hint: "use a shorter zone name")
                     }
                 } else {
-                    error("missing-tag", "vnet '\(vnet.name)' in \(zone.kindName) zone '\(zone.name)' needs a VLAN tag", at: path, hint: "add tag: <1-4094>")
+                    error(.missingTag, "vnet '\(vnet.name)' in \(zone.kindName) zone '\(zone.name)' needs a VLAN tag", at: path, hint: "add tag: <1-4094>")
                 }
             case .vxlan, .evpn:
                 if let tag = vnet.tag {
                     if !VNI.validRange.contains(tag) {
-                        error("tag-out-of-range", "VNI \(tag) of vnet '\(vnet.name)' is out of range", at: path / "tag", hint: "VNIs are 1-16777215")
+                        error(.tagOutOfRange, "VNI \(tag) of vnet '\(vnet.name)' is out of range", at: path / "tag", hint: "VNIs are 1-16777215")
                     }
                 } else {
-                    error("missing-tag", "vnet '\(vnet.name)' in \(zone.kindName) zone '\(zone.name)' needs a VNI", at: path, hint: "add tag: <1-16777215>")
+                    error(.missingTag, "vnet '\(vnet.name)' in \(zone.kindName) zone '\(zone.name)' needs a VNI", at: path, hint: "add tag: <1-16777215>")
                 }
                 checkGeneratedInterface(InterfaceNaming.vxlanDevice(vnet.name), for: "vnet '\(vnet.name)'", at: path, hint: "VXLAN devices are named vxlan_<vnet>; keep vnet names to 9 characters")
             }
             if let mtu = vnet.mtu, let zoneMTU = zone.mtu, mtu > zoneMTU {
-                error("mtu-too-large", "vnet MTU \(mtu) exceeds zone '\(zone.name)' MTU \(zoneMTU)", at: path / "mtu")
+                error(.mtuTooLarge, "vnet MTU \(mtu) exceeds zone '\(zone.name)' MTU \(zoneMTU)", at: path / "mtu")
             }
             checkDuplicates(vnet.subnets, key: \.cidr.masked.description, what: "subnet") { path / "subnets" / $0.cidr.compactDescription }
             for subnet in vnet.subnets {
                 let subnetPath = path / "subnets" / subnet.cidr.compactDescription
                 checkSubnet(subnet, at: subnetPath)
                 for (other, otherPath) in subnetsByZone[zone.name] ?? [] where other.overlaps(subnet.cidr) && other.masked != subnet.cidr.masked {
-                    error("overlapping-subnets", "subnet \(subnet.cidr) overlaps \(other) in zone '\(zone.name)'", at: subnetPath, related: [otherPath], atKey: true)
+                    error(.overlappingSubnets, "subnet \(subnet.cidr) overlaps \(other) in zone '\(zone.name)'", at: subnetPath, related: [otherPath], atKey: true)
                 }
                 subnetsByZone[zone.name, default: []].append((subnet.cidr, subnetPath))
             }
@@ -345,29 +345,29 @@ struct Validator {
     private mutating func checkSubnet(_ subnet: Subnet, at path: ConfigPath) {
         let cidr = subnet.cidr
         if !cidr.isNetworkAddress {
-            error("host-bits-set", "subnet \(cidr) has host bits set", at: path, hint: "did you mean \(cidr.masked)?", atKey: true)
+            error(.hostBitsSet, "subnet \(cidr) has host bits set", at: path, hint: "did you mean \(cidr.masked)?", atKey: true)
         }
         if let gateway = subnet.gateway {
             if !cidr.contains(gateway) {
-                error("gateway-outside-subnet", "gateway \(gateway) is not inside subnet \(cidr.masked)", at: path / "gateway", hint: "use an address between \(cidr.network) and \(cidr.lastAddress)")
+                error(.gatewayOutsideSubnet, "gateway \(gateway) is not inside subnet \(cidr.masked)", at: path / "gateway", hint: "use an address between \(cidr.network) and \(cidr.lastAddress)")
             } else if cidr.family == .ipv4 && cidr.length < 31 && (gateway == cidr.network || gateway == cidr.lastAddress) {
-                error("gateway-reserved", "gateway \(gateway) is the \(gateway == cidr.network ? "network" : "broadcast") address of \(cidr.masked)", at: path / "gateway")
+                error(.gatewayReserved, "gateway \(gateway) is the \(gateway == cidr.network ? "network" : "broadcast") address of \(cidr.masked)", at: path / "gateway")
             }
         }
         for (index, range) in subnet.dhcpRanges.enumerated() {
             if !range.isInside(cidr) {
-                error("dhcp-outside-subnet", "DHCP range \(range) is not inside subnet \(cidr.masked)", at: path / "dhcp" / index,
+                error(.dhcpOutsideSubnet, "DHCP range \(range) is not inside subnet \(cidr.masked)", at: path / "dhcp" / index,
                       hint: "use addresses between \(cidr.network) and \(cidr.lastAddress)")
             }
             if let gateway = subnet.gateway, range.contains(gateway) {
-                error("dhcp-contains-gateway", "DHCP range \(range) contains the gateway \(gateway)", at: path / "dhcp" / index, hint: "start the range after the gateway")
+                error(.dhcpContainsGateway, "DHCP range \(range) contains the gateway \(gateway)", at: path / "dhcp" / index, hint: "start the range after the gateway")
             }
             for (otherIndex, other) in subnet.dhcpRanges.enumerated() where otherIndex < index && other.overlaps(range) {
-                error("dhcp-overlap", "DHCP range \(range) overlaps \(other)", at: path / "dhcp" / index, hint: "make the ranges disjoint, or merge them into one", related: [path / "dhcp" / otherIndex])
+                error(.dhcpOverlap, "DHCP range \(range) overlaps \(other)", at: path / "dhcp" / index, hint: "make the ranges disjoint, or merge them into one", related: [path / "dhcp" / otherIndex])
             }
         }
         if let dns = subnet.dnsServer, dns.family != cidr.family {
-            warning("family-mismatch", "DNS server \(dns) is \(dns.family) but subnet \(cidr.masked) is \(cidr.family)", at: path / "dns")
+            warning(.familyMismatch, "DNS server \(dns) is \(dns.family) but subnet \(cidr.masked) is \(cidr.family)", at: path / "dns")
         }
     }
 
@@ -382,14 +382,14 @@ struct Validator {
         for guest in state.guests {
             let path = topology / "guests" / String(guest.id)
             if !Guest.validIDs.contains(guest.id) {
-                error("guest-id-out-of-range", "guest id \(guest.id) is out of range", at: path, hint: "ids are 100-999999999, as in Proxmox", atKey: true)
+                error(.guestIdOutOfRange, "guest id \(guest.id) is out of range", at: path, hint: "ids are 100-999999999, as in Proxmox", atKey: true)
             }
             let node = state.node(named: guest.node)
             if node == nil { undefined("node", guest.node, candidates: nodeNames, at: path / "node", definedIn: [topology / "nodes"]) }
             for nic in guest.nics {
                 let nicPath = path / "nics" / nic.key
                 if !GuestNIC.validIndices.contains(nic.index) {
-                    error("nic-index-out-of-range", "'\(nic.key)' is not a NIC slot; use net0 to net31", at: nicPath, atKey: true)
+                    error(.nicIndexOutOfRange, "'\(nic.key)' is not a NIC slot; use net0 to net31", at: nicPath, atKey: true)
                 }
                 checkGeneratedInterface(InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index), for: "guest \(guest.id) \(nic.key)", at: nicPath, hint: "use a smaller guest id")
                 var vlanAware = false
@@ -398,16 +398,16 @@ struct Validator {
                     if let vnet = state.vnet(named: name) {
                         vlanAware = vnet.vlanAware
                         if let zone = state.zone(named: vnet.zone), node != nil, !zone.includes(node: guest.node) {
-                            error("zone-not-on-node", "vnet '\(name)' belongs to zone '\(zone.name)', which does not extend to node '\(guest.node)'", at: nicPath / "vnet",
+                            error(.zoneNotOnNode, "vnet '\(name)' belongs to zone '\(zone.name)', which does not extend to node '\(guest.node)'", at: nicPath / "vnet",
                                   hint: "add '\(guest.node)' to zones.\(zone.name).nodes or move the guest")
                         }
                         for (index, ip) in nic.ips.enumerated() where !vnet.subnets.isEmpty && !vnet.subnets.contains(where: { $0.cidr.contains(ip.address) }) {
-                            warning("ip-outside-subnets", "address \(ip.address) is not inside any subnet of vnet '\(name)'", at: nicPath / "ip" / index)
+                            warning(.ipOutsideSubnets, "address \(ip.address) is not inside any subnet of vnet '\(name)'", at: nicPath / "ip" / index)
                         }
                         for (index, ip) in nic.ips.enumerated() {
                             let key = "\(name)|\(ip.address)"
                             if let first = ipOwner[key] {
-                                error("duplicate-address", "address \(ip.address) is already declared on vnet '\(name)'", at: nicPath / "ip" / index, related: [first])
+                                error(.duplicateAddress, "address \(ip.address) is already declared on vnet '\(name)'", at: nicPath / "ip" / index, related: [first])
                             }
                             ipOwner[key] = nicPath / "ip" / index
                         }
@@ -418,7 +418,7 @@ struct Validator {
                     if let node {
                         if let uplink = node.uplink(named: bridge.rawValue) {
                             if case .bridge(let settings) = uplink.kind { vlanAware = settings.vlanAware } else {
-                                error("not-a-bridge", "'\(bridge)' on node '\(node.name)' is a \(uplink.kindName), not a bridge", at: nicPath / "bridge")
+                                error(.notABridge, "'\(bridge)' on node '\(node.name)' is a \(uplink.kindName), not a bridge", at: nicPath / "bridge")
                             }
                         } else {
                             undefined("bridge", bridge.rawValue, candidates: node.uplinks.filter { if case .bridge = $0.kind { true } else { false } }.map(\.name.rawValue), at: nicPath / "bridge",
@@ -427,21 +427,21 @@ struct Validator {
                     }
                 }
                 if !vlanAware {
-                    if nic.tag != nil { error("requires-vlan-aware", "\(nic.key) has a VLAN tag, but its network is not VLAN-aware", at: nicPath / "tag", hint: "set vlan-aware: true on the vnet, or remove the tag") }
-                    if nic.trunks != nil { error("requires-vlan-aware", "\(nic.key) has trunks, but its network is not VLAN-aware", at: nicPath / "trunks", hint: "set vlan-aware: true on the vnet, or remove trunks") }
+                    if nic.tag != nil { error(.requiresVlanAware, "\(nic.key) has a VLAN tag, but its network is not VLAN-aware", at: nicPath / "tag", hint: "set vlan-aware: true on the vnet, or remove the tag") }
+                    if nic.trunks != nil { error(.requiresVlanAware, "\(nic.key) has trunks, but its network is not VLAN-aware", at: nicPath / "trunks", hint: "set vlan-aware: true on the vnet, or remove trunks") }
                 }
                 if let mac = nic.mac {
                     if mac.isMulticast || mac.isZero {
-                        error("invalid-mac", "\(mac) is a \(mac.isZero ? "zero" : "multicast") address; a NIC needs a unicast MAC", at: nicPath / "mac",
+                        error(.invalidMac, "\(mac) is a \(mac.isZero ? "zero" : "multicast") address; a NIC needs a unicast MAC", at: nicPath / "mac",
                               hint: mac.isZero ? "use a real address, e.g. 52:54:00:… (or leave mac out)" : "the first octet must be even, e.g. 52:54:00:…")
                     } else if let first = macOwner[mac] {
-                        error("duplicate-mac", "MAC \(mac) is already used", at: nicPath / "mac", hint: "every NIC needs its own MAC address; change one of them", related: [first])
+                        error(.duplicateMac, "MAC \(mac) is already used", at: nicPath / "mac", hint: "every NIC needs its own MAC address; change one of them", related: [first])
                     } else {
                         macOwner[mac] = nicPath / "mac"
                     }
                 }
                 if let rate = nic.rateLimit, rate <= 0 {
-                    error("out-of-range", "rate must be positive (MB/s)", at: nicPath / "rate")
+                    error(.outOfRange, "rate must be positive (MB/s)", at: nicPath / "rate")
                 }
             }
         }
@@ -456,7 +456,7 @@ struct Validator {
         checkDuplicates(firewall.ipsets, key: \.name, what: "IP set") { ConfigPath.policy / "ipsets" / $0.name }
         let aliasNames = Set(firewall.aliases.map(\.name))
         for set in firewall.ipsets where aliasNames.contains(set.name) {
-            error("duplicate-name", "'\(set.name)' is both an alias and an IP set; rules refer to both as @\(set.name)", at: policy / "ipsets" / set.name,
+            error(.duplicateName, "'\(set.name)' is both an alias and an IP set; rules refer to both as @\(set.name)", at: policy / "ipsets" / set.name,
                   hint: "rename one of them", related: [policy / "aliases" / set.name], atKey: true)
         }
         for alias in firewall.aliases { checkName(alias.name, what: "alias", at: policy / "aliases" / alias.name) }
@@ -470,7 +470,7 @@ struct Validator {
                 }
                 if entry.excluded, case .prefix(let prefix) = entry.value,
                    !included.contains(where: { if case .prefix(let p) = $0.value { p.contains(prefix) } else { false } }) {
-                    warning("exclusion-outside-set", "excluded \(prefix.compactDescription) is not inside any entry of IP set '\(set.name)'", at: path / index, hint: "the exclusion has no effect")
+                    warning(.exclusionOutsideSet, "excluded \(prefix.compactDescription) is not inside any entry of IP set '\(set.name)'", at: path / index, hint: "the exclusion has no effect")
                 }
             }
         }
@@ -510,27 +510,27 @@ struct Validator {
         let options = firewallPolicy.options
         let optionsPath = path / "options"
         if options.policyForward == .reject {
-            error("reject-not-allowed", "policy-forward cannot be reject", at: optionsPath / "policy-forward",
+            error(.rejectNotAllowed, "policy-forward cannot be reject", at: optionsPath / "policy-forward",
                   hint: "forwarded traffic has no local socket to answer for; use drop (Proxmox allows only ACCEPT and DROP here too)")
         }
         switch firewallPolicy.scope {
         case .guest, .vnet:
             if options.failsafe != nil {
-                error("misplaced-option", "failsafe can only be set in a cluster or node policy", at: optionsPath / "failsafe", hint: "it protects access to the node, not to guests")
+                error(.misplacedOption, "failsafe can only be set in a cluster or node policy", at: optionsPath / "failsafe", hint: "it protects access to the node, not to guests")
             }
         default: break
         }
         switch firewallPolicy.scope {
         case .guest:
-            if options.policyForward != nil { error("misplaced-option", "a guest policy has no forward direction", at: optionsPath / "policy-forward", hint: "use policy-in and policy-out") }
+            if options.policyForward != nil { error(.misplacedOption, "a guest policy has no forward direction", at: optionsPath / "policy-forward", hint: "use policy-in and policy-out") }
         case .vnet:
             for (key, value) in [("policy-in", options.policyIn), ("policy-out", options.policyOut)] where value != nil {
-                error("misplaced-option", "a vnet policy filters forwarded traffic only; '\(key)' does not apply", at: optionsPath / key, hint: "use policy-forward")
+                error(.misplacedOption, "a vnet policy filters forwarded traffic only; '\(key)' does not apply", at: optionsPath / key, hint: "use policy-forward")
             }
         default: break
         }
         if let limit = options.logRateLimit, let problem = limit.problem {
-            error("out-of-range", "log-rate-limit \(limit): \(problem)", at: optionsPath / "log-rate-limit",
+            error(.outOfRange, "log-rate-limit \(limit): \(problem)", at: optionsPath / "log-rate-limit",
                   hint: "the kernel refuses this limit; lower the burst or raise the rate")
         }
         checkRules(firewallPolicy.rules, scope: firewallPolicy.scope, at: path / "rules", inGroup: false)
@@ -543,17 +543,17 @@ struct Validator {
             let rulePath = rule.sourcePath ?? path / index
             if rule.hasExplicitID {
                 if let problem = Identifier.ruleIDProblem(with: rule.id) {
-                    error("invalid-name", "invalid rule id: \(problem)", at: rulePath / "id")
+                    error(.invalidName, "invalid rule id: \(problem)", at: rulePath / "id")
                 }
                 if let first = explicitIDs[rule.id] {
-                    error("duplicate-rule-id", "rule id '\(rule.id)' is used twice in this list", at: rulePath, related: [first])
+                    error(.duplicateRuleId, "rule id '\(rule.id)' is used twice in this list", at: rulePath, related: [first])
                 }
                 explicitIDs[rule.id] = rulePath
             }
             switch rule.body {
             case .group(let name, let iface):
                 if inGroup {
-                    error("nested-group", "a security group cannot include another group", at: rulePath, hint: "copy the rules, or attach both groups to the guest")
+                    error(.nestedGroup, "a security group cannot include another group", at: rulePath, hint: "copy the rules, or attach both groups to the guest")
                 } else if !firewall.groups.contains(where: { $0.name == name }) {
                     undefined("security group", name, candidates: firewall.groups.map(\.name), at: rulePath / "group", definedIn: [policy / "groups"])
                 }
@@ -570,7 +570,7 @@ struct Validator {
                 undefined("NIC", iface, candidates: guest.nics.map(\.key), at: path)
             }
         } else if let problem = InterfaceName.patternProblem(with: iface) {
-            error("invalid-interface", "invalid interface '\(iface)': \(problem.reason)", at: path,
+            error(.invalidInterface, "invalid interface '\(iface)': \(problem.reason)", at: path,
                   hint: "write an interface name (eth0), or a name prefix ending in '*' (eth*)")
         }
     }
@@ -581,22 +581,22 @@ struct Validator {
             undefined("macro", macro, candidates: FirewallMacro.catalog.map(\.name), at: path / "macro")
         }
         if match.macro != nil && (match.proto != nil || !match.dport.isEmpty || !match.sport.isEmpty) {
-            error("macro-with-protocol", "a rule with macro '\(match.macro!)' cannot also set a protocol or ports", at: path, hint: "the macro defines them; write a separate rule for other ports")
+            error(.macroWithProtocol, "a rule with macro '\(match.macro!)' cannot also set a protocol or ports", at: path, hint: "the macro defines them; write a separate rule for other ports")
         }
         if !match.dport.isEmpty || !match.sport.isEmpty {
             if let proto = match.proto, !proto.hasPorts {
-                error("ports-without-port-protocol", "protocol \(proto) has no ports", at: path / (match.dport.isEmpty ? "sport" : "dport"), hint: "ports need tcp, udp, udplite, sctp or dccp")
+                error(.portsWithoutPortProtocol, "protocol \(proto) has no ports", at: path / (match.dport.isEmpty ? "sport" : "dport"), hint: "ports need tcp, udp, udplite, sctp or dccp")
             } else if match.proto == nil && match.macro == nil {
-                error("ports-without-protocol", "ports need a protocol", at: path / (match.dport.isEmpty ? "sport" : "dport"), hint: "add tcp or udp before dport/sport, e.g. 'in accept tcp dport 22' (structured form: proto: tcp)")
+                error(.portsWithoutProtocol, "ports need a protocol", at: path / (match.dport.isEmpty ? "sport" : "dport"), hint: "add tcp or udp before dport/sport, e.g. 'in accept tcp dport 22' (structured form: proto: tcp)")
             }
         }
         if let icmpType = match.icmpType {
             if let proto = match.proto, proto.isICMP {
                 if ICMPType.number(icmpType, for: proto) == nil {
-                    error("unknown-icmp-type", "'\(icmpType)' is not an \(proto) type", at: path / "icmp-type", hint: Suggestion.hint(for: icmpType, in: ICMPType.knownNames(for: proto)) ?? "known: \(ICMPType.knownNames(for: proto).prefix(6).joined(separator: ", ")), …")
+                    error(.unknownIcmpType, "'\(icmpType)' is not an \(proto) type", at: path / "icmp-type", hint: Suggestion.hint(for: icmpType, in: ICMPType.knownNames(for: proto)) ?? "known: \(ICMPType.knownNames(for: proto).prefix(6).joined(separator: ", ")), …")
                 }
             } else {
-                error("icmp-type-without-icmp", "an ICMP type needs protocol icmp or icmpv6", at: path / "icmp-type", hint: "set the protocol to icmp (or icmpv6), e.g. 'in accept icmp type \(icmpType)'")
+                error(.icmpTypeWithoutIcmp, "an ICMP type needs protocol icmp or icmpv6", at: path / "icmp-type", hint: "set the protocol to icmp (or icmpv6), e.g. 'in accept icmp type \(icmpType)'")
             }
         }
         var families = Set<IPAddress.Family>()
@@ -619,23 +619,23 @@ struct Validator {
             if sideFamilies.count == 1 { families.formUnion(sideFamilies) }
         }
         if families.count > 1 {
-            error("family-mismatch", "the rule's source and destination are of different address families", at: path, hint: "IPv4 and IPv6 need separate rules")
+            error(.familyMismatch, "the rule's source and destination are of different address families", at: path, hint: "IPv4 and IPv6 need separate rules")
         }
         if match.proto == .icmp && families == [.ipv6] {
-            error("family-mismatch", "protocol icmp with IPv6 addresses never matches", at: path, hint: "use icmpv6")
+            error(.familyMismatch, "protocol icmp with IPv6 addresses never matches", at: path, hint: "use icmpv6")
         }
         if match.proto == .icmpv6 && families == [.ipv4] {
-            error("family-mismatch", "protocol icmpv6 with IPv4 addresses never matches", at: path, hint: "use icmp")
+            error(.familyMismatch, "protocol icmpv6 with IPv4 addresses never matches", at: path, hint: "use icmp")
         }
         switch scope {
         case .guest?:
             if match.direction == .forward {
-                error("invalid-direction", "guest rules are 'in' or 'out'; 'forward' applies to vnet and node policies", at: path,
+                error(.invalidDirection, "guest rules are 'in' or 'out'; 'forward' applies to vnet and node policies", at: path,
                       hint: "write 'in' (to the guest) or 'out' (from it), or move the rule to the vnet's policy")
             }
         case .vnet?:
             if match.direction != .forward {
-                error("invalid-direction", "vnet rules filter forwarded traffic; write 'forward' instead of '\(match.direction.rawValue)'", at: path)
+                error(.invalidDirection, "vnet rules filter forwarded traffic; write 'forward' instead of '\(match.direction.rawValue)'", at: path)
             }
         default:
             break

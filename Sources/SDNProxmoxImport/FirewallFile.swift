@@ -74,7 +74,7 @@ struct PVEFirewallFile {
             }
             if text.hasPrefix("[") {
                 guard let close = text.firstIndex(of: "]") else {
-                    accounting.error("pve-syntax", "section header without ']'", at: line.location, hint: "write e.g. [RULES] or [IPSET name]")
+                    accounting.error(.pveSyntax, "section header without ']'", at: line.location, hint: "write e.g. [RULES] or [IPSET name]")
                     section = .unknown
                     continue
                 }
@@ -86,11 +86,11 @@ struct PVEFirewallFile {
                 if rest.hasPrefix("#") {
                     comment = String(rest.dropFirst().drop { $0 == " " })
                 } else if !rest.isEmpty {
-                    accounting.error("pve-syntax", "unexpected '\(rest)' after the section header", at: line.location(of: rest), hint: "a comment after a header starts with '#'")
+                    accounting.error(.pveSyntax, "unexpected '\(rest)' after the section header", at: line.location(of: rest), hint: "a comment after a header starts with '#'")
                 }
                 guard level.sections.contains(keyword) else {
                     let known = level.sections.sorted().map { $0 == "ipset" || $0 == "group" ? "[\($0.uppercased()) name]" : "[\($0.uppercased())]" }
-                    accounting.error("pve-unknown-section", "'[\(inside)]' is not a section of a \(level.rawValue) firewall file; its lines are not imported",
+                    accounting.error(.pveUnknownSection, "'[\(inside)]' is not a section of a \(level.rawValue) firewall file; its lines are not imported",
                                      at: line.location, hint: "sections here: \(known.joined(separator: ", "))")
                     section = .unknown
                     continue
@@ -98,7 +98,7 @@ struct PVEFirewallFile {
                 switch keyword {
                 case "options", "aliases", "rules":
                     guard words.count == 1 else {
-                        accounting.error("pve-syntax", "[\(keyword.uppercased())] takes no name", at: line.location(of: words[1]))
+                        accounting.error(.pveSyntax, "[\(keyword.uppercased())] takes no name", at: line.location(of: words[1]))
                         section = .unknown
                         continue
                     }
@@ -106,14 +106,14 @@ struct PVEFirewallFile {
                     accounting.structure(line)
                 case "ipset", "group":
                     guard words.count == 2 else {
-                        accounting.error("pve-syntax", "[\(keyword.uppercased()) name] needs exactly one name", at: line.location(of: inside), hint: "write e.g. [\(keyword.uppercased()) webservers]")
+                        accounting.error(.pveSyntax, "[\(keyword.uppercased()) name] needs exactly one name", at: line.location(of: inside), hint: "write e.g. [\(keyword.uppercased()) webservers]")
                         section = .unknown
                         continue
                     }
                     // Proxmox lower-cases these names (and matches references ignoring case).
                     let name = words[1].lowercased()
                     if let problem = PVEFirewallFile.nameProblem(name, maximumLength: keyword == "group" ? 18 : 64) {
-                        accounting.error("pve-invalid-name", "invalid \(keyword == "group" ? "security group" : "IP set") name: \(problem)", at: line.location(of: words[1]))
+                        accounting.error(.pveInvalidName, "invalid \(keyword == "group" ? "security group" : "IP set") name: \(problem)", at: line.location(of: words[1]))
                         section = .unknown
                         continue
                     }
@@ -132,13 +132,13 @@ struct PVEFirewallFile {
             }
             switch section {
             case .none:
-                accounting.error("pve-syntax", "line outside any section", at: line.location, hint: "start the file with a section header such as [OPTIONS] or [RULES]")
+                accounting.error(.pveSyntax, "line outside any section", at: line.location, hint: "start the file with a section header such as [OPTIONS] or [RULES]")
             case .unknown:
                 // Reported once at the section's header.
                 accounting.ledger.mark(line, .error)
             case .options:
                 guard let colon = text.firstIndex(of: ":") else {
-                    accounting.error("pve-syntax", "an option is written 'name: value'", at: line.location)
+                    accounting.error(.pveSyntax, "an option is written 'name: value'", at: line.location)
                     continue
                 }
                 let key = text[..<colon]
@@ -148,7 +148,7 @@ struct PVEFirewallFile {
                 let (body, comment) = splitComment(text)
                 let words = body.split(whereSeparator: { $0 == " " || $0 == "\t" })
                 guard words.count == 2 else {
-                    accounting.error("pve-syntax", "an alias is written 'name address' (an address or CIDR, then an optional # comment)", at: line.location)
+                    accounting.error(.pveSyntax, "an alias is written 'name address' (an address or CIDR, then an optional # comment)", at: line.location)
                     continue
                 }
                 file.aliases.append(AliasLine(line: line, name: words[0], cidr: words[1], comment: comment))
@@ -158,7 +158,7 @@ struct PVEFirewallFile {
                 let excluded = value.first == "!"
                 if excluded { value = value.dropFirst().drop { $0 == " " || $0 == "\t" } }
                 guard !value.isEmpty, !value.contains(where: { $0 == " " || $0 == "\t" }) else {
-                    accounting.error("pve-syntax", "an IP set entry is one address, CIDR, range or alias, optionally preceded by '!'", at: line.location)
+                    accounting.error(.pveSyntax, "an IP set entry is one address, CIDR, range or alias, optionally preceded by '!'", at: line.location)
                     continue
                 }
                 file.ipsets[file.ipsets.count - 1].entries.append(IPSetEntryLine(line: line, excluded: excluded, value: value, comment: comment))
@@ -167,7 +167,7 @@ struct PVEFirewallFile {
                 case .success(let rule):
                     if section == .rules { file.rules.append(rule) } else { file.groups[file.groups.count - 1].rules.append(rule) }
                 case .failure(let error):
-                    accounting.error("pve-rule-syntax", error.message, at: error.location, hint: error.hint)
+                    accounting.error(.pveRuleSyntax, error.message, at: error.location, hint: error.hint)
                 }
             }
         }

@@ -298,16 +298,16 @@ struct FirewallImport {
     private mutating func importAlias(_ alias: PVEFirewallFile.AliasLine, guest: Int?) {
         let lower = alias.name.lowercased()
         if let problem = PVEFirewallFile.nameProblem(lower, maximumLength: 64) {
-            accounting.error("pve-invalid-name", "invalid alias name: \(problem)", at: alias.line.location(of: alias.name))
+            accounting.error(.pveInvalidName, "invalid alias name: \(problem)", at: alias.line.location(of: alias.name))
             return
         }
         guard let cidr = ProxmoxValues.prefix(alias.cidr) else {
-            accounting.error("pve-invalid-address", "'\(alias.cidr)' is not an address or CIDR", at: alias.line.location(of: alias.cidr), hint: "aliases name one address or network, e.g. 192.0.2.0/24")
+            accounting.error(.pveInvalidAddress, "'\(alias.cidr)' is not an address or CIDR", at: alias.line.location(of: alias.cidr), hint: "aliases name one address or network, e.g. 192.0.2.0/24")
             return
         }
         let existing = guest.map { guestAliases[$0]?[lower] } ?? clusterAliases[lower]
         if existing != nil {
-            accounting.error("pve-duplicate-name", "alias '\(alias.name)' is defined twice", at: alias.line.location(of: alias.name))
+            accounting.error(.pveDuplicateName, "alias '\(alias.name)' is defined twice", at: alias.line.location(of: alias.name))
             return
         }
         let name = claim(guest.map { "vm\($0)-\(lower)" } ?? lower)
@@ -327,7 +327,7 @@ struct FirewallImport {
     private mutating func importIPSet(_ set: PVEFirewallFile.IPSetSection, guest: Int?) {
         let known = guest.map { guestIPSets[$0]?[set.name] } ?? clusterIPSets[set.name]
         if known != nil {
-            accounting.error("pve-duplicate-name", "IP set '\(set.name)' is defined twice", at: set.header.location)
+            accounting.error(.pveDuplicateName, "IP set '\(set.name)' is defined twice", at: set.header.location)
             for entry in set.entries { accounting.ledger.mark(entry.line, .error) }
             return
         }
@@ -354,7 +354,7 @@ struct FirewallImport {
                 value = .alias(alias)
             } else {
                 let looksLikeName = entry.value.first?.isLetter == true && !entry.value.contains(":")
-                accounting.error(looksLikeName ? "pve-undefined-alias" : "pve-invalid-address",
+                accounting.error(looksLikeName ? .pveUndefinedAlias : .pveInvalidAddress,
                                  looksLikeName ? "no alias '\(entry.value)' is defined" : "'\(entry.value)' is not an address, CIDR or range",
                                  at: entry.line.location(of: entry.value),
                                  hint: looksLikeName ? "define it under [ALIASES]" : "write e.g. 10.0.0.0/24, 10.0.0.5 or 10.0.0.5-10.0.0.9")
@@ -401,7 +401,7 @@ struct FirewallImport {
         if let value = rule.option("iface") {
             if case .guest(let id) = scope {
                 guard value.hasPrefix("net"), let index = Int(value.dropFirst(3)), GuestNIC.validIndices.contains(index) else {
-                    accounting.error("pve-invalid-interface", "'\(value)' is not a guest NIC; write net0 … net31", at: line.location(of: value))
+                    accounting.error(.pveInvalidInterface, "'\(value)' is not a guest NIC; write net0 … net31", at: line.location(of: value))
                     return nil
                 }
                 if guests[id]?.guest.nics.contains(where: { $0.index == index }) != true {
@@ -410,7 +410,7 @@ struct FirewallImport {
                     return nil
                 }
             } else if let problem = InterfaceName.problem(with: value.filter { $0 != "+" && $0 != "*" }.description) {
-                accounting.error("pve-invalid-interface", "invalid interface '\(value)': \(problem)", at: line.location(of: value))
+                accounting.error(.pveInvalidInterface, "invalid interface '\(value)': \(problem)", at: line.location(of: value))
                 return nil
             }
             // iptables writes an interface wildcard as `+`, nftables as `*`.
@@ -419,16 +419,16 @@ struct FirewallImport {
 
         if type == "GROUP" {
             if case .group = scope {
-                accounting.error("pve-nested-group", "a security group cannot include another group", at: line.location(of: rule.type))
+                accounting.error(.pveNestedGroup, "a security group cannot include another group", at: line.location(of: rule.type))
                 return nil
             }
             if case .vnet = scope {
-                accounting.error("pve-invalid-direction", "vnet firewalls take FORWARD rules only", at: line.location(of: rule.type))
+                accounting.error(.pveInvalidDirection, "vnet firewalls take FORWARD rules only", at: line.location(of: rule.type))
                 return nil
             }
             let name = rule.action.lowercased()
             guard groupNames.contains(name) else {
-                accounting.error("pve-undefined-group", "no security group '\(rule.action)' is defined in firewall/cluster.fw", at: line.location(of: rule.action),
+                accounting.error(.pveUndefinedGroup, "no security group '\(rule.action)' is defined in firewall/cluster.fw", at: line.location(of: rule.action),
                                  hint: Suggestion.hint(for: name, in: groupNames.sorted()) ?? "define it with [group \(name)] in cluster.fw")
                 return nil
             }
@@ -444,10 +444,10 @@ struct FirewallImport {
         }
         switch scope {
         case .guest where direction == .forward:
-            accounting.error("pve-invalid-direction", "a guest firewall has no FORWARD rules", at: line.location(of: rule.type), hint: "use IN or OUT, or put the rule in the vnet's firewall")
+            accounting.error(.pveInvalidDirection, "a guest firewall has no FORWARD rules", at: line.location(of: rule.type), hint: "use IN or OUT, or put the rule in the vnet's firewall")
             return nil
         case .vnet where direction != .forward:
-            accounting.error("pve-invalid-direction", "vnet firewalls take FORWARD rules only", at: line.location(of: rule.type))
+            accounting.error(.pveInvalidDirection, "vnet firewalls take FORWARD rules only", at: line.location(of: rule.type))
             return nil
         default:
             break
@@ -461,7 +461,7 @@ struct FirewallImport {
         var droppedByMacro: [Substring] = []
         if let macroText = rule.macro {
             guard let macro = FirewallMacro.named(String(macroText)) else {
-                accounting.error("pve-unknown-macro", "'\(macroText)' is not a Proxmox firewall macro", at: line.location(of: macroText),
+                accounting.error(.pveUnknownMacro, "'\(macroText)' is not a Proxmox firewall macro", at: line.location(of: macroText),
                                  hint: Suggestion.hint(for: String(macroText), in: FirewallMacro.catalog.map(\.name)))
                 return nil
             }
@@ -472,7 +472,7 @@ struct FirewallImport {
         } else {
             if let protoText = rule.option("proto") {
                 guard let proto = ProxmoxValues.proto(String(protoText)) else {
-                    accounting.error("pve-unknown-protocol", "'\(protoText)' is not a protocol name the importer knows", at: line.location(of: protoText),
+                    accounting.error(.pveUnknownProtocol, "'\(protoText)' is not a protocol name the importer knows", at: line.location(of: protoText),
                                      hint: "write the protocol number from /etc/protocols instead")
                     return nil
                 }
@@ -481,7 +481,7 @@ struct FirewallImport {
             for key in ["dport", "sport"] {
                 guard let text = rule.option(key) else { continue }
                 guard let proto = match.proto, proto.hasPorts else {
-                    accounting.error("pve-ports-without-protocol", "-\(key) needs -p tcp, udp, udplite, dccp or sctp", at: line.location(of: text))
+                    accounting.error(.pvePortsWithoutProtocol, "-\(key) needs -p tcp, udp, udplite, dccp or sctp", at: line.location(of: text))
                     return nil
                 }
                 _ = proto
@@ -489,17 +489,17 @@ struct FirewallImport {
                 case .success(let ports):
                     if key == "dport" { match.dport = ports } else { match.sport = ports }
                 case .failure(let failure):
-                    accounting.error("pve-invalid-port", failure.message, at: line.location(of: text).advanced(by: failure.offset), hint: "write ports like 22, 80,443 or 8000:8080")
+                    accounting.error(.pveInvalidPort, failure.message, at: line.location(of: text).advanced(by: failure.offset), hint: "write ports like 22, 80,443 or 8000:8080")
                     return nil
                 }
             }
             if let text = rule.option("icmp-type") {
                 guard let proto = match.proto, proto.isICMP else {
-                    accounting.error("pve-icmp-type-without-icmp", "-icmp-type needs -p icmp or -p icmpv6", at: line.location(of: text))
+                    accounting.error(.pveIcmpTypeWithoutIcmp, "-icmp-type needs -p icmp or -p icmpv6", at: line.location(of: text))
                     return nil
                 }
                 guard let translation = ProxmoxValues.icmpType(String(text), proto: proto) else {
-                    accounting.error("pve-unknown-icmp-type", "'\(text)' is not an \(proto) type", at: line.location(of: text),
+                    accounting.error(.pveUnknownIcmpType, "'\(text)' is not an \(proto) type", at: line.location(of: text),
                                      hint: Suggestion.hint(for: String(text), in: ICMPType.knownNames(for: proto)))
                     return nil
                 }
@@ -517,7 +517,7 @@ struct FirewallImport {
         }
         if let text = rule.option("log") {
             guard let level = ProxmoxValues.logLevel(text) else {
-                accounting.error("pve-invalid-log-level", "'\(text)' is not a log level", at: line.location(of: text),
+                accounting.error(.pveInvalidLogLevel, "'\(text)' is not a log level", at: line.location(of: text),
                                  hint: "levels: \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))")
                 return nil
             }
@@ -536,7 +536,7 @@ struct FirewallImport {
     private mutating func addresses(_ text: Substring, guest: Int?, line: SourceLine) -> [AddressMatch]? {
         if text.hasPrefix("+") {
             guard let name = resolveIPSetName(text.dropFirst(), guest: guest) else {
-                accounting.error("pve-undefined-ipset", "no IP set '\(text.dropFirst())' is defined", at: line.location(of: text),
+                accounting.error(.pveUndefinedIpset, "no IP set '\(text.dropFirst())' is defined", at: line.location(of: text),
                                  hint: "define it with [IPSET \(text.dropFirst().lowercased())] in cluster.fw" + (guest.map { " or firewall/\($0).fw" } ?? ""))
                 return nil
             }
@@ -547,7 +547,7 @@ struct FirewallImport {
             // Alias names start with a letter and hold no '.' or ':' (which IPv4 and IPv6 addresses do).
             if let first = part.first, first.isLetter, !part.contains(":"), !part.contains(".") {
                 guard let name = resolveAliasName(part, guest: guest) else {
-                    accounting.error("pve-undefined-alias", "no alias '\(part)' is defined", at: line.location(of: part), hint: "define it under [ALIASES]")
+                    accounting.error(.pveUndefinedAlias, "no alias '\(part)' is defined", at: line.location(of: part), hint: "define it under [ALIASES]")
                     return nil
                 }
                 result.append(.reference(name))
@@ -556,7 +556,7 @@ struct FirewallImport {
             do {
                 result.append(try AddressMatch(String(part)))
             } catch {
-                accounting.error("pve-invalid-address", error.reason, at: line.location(of: part).advanced(by: error.offset))
+                accounting.error(.pveInvalidAddress, error.reason, at: line.location(of: part).advanced(by: error.offset))
                 return nil
             }
         }
@@ -566,12 +566,12 @@ struct FirewallImport {
     // MARK: options
 
     private mutating func unknownOption(_ option: PVEFirewallFile.Option, level: String, known: [String]) {
-        accounting.error("pve-unknown-option", "'\(option.key)' is not a \(level) firewall option", at: option.line.location(of: option.key),
+        accounting.error(.pveUnknownOption, "'\(option.key)' is not a \(level) firewall option", at: option.line.location(of: option.key),
                          hint: suggest(String(option.key), in: known, listing: "options: \(known.joined(separator: ", "))"))
     }
 
     private mutating func invalidValue(_ option: PVEFirewallFile.Option, expected: String) {
-        accounting.error("pve-invalid-value", "'\(option.value)' is not a valid value for \(option.key); expected \(expected)", at: option.line.location(of: option.value))
+        accounting.error(.pveInvalidValue, "'\(option.value)' is not a valid value for \(option.key); expected \(expected)", at: option.line.location(of: option.value))
     }
 
     private mutating func bool(_ option: PVEFirewallFile.Option, _ set: (Bool) -> Void) {

@@ -38,7 +38,7 @@ enum GuestImport {
                 continue
             }
             guard let colon = text.firstIndex(of: ":") else {
-                accounting.error("pve-syntax", "a guest config line is written 'key: value'", at: line.location)
+                accounting.error(.pveSyntax, "a guest config line is written 'key: value'", at: line.location)
                 continue
             }
             let key = text[..<colon]
@@ -48,7 +48,7 @@ enum GuestImport {
                 accounting.mapped(line)
             } else if key.hasPrefix("net"), let index = Int(key.dropFirst(3)) {
                 guard GuestNIC.validIndices.contains(index) else {
-                    accounting.error("pve-invalid-nic", "'\(key)' is not a NIC slot; Proxmox has net0 … net31", at: line.location(of: key))
+                    accounting.error(.pveInvalidNic, "'\(key)' is not a NIC slot; Proxmox has net0 … net31", at: line.location(of: key))
                     continue
                 }
                 if let nic = parseNIC(value, index: index, kind: kind, line: line, guestID: id, vnetNames: vnetNames, imported: &imported, accounting: &accounting) {
@@ -78,7 +78,7 @@ enum GuestImport {
             let key = pair[0]
             let setting = pair.count == 2 ? pair[1] : nil
             func invalid(_ expected: String) {
-                accounting.error("pve-invalid-value", "'\(item)' in \(what): expected \(expected)", at: line.location(of: setting ?? item))
+                accounting.error(.pveInvalidValue, "'\(item)' in \(what): expected \(expected)", at: line.location(of: setting ?? item))
             }
             if kind == .kvm && position == 0 && qemuModels.contains(String(key)) {
                 // `virtio=MAC`: the NIC model, and its MAC address. The model is the VM's hardware.
@@ -134,7 +134,7 @@ enum GuestImport {
                 accounting.note(.leftToHost, at: line.location(of: item), input: String(item), meaning: "the container's default gateway",
                                 action: "not imported; the container's own definition keeps it", reason: "routes inside a guest are the guest's")
             default:
-                accounting.error("pve-unknown-option", "unknown NIC option '\(key)' in \(what)", at: line.location(of: key))
+                accounting.error(.pveUnknownOption, "unknown NIC option '\(key)' in \(what)", at: line.location(of: key))
             }
         }
         guard let bridge else {
@@ -146,7 +146,7 @@ enum GuestImport {
             attachment = .vnet(String(bridge))
         } else {
             guard let name = try? InterfaceName(String(bridge)) else {
-                accounting.error("pve-invalid-value", "'\(bridge)' is not an interface name", at: line.location(of: bridge))
+                accounting.error(.pveInvalidValue, "'\(bridge)' is not an interface name", at: line.location(of: bridge))
                 return nil
             }
             attachment = .bridge(name)

@@ -149,12 +149,12 @@ struct Accounting {
     }
 
     /// An error at a place in a line: the line could not be read, and what it said is lost.
-    mutating func error(_ code: String, _ message: String, at location: SourceLocation, hint: String? = nil) {
+    mutating func error(_ code: DiagnosticCode, _ message: String, at location: SourceLocation, hint: String? = nil) {
         report.diagnostics.append(.error(code, message, at: location, path: "", hint: hint))
         ledger.mark(location.file, location.line, .error)
     }
 
-    mutating func warning(_ code: String, _ message: String, at location: SourceLocation, hint: String? = nil) {
+    mutating func warning(_ code: DiagnosticCode, _ message: String, at location: SourceLocation, hint: String? = nil) {
         report.diagnostics.append(.warning(code, message, at: location, path: "", hint: hint))
     }
 }

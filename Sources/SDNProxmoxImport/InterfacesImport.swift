@@ -43,7 +43,7 @@ enum InterfacesImport {
                 current = nil
             case "iface":
                 guard words.count >= 4 else {
-                    accounting.error("pve-syntax", "an iface stanza is 'iface NAME inet|inet6 METHOD'", at: line.location)
+                    accounting.error(.pveSyntax, "an iface stanza is 'iface NAME inet|inet6 METHOD'", at: line.location)
                     current = nil
                     continue
                 }
@@ -65,7 +65,7 @@ enum InterfacesImport {
                 current = nil
             default:
                 guard let current else {
-                    accounting.error("pve-syntax", "'\(words[0])' outside an iface stanza", at: line.location)
+                    accounting.error(.pveSyntax, "'\(words[0])' outside an iface stanza", at: line.location)
                     continue
                 }
                 let value = text.dropFirst(words[0].count).drop { $0 == " " || $0 == "\t" }
@@ -101,7 +101,7 @@ enum InterfacesImport {
             return nil
         }
         guard let interface = try? InterfaceName(name) else {
-            accounting.error("pve-invalid-interface", "'\(name)' is not a valid interface name", at: stanza.first.location(of: stanza.name))
+            accounting.error(.pveInvalidInterface, "'\(name)' is not a valid interface name", at: stanza.first.location(of: stanza.name))
             return nil
         }
         if stanza.options.contains(where: { $0.key.hasPrefix("ovs_") }) {
@@ -130,11 +130,11 @@ enum InterfacesImport {
             case "dhcp", "auto":
                 accounting.leftToHost(method.line, meaning: "\(name) takes its \(method.family == "inet6" ? "IPv6" : "IPv4") address by \(method.method)", reason: "sdn declares static addresses only; the host's DHCP client keeps doing it")
             default:
-                accounting.error("pve-syntax", "'\(method.method)' is not an address method (manual, static, dhcp)", at: method.line.location(of: method.method))
+                accounting.error(.pveSyntax, "'\(method.method)' is not an address method (manual, static, dhcp)", at: method.line.location(of: method.method))
             }
         }
         func invalid(_ option: (key: Substring, value: Substring, line: SourceLine), _ expected: String) {
-            accounting.error("pve-invalid-value", "'\(option.value)' is not valid for \(option.key); expected \(expected)", at: option.line.location(of: option.value))
+            accounting.error(.pveInvalidValue, "'\(option.value)' is not valid for \(option.key); expected \(expected)", at: option.line.location(of: option.value))
         }
         func names(_ value: Substring, _ line: SourceLine) -> [InterfaceName] {
             if value == "none" { return [] }
@@ -155,7 +155,7 @@ enum InterfacesImport {
                 // `address 10.0.0.1` + `netmask 255.255.255.0`: the classic ifupdown spelling.
                 guard let mask = try? IPAddress(String(value)), let length = prefixLength(of: mask) else { invalid(option, "a netmask"); continue }
                 guard let last = lastAddress, addresses[last.index].family == mask.family else {
-                    accounting.error("pve-invalid-value", "netmask '\(mask)' does not follow an address of \(name)", at: line.location)
+                    accounting.error(.pveInvalidValue, "netmask '\(mask)' does not follow an address of \(name)", at: line.location)
                     continue
                 }
                 addresses[last.index] = IPPrefix(address: addresses[last.index].address, length: length)

@@ -33,12 +33,12 @@ public enum ProxmoxImporter {
         var accounting = Accounting()
         accounting.report.skippedFiles = tree.skipped
         for (path, reason) in tree.unreadable.sorted(by: { $0.key < $1.key }) {
-            accounting.report.diagnostics.append(.error("pve-unreadable", "cannot read \(path): \(reason)", at: SourceLocation(file: path, line: 1, column: 1), path: ""))
+            accounting.report.diagnostics.append(.error(.pveUnreadable, "cannot read \(path): \(reason)", at: SourceLocation(file: path, line: 1, column: 1), path: ""))
         }
         var nodeNames = tree.nodeNames
         if let onlyNode {
             guard nodeNames.contains(onlyNode) else {
-                accounting.report.diagnostics.append(.error("pve-unknown-node", "there is no node '\(onlyNode)' under nodes/", at: nil, path: "",
+                accounting.report.diagnostics.append(.error(.pveUnknownNode, "there is no node '\(onlyNode)' under nodes/", at: nil, path: "",
                                                             hint: Suggestion.hint(for: onlyNode, in: nodeNames) ?? "nodes: \(nodeNames.joined(separator: ", "))"))
                 return ImportResult(files: [], report: accounting.report, ledger: accounting.ledger)
             }
@@ -73,7 +73,7 @@ public enum ProxmoxImporter {
                         continue
                     }
                     if let other = guests[id] {
-                        accounting.error("pve-duplicate-guest", "guest \(id) is also defined in \(other.file)", at: SourceLocation(file: path, line: 1, column: 1))
+                        accounting.error(.pveDuplicateGuest, "guest \(id) is also defined in \(other.file)", at: SourceLocation(file: path, line: 1, column: 1))
                         for line in SourceLine.lines(of: tree.files[path]!, file: path) { accounting.ledger.mark(line, .error) }
                         continue
                     }

@@ -40,14 +40,14 @@ struct SectionConfig {
             }
             if line.column == 1 {
                 guard let colon = line.text.firstIndex(of: ":") else {
-                    accounting.error("pve-syntax", "a section starts with 'type: id'", at: line.location, hint: "properties of a section are indented")
+                    accounting.error(.pveSyntax, "a section starts with 'type: id'", at: line.location, hint: "properties of a section are indented")
                     open = false
                     continue
                 }
                 let type = line.text[..<colon]
                 let id = line.text[line.text.index(after: colon)...].drop { $0 == " " || $0 == "\t" }
                 guard !id.isEmpty, !id.contains(where: { $0 == " " || $0 == "\t" }) else {
-                    accounting.error("pve-syntax", "a section header is 'type: id' with one id", at: line.location(of: id.isEmpty ? type : id))
+                    accounting.error(.pveSyntax, "a section header is 'type: id' with one id", at: line.location(of: id.isEmpty ? type : id))
                     open = false
                     continue
                 }
@@ -56,7 +56,7 @@ struct SectionConfig {
                 continue
             }
             guard open else {
-                accounting.error("pve-syntax", "an indented property outside any section", at: line.location, hint: "put it right below a 'type: id' line, without a blank line between")
+                accounting.error(.pveSyntax, "an indented property outside any section", at: line.location, hint: "put it right below a 'type: id' line, without a blank line between")
                 continue
             }
             let key = line.text.prefix { $0 != " " && $0 != "\t" }
@@ -167,7 +167,7 @@ enum SDNImport {
         func required(_ key: String) -> SectionConfig.Property? {
             handled.insert(Substring(key))
             guard let property = section.property(key) else {
-                accounting.error("pve-missing-key", "\(type) zone '\(name)' needs '\(key)'", at: section.header.location)
+                accounting.error(.pveMissingKey, "\(type) zone '\(name)' needs '\(key)'", at: section.header.location)
                 return nil
             }
             return property
@@ -188,7 +188,7 @@ enum SDNImport {
             case "mtu":
                 handled.insert("mtu")
                 if let value = Int(property.value), let parsed = try? MTU(value) { mtu = parsed; accounting.mapped(property.line) } else {
-                    accounting.error("pve-invalid-value", "'\(property.value)' is not an MTU", at: property.line.location(of: property.value))
+                    accounting.error(.pveInvalidValue, "'\(property.value)' is not an MTU", at: property.line.location(of: property.value))
                 }
             case "ipam":
                 handled.insert("ipam")
@@ -215,7 +215,7 @@ enum SDNImport {
         case "vlan":
             guard let bridge = required("bridge") else { return nil }
             guard let name = try? InterfaceName(String(bridge.value)) else {
-                accounting.error("pve-invalid-value", "'\(bridge.value)' is not an interface name", at: bridge.line.location(of: bridge.value))
+                accounting.error(.pveInvalidValue, "'\(bridge.value)' is not an interface name", at: bridge.line.location(of: bridge.value))
                 return nil
             }
             accounting.mapped(bridge.line)
@@ -223,14 +223,14 @@ enum SDNImport {
         case "qinq":
             guard let bridge = required("bridge"), let tag = required("tag") else { return nil }
             guard let bridgeName = try? InterfaceName(String(bridge.value)), let serviceTag = try? VLANID(String(tag.value)) else {
-                accounting.error("pve-invalid-value", "qinq zone '\(name)' needs an interface name as bridge and a VLAN id as tag", at: bridge.line.location)
+                accounting.error(.pveInvalidValue, "qinq zone '\(name)' needs an interface name as bridge and a VLAN id as tag", at: bridge.line.location)
                 return nil
             }
             var proto = VLANProtocol.dot1Q
             handled.insert("vlan-protocol")
             if let property = section.property("vlan-protocol") {
                 guard let parsed = VLANProtocol(text: String(property.value)) else {
-                    accounting.error("pve-invalid-value", "'\(property.value)' is not 802.1q or 802.1ad", at: property.line.location(of: property.value))
+                    accounting.error(.pveInvalidValue, "'\(property.value)' is not 802.1q or 802.1ad", at: property.line.location(of: property.value))
                     return nil
                 }
                 proto = parsed
@@ -244,7 +244,7 @@ enum SDNImport {
             var addresses: [IPAddress] = []
             for part in peers.value.split(whereSeparator: { $0 == "," || $0 == " " }) {
                 guard let address = try? IPAddress(String(part)) else {
-                    accounting.error("pve-invalid-address", "'\(part)' is not an IP address", at: peers.line.location(of: part))
+                    accounting.error(.pveInvalidAddress, "'\(part)' is not an IP address", at: peers.line.location(of: part))
                     return nil
                 }
                 addresses.append(address)
@@ -255,7 +255,7 @@ enum SDNImport {
             handled.insert("vxlan-port")
             if let port = section.property("vxlan-port") {
                 guard let value = UInt16(port.value), value > 0 else {
-                    accounting.error("pve-invalid-value", "'\(port.value)' is not a UDP port", at: port.line.location(of: port.value))
+                    accounting.error(.pveInvalidValue, "'\(port.value)' is not a UDP port", at: port.line.location(of: port.value))
                     return nil
                 }
                 vxlan.port = value
@@ -265,7 +265,7 @@ enum SDNImport {
         case "evpn":
             guard let controller = required("controller"), let vrf = required("vrf-vxlan") else { return nil }
             guard let vni = try? VNI(String(vrf.value)) else {
-                accounting.error("pve-invalid-value", "'\(vrf.value)' is not a VNI", at: vrf.line.location(of: vrf.value))
+                accounting.error(.pveInvalidValue, "'\(vrf.value)' is not a VNI", at: vrf.line.location(of: vrf.value))
                 return nil
             }
             if let controllerSection = controllers[String(controller.value)], let peers = controllerSection.property("peers") {
@@ -302,12 +302,12 @@ enum SDNImport {
     private static func importVNet(_ section: SectionConfig.Section, zones: Set<String>, accounting: inout Accounting) -> VNet? {
         let name = String(section.id)
         guard section.type == "vnet" else {
-            accounting.error("pve-syntax", "'\(section.type)' is not a section type of vnets.cfg", at: section.header.location(of: section.type), hint: "write vnet: NAME")
+            accounting.error(.pveSyntax, "'\(section.type)' is not a section type of vnets.cfg", at: section.header.location(of: section.type), hint: "write vnet: NAME")
             for property in section.properties { accounting.ledger.mark(property.line, .error) }
             return nil
         }
         guard let zoneProperty = section.property("zone") else {
-            accounting.error("pve-missing-key", "vnet '\(name)' needs 'zone'", at: section.header.location)
+            accounting.error(.pveMissingKey, "vnet '\(name)' needs 'zone'", at: section.header.location)
             return nil
         }
         guard zones.contains(String(zoneProperty.value)) else {
@@ -322,7 +322,7 @@ enum SDNImport {
                 accounting.mapped(property.line)
             case "tag":
                 guard let tag = Int(property.value) else {
-                    accounting.error("pve-invalid-value", "'\(property.value)' is not a tag", at: property.line.location(of: property.value))
+                    accounting.error(.pveInvalidValue, "'\(property.value)' is not a tag", at: property.line.location(of: property.value))
                     return nil
                 }
                 vnet.tag = tag
@@ -332,7 +332,7 @@ enum SDNImport {
                 accounting.mapped(property.line)
             case "vlanaware", "isolate-ports":
                 guard let value = ProxmoxValues.bool(property.value) else {
-                    accounting.error("pve-invalid-value", "'\(property.value)' is not 0 or 1", at: property.line.location(of: property.value))
+                    accounting.error(.pveInvalidValue, "'\(property.value)' is not 0 or 1", at: property.line.location(of: property.value))
                     continue
                 }
                 if property.key == "vlanaware" { vnet.vlanAware = value } else { vnet.isolatePorts = value }
@@ -350,7 +350,7 @@ enum SDNImport {
         let id = section.id
         guard section.type == "subnet", let firstDash = id.firstIndex(of: "-"), let lastDash = id.lastIndex(of: "-"), firstDash < lastDash,
               let cidr = try? IPPrefix(String(id[id.index(after: firstDash)..<lastDash]) + "/" + String(id[id.index(after: lastDash)...])) else {
-            accounting.error("pve-syntax", "a subnet section is 'subnet: ZONE-ADDRESS-LENGTH', e.g. subnet: myzone-10.0.0.0-24", at: section.header.location(of: id))
+            accounting.error(.pveSyntax, "a subnet section is 'subnet: ZONE-ADDRESS-LENGTH', e.g. subnet: myzone-10.0.0.0-24", at: section.header.location(of: id))
             for property in section.properties { accounting.ledger.mark(property.line, .error) }
             return
         }
@@ -367,7 +367,7 @@ enum SDNImport {
                 accounting.mapped(property.line)
             case "gateway":
                 guard let gateway = try? IPAddress(String(property.value)) else {
-                    accounting.error("pve-invalid-address", "'\(property.value)' is not an IP address", at: property.line.location(of: property.value))
+                    accounting.error(.pveInvalidAddress, "'\(property.value)' is not an IP address", at: property.line.location(of: property.value))
                     continue
                 }
                 subnet.gateway = gateway
@@ -385,7 +385,7 @@ enum SDNImport {
                     if pair[0] == "end-address" { end = try? IPAddress(String(pair[1])) }
                 }
                 guard let start, let end, let range = try? IPRange(first: start, last: end) else {
-                    accounting.error("pve-invalid-value", "a DHCP range is 'start-address=IP,end-address=IP'", at: property.line.location(of: property.value))
+                    accounting.error(.pveInvalidValue, "a DHCP range is 'start-address=IP,end-address=IP'", at: property.line.location(of: property.value))
                     continue
                 }
                 subnet.dhcpRanges.append(range)
@@ -393,7 +393,7 @@ enum SDNImport {
             case "dhcp-dns-server":
                 subnet.dnsServer = try? IPAddress(String(property.value))
                 if subnet.dnsServer == nil {
-                    accounting.error("pve-invalid-address", "'\(property.value)' is not an IP address", at: property.line.location(of: property.value))
+                    accounting.error(.pveInvalidAddress, "'\(property.value)' is not an IP address", at: property.line.location(of: property.value))
                 } else {
                     accounting.mapped(property.line)
                 }

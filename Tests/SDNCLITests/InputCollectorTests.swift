@@ -115,7 +115,7 @@ import Testing
 
     @Test func crlfExcerptIsTheLineNotTheFile() {
         let document = ConfigDocument(path: "net.yaml", text: "nodes:\r\n  pve1:\r\n    adress: 1.2.3.4\r\n")
-        let diagnostic = ConfigLoader.loadAndValidate([document]).diagnostics.first { $0.code == "unknown-key" }
+        let diagnostic = ConfigLoader.loadAndValidate([document]).diagnostics.first { $0.code == .unknownKey }
         let rendered = DiagnosticPrinter(style: Style(enabled: false), documents: [document]).render(diagnostic!)
         #expect(rendered.contains(" 3 |     adress: 1.2.3.4\n   |     ^"), "\(rendered)")
         #expect(!rendered.contains("nodes:"))

@@ -31,14 +31,14 @@ import Testing
         let started = ContinuousClock.now
         let diagnostics = load(text)
         #expect(ContinuousClock.now - started < .seconds(2))
-        #expect(diagnostics.map(\.code) == ["alias-expansion"])
+        #expect(diagnostics.map(\.code) == [.aliasExpansion])
     }
 
     /// A syntax error after aliases is located in the original text, not in the copy the budget
     /// measures (whose placeholders are longer than the aliases).
     @Test func syntaxErrorAfterAnAliasKeepsItsColumn() {
         let diagnostics = load("a: &a [1, 2]\nb: [*a, *a, @x]\n", path: "x.yaml")
-        let syntax = diagnostics.first { $0.code == "yaml-syntax" }
+        let syntax = diagnostics.first { $0.code == .yamlSyntax }
         #expect(syntax?.location?.line == 2)
         #expect(syntax?.location?.column == 13)
     }
@@ -48,13 +48,13 @@ import Testing
         let text = "kind: topology\nnodes:\n  pve1: &node {}\n  pve2: *node\n---\nnodes: [\n"
         let loaded = ConfigLoader.load([ConfigDocument(path: "net.yaml", text: text)])
         #expect(loaded.state.nodes.map(\.name) == ["pve1", "pve2"])
-        #expect(loaded.diagnostics.map(\.code) == ["yaml-syntax"])
+        #expect(loaded.diagnostics.map(\.code) == [.yamlSyntax])
     }
 
     @Test func oversizedTextIsRefusedUnread() {
         let text = String(repeating: "#", count: ConfigDocument.maximumFileSize + 1)
         let diagnostics = load(text)
-        #expect(diagnostics.map(\.code) == ["file-too-large"])
+        #expect(diagnostics.map(\.code) == [.fileTooLarge])
         #expect(diagnostics.first?.location?.line == 1)
     }
 
@@ -65,7 +65,7 @@ import Testing
 
     @Test func ruleFoldedOverThreeLinesIsLocatedOnTheLineOfTheMistake() {
         let text = "cluster:\n  rules:\n    - in accept tcp\n      dport 22\n\n      from 10.0.0.0/8 log loud\n"
-        let diagnostic = load(text).first { $0.code == "rule-syntax" }
+        let diagnostic = load(text).first { $0.code == .ruleSyntax }
         #expect(diagnostic?.location?.line == 6)
         #expect(diagnostic?.location?.column == 27)
     }

@@ -33,15 +33,15 @@ func compileOneGuest(rules: String, options: String = "{}") throws -> CompiledFi
 }
 
 @Suite struct RejectWarningTests {
-    static func warnings(rules: String, options: String = "{}") throws -> [String] {
+    static func warnings(rules: String, options: String = "{}") throws -> [DiagnosticCode] {
         try compileOneGuest(rules: rules, options: options).diagnostics.map(\.code)
     }
 
     @Test func onlyRejectsANonIPFrameCanReachWarn() throws {
-        #expect(try !Self.warnings(rules: "[in reject tcp dport 23]").contains("reject-non-ip"))
-        #expect(try !Self.warnings(rules: "[in reject PPtP, out reject udp, in reject from 10.0.0.0/8]").contains("reject-non-ip"))
-        #expect(try Self.warnings(rules: "[in reject]").contains("reject-non-ip"))
-        #expect(try Self.warnings(rules: "[in reject tcp dport 23]", options: "{ policy-in: reject }").contains("reject-non-ip"))
+        #expect(try !Self.warnings(rules: "[in reject tcp dport 23]").contains(.rejectNonIp))
+        #expect(try !Self.warnings(rules: "[in reject PPtP, out reject udp, in reject from 10.0.0.0/8]").contains(.rejectNonIp))
+        #expect(try Self.warnings(rules: "[in reject]").contains(.rejectNonIp))
+        #expect(try Self.warnings(rules: "[in reject tcp dport 23]", options: "{ policy-in: reject }").contains(.rejectNonIp))
     }
 }
 

@@ -76,7 +76,7 @@ import Testing
         let findings = try Self.findings(guestRules: [earlier, later])
         try #require(findings.count == 1, "\(earlier) ⟹ \(later): \(findings.map(\.description))")
         let finding = findings[0]
-        #expect(finding.code == "shadowed-rule")
+        #expect(finding.code == .shadowedRule)
         #expect(finding.severity == .warning)
         #expect(finding.location == SourceLocation(file: "Policies/p.yaml", line: Self.line(ofRule: 1), column: 9))
         #expect(finding.path == "guests.100.rules[1]")
@@ -185,7 +185,7 @@ import Testing
         ])
         let findings = ShadowLint.findings(in: validated.value)
         #expect(findings.map(\.path) == ["cluster.rules[1]", "nodes.n1.rules[1]", "vnets.lan.rules[1]", "guests.100.rules[1]", "groups.web.rules[1]"])
-        #expect(findings.allSatisfy { $0.code == "shadowed-rule" && $0.location != nil })
+        #expect(findings.allSatisfy { $0.code == .shadowedRule && $0.location != nil })
     }
 
     /// The compiler reports the lint's findings with its own.
@@ -195,6 +195,6 @@ import Testing
             ConfigDocument(path: "Policies/p.yaml", text: "guests:\n  100: { rules: [in drop tcp, in accept SSH] }\n", kind: .policy),
         ])
         let compiled = FirewallCompiler.compile(validated, node: "n1", features: .minimal)
-        #expect(compiled.diagnostics.filter { $0.code == "shadowed-rule" }.count == 1)
+        #expect(compiled.diagnostics.filter { $0.code == .shadowedRule }.count == 1)
     }
 }

@@ -24,7 +24,7 @@ import Testing
             ],
             firewall: firewall)
         let outcome = state.validate()
-        #expect(outcome.diagnostics.map(\.code) == ["ip-outside-subnets"])
+        #expect(outcome.diagnostics.map(\.code) == [.ipOutsideSubnets])
         return try #require(outcome.validated)
     }
 
@@ -89,7 +89,7 @@ import Testing
     @Test func aPolicyForAGuestThatDoesNotExist() throws {
         let before = try validated()
         let outcome = before.replacingGuestPolicy(FirewallPolicy(scope: .guest(999)))
-        #expect(outcome.diagnostics.contains { $0.code == "undefined-reference" })
+        #expect(outcome.diagnostics.contains { $0.code == .undefinedReference })
         expectSame(outcome, fullOutcome(before, replacing: FirewallPolicy(scope: .guest(999))))
     }
 

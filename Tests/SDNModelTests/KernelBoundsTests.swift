@@ -56,7 +56,7 @@ import Testing
         state.firewall.cluster.options.logRateLimit = LogRateLimit(rate: 1, unit: .hour, burst: Int(UInt32.max))
         let outcome = state.validate()
         #expect(outcome.validated == nil)
-        #expect(outcome.diagnostics.contains { $0.code == "out-of-range" && $0.path == "cluster.options.log-rate-limit" })
+        #expect(outcome.diagnostics.contains { $0.code == .outOfRange && $0.path == "cluster.options.log-rate-limit" })
     }
 
     @Test func ruleIDsHaveAtMost32Characters() {
@@ -66,6 +66,6 @@ import Testing
         #expect(Identifier.problem(with: String(repeating: "a", count: 63)) == nil)
         var state = DesiredState()
         state.firewall.cluster.rules = [FirewallRule(id: String(repeating: "a", count: 33), hasExplicitID: true, body: .match(RuleMatch(direction: .in, action: .accept)))]
-        #expect(state.validate().diagnostics.contains { $0.code == "invalid-name" && $0.message.contains("rule id") })
+        #expect(state.validate().diagnostics.contains { $0.code == .invalidName && $0.message.contains("rule id") })
     }
 }

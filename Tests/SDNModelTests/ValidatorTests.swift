@@ -26,29 +26,29 @@ import Testing
         let outcome = broken.validate()
         #expect(outcome.validated == nil)
         let codes = Set(outcome.diagnostics.map(\.code))
-        #expect(codes.isSuperset(of: ["tag-out-of-range", "gateway-outside-subnet", "undefined-reference"]))
+        #expect(codes.isSuperset(of: [.tagOutOfRange, .gatewayOutsideSubnet, .undefinedReference]))
     }
 
     @Test func duplicateVNIAcrossZonesIsAnError() throws {
         var broken = try state()
         broken.zones.append(Zone(name: "other", kind: .vxlan(VXLANZone())))
         broken.vnets.append(VNet(name: "db", zone: "other", tag: 100))
-        #expect(broken.validate().diagnostics.contains { $0.code == "duplicate-vni" })
+        #expect(broken.validate().diagnostics.contains { $0.code == .duplicateVni })
     }
 
     @Test func longGeneratedInterfaceNameIsAnError() throws {
         var broken = try state()
         broken.vnets[0].name = "averylongvnet"
         broken.guests[0].nics[0].attachment = .vnet("averylongvnet")
-        #expect(broken.validate().diagnostics.contains { $0.code == "interface-name-too-long" && $0.message.contains("vxlan_averylongvnet") })
+        #expect(broken.validate().diagnostics.contains { $0.code == .interfaceNameTooLong && $0.message.contains("vxlan_averylongvnet") })
     }
 
     @Test func guestNICTagNeedsVLANAwareVNet() throws {
         var broken = try state()
         broken.guests[0].nics[0].tag = try VLANID(10)
-        #expect(broken.validate().diagnostics.contains { $0.code == "requires-vlan-aware" })
+        #expect(broken.validate().diagnostics.contains { $0.code == .requiresVlanAware })
         broken.vnets[0].vlanAware = true
-        #expect(!broken.validate().diagnostics.contains { $0.code == "requires-vlan-aware" })
+        #expect(!broken.validate().diagnostics.contains { $0.code == .requiresVlanAware })
     }
 
     @Test func effectiveOptionsInheritFromCluster() throws {

@@ -1,0 +1,31 @@
+import SDNModel
+
+/// Problems in a Proxmox configuration being imported (docs/import-proxmox.md, "Diagnostics").
+extension DiagnosticCode {
+    public static let pveDuplicateGuest = DiagnosticCode("pve-duplicate-guest")
+    public static let pveDuplicateName = DiagnosticCode("pve-duplicate-name")
+    public static let pveIcmpTypeWithoutIcmp = DiagnosticCode("pve-icmp-type-without-icmp")
+    public static let pveInvalidAddress = DiagnosticCode("pve-invalid-address")
+    public static let pveInvalidDirection = DiagnosticCode("pve-invalid-direction")
+    public static let pveInvalidInterface = DiagnosticCode("pve-invalid-interface")
+    public static let pveInvalidLogLevel = DiagnosticCode("pve-invalid-log-level")
+    public static let pveInvalidName = DiagnosticCode("pve-invalid-name")
+    public static let pveInvalidNic = DiagnosticCode("pve-invalid-nic")
+    public static let pveInvalidPort = DiagnosticCode("pve-invalid-port")
+    public static let pveInvalidValue = DiagnosticCode("pve-invalid-value")
+    public static let pveMissingKey = DiagnosticCode("pve-missing-key")
+    public static let pveNestedGroup = DiagnosticCode("pve-nested-group")
+    public static let pvePortsWithoutProtocol = DiagnosticCode("pve-ports-without-protocol")
+    public static let pveRuleSyntax = DiagnosticCode("pve-rule-syntax")
+    public static let pveSyntax = DiagnosticCode("pve-syntax")
+    public static let pveUndefinedAlias = DiagnosticCode("pve-undefined-alias")
+    public static let pveUndefinedGroup = DiagnosticCode("pve-undefined-group")
+    public static let pveUndefinedIpset = DiagnosticCode("pve-undefined-ipset")
+    public static let pveUnknownIcmpType = DiagnosticCode("pve-unknown-icmp-type")
+    public static let pveUnknownMacro = DiagnosticCode("pve-unknown-macro")
+    public static let pveUnknownNode = DiagnosticCode("pve-unknown-node")
+    public static let pveUnknownOption = DiagnosticCode("pve-unknown-option")
+    public static let pveUnknownProtocol = DiagnosticCode("pve-unknown-protocol")
+    public static let pveUnknownSection = DiagnosticCode("pve-unknown-section")
+    public static let pveUnreadable = DiagnosticCode("pve-unreadable")
+}
