@@ -23,6 +23,8 @@ struct CatalogTraceDifferentialTests {
     static let guestV4 = try! IPAddress("10.99.0.2")
     static let table = "catalog"
     static let interface = "gw0"
+    /// Where the node routes everything that is not its own: the forward hook's output interface.
+    static let uplink = "out0"
 
     static func ip(_ text: String) -> IPAddress { try! IPAddress(text) }
     static func address(_ text: String) -> Value { .address(ip(text)) }
@@ -143,7 +145,21 @@ struct CatalogTraceDifferentialTests {
         ])
         let udpChain = Chain(name: "udpchain", rules: [rule("udp-in-chain", match(.payload(.udpSport), .integer(40000)))])
         let pre = Chain(name: "pre", base: BaseChain(type: .filter, hook: .prerouting, priority: 0, policy: .accept), rules: rules)
-        return Ruleset(tables: [Table(family: .inet, name: table, sets: sets, chains: [pre, tcpChain, udpChain])])
+        // The forward hook: output interfaces, a concatenation of both, reject (traced as drop), and a
+        // drop policy for what no rule accepts.
+        let forward = Chain(name: "forward", base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .drop), rules: [
+            rule("fwd-oif", match(.meta(.oifname), .string(uplink))),
+            rule("fwd-oif-wildcard", match(.meta(.oifname), .string("out*"))),
+            rule("fwd-oif-other", match(.meta(.oifname), .string(interface))),
+            rule("fwd-iif-oif", .match(.concat([.meta(.iifname), .meta(.oifname)]), .implicit, .setReference("paths"))),
+            rule("fwd-reject", match(.payload(.udpDport), .integer(6000)), match(.payload(.ipSaddr), address("192.0.2.41")), .reject(.default)),
+            rule("fwd-reject-tcp", match(.payload(.tcpDport), .integer(8080)), match(.payload(.tcpFlags), .flags(["fin"])), .reject(.tcpReset)),
+            rule("fwd-drop-v6", match(.payload(.ip6Daddr), address("2001:db8:2::5")), .verdict(.drop)),
+            rule("fwd-accept-udp", match(.meta(.l4proto), .symbol("udp")), .verdict(.accept)),
+            rule("fwd-accept-icmp", .match(.meta(.l4proto), .implicit, .set([.symbol("icmp"), .symbol("ipv6-icmp")])), .verdict(.accept)),
+        ])
+        let paths = NamedSet(name: "paths", keyType: [.interfaceName, .interfaceName], elements: [SetElement(key: [.string(interface), .string(uplink)])])
+        return Ruleset(tables: [Table(family: .inet, name: table, sets: sets + [paths], chains: [pre, tcpChain, udpChain, forward])])
     }()
 
     /// Not compared: turns tracing on for the guest's frames and records conntrack's state (by the
@@ -252,6 +268,14 @@ struct CatalogTraceDifferentialTests {
                 try Shell.output(["ip", "address", "add", "\(nodeV4)/24", "dev", interface], in: node)
                 try Shell.output(["ip", "neigh", "replace", guestV4.description, "lladdr", Self.guest.description, "dev", interface, "nud", "permanent"], in: node)
                 try Shell.output(["ip", "link", "set", "gw1", "up"], in: guestNamespace)
+                // Everything not the node's own is routed out of `out0` (its peer listens in the guest).
+                try Shell.output(["ip", "link", "add", uplink, "type", "veth", "peer", "name", "out1", "netns", guestNamespace.name!], in: node)
+                try Shell.output(["ip", "link", "set", uplink, "up"], in: node)
+                try Shell.output(["ip", "link", "set", "out1", "up"], in: guestNamespace)
+                try Shell.output(["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", "net.ipv4.conf.all.rp_filter=0",
+                                  "net.ipv4.conf.\(interface).rp_filter=0"], in: node)
+                try Shell.output(["ip", "route", "add", "default", "dev", uplink], in: node)
+                try Shell.output(["ip", "-6", "route", "add", "default", "dev", uplink], in: node)
                 let setupFile = FileManager.default.temporaryDirectory.appendingPathComponent("sdn-trace-setup-\(UUID().uuidString).nft")
                 try setup.write(to: setupFile, atomically: true, encoding: .utf8)
                 defer { try? FileManager.default.removeItem(at: setupFile) }
@@ -305,8 +329,16 @@ struct CatalogTraceDifferentialTests {
                         continue
                     }
                     let packet = frame.packet(iifname: interface, ctState: state)
-                    let trace = try interpreter.trace(packet, at: PacketInterpreter.HookPoint(.inet, .prerouting))
-                    rows.append(Row(frame: frame, kernel: kernel, interpreter: ["ct \(state.rawValue)"] + NFTTraceLog.path(of: trace)))
+                    let prerouting = try interpreter.trace(packet, at: PacketInterpreter.HookPoint(.inet, .prerouting))
+                    var path = ["ct \(state.rawValue)"] + NFTTraceLog.path(of: prerouting)
+                    // Routing is the environment, not the catalog: the node forwards unicast frames to
+                    // addresses not its own, out of `out0`.
+                    if prerouting.verdict == .accept && packet.packetType == 0 && frame.daddr != nodeV4 {
+                        var forwarded = packet
+                        forwarded.oifname = uplink
+                        path += NFTTraceLog.path(of: try interpreter.trace(forwarded, at: PacketInterpreter.HookPoint(.inet, .forward)))
+                    }
+                    rows.append(Row(frame: frame, kernel: kernel, interpreter: path))
                 }
                 // The kernel's rows get their state too, so a row differs only where the paths do.
                 for index in rows.indices {
@@ -323,7 +355,8 @@ struct CatalogTraceDifferentialTests {
         var table = ["packet | kernel (\(loader)) | interpreter"]
         for row in rows {
             let mark = row.kernel == row.interpreter ? "  " : "≠ "
-            table.append("\(mark)\(row.frame) | \(row.kernel.joined(separator: ", ")) | \(row.interpreter.joined(separator: ", "))")
+            let interpreter = row.kernel == row.interpreter ? "the same" : row.interpreter.joined(separator: ", ")
+            table.append("\(mark)\(row.frame) | \(row.kernel.joined(separator: ", ")) | \(interpreter)")
         }
         print(table.joined(separator: "\n"))
         let differing = rows.filter { $0.kernel != $0.interpreter }
@@ -339,7 +372,7 @@ struct CatalogTraceDifferentialTests {
         // and `8021ad` frames never reach the IP hooks, `ipv6-icmp` over IPv4 is not sent.
         let unreachable: Set<String> = [
             "pkttype-other", "metaproto-arp", "metaproto-vlan", "metaproto-8021ad", "ethertype-arp", "ethertype-vlan", "ethertype-8021ad",
-            "iif-other", "mark-16", "tcp-after-return",
+            "iif-other", "mark-16", "tcp-after-return", "fwd-oif-other",
         ]
         #expect(Set(neverHit).subtracting(unreachable).subtracting(neverHit.filter { $0.hasPrefix("ipproto-") && ($0.hasSuffix("icmpv6") || $0.hasSuffix("ipv6-icmp")) }).isEmpty,
                 "rules no packet hit: \(neverHit)")
