@@ -10,12 +10,12 @@ import Testing
 /// The proof that the field catalog is one: a ruleset with a rule for every field and every symbol
 /// the catalog names (and sets, intervals, concatenations, a verdict map, a jump) is loaded into a
 /// namespace by `nft -f` of our text and by our netlink encoder; real frames that hit and miss each
-/// rule are sent from a guest namespace; the kernel's path (`meta nftrace set 1`, `nft monitor trace`)
+/// rule are sent from a guest namespace (`sdn-probe send-frames`, a packet socket); the kernel's path (`meta nftrace set 1`, `nft monitor trace`)
 /// must be the path `PacketInterpreter.trace` finds for the packet built from the same fields.
 ///
 /// Conntrack's state is the kernel's: a setup table (not compared) records it per packet before the
 /// catalog's chain runs, and the interpreter is given that state.
-@Suite("Catalog: kernel trace vs interpreter", .serialized, .systemTest(tools: ["nft", "ip", "python3"]))
+@Suite("Catalog: kernel trace vs interpreter", .serialized, .systemTest(tools: ["nft", "ip", "sysctl"]))
 struct CatalogTraceDifferentialTests {
     static let node = try! MACAddress("02:00:00:00:00:01")
     static let guest = try! MACAddress("02:00:00:00:00:02")
@@ -299,21 +299,10 @@ struct CatalogTraceDifferentialTests {
                     return nil
                 }
                 let lines = frames.map { $0.map { $0.bytes.map { String(format: "%02x", $0) }.joined() } ?? "pause" }
-                let sender = """
-                    import socket, sys, time
-                    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-                    s.bind(('gw1', 0))
-                    for line in open(sys.argv[1]).read().split():
-                        if line == 'pause':
-                            time.sleep(0.3)
-                        else:
-                            s.send(bytes.fromhex(line))
-                            time.sleep(0.003)
-                    """
                 let framesFile = FileManager.default.temporaryDirectory.appendingPathComponent("sdn-trace-frames-\(UUID().uuidString)")
                 try lines.joined(separator: "\n").write(to: framesFile, atomically: true, encoding: .utf8)
                 defer { try? FileManager.default.removeItem(at: framesFile) }
-                try Shell.output(["python3", "-c", sender, framesFile.path], in: guestNamespace)
+                try Shell.output([try KernelLab.productBinary("sdn-probe"), "send-frames", "--interface", "gw1", "--file", framesFile.path], in: guestNamespace)
                 try await Task.sleep(for: .milliseconds(700))
                 kill(monitor.processIdentifier, SIGKILL)
                 monitor.waitUntilExit()
