@@ -60,7 +60,7 @@ public struct ProbeFrame: Sendable, CustomStringConvertible {
             let sum = Self.checksum(pseudoHeader(length: udp.count) + udp)
             Self.store(sum == 0 ? 0xffff : sum, in: &udp, at: 6)
             return udp
-        case 1, 58 where isICMP:
+        case 1 where isICMP, 58 where isICMP:
             var icmp = [icmpType, icmpCode, 0, 0] + icmpBody
             Self.store(Self.checksum((isIPv6 ? pseudoHeader(length: icmp.count) : []) + icmp), in: &icmp, at: 2)
             return icmp
