@@ -439,9 +439,16 @@ private struct Evaluator {
         case .icmpv6Code: return transport == .icmpv6 && isIPv6 ? number(packet.icmpCode) : nil
         default:
             guard field.datatype == .inetService, packet.ipVersion != nil, let transport else { break }
-            // `th` ports belong to whichever protocol with ports follows; `tcp dport` only to TCP.
-            let carries = field.protocolName == "th" ? transport.hasPorts : transport.hasPorts && transport.description == field.protocolName
-            guard carries else { return nil }
+            if field.protocolName == "th" {
+                // The kernel reads `th` bytes whatever the protocol (no dependency): on ICMP, GRE, ESP …
+                // they are a checksum or an SPI, which a packet here does not carry. nft lists `th`
+                // only behind a `meta l4proto` match of protocols with ports, which keeps it off this path.
+                guard transport.hasPorts else {
+                    throw InterpreterError(code: .unsupported, message: "cannot evaluate \(field) on a \(transport) packet: the kernel reads its header bytes there")
+                }
+            } else if !(transport.hasPorts && transport.description == field.protocolName) {
+                return nil
+            }
             return number(field.name == "sport" ? packet.sport : packet.dport)
         }
         if field.datatype == .inetService { return nil }

@@ -13,6 +13,8 @@ import Glibc
 ///     sdn-probe send --interface eth0 --src-mac M --dst-mac M --src-ip A --dst-ip B --port P --payload TEXT
 ///         sends one Ethernet frame with a UDP datagram built by hand (any source MAC and address), on a
 ///         packet socket: what a guest forging its source would put on the wire.
+///     sdn-probe send-frames --interface eth0 --file FRAMES
+///         sends the Ethernet frames of FRAMES (one per line, in hex; `pause` waits 300 ms) in order.
 enum Probe {
     static func main(_ arguments: [String]) -> Int32 {
         guard let command = arguments.first else { return usage("no command") }
@@ -21,12 +23,13 @@ enum Probe {
         case "serve": return serve(options)
         case "connect": return connect(options)
         case "send": return send(options)
+        case "send-frames": return sendFrames(options)
         default: return usage("unknown command \(command)")
         }
     }
 
     static func usage(_ problem: String) -> Int32 {
-        fail("sdn-probe: \(problem)\nusage: sdn-probe serve --tcp PORTS [--udp PORTS] | connect [--timeout-ms N] ID,DEST,PORT[,SOURCE]… | send --interface IF --src-mac M --dst-mac M --src-ip A --dst-ip B --port P --payload TEXT")
+        fail("sdn-probe: \(problem)\nusage: sdn-probe serve --tcp PORTS [--udp PORTS] | connect [--timeout-ms N] ID,DEST,PORT[,SOURCE]… | send --interface IF --src-mac M --dst-mac M --src-ip A --dst-ip B --port P --payload TEXT | send-frames --interface IF --file FRAMES")
         return 64
     }
 

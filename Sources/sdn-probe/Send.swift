@@ -85,3 +85,75 @@ extension Probe {
         udp[7] = UInt8(value & 0xff)
     }
 }
+
+extension Probe {
+    /// Sends prebuilt Ethernet frames, one per line of a file as hex, in order, on a packet socket; a
+    /// line `pause` waits 300 ms (so the receiver can answer before the next frame of a flow).
+    static func sendFrames(_ options: [String]) -> Int32 {
+        let (named, _) = parse(options)
+        guard let interface = named["interface"], let path = named["file"] else { return usage("send-frames needs --interface and --file") }
+        guard let file = fopen(path, "r") else {
+            fail("sdn-probe: cannot open \(path): \(errnoName(errno))")
+            return 1
+        }
+        defer { fclose(file) }
+        var frames: [[UInt8]?] = []
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        while getline(&line, &capacity, file) > 0 {
+            let text = String(cString: line!).filter { !$0.isWhitespace }
+            if text.isEmpty { continue }
+            if text == "pause" {
+                frames.append(nil)
+                continue
+            }
+            let digits = Array(text.utf8)
+            guard digits.count % 2 == 0, digits.count >= 28 else { return usage("bad frame in \(path): \(text.prefix(40))") }
+            var frame: [UInt8] = []
+            for index in stride(from: 0, to: digits.count, by: 2) {
+                guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else {
+                    return usage("bad hex in \(path): \(text.prefix(40))")
+                }
+                frame.append(byte)
+            }
+            frames.append(frame)
+        }
+        free(line)
+        let fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue), 0)
+        guard fd >= 0 else {
+            fail("sdn-probe: packet socket: \(errnoName(errno))")
+            return 1
+        }
+        defer { close(fd) }
+        let index = if_nametoindex(interface)
+        guard index != 0 else {
+            fail("sdn-probe: no interface \(interface)")
+            return 1
+        }
+        var sent = 0
+        for frame in frames {
+            guard let frame else {
+                usleep(300_000)
+                continue
+            }
+            // struct sockaddr_ll, as in `send`; the destination MAC is the frame's own.
+            var link = [UInt8](repeating: 0, count: 20)
+            withUnsafeBytes(of: UInt16(AF_PACKET)) { link.replaceSubrange(0..<2, with: $0) }
+            withUnsafeBytes(of: Int32(index)) { link.replaceSubrange(4..<8, with: $0) }
+            link[11] = 6
+            link.replaceSubrange(12..<18, with: frame[0..<6])
+            let count = link.withUnsafeBytes { raw in
+                sendto(fd, frame, frame.count, 0, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+            }
+            guard count == frame.count else {
+                fail("sdn-probe: sendto: \(errnoName(errno))")
+                return 1
+            }
+            sent += 1
+            // A short gap keeps each frame's trace lines apart in `nft monitor trace`.
+            usleep(3_000)
+        }
+        say("sent \(sent) frames")
+        return 0
+    }
+}
