@@ -24,8 +24,8 @@ let package = Package(
         .target(name: "SDNNFTables", dependencies: ["SDNModel"]),
         .target(name: "SDNFirewall", dependencies: ["SDNModel", "SDNNFTables"]),
         .target(name: "SDNDataplane", dependencies: ["SDNModel", "SDNNFTables"]),
-        .target(name: "SDNNetworkPlan", dependencies: ["SDNModel", "SDNDataplane"]),
-        .target(name: "SDNReconciler", dependencies: ["SDNModel", "SDNDataplane", "SDNNetworkPlan", "SDNNFTables"]),
+        .target(name: "SDNHostNetwork", dependencies: ["SDNModel", "SDNDataplane"]),
+        .target(name: "SDNReconciler", dependencies: ["SDNModel", "SDNDataplane", "SDNHostNetwork", "SDNNFTables"]),
 
         // Impure edges.
         .target(name: "SDNNetns"),
@@ -33,14 +33,14 @@ let package = Package(
             name: "SDNCLI",
             dependencies: [
                 "SDNModel", "SDNConfig", "SDNNFTables", "SDNFirewall", "SDNDataplane", "SDNNFTablesNetlink", "SDNNetns",
-                "SDNNetworkPlan", "SDNReconciler", "SDNRouteNetlink", "SDNProxmoxImport",
+                "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink", "SDNProxmoxImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "sdn", dependencies: ["SDNCLI"]),
         // The traffic prober of the path-matrix tests (host namespaces and the kernel lab): libc only.
         .executableTarget(name: "sdn-probe"),
-        .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane", "SDNNetworkPlan", "SDNReconciler", "SDNRouteNetlink"]),
+        .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane", "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink"]),
 
         // nftables over netlink: the only module that imports libnftnl and libmnl.
         .systemLibrary(name: "CNFTNL", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
@@ -78,11 +78,11 @@ let package = Package(
         .testTarget(
             name: "SDNIntegrationTests",
             dependencies: ["SDNFirewall", "SDNConfig", "SDNModel", "SDNNFTables", "SDNNFTablesNetlink", "SDNDataplane", "SDNNetns", "SDNTesting",
-                           "SDNNetworkPlan", "SDNReconciler", "SDNRouteNetlink"],
+                           "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink"],
             exclude: ["Fixtures"]
         ),
-        .testTarget(name: "SDNNetworkPlanTests", dependencies: ["SDNNetworkPlan", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
-        .testTarget(name: "SDNReconcilerTests", dependencies: ["SDNReconciler", "SDNNetworkPlan", "SDNDataplane", "SDNConfig", "SDNModel", "SDNFirewall", "SDNTesting"], exclude: ["Fixtures", "NodeReconcilerFixtures"]),
+        .testTarget(name: "SDNHostNetworkTests", dependencies: ["SDNHostNetwork", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
+        .testTarget(name: "SDNReconcilerTests", dependencies: ["SDNReconciler", "SDNHostNetwork", "SDNDataplane", "SDNConfig", "SDNModel", "SDNFirewall", "SDNTesting"], exclude: ["Fixtures", "NodeReconcilerFixtures"]),
         .testTarget(name: "SDNRouteNetlinkTests", dependencies: ["SDNRouteNetlink", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting"]),
         .testTarget(name: "KernelLabTests", dependencies: ["SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNNFTablesTests", dependencies: ["SDNNFTables", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),

@@ -5,7 +5,7 @@ import SDNModel
 import SDNNFTables
 import SDNNFTablesNetlink
 import SDNNetns
-import SDNNetworkPlan
+import SDNHostNetwork
 import SDNReconciler
 import SDNRouteNetlink
 

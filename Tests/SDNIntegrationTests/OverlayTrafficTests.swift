@@ -6,7 +6,7 @@ import SDNModel
 import SDNNFTables
 import SDNNFTablesNetlink
 import SDNNetns
-import SDNNetworkPlan
+import SDNHostNetwork
 import SDNReconciler
 import SDNRouteNetlink
 import SDNTesting
