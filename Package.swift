@@ -50,8 +50,9 @@ let package = Package(
         ),
         .target(name: "SDNNFTablesNetlink", dependencies: ["SDNModel", "SDNNFTables", "SDNDataplane", "SDNNetns", "CNFTNL", "CNFTNLShim", "CNetlinkMessages"]),
 
-        // Links over netlink: the only module that imports libnl-route-3.
-        .systemLibrary(name: "CNLRoute", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        // Links over rtnetlink: the only module that imports libnl-3 (its netlink message and attribute API;
+        // the rtnetlink messages come from the kernel's uapi headers, so libnl-route-3 is not needed).
+        .systemLibrary(name: "CNLRoute", pkgConfig: "libnl-3.0", providers: [.apt(["libnl-3-dev"])]),
         // The shim uses only the kernel's uapi headers (acks with extended-ack text, tap creation), not libnl.
         .target(name: "CNLRouteShim"),
         .target(name: "SDNRouteNetlink", dependencies: ["SDNModel", "SDNDataplane", "SDNNetns", "CNLRoute", "CNLRouteShim", "CNetlinkMessages"]),
