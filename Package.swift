@@ -93,3 +93,9 @@ let package = Package(
         ),
     ]
 )
+
+// Every Swift target spells an existential `any P` (as Hummingbird does), so the cost of boxing shows at
+// the use site. The C targets and system libraries have no Swift to check.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("ExistentialAny")]
+}

@@ -209,7 +209,7 @@ struct TraceCommand: AsyncParsableCommand {
 
     static func packetTree(_ packet: Packet) -> RenderedTree {
         var fields: [(String, RenderedTree)] = []
-        func add(_ key: String, _ value: CustomStringConvertible?) { if let value { fields.append((key, .string(value.description))) } }
+        func add(_ key: String, _ value: (any CustomStringConvertible)?) { if let value { fields.append((key, .string(value.description))) } }
         add("iifname", packet.iifname)
         add("oifname", packet.oifname)
         add("ibrname", packet.ibrname)
