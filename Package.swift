@@ -95,7 +95,11 @@ let package = Package(
 )
 
 // Every Swift target spells an existential `any P` (as Hummingbird does), so the cost of boxing shows at
-// the use site. The C targets and system libraries have no Swift to check.
+// the use site; and imports are internal unless written `public import`, so the modules a target's
+// public API exposes are named where they are exposed. The C targets and system libraries have no Swift.
 for target in package.targets where target.type != .system {
-    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("ExistentialAny")]
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ]
 }

@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// What the kernel holds of the node's network: every link (ours and not), and the addresses, routes,
 /// FDB entries, bridge VLANs, forwarding switches and router-advertisement settings on them, and the

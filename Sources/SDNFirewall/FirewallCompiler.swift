@@ -1,8 +1,8 @@
 import Dispatch
 import Glibc
-import SDNModel
+public import SDNModel
 import Synchronization
-import SDNNFTables
+public import SDNNFTables
 
 /// The compiled firewall of one node: one ruleset in our two tables, plus compiler findings.
 public struct CompiledFirewall: Sendable {

@@ -1,6 +1,6 @@
 import Dispatch
 import Glibc
-import SDNModel
+public import SDNModel
 import Synchronization
 
 /// Finds rules that can never match because an earlier rule of the same list already decides every

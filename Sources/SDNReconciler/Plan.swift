@@ -1,5 +1,5 @@
-import SDNDataplane
-import SDNNFTables
+public import SDNDataplane
+public import SDNNFTables
 import SDNHostNetwork
 
 /// An ordered list of kernel writes that turns what a node has into what the topology and policy say,

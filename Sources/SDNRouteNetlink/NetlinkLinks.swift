@@ -1,6 +1,6 @@
 import Dispatch
-import SDNDataplane
-import SDNNetns
+public import SDNDataplane
+public import SDNNetns
 import Synchronization
 
 /// The link dataplane over rtnetlink (libnl-3's message and attribute API, the kernel's uapi headers): reads
