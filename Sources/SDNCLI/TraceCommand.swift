@@ -115,7 +115,7 @@ struct TraceCommand: AsyncParsableCommand {
             printError("sdn: \(error.description)")
             throw ExitCode.badInput
         }
-        let ruleset = FirewallCompiler.compile(validated, node: nodeName, features: features).ruleset
+        let ruleset = await FirewallCompiler.compile(validated, node: nodeName, features: features).ruleset
         let interpreter = PacketInterpreter(ruleset: ruleset)
         var traces: [(TraceScenario.Leg, Trace)] = []
         var final: PacketVerdict = .accept
