@@ -24,8 +24,8 @@ let package = Package(
         .target(name: "SDNNFTables", dependencies: ["SDNModel"]),
         .target(name: "SDNFirewall", dependencies: ["SDNModel", "SDNNFTables"]),
         .target(name: "SDNDataplane", dependencies: ["SDNModel", "SDNNFTables"]),
-        .target(name: "SDNNetworkPlan", dependencies: ["SDNModel", "SDNDataplane"]),
-        .target(name: "SDNReconciler", dependencies: ["SDNModel", "SDNDataplane", "SDNNetworkPlan", "SDNNFTables"]),
+        .target(name: "SDNHostNetwork", dependencies: ["SDNModel", "SDNDataplane"]),
+        .target(name: "SDNReconciler", dependencies: ["SDNModel", "SDNDataplane", "SDNHostNetwork", "SDNNFTables"]),
 
         // Impure edges.
         .target(name: "SDNNetns"),
@@ -33,14 +33,14 @@ let package = Package(
             name: "SDNCLI",
             dependencies: [
                 "SDNModel", "SDNConfig", "SDNNFTables", "SDNFirewall", "SDNDataplane", "SDNNFTablesNetlink", "SDNNetns",
-                "SDNNetworkPlan", "SDNReconciler", "SDNRouteNetlink", "SDNProxmoxImport",
+                "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink", "SDNProxmoxImport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "sdn", dependencies: ["SDNCLI"]),
         // The traffic prober of the path-matrix tests (host namespaces and the kernel lab): libc only.
         .executableTarget(name: "sdn-probe"),
-        .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane", "SDNNetworkPlan", "SDNReconciler", "SDNRouteNetlink"]),
+        .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane", "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink"]),
 
         // nftables over netlink: the only module that imports libnftnl and libmnl.
         .systemLibrary(name: "CNFTNL", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
@@ -50,8 +50,9 @@ let package = Package(
         ),
         .target(name: "SDNNFTablesNetlink", dependencies: ["SDNModel", "SDNNFTables", "SDNDataplane", "SDNNetns", "CNFTNL", "CNFTNLShim", "CNetlinkMessages"]),
 
-        // Links over netlink: the only module that imports libnl-route-3.
-        .systemLibrary(name: "CNLRoute", pkgConfig: "libnl-route-3.0", providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        // Links over rtnetlink: the only module that imports libnl-3 (its netlink message and attribute API;
+        // the rtnetlink messages come from the kernel's uapi headers, so libnl-route-3 is not needed).
+        .systemLibrary(name: "CNLRoute", pkgConfig: "libnl-3.0", providers: [.apt(["libnl-3-dev"])]),
         // The shim uses only the kernel's uapi headers (acks with extended-ack text, tap creation), not libnl.
         .target(name: "CNLRouteShim"),
         .target(name: "SDNRouteNetlink", dependencies: ["SDNModel", "SDNDataplane", "SDNNetns", "CNLRoute", "CNLRouteShim", "CNetlinkMessages"]),
@@ -78,11 +79,11 @@ let package = Package(
         .testTarget(
             name: "SDNIntegrationTests",
             dependencies: ["SDNFirewall", "SDNConfig", "SDNModel", "SDNNFTables", "SDNNFTablesNetlink", "SDNDataplane", "SDNNetns", "SDNTesting",
-                           "SDNNetworkPlan", "SDNReconciler", "SDNRouteNetlink"],
+                           "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink"],
             exclude: ["Fixtures"]
         ),
-        .testTarget(name: "SDNNetworkPlanTests", dependencies: ["SDNNetworkPlan", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
-        .testTarget(name: "SDNReconcilerTests", dependencies: ["SDNReconciler", "SDNNetworkPlan", "SDNDataplane", "SDNConfig", "SDNModel", "SDNFirewall", "SDNTesting"], exclude: ["Fixtures", "NodeReconcilerFixtures"]),
+        .testTarget(name: "SDNHostNetworkTests", dependencies: ["SDNHostNetwork", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
+        .testTarget(name: "SDNReconcilerTests", dependencies: ["SDNReconciler", "SDNHostNetwork", "SDNDataplane", "SDNConfig", "SDNModel", "SDNFirewall", "SDNTesting"], exclude: ["Fixtures", "NodeReconcilerFixtures"]),
         .testTarget(name: "SDNRouteNetlinkTests", dependencies: ["SDNRouteNetlink", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting"]),
         .testTarget(name: "KernelLabTests", dependencies: ["SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNNFTablesTests", dependencies: ["SDNNFTables", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
@@ -92,3 +93,13 @@ let package = Package(
         ),
     ]
 )
+
+// Every Swift target spells an existential `any P` (as Hummingbird does), so the cost of boxing shows at
+// the use site; and imports are internal unless written `public import`, so the modules a target's
+// public API exposes are named where they are exposed. The C targets and system libraries have no Swift.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ]
+}

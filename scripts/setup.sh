@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # C libraries sdn links (netlink, nftables, libvirt) and pkg-config to find them
-  pkg-config libnl-3-dev libnl-route-3-dev libnftnl-dev libmnl-dev libvirt-dev libsqlite3-dev
+  pkg-config libnl-3-dev libnftnl-dev libmnl-dev libvirt-dev libsqlite3-dev
   # reference tools the tests use to check what sdn did to the kernel
   nftables iproute2 iputils-ping netcat-openbsd procps
   # the test summary and the broadcast listeners of the traffic tests

@@ -1,4 +1,5 @@
-// Umbrella header for libnl-3 + libnl-route-3 and the rtnetlink uapi, imported only by SDNRouteNetlink.
+// Umbrella header for libnl-3 (its netlink message and attribute API) and the rtnetlink uapi, imported only by
+// SDNRouteNetlink. The rtnetlink messages are built from the uapi headers, not with libnl-route-3's object cache.
 // <netinet/in.h> and <net/if.h> first: otherwise Swift sees two definitions of `in_addr`, `in6_addr` and
 // `ifreq` (this module's, from the linux/ headers, and Glibc's).
 #include <netinet/in.h>
@@ -21,5 +22,3 @@
 #include <netlink/msg.h>
 #include <netlink/attr.h>
 #include <netlink/errno.h>
-#include <netlink/route/link.h>
-#include <netlink/route/link/inet.h>

@@ -5,7 +5,7 @@ import SDNDataplane
 import SDNFirewall
 import SDNModel
 import SDNNFTables
-import SDNNetworkPlan
+import SDNHostNetwork
 import SDNReconciler
 import Synchronization
 

@@ -31,7 +31,7 @@ struct CompileCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (validated, nodeName) = try loadForNode(input: input, node: node)
-        let compiled = FirewallCompiler.compile(validated, node: nodeName, features: await kernel.resolve().features)
+        let compiled = await FirewallCompiler.compile(validated, node: nodeName, features: await kernel.resolve().features)
         for diagnostic in compiled.diagnostics { printError(diagnostic.description) }
         if compiled.diagnostics.hasErrors {
             printError("sdn: the policy is refused (see the errors above)")

@@ -5,7 +5,7 @@ import SDNModel
 import SDNNFTables
 import SDNNFTablesNetlink
 import SDNNetns
-import SDNNetworkPlan
+import SDNHostNetwork
 import SDNReconciler
 import SDNRouteNetlink
 
@@ -47,7 +47,7 @@ struct NodeSession {
     func compileFirewall(_ validated: Validated<DesiredState>, node: String, kernel: LiveKernelOptions, quiet: Bool = false) async throws -> (Ruleset, KernelFeatures)? {
         guard let firewall else { return nil }
         let features = await kernel.features(for: firewall)
-        let compiled = FirewallCompiler.compile(validated, node: node, features: features)
+        let compiled = await FirewallCompiler.compile(validated, node: node, features: features)
         if !quiet { for diagnostic in compiled.diagnostics { printError(diagnostic.description) } }
         if compiled.diagnostics.hasErrors {
             printError("sdn: the firewall policy is refused (see the errors above); nothing was changed")

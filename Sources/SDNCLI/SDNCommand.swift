@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 
 /// `sdn`: the command-line interface. One subcommand type per verb; dry verbs come first.
 @available(macOS 10.15, *)

@@ -115,7 +115,7 @@ struct TraceCommand: AsyncParsableCommand {
             printError("sdn: \(error.description)")
             throw ExitCode.badInput
         }
-        let ruleset = FirewallCompiler.compile(validated, node: nodeName, features: features).ruleset
+        let ruleset = await FirewallCompiler.compile(validated, node: nodeName, features: features).ruleset
         let interpreter = PacketInterpreter(ruleset: ruleset)
         var traces: [(TraceScenario.Leg, Trace)] = []
         var final: PacketVerdict = .accept
@@ -209,7 +209,7 @@ struct TraceCommand: AsyncParsableCommand {
 
     static func packetTree(_ packet: Packet) -> RenderedTree {
         var fields: [(String, RenderedTree)] = []
-        func add(_ key: String, _ value: CustomStringConvertible?) { if let value { fields.append((key, .string(value.description))) } }
+        func add(_ key: String, _ value: (any CustomStringConvertible)?) { if let value { fields.append((key, .string(value.description))) } }
         add("iifname", packet.iifname)
         add("oifname", packet.oifname)
         add("ibrname", packet.ibrname)

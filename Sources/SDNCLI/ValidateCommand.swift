@@ -1,7 +1,7 @@
 import ArgumentParser
-import SDNConfig
+public import SDNConfig
 import SDNFirewall
-import SDNModel
+public import SDNModel
 
 /// `sdn validate`: read and check every document; exit 0 clean, 1 errors, 2 unreadable input.
 struct ValidateCommand: ParsableCommand {

@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 import Yams
 
 /// What loading produced: the merged (not yet validated) state and every diagnostic found on the way.

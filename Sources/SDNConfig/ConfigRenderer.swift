@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// Renders a desired state back into the documents' schema, with every default made explicit and
 /// firewall options resolved through inheritance. The output loads back into the same state.

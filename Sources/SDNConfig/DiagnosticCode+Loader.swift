@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// Problems found while reading YAML documents (docs/schema.md, "Reported while reading").
 extension DiagnosticCode {

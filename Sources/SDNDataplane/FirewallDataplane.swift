@@ -1,4 +1,4 @@
-import SDNNFTables
+public import SDNNFTables
 
 /// What the kernel holds of our firewall: our tables only, and the ruleset generation they were read at.
 public struct ObservedFirewall: Hashable, Sendable {

@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// What the kernel holds of the node's network: every link (ours and not), and the addresses, routes,
 /// FDB entries, bridge VLANs, forwarding switches and router-advertisement settings on them, and the
@@ -152,7 +152,7 @@ public enum LinkEvent: Hashable, Sendable {
 }
 
 /// The link side effect: observe the node's network and perform single writes. One real implementation
-/// (libnl-route-3, `SDNRouteNetlink`) and one in-memory fake for reconciler tests (`SDNTesting`).
+/// (rtnetlink over libnl-3, `SDNRouteNetlink`) and one in-memory fake for reconciler tests (`SDNTesting`).
 public protocol LinkDataplane: Sendable {
     /// Reads the node's network; `scope` leaves out parts the caller does not manage.
     func observe(_ scope: ObservationScope) async throws -> ObservedNetwork

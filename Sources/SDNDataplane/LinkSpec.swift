@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// One kernel link as `sdn` wants it (desired) or as the kernel holds it (observed), in the terms both
 /// sides share. The planner compares these; the netlink adapter creates, changes and reads them.

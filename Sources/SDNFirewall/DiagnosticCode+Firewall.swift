@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// Findings of the firewall compiler and its lints (docs/schema.md, "Reported by the compiler").
 extension DiagnosticCode {

@@ -1,8 +1,7 @@
 import Dispatch
-import Glibc
-import SDNModel
+public import SDNModel
 import Synchronization
-import SDNNFTables
+public import SDNNFTables
 
 /// The compiled firewall of one node: one ruleset in our two tables, plus compiler findings.
 public struct CompiledFirewall: Sendable {
@@ -26,20 +25,43 @@ public struct CompiledFirewall: Sendable {
 ///   keyed by port, or in `inet sdn` keyed by the NIC's MAC under br_netfilter. Security groups are chains
 ///   of their own, jumped to, and exist once however many guests use them.
 public enum FirewallCompiler {
-    public static func compile(_ validated: Validated<DesiredState>, node nodeName: String, features: KernelFeatures = .full) -> CompiledFirewall {
+    /// Compiles the ruleset of `nodeName`, blocking the calling thread until it is done: the guests'
+    /// pieces and the lint run on up to `parallelism.width` Dispatch threads. For the CLI and the
+    /// benchmarks; a caller on Swift concurrency's cooperative pool uses the `async` variant.
+    public static func compile(_ validated: Validated<DesiredState>, node nodeName: String, features: KernelFeatures = .full,
+                               parallelism: Parallelism = .automatic) -> CompiledFirewall {
         // The lint reads only the policy: it runs beside the build (10,000 guest policies take a while).
         let shadowFindings = Mutex<[Diagnostic]>([])
         let lint = DispatchGroup()
-        DispatchQueue.global().async(group: lint) {
-            let findings = ShadowLint.findings(in: validated.value)
+        let runLint: @Sendable () -> Void = {
+            let findings = ShadowLint.findings(in: validated.value, parallelism: parallelism)
             shadowFindings.withLock { $0 = findings }
         }
+        if parallelism.width > 1 { DispatchQueue.global().async(group: lint, execute: runLint) } else { runLint() }
         var builder = Builder(state: validated.value, nodeName: nodeName, features: features)
-        builder.build()
+        builder.build(parallelism: parallelism)
         let ruleset = Ruleset(tables: [builder.inet, builder.bridge])
         let lockout = LockoutCheck.findings(ruleset: ruleset, state: validated.value, node: nodeName)
         lint.wait()
         return CompiledFirewall(ruleset: ruleset, diagnostics: lockout + builder.diagnostics + shadowFindings.withLock { $0 })
+    }
+
+    /// The same compile, byte for byte, for a caller on Swift concurrency's cooperative pool (the daemon):
+    /// the lint and the guests' pieces run as child tasks, so no thread of the pool blocks waiting for them.
+    public static func compile(_ validated: Validated<DesiredState>, node nodeName: String, features: KernelFeatures = .full,
+                               parallelism: Parallelism = .automatic) async -> CompiledFirewall {
+        // Serial: nothing to wait for, so the synchronous compile (named by its type: a plain call here
+        // would pick this async overload) never blocks.
+        guard parallelism.width > 1 else {
+            let synchronous: (Validated<DesiredState>, String, KernelFeatures, Parallelism) -> CompiledFirewall = compile(_:node:features:parallelism:)
+            return synchronous(validated, nodeName, features, .serial)
+        }
+        async let shadowFindings = ShadowLint.findings(in: validated.value, parallelism: parallelism)
+        var builder = Builder(state: validated.value, nodeName: nodeName, features: features)
+        builder.build(guestChunks: await builder.guestChunks(parallelism: parallelism))
+        let ruleset = Ruleset(tables: [builder.inet, builder.bridge])
+        let lockout = LockoutCheck.findings(ruleset: ruleset, state: validated.value, node: nodeName)
+        return CompiledFirewall(ruleset: ruleset, diagnostics: lockout + builder.diagnostics + (await shadowFindings))
     }
 
     /// The node to compile for when none is named: the only node, or nil when there are several.
@@ -126,7 +148,13 @@ struct Builder {
         return result
     }
 
-    mutating func build() {
+    /// Builds the whole ruleset, the guests' pieces on `parallelism` threads (blocking until they are done).
+    mutating func build(parallelism: Parallelism = .automatic) {
+        build(guestChunks: guestChunks(parallelism: parallelism))
+    }
+
+    /// Builds the whole ruleset around the guests' pieces, compiled beforehand by `guestChunks(parallelism:)`.
+    mutating func build(guestChunks: [GuestChunk]) {
         let node = state.node(named: nodeName)
         let clusterOptions = firewall.resolvedOptions(for: .cluster)
         let nodeOptions = firewall.resolvedOptions(for: .node(nodeName))
@@ -134,7 +162,7 @@ struct Builder {
         inet.sets += ipSets
         bridge.sets += ipSets
         buildNodeTable(node: node, options: nodeOptions, clusterEnabled: clusterOptions.enable)
-        buildGuests(options: clusterOptions)
+        buildGuests(options: clusterOptions, chunks: guestChunks)
         addGroupChains()
         // Unused IP sets stay out of each table, to keep the ruleset minimal.
         for family in [TableFamily.inet, .bridge] {
@@ -400,21 +428,43 @@ struct Builder {
 
     // MARK: guests
 
-    private mutating func buildGuests(options clusterOptions: ResolvedFirewallOptions) {
+    /// This node's guests in guest order, in pieces that compile independently (a few per thread, so that
+    /// one slow piece does not leave a thread idle).
+    private func guestPieces(width: Int) -> [[Guest]] {
+        let guests = state.guests.filter { $0.node == nodeName }.sorted { $0.id < $1.id }
+        let workers = max(1, min(4 * width, guests.count / 256))
+        let chunkSize = (guests.count + workers - 1) / workers
+        return (0..<workers).map { worker in
+            let lower = worker * chunkSize, upper = min(guests.count, lower + chunkSize)
+            return lower < upper ? Array(guests[lower..<upper]) : []
+        }
+    }
+
+    /// The guests' pieces compiled on `parallelism` threads, in guest order (blocks until they are done).
+    /// They depend only on what `init` set up, so they can be compiled before `build(guestChunks:)`.
+    func guestChunks(parallelism: Parallelism) -> [GuestChunk] {
+        let pieces = guestPieces(width: parallelism.width)
+        let builder = self
+        return parallelism.map(pieces.count) { builder.compileGuests(pieces[$0]) }
+    }
+
+    /// The same pieces as child tasks.
+    func guestChunks(parallelism: Parallelism) async -> [GuestChunk] {
+        let pieces = guestPieces(width: parallelism.width)
+        let builder = self
+        return await parallelism.map(pieces.count) { builder.compileGuests(pieces[$0]) }
+    }
+
+    private func compileGuests(_ guests: [Guest]) -> GuestChunk {
+        let mode = features.guestMode
+        return compileGuests(guests, enabled: clusterOptions.enable, mode: mode, policyFamily: mode == .bridgeFamily ? .bridge : .inet)
+    }
+
+    /// Joins the guests' pieces (in guest order) into the dispatch maps and chains.
+    private mutating func buildGuests(options clusterOptions: ResolvedFirewallOptions, chunks: [GuestChunk]) {
         let enabled = clusterOptions.enable
         let mode = features.guestMode
         let policyFamily: TableFamily = mode == .bridgeFamily ? .bridge : .inet
-        let guests = state.guests.filter { $0.node == nodeName }.sorted { $0.id < $1.id }
-        // Guests compile independently: split them over the cores, then join the pieces in guest order
-        // (a few pieces per core, so that one slow piece does not leave a core idle).
-        let workers = max(1, min(4 * sysconf(Int32(_SC_NPROCESSORS_ONLN)), guests.count / 256))
-        let chunkSize = (guests.count + workers - 1) / max(workers, 1)
-        let results = ChunkResults(count: workers)
-        let builder = self
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let lower = worker * chunkSize, upper = min(guests.count, lower + chunkSize)
-            results.store(worker, builder.compileGuests(lower < upper ? Array(guests[lower..<upper]) : [], enabled: enabled, mode: mode, policyFamily: policyFamily))
-        }
         var spoofMap: [SetElement] = []
         var outMap: [SetElement] = []
         var inMap: [SetElement] = []
@@ -426,7 +476,7 @@ struct Builder {
         var nicChains: [Chain] = []
         var groupMap: [SetElement] = []
         var groupChains: [Chain] = []
-        for chunk in results.all {
+        for chunk in chunks {
             groupMap += chunk.groupMap
             groupChains += chunk.groupChains
             spoofMap += chunk.spoofMap
@@ -1109,19 +1159,6 @@ struct GuestChunk: Sendable {
     var usedGroups: [TableFamily: Set<String>] = [:]
     var sharedSets = SharedSetUse()
     var referencedSets: [TableFamily: Set<String>] = [:]
-}
-
-/// Slots the concurrent guest compiles write into, one per worker (each slot written by one thread).
-final class ChunkResults: Sendable {
-    private let slots: Mutex<[GuestChunk?]>
-
-    init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
-
-    func store(_ index: Int, _ chunk: GuestChunk) {
-        slots.withLock { $0[index] = chunk }
-    }
-
-    var all: [GuestChunk] { slots.withLock { $0.compactMap { $0 } } }
 }
 
 extension Builder {

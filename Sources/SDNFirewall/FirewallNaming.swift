@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// Names of our nftables objects. Stable across compiles (they are the diff keys) and short enough for
 /// nft's 255-byte limits; chain names say whose policy they hold.

@@ -1,5 +1,5 @@
-import SDNModel
-import SDNNFTables
+public import SDNModel
+public import SDNNFTables
 
 /// The firewall objects that belong to a set of guests: their NIC chains and their elements of the
 /// shared maps and sets. Changing one guest's policy recompiles just this and sends just its delta,

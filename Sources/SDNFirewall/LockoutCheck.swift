@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 import SDNNFTables
 
 /// Refuses a ruleset that would cut the operator off: from every management network, a new SSH and

@@ -1,7 +1,4 @@
-import Dispatch
-import Glibc
-import SDNModel
-import Synchronization
+public import SDNModel
 
 /// Finds rules that can never match because an earlier rule of the same list already decides every
 /// packet they would match: `in accept tcp dport 22` below `in drop tcp` is dead code.
@@ -23,7 +20,38 @@ import Synchronization
 public enum ShadowLint {
     public static let code = DiagnosticCode.shadowedRule
 
-    public static func findings(in state: DesiredState) -> [Diagnostic] {
+    /// Every shadowed rule, the rule lists checked on up to `parallelism.width` threads (blocking until done).
+    public static func findings(in state: DesiredState, parallelism: Parallelism = .automatic) -> [Diagnostic] {
+        let (lists, context) = ruleLists(in: state)
+        let pieces = pieces(of: lists.count, width: parallelism.width)
+        return parallelism.map(pieces.count) { findings(in: lists[pieces[$0]], context: context) }.flatMap { $0 }
+    }
+
+    /// The same findings, the rule lists checked as child tasks.
+    public static func findings(in state: DesiredState, parallelism: Parallelism = .automatic) async -> [Diagnostic] {
+        let (lists, context) = ruleLists(in: state)
+        let pieces = pieces(of: lists.count, width: parallelism.width)
+        return await parallelism.map(pieces.count) { findings(in: lists[pieces[$0]], context: context) }.flatMap { $0 }
+    }
+
+    private typealias RuleList = (owner: Owner, rules: [FirewallRule])
+
+    /// Lists are independent: split them in one piece per thread (10,000 guest policies are a good part of a compile).
+    private static func pieces(of count: Int, width: Int) -> [Range<Int>] {
+        let workers = max(1, min(width, count / 512))
+        let chunkSize = (count + workers - 1) / workers
+        return (0..<workers).map { min(count, $0 * chunkSize)..<min(count, ($0 + 1) * chunkSize) }
+    }
+
+    private static func findings(in lists: ArraySlice<RuleList>, context: Context) -> [Diagnostic] {
+        var found: [Diagnostic] = []
+        for list in lists {
+            found += findings(in: list.rules, owner: list.owner, context: context)
+        }
+        return found
+    }
+
+    private static func ruleLists(in state: DesiredState) -> ([RuleList], Context) {
         let firewall = state.firewall
         let context = Context(firewall: firewall)
         // Owners are named only when a finding needs them: 10,000 guest policies usually have none.
@@ -34,19 +62,7 @@ public enum ShadowLint {
         for group in firewall.groups.sorted(by: { $0.name < $1.name }) {
             lists.append((.group(group.name), group.rules))
         }
-        // Lists are independent: split them over the cores (10,000 guest policies are a good part of a compile).
-        let all = lists
-        let workers = max(1, min(sysconf(Int32(_SC_NPROCESSORS_ONLN)), all.count / 512))
-        let chunkSize = (all.count + workers - 1) / workers
-        let results = Mutex<[[Diagnostic]]>(Array(repeating: [], count: workers))
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var found: [Diagnostic] = []
-            for list in all[min(all.count, worker * chunkSize)..<min(all.count, (worker + 1) * chunkSize)] {
-                found += findings(in: list.rules, owner: list.owner, context: context)
-            }
-            results.withLock { $0[worker] = found }
-        }
-        return results.withLock { $0.flatMap { $0 } }
+        return (lists, context)
     }
 
     private enum Owner: Sendable {

@@ -1,5 +1,5 @@
-import SDNModel
-import SDNNFTables
+public import SDNModel
+public import SDNNFTables
 
 /// `sdn trace`: where a packet between two endpoints meets the compiled ruleset of a node, hook by hook,
 /// and what each hook decides. Pure: the packet path is derived from the topology, not from a kernel.

@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// nft's JSON schema (`man libnftables-json`) for the IR: rendering a ruleset as a document that
 /// `nft -j -f` loads, and reading `nft -j list ruleset` back into the IR.

@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// A packet as the ``PacketInterpreter`` sees it: the header fields, metadata and conntrack state
 /// that rules match on. Fields left `nil` are absent, so a rule that reads them does not match (as a

@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// Evaluates a ``Ruleset`` for one packet the way nf_tables does, without a kernel: for `sdn trace`,
 /// and to test compiled policies by the packets they accept and drop.

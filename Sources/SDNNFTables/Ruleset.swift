@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// The nftables IR: a value tree shaped like nft's JSON schema (tables → chains, sets → rules →
 /// statements → expressions). Registers and netlink attributes exist only in the netlink encoder.

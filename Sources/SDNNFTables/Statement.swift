@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// A statement of a rule, as in nft's JSON schema (`match`, `counter`, `log`, `limit`, verdicts, `vmap`,
 /// `reject`, NAT).

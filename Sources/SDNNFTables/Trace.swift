@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// What finally happens to a packet on a hook.
 public enum PacketVerdict: Hashable, Sendable, CustomStringConvertible {

@@ -1,8 +1,8 @@
 import Dispatch
 import Glibc
 import Synchronization
-import SDNDataplane
-import SDNNFTables
+public import SDNDataplane
+public import SDNNFTables
 
 extension NetlinkFirewall {
     /// Applies a very large change list (a first load of 100,000 rules) as several transactions without

@@ -1,9 +1,9 @@
 import Dispatch
 import Glibc
-import SDNDataplane
+public import SDNDataplane
 import SDNModel
-import SDNNFTables
-import SDNNetns
+public import SDNNFTables
+public import SDNNetns
 import Synchronization
 internal import CNFTNL
 

@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// Problems in a Proxmox configuration being imported (docs/import-proxmox.md, "Diagnostics").
 extension DiagnosticCode {

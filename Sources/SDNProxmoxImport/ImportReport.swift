@@ -1,4 +1,4 @@
-import SDNModel
+public import SDNModel
 
 /// What the importer did with the input lines that do not map one to one: where each is, what it meant
 /// in Proxmox, what `sdn` does instead (or that it dropped it), and why.

@@ -1,4 +1,4 @@
-import SDNConfig
+public import SDNConfig
 import SDNModel
 
 /// What an import produced: the YAML files (relative paths under the output directory), the report and

@@ -1,4 +1,4 @@
-import SDNDataplane
+public import SDNDataplane
 import SDNNFTables
 
 /// Runs a plan, step by step. If a step fails, the steps already done are undone in reverse order, so

@@ -1,7 +1,7 @@
-import SDNDataplane
-import SDNModel
-import SDNNFTables
-import SDNNetworkPlan
+public import SDNDataplane
+public import SDNModel
+public import SDNNFTables
+public import SDNHostNetwork
 
 /// What one node should be: its links and its firewall. A part that is nil is not this caller's
 /// business: it is neither read nor written (`sdn apply --links`, `--firewall`).

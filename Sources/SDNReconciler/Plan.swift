@@ -1,6 +1,6 @@
-import SDNDataplane
-import SDNNFTables
-import SDNNetworkPlan
+public import SDNDataplane
+public import SDNNFTables
+import SDNHostNetwork
 
 /// An ordered list of kernel writes that turns what a node has into what the topology and policy say,
 /// each with the writes that undo it. Pure data: `sdn plan` prints it, `Applier` runs it.

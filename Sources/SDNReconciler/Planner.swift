@@ -1,6 +1,6 @@
-import SDNDataplane
+public import SDNDataplane
 import SDNModel
-import SDNNetworkPlan
+public import SDNHostNetwork
 
 /// Turns (desired, observed) into an ordered plan. Pure: no kernel, no clock, deterministic.
 ///

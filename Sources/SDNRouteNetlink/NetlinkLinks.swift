@@ -1,9 +1,9 @@
 import Dispatch
-import SDNDataplane
-import SDNNetns
+public import SDNDataplane
+public import SDNNetns
 import Synchronization
 
-/// The link dataplane over rtnetlink (libnl-3's message and attribute API, libnl-route-3's headers): reads
+/// The link dataplane over rtnetlink (libnl-3's message and attribute API, the kernel's uapi headers): reads
 /// a namespace's links, addresses, main-table routes, static FDB entries, bridge VLANs, forwarding
 /// switches (per link and node-wide) and IPv6 accept_ra, and performs single writes to them.
 ///

@@ -1,5 +1,5 @@
 import Foundation
-import SDNConfig
+public import SDNConfig
 
 /// Every YAML file below `directory`, read as the CLI reads it, with paths relative to `directory` so
 /// goldens and diagnostics do not depend on where the repository is checked out.

@@ -1,5 +1,5 @@
 import Foundation
-import Testing
+public import Testing
 
 /// One fixture folder: a test case's inputs and golden outputs side by side.
 ///

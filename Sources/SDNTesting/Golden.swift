@@ -1,5 +1,5 @@
 import Foundation
-import Testing
+public import Testing
 
 /// Golden-file assertions: compare output with a file checked in beside the test, or (re)write that
 /// file in record mode.

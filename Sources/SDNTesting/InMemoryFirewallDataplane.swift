@@ -1,6 +1,6 @@
-import Glibc
-import SDNDataplane
-import SDNNFTables
+public import Glibc
+public import SDNDataplane
+public import SDNNFTables
 import Synchronization
 
 /// nf_tables' ruleset in memory, for reconciler tests only (never to claim a capability). It follows

@@ -1,5 +1,5 @@
-import Glibc
-import SDNDataplane
+public import Glibc
+public import SDNDataplane
 import Synchronization
 
 /// A kernel's link state in memory, for reconciler tests only (never to claim a capability). It follows

@@ -1,6 +1,6 @@
 import Foundation
 import Synchronization
-import Testing
+public import Testing
 
 /// Runs a shell script inside a QEMU guest booting Debian's stock 6.1 kernel, for the kernel
 /// features this machine's own kernel lacks (bonds, 802.1Q and 802.1ad VLANs, VLAN-filtering

@@ -1,5 +1,5 @@
 import SDNModel
-import SDNNFTables
+public import SDNNFTables
 
 extension Ruleset {
     /// The ruleset as tests compare it with what `nft -j list ruleset` prints (or two rulesets whose

@@ -1,5 +1,5 @@
 import Foundation
-import SDNNetns
+public import SDNNetns
 import Synchronization
 
 /// Runs command-line tools from tests, to check kernel state with the reference tools (`ip -j`,

@@ -1,5 +1,5 @@
 import Foundation
-import Testing
+public import Testing
 
 extension Trait where Self == ConditionTrait {
     /// Runs the test only where the system provides what it needs, and otherwise skips it with a

@@ -1,6 +1,6 @@
 import Foundation
-import SDNModel
-import SDNNFTables
+public import SDNModel
+public import SDNNFTables
 
 /// One test frame for the kernel-vs-interpreter trace tests: the header fields, from which both the
 /// bytes put on the wire and the ``Packet`` the interpreter evaluates are built, so the two cannot

@@ -2,7 +2,7 @@ import Foundation
 import SDNDataplane
 import SDNModel
 import SDNNetns
-import SDNNetworkPlan
+import SDNHostNetwork
 import SDNReconciler
 import SDNRouteNetlink
 

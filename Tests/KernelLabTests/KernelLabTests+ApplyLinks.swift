@@ -6,7 +6,7 @@ import Testing
 /// so no two guests boot at once.
 extension KernelLabTests {
     /// `sdn apply --links` programs a bond, a VLAN-aware bridge and a VLAN sub-interface through
-    /// libnl-route-3 where the kernel has them, and `ip`/`bridge` read back exactly what
+    /// rtnetlink (libnl-3) where the kernel has them, and `ip`/`bridge` read back exactly what
     /// Fixtures/links-basic describes; a second apply succeeds too.
     @Test func appliesBondVLANAwareBridgeAndVLAN() throws {
         let result = try KernelLab.run(

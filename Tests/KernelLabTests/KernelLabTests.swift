@@ -102,7 +102,7 @@ struct KernelLabTests {
 
         let libraries = try result.section("libraries")
         #expect(!libraries.contains("not found"), "missing libraries in the guest:\n\(libraries)")
-        #expect(libraries.contains("libnl-route-3.so"))
+        #expect(libraries.contains("libnl-3.so"))
         #expect(try result.section("help").contains("USAGE: sdn <subcommand>"), "stderr: \(result.stderr)")
 
         #expect(result.stdout.contains("validate status 0"), "sdn validate failed: \(result.stderr)")

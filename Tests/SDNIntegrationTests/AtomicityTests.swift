@@ -171,8 +171,8 @@ struct AtomicityTests {
             }
         }
 
-        let compiledA = FirewallCompiler.compile(policyA, node: "lab", features: features).ruleset
-        let compiledB = FirewallCompiler.compile(policyB, node: "lab", features: features).ruleset
+        let compiledA = await FirewallCompiler.compile(policyA, node: "lab", features: features).ruleset
+        let compiledB = await FirewallCompiler.compile(policyB, node: "lab", features: features).ruleset
         // The diffs run between what the kernel reports back for each, so element deletions name exactly
         // what is there.
         let rulesetA = compiledA.canonical()

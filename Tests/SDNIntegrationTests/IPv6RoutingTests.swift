@@ -4,7 +4,7 @@ import SDNConfig
 import SDNDataplane
 import SDNModel
 import SDNNetns
-import SDNNetworkPlan
+import SDNHostNetwork
 import SDNReconciler
 import SDNRouteNetlink
 import SDNTesting

@@ -3,13 +3,13 @@ import SDNConfig
 import SDNDataplane
 import SDNModel
 import SDNNetns
-import SDNNetworkPlan
+import SDNHostNetwork
 import SDNReconciler
 import SDNRouteNetlink
 import SDNTesting
 import Testing
 
-/// Topologies applied to a real kernel (a namespace made per test) through libnl-route-3, read back
+/// Topologies applied to a real kernel (a namespace made per test) through rtnetlink (libnl-3), read back
 /// with `ip -j` and `bridge -j`, applied again (zero writes), changed one attribute class at a time,
 /// shrunk, and broken on purpose (rollback).
 @Suite(.systemTest(tools: ["ip", "bridge", "sysctl"], linkKinds: ["bridge", "vxlan", "veth"]))

@@ -6,7 +6,7 @@ import SDNModel
 import SDNNFTables
 import SDNNFTablesNetlink
 import SDNNetns
-import SDNNetworkPlan
+import SDNHostNetwork
 import SDNReconciler
 import SDNRouteNetlink
 import SDNTesting
@@ -61,7 +61,7 @@ struct OverlayTrafficTests {
             }
             let links = try NetlinkLinks(namespace: namespace)
             let firewall = try NetlinkFirewall(namespace: namespace)
-            let ruleset = FirewallCompiler.compile(validated, node: node, features: features).ruleset.canonical()
+            let ruleset = await FirewallCompiler.compile(validated, node: node, features: features).ruleset.canonical()
             let observedFirewall = try await firewall.observe(tables: [(.inet, "sdn"), (.bridge, "sdn")])
             let transaction = FirewallTransaction(from: observedFirewall, to: ruleset)
             let desired = NodeNetworkBuilder.build(validated, node: node)

@@ -2,7 +2,7 @@ import SDNConfig
 import SDNDataplane
 import SDNModel
 import SDNNFTables
-import SDNNetworkPlan
+import SDNHostNetwork
 import SDNReconciler
 import Testing
 

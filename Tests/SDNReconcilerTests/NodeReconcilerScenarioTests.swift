@@ -5,7 +5,7 @@ import SDNDataplane
 import SDNFirewall
 import SDNModel
 import SDNNFTables
-import SDNNetworkPlan
+import SDNHostNetwork
 import SDNReconciler
 import SDNTesting
 import Synchronization
@@ -31,7 +31,7 @@ import Testing
         let script = try ReconcilerScript(text: fixture.read("scenario") ?? "")
         let validated = try validate(fixture.path("config"))
         let features: KernelFeatures = script.minimalKernel ? .minimal : .full
-        let compiled = FirewallCompiler.compile(validated, node: script.node, features: features)
+        let compiled = await FirewallCompiler.compile(validated, node: script.node, features: features)
         #expect(!compiled.diagnostics.hasErrors, "\(compiled.diagnostics)")
         let desired = NodeDesiredState(node: script.node, network: NodeNetworkBuilder.build(validated, node: script.node),
                                        firewall: compiled.ruleset, needsBridgeNetfilter: features.guestMode == .brNetfilter)

@@ -3,7 +3,7 @@ import Glibc
 import SDNConfig
 import SDNDataplane
 import SDNModel
-import SDNNetworkPlan
+import SDNHostNetwork
 import SDNReconciler
 import SDNTesting
 import Testing

@@ -1,4 +1,4 @@
-import SDNDataplane
+public import SDNDataplane
 import SDNModel
 
 /// How disruptive a change to a live link is.

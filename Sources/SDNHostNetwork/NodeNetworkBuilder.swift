@@ -1,5 +1,5 @@
 import SDNDataplane
-import SDNModel
+public import SDNModel
 
 /// Builds what one node's kernel must hold from the validated topology: uplinks, each zone's vnets, and
 /// the guest ports already known to run on the node. Deterministic: the same input gives the same

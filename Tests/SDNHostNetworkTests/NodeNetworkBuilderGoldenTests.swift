@@ -1,14 +1,14 @@
 import Foundation
 import SDNConfig
 import SDNModel
-import SDNNetworkPlan
+import SDNHostNetwork
 import SDNTesting
 import Testing
 
 /// What `NodeNetworkBuilder` makes of every shipped example, node by node, against a golden file
 /// (`SDN_RECORD_GOLDEN=1` re-records; review the JSON diff: it is the node's whole desired kernel state).
 @Suite struct NodeNetworkBuilderGoldenTests {
-    static let fixtures = repositoryRoot + "/Tests/SDNNetworkPlanTests/Fixtures"
+    static let fixtures = repositoryRoot + "/Tests/SDNHostNetworkTests/Fixtures"
 
     static func name(of directory: String) -> String {
         directory == repositoryRoot ? "demo" : URL(fileURLWithPath: directory).lastPathComponent

@@ -1,4 +1,4 @@
-import SDNDataplane
+public import SDNDataplane
 import SDNModel
 
 /// Everything one node's kernel must hold for the topology: links (with their owner ids), addresses,
