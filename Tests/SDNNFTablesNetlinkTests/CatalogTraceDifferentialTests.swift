@@ -292,7 +292,10 @@ struct CatalogTraceDifferentialTests {
                 let monitorErrors = Pipe()
                 monitor.standardError = monitorErrors
                 try monitor.run()
-                try await Task.sleep(for: .milliseconds(500))
+                // `nft monitor` subscribes only after it has started and read the ruleset: on a loaded machine
+                // (the whole suite runs tests in parallel) half a second was not always enough, and a frame sent
+                // before it subscribed leaves no trace at all.
+                try await Task.sleep(for: .seconds(2))
                 guard monitor.isRunning else {
                     let reason = String(decoding: monitorErrors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
                     print("skipped: `nft monitor trace` is unavailable: \(reason)")
