@@ -23,21 +23,39 @@ scripts/kernel-lab/build.sh >/dev/null || echo "test.sh: kernel lab unavailable;
 # whole group if it outlives the limit.
 limit=${SDN_TEST_TIMEOUT:-3600}
 mkdir -p .build
-set +e
-setsid swift test --skip-build "$@" > >(tee .build/test-output.txt) 2>&1 &
-pid=$!
-for ((elapsed = 0; elapsed < limit; elapsed++)); do
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 1
-done
-if kill -0 "$pid" 2>/dev/null; then
-  echo "test.sh: tests still running after ${limit}s; killing them" >&2
-  kill -TERM -- "-$pid" 2>/dev/null; sleep 5; kill -KILL -- "-$pid" 2>/dev/null
+: > .build/test-output.txt
+
+# run_pass ARGS…: one `swift test` run, appended to the log; its status in $pass_status.
+run_pass() {
+  set +e
+  setsid swift test --skip-build "$@" > >(tee -a .build/test-output.txt) 2>&1 &
+  local pid=$!
+  for ((elapsed = 0; elapsed < limit; elapsed++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "test.sh: tests still running after ${limit}s; killing them" >&2
+    kill -TERM -- "-$pid" 2>/dev/null; sleep 5; kill -KILL -- "-$pid" 2>/dev/null
+  fi
+  wait "$pid"
+  pass_status=$?
+  set -e
+  sleep 1  # let tee flush
+}
+
+# The kernel-trace differential (`nft monitor trace`) runs in a pass of its own: inside the parallel
+# run its netlink half has twice seen no trace event at all (cause not found; alone it passes).
+isolated=CatalogTraceDifferentialTests
+if (($#)); then
+  run_pass "$@"
+  status=$pass_status
+else
+  run_pass --skip "$isolated"
+  status=$pass_status
+  run_pass --filter "$isolated"
+  if ((pass_status != 0)); then status=$pass_status; fi
 fi
-wait "$pid"
-status=$?
-set -e
-sleep 1  # let tee flush
 
 scripts/summarize-tests.py .build/test-output.txt || true
 exit "$status"
