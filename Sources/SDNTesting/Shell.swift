@@ -11,6 +11,11 @@ public enum Shell {
     /// enough that a hung tool fails the test instead of hanging the suite.
     public static let defaultTimeout: Duration = .seconds(60)
 
+    /// Foundation's `Process.run()` once crashed in its own memcpy while tests launched tools from many
+    /// threads at once (swift-corelibs-foundation, Swift 6.3): launches go one at a time; the tools still
+    /// run concurrently.
+    static let launchLock = Mutex(())
+
     /// Runs `arguments` (the tool, looked up like a shell would, then its arguments) and returns its
     /// exit status and output. A non-zero status is returned, not thrown.
     ///
@@ -43,7 +48,7 @@ public enum Shell {
         process.terminationHandler = { _ in exited.signal() }
 
         do {
-            try process.run()
+            try launchLock.withLock { _ in try process.run() }
         } catch {
             throw ShellError(code: .launchFailed, command: command, message: "could not start: \(error)")
         }
