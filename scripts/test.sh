@@ -12,6 +12,11 @@ for ns in $(ip netns list 2>/dev/null | awk '/^sdntest-/ {print $1}'); do
   pid=${ns#sdntest-}; pid=${pid%%-*}
   if ! kill -0 "$pid" 2>/dev/null; then ip netns delete "$ns" 2>/dev/null || true; fi
 done
+# The traffic lab's (sdnlab<pid>n<k>-<name>), left by a crashed test process.
+for ns in $(ip netns list 2>/dev/null | awk '/^sdnlab[0-9]+n[0-9]+-/ {print $1}'); do
+  pid=${ns#sdnlab}; pid=${pid%%n*}
+  if ! kill -0 "$pid" 2>/dev/null; then ip netns delete "$ns" 2>/dev/null || true; fi
+done
 
 swift build --build-tests
 
