@@ -11,11 +11,6 @@ public enum Shell {
     /// enough that a hung tool fails the test instead of hanging the suite.
     public static let defaultTimeout: Duration = .seconds(60)
 
-    /// Foundation's `Process.run()` once crashed in its own memcpy while tests launched tools from many
-    /// threads at once (swift-corelibs-foundation, Swift 6.3): launches go one at a time; the tools still
-    /// run concurrently.
-    static let launchLock = Mutex(())
-
     /// Runs `arguments` (the tool, looked up like a shell would, then its arguments) and returns its
     /// exit status and output. A non-zero status is returned, not thrown.
     ///
@@ -36,39 +31,17 @@ public enum Shell {
         }
         try requireLoopbackUp(command: command)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(command.dropFirst())
-        process.standardInput = FileHandle.nullDevice
-        let stdoutPipe = Pipe()
-        let stderrPipe = Pipe()
-        process.standardOutput = stdoutPipe
-        process.standardError = stderrPipe
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-
+        let spawned: SpawnedProcess
         do {
-            try launchLock.withLock { _ in try process.run() }
+            spawned = try SpawnedProcess(executable: executable, arguments: command)
         } catch {
             throw ShellError(code: .launchFailed, command: command, message: "could not start: \(error)")
         }
-        // Drain both pipes while waiting: a tool that fills a pipe buffer would otherwise block forever.
-        let stdout = PipeCollector(stdoutPipe.fileHandleForReading)
-        let stderr = PipeCollector(stderrPipe.fileHandleForReading)
-
-        if exited.wait(timeout: .now() + timeout.timeInterval) == .timedOut {
-            // Foundation starts every child in its own process group: kill the group, so helpers the
-            // tool forked die too and release the pipes.
-            kill(-process.processIdentifier, SIGKILL)
-            kill(process.processIdentifier, SIGKILL)
-            _ = exited.wait(timeout: .now() + 5)
-            throw ShellError(
-                code: .timedOut, command: command,
-                message: "killed after \(timeout)",
-                stdout: stdout.finish(waitingAtMost: 1), stderr: stderr.finish(waitingAtMost: 1)
-            )
+        let outcome = spawned.collect(timeout: timeout, drainAfterExit: .seconds(5))
+        guard let status = outcome.status else {
+            throw ShellError(code: .timedOut, command: command, message: "killed after \(timeout)", stdout: outcome.stdout, stderr: outcome.stderr)
         }
-        return (process.terminationStatus, stdout.finish(waitingAtMost: 5), stderr.finish(waitingAtMost: 5))
+        return (status, outcome.stdout, outcome.stderr)
     }
 
     /// Runs `arguments` and returns its standard output, throwing ``ShellError`` (with the output and
