@@ -59,6 +59,6 @@ struct NodeSession {
     /// The control loop over this namespace's kernel (the same one a daemon runs).
     var reconciler: NodeReconciler {
         NodeReconciler(links: links, firewall: firewall?.firewall, firewallTables: FirewallSession.ourTables,
-                       canonicalForm: { $0.canonical() }, bridgeNetfilter: firewall)
+                       bridgeNetfilter: firewall)
     }
 }

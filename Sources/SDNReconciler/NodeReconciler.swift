@@ -210,20 +210,17 @@ public struct NodeReconciler: Sendable {
     public let firewall: (any FirewallDataplane)?
     /// The tables the firewall owns, read even when the desired ruleset no longer has them (to delete them).
     public let firewallTables: [(TableFamily, String)]
-    /// Brings a compiled ruleset into the form the kernel hands back (so that like is compared with like).
-    public let canonicalForm: @Sendable (Ruleset) throws -> Ruleset
     public let bridgeNetfilter: (any BridgeNetfilterSwitch)?
     public let limits: Limits
     public let clock: any Clock<Duration>
     public let log: ReconcilerLog
 
     public init(links: (any LinkDataplane)?, firewall: (any FirewallDataplane)?, firewallTables: [(TableFamily, String)] = [],
-                canonicalForm: @escaping @Sendable (Ruleset) throws -> Ruleset = { $0 }, bridgeNetfilter: (any BridgeNetfilterSwitch)? = nil,
+                bridgeNetfilter: (any BridgeNetfilterSwitch)? = nil,
                 limits: Limits = Limits(), clock: any Clock<Duration> = ContinuousClock(), log: ReconcilerLog = .discard) {
         self.links = links
         self.firewall = firewall
         self.firewallTables = firewallTables
-        self.canonicalForm = canonicalForm
         self.bridgeNetfilter = bridgeNetfilter
         self.limits = limits
         self.clock = clock
@@ -238,7 +235,8 @@ public struct NodeReconciler: Sendable {
         var transaction: FirewallTransaction?
         if let firewall, let ruleset = desired.firewall {
             let observed = try await firewall.observe(tables: firewallTables)
-            transaction = FirewallTransaction(from: observed, to: try canonicalForm(ruleset))
+            // In the form the kernel hands back, so that like is compared with like.
+            transaction = FirewallTransaction(from: observed, to: ruleset.canonical())
         }
         var network = NodeNetwork(node: desired.node)
         var observed = ObservedNetwork()
