@@ -24,4 +24,16 @@ public enum LabScript {
                 "run() { \"$@\" || { echo \"setup failed: $*\" >&2; exit 3; }; }",
             ]
     }
+
+    /// A guest as a hypervisor starts it: namespace `$P-g<id>` with `lo` up, and a veth whose node end (in
+    /// `$P-node`) is named as sdn expects and whose guest end is `eth0` with the guest's MAC.
+    public static func guest(id: Int, port: String, mac: String) -> [String] {
+        let ns = "\"$P-g\(id)\""
+        return [
+            "run ip netns add \(ns)",
+            "run ip -n \(ns) link set lo up",
+            "run ip -n \"$P-node\" link add \(port) type veth peer name eth0 netns \(ns)",
+            "run ip -n \(ns) link set eth0 address \(mac)",
+        ]
+    }
 }

@@ -67,12 +67,7 @@ extension PathMatrix {
         lines.append("# Guests as a hypervisor starts them: node end named as sdn expects, eth0 inside the guest.")
         for guest in guests {
             let ns = "\"$P-g\(guest.id)\""
-            lines += [
-                "run ip netns add \(ns)",
-                "run ip -n \(ns) link set lo up",
-                "run ip -n \"$P-node\" link add \(guest.port) type veth peer name eth0 netns \(ns)",
-                "run ip -n \(ns) link set eth0 address \(guest.mac)",
-            ]
+            lines += LabScript.guest(id: guest.id, port: guest.port, mac: "\(guest.mac)")
             for family in Family.allCases {
                 for isDeclared in [true, false] {
                     let address = guest.address(family, declared: isDeclared)

@@ -167,12 +167,7 @@ public enum ProxmoxTrafficLab {
         ]
         for guest in guests {
             let ns = "\"$P-g\(guest.id)\""
-            lines += [
-                "run ip netns add \(ns)",
-                "run ip -n \(ns) link set lo up",
-                "run ip -n \"$P-node\" link add \(guest.port) type veth peer name eth0 netns \(ns)",
-                "run ip -n \(ns) link set eth0 address \(guest.mac)",
-            ]
+            lines += LabScript.guest(id: guest.id, port: guest.port, mac: "\(guest.mac)")
             for address in guest.addresses { lines.append("run ip -n \(ns) addr add \(address)/24 dev eth0") }
             lines += ["run ip -n \(ns) link set eth0 up", "run ip -n \(ns) route add default via \(guest.gateway)"]
         }
