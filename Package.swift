@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sdn", targets: ["sdn"]),
+        .executable(name: "sdnd", targets: ["sdnd"]),
         .library(name: "SDNModel", targets: ["SDNModel"]),
         .library(name: "SDNConfig", targets: ["SDNConfig"]),
         .library(name: "SDNTesting", targets: ["SDNTesting"]),
@@ -13,6 +14,14 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // The daemon: its store (SQLite), HTTP API, lifecycle, logs and metrics. The CLI links none of them.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Pure core: no C modules, no I/O that is not injected.
@@ -38,6 +47,40 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "sdn", dependencies: ["SDNCLI"]),
+
+        // The controller: revisioned store, reconcile loop, HTTP API, and the `sdnd` service.
+        .target(name: "SDNStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "SDNDaemon",
+            dependencies: [
+                "SDNStore", "SDNModel", "SDNConfig", "SDNFirewall", "SDNNFTables", "SDNDataplane", "SDNHostNetwork", "SDNReconciler",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "SDNServer",
+            dependencies: [
+                "SDNStore", "SDNDaemon", "SDNModel", "SDNConfig", "SDNFirewall", "SDNNFTables", "SDNReconciler",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [.copy("openapi.yaml")]
+        ),
+        .executableTarget(
+            name: "sdnd",
+            dependencies: [
+                "SDNServer", "SDNDaemon", "SDNStore", "SDNModel", "SDNFirewall", "SDNNFTablesNetlink", "SDNRouteNetlink", "SDNNetns",
+                "SDNDataplane", "SDNReconciler",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The traffic prober of the path-matrix tests (host namespaces and the kernel lab): libc only.
         .executableTarget(name: "sdn-probe"),
         .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane", "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink"]),
@@ -60,7 +103,7 @@ let package = Package(
         .target(name: "CNetlinkMessages"),
 
         // Shared test support: golden files, system-test traits, namespace helpers.
-        .target(name: "SDNTesting", dependencies: ["SDNNetns", "SDNConfig", "SDNDataplane", "SDNNFTables"]),
+        .target(name: "SDNTesting", dependencies: ["SDNNetns", "SDNConfig", "SDNDataplane", "SDNNFTables", "SDNStore"]),
 
         .testTarget(name: "SDNModelTests", dependencies: ["SDNModel", "SDNTesting"]),
         .testTarget(
@@ -85,6 +128,10 @@ let package = Package(
         .testTarget(name: "SDNHostNetworkTests", dependencies: ["SDNHostNetwork", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNReconcilerTests", dependencies: ["SDNReconciler", "SDNHostNetwork", "SDNDataplane", "SDNConfig", "SDNModel", "SDNFirewall", "SDNTesting"], exclude: ["Fixtures", "NodeReconcilerFixtures"]),
         .testTarget(name: "SDNRouteNetlinkTests", dependencies: ["SDNRouteNetlink", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting"]),
+        .testTarget(name: "SDNStoreTests", dependencies: ["SDNStore", "SDNTesting"]),
+        .testTarget(name: "SDNDaemonTests", dependencies: ["SDNDaemon", "SDNStore", "SDNReconciler", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"]),
+        .testTarget(name: "SDNServerTests", dependencies: ["SDNServer", "SDNDaemon", "SDNStore", "SDNTesting",
+                                                             .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "KernelLabTests", dependencies: ["SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNNFTablesTests", dependencies: ["SDNNFTables", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(
