@@ -1,0 +1,435 @@
+import Foundation
+public import Logging
+import Metrics
+public import SDNStore
+import SDNDataplane
+import SDNFirewall
+import SDNModel
+import SDNReconciler
+import Synchronization
+
+/// How the controller treats the kernel.
+public struct ControllerOptions: Sendable {
+    public enum DriftMode: String, Sendable, CaseIterable {
+        /// Put back what someone changed (the default).
+        case repair
+        /// Say what differs (`drift-found`, `sdn status`), change nothing until the next apply.
+        case report
+    }
+
+    /// The node this daemon runs (nil: the only node the revision describes).
+    public var node: String?
+    public var driftMode: DriftMode
+    /// The safety net behind the kernel notifications: a full compare this often.
+    public var resyncInterval: Duration
+    /// Notifications arriving within this window are handled as one (a guest start adds its tap, sets
+    /// its MAC, brings it up: one reconcile, not three).
+    public var debounce: Duration
+
+    public init(node: String? = nil, driftMode: DriftMode = .repair, resyncInterval: Duration = .seconds(60),
+                debounce: Duration = .milliseconds(30)) {
+        self.node = node
+        self.driftMode = driftMode
+        self.resyncInterval = resyncInterval
+        self.debounce = debounce
+    }
+}
+
+public enum NodeControlError: Error, Sendable, CustomStringConvertible {
+    case noRevision
+    case noSuchRevision(RevisionNumber)
+    case invalidRevision(RevisionNumber, RevisionCompiler.Failure)
+    case kernel(String)
+
+    public var description: String {
+        switch self {
+        case .noRevision: "there is no revision yet: push a configuration first (sdn push)"
+        case .noSuchRevision(let number): "no revision \(number)"
+        case .invalidRevision(let number, let failure): "revision \(number): \(failure)"
+        case .kernel(let message): message
+        }
+    }
+}
+
+/// The reconcile loop of one node: applies the target revision, then keeps the kernel there. It wakes
+/// on kernel notifications (a guest port appears, someone edits our tables), on a new target, and on a
+/// periodic resync; notifications within `debounce` are coalesced into one reconcile. Reconciles never
+/// overlap: an API apply waits for the one running.
+public actor NodeController: NodeControl {
+    private let store: any StateStore
+    private let kernel: any NodeKernel
+    private let options: ControllerOptions
+    private let logger: Logger
+    public nonisolated let broadcaster: EventBroadcaster
+    private let resolvedNode: Mutex<String>
+
+    private var features: KernelFeatures?
+    /// The last revision compiled (one revision is compiled once, whatever wakes the loop).
+    private var compiled: (revision: RevisionNumber, features: KernelFeatures, result: RevisionCompiler.Compiled)?
+    private var appliedRevision: RevisionNumber?
+    private var lastError: String?
+    private var lastReconcile: Date?
+    private var drift = false
+    private var presentPorts: Set<String> = []
+    /// Notifications since the last reconcile.
+    private var pending = PendingWork()
+    private var wake: AsyncStream<Void>.Continuation?
+    /// The reconcile running now; the next waits for it.
+    private var tail: Task<Void, Never>?
+
+    private let applyTimer = Timer(label: "sdn_apply_duration_seconds")
+    private let kernelWrites = Counter(label: "sdn_kernel_writes_total")
+    private let driftRepairs = Counter(label: "sdn_drift_repairs_total")
+    private let driftFound = Counter(label: "sdn_drift_found_total")
+    private let reconciles = Counter(label: "sdn_reconciles_total")
+
+    struct PendingWork {
+        var kernelRuleset = false
+        var overrun = false
+        var resync = false
+        var target = false
+        var links: [LinkEvent] = []
+        var isEmpty: Bool { !kernelRuleset && !overrun && !resync && !target && links.isEmpty }
+    }
+
+    public init(store: any StateStore, kernel: any NodeKernel, options: ControllerOptions = .init(),
+                broadcaster: EventBroadcaster = EventBroadcaster(), logger: Logger = Logger(label: "sdnd.controller")) {
+        self.store = store
+        self.kernel = kernel
+        self.options = options
+        self.broadcaster = broadcaster
+        self.logger = logger
+        resolvedNode = Mutex(options.node ?? "")
+    }
+
+    public nonisolated var nodeName: String { resolvedNode.withLock { $0 } }
+
+    public nonisolated func events() -> AsyncStream<DaemonEvent> { broadcaster.subscribe() }
+
+    // MARK: the loop
+
+    /// Applies the target revision (adopting what the kernel already holds: a restart changes nothing
+    /// when the kernel is converged), then follows notifications until the task is cancelled.
+    /// `onStarted` runs once the first reconcile finished (the daemon's readiness).
+    public func run(onStarted: @Sendable () -> Void = {}) async {
+        let (wakeups, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        wake = wakeContinuation
+        _ = await currentFeatures()
+        _ = await serialized { await $0.reconcileNow(PendingWork(target: true), reason: "start") }
+        onStarted()
+        let kernel = self.kernel
+        let store = self.store
+        let interval = options.resyncInterval
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await trigger in kernel.triggers() { await self.note(trigger) }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    do { try await Task.sleep(for: interval) } catch { return }
+                    await self.noteResync()
+                }
+            }
+            group.addTask {
+                // Another writer of a shared store (the cluster) can move the target.
+                for await change in store.changes() {
+                    if case .targetChanged = change { await self.noteTarget() }
+                }
+            }
+            group.addTask {
+                for await _ in wakeups {
+                    do { try await Task.sleep(for: self.options.debounce) } catch { return }
+                    let work = await self.takePending()
+                    if work.isEmpty { continue }
+                    _ = await self.serialized { await $0.reconcileNow(work, reason: work.reason) }
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        wakeContinuation.finish()
+        broadcaster.finishAll()
+    }
+
+    /// Waits for the reconcile in flight (shutdown: the process must not exit in the middle of a plan).
+    public func drain() async {
+        await tail?.value
+    }
+
+    private func note(_ trigger: KernelTrigger) {
+        switch trigger {
+        case .link(let event): pending.links.append(event)
+        case .ruleset: pending.kernelRuleset = true
+        case .overrun: pending.overrun = true
+        }
+        wake?.yield()
+    }
+
+    private func noteResync() {
+        pending.resync = true
+        wake?.yield()
+    }
+
+    private func noteTarget() {
+        pending.target = true
+        wake?.yield()
+    }
+
+    private func takePending() -> PendingWork {
+        defer { pending = PendingWork() }
+        return pending
+    }
+
+    /// Runs `body` after the reconcile running now (if any) finished.
+    private func serialized<T: Sendable>(_ body: @escaping @Sendable (isolated NodeController) async -> T) async -> T {
+        let previous = tail
+        let task = Task { () -> T in
+            await previous?.value
+            return await body(self)
+        }
+        tail = Task { _ = await task.value }
+        return await task.value
+    }
+
+    private func currentFeatures() async -> KernelFeatures {
+        if let features { return features }
+        let probed = await kernel.features()
+        features = probed
+        logger.info("kernel: \(probed)")
+        return probed
+    }
+
+    private func compile(_ number: RevisionNumber) async throws -> RevisionCompiler.Compiled {
+        let features = await currentFeatures()
+        if let compiled, compiled.revision == number, compiled.features == features { return compiled.result }
+        guard let revision = try await store.revision(number) else { throw NodeControlError.noSuchRevision(number) }
+        do {
+            let result = try RevisionCompiler.compile(revision.documents, node: options.node, features: features)
+            resolvedNode.withLock { $0 = result.desired.node }
+            compiled = (number, features, result)
+            return result
+        } catch {
+            throw NodeControlError.invalidRevision(number, error)
+        }
+    }
+
+    // MARK: one reconcile
+
+    /// Brings the kernel to the target revision; what it reports depends on why it ran: an apply of a
+    /// new target, a port that appeared, or drift.
+    private func reconcileNow(_ work: PendingWork, reason: String) async -> NodeApplyResult? {
+        reconciles.increment()
+        let node = nodeName
+        guard let target = try? await store.target() else { return nil }
+        let compiled: RevisionCompiler.Compiled
+        do {
+            compiled = try await compile(target)
+        } catch {
+            lastError = "\(error)"
+            lastReconcile = Date()
+            await recordStatus()
+            broadcaster.publish(DaemonEvent(kind: .applyFailed, node: nodeName, revision: target, message: "\(error)"))
+            return NodeApplyResult(node: nodeName, revision: target, converged: false, outcome: "invalid", errors: ["\(error)"],
+                                   stepsApplied: 0, linkWrites: 0, firewallMessages: 0, milliseconds: 0)
+        }
+        let newTarget = appliedRevision != target
+        let onlyDriftChecks = !newTarget && !work.target && work.links.isEmpty && !work.overrun
+        if onlyDriftChecks && options.driftMode == .report {
+            return await reportDrift(compiled, target: target)
+        }
+        if newTarget {
+            broadcaster.publish(DaemonEvent(kind: .applyStarted, node: nodeName, revision: target, message: "applying revision \(target) (\(reason))"))
+        }
+        let started = ContinuousClock.now
+        let report = await kernel.reconciler.reconcile(compiled.desired, dryRun: false, approve: nil)
+        let elapsed = ContinuousClock.now - started
+        lastReconcile = Date()
+        let result = NodeApplyResult(node: node.isEmpty ? report.node : node, revision: target, converged: report.converged,
+                                     outcome: Self.outcomeName(report.outcome), errors: report.errors.map(\.description),
+                                     stepsApplied: report.stepsApplied, linkWrites: report.linkWrites,
+                                     firewallMessages: report.firewallMessages, milliseconds: elapsed.milliseconds)
+        let writes = report.linkWrites + report.firewallMessages
+        if writes > 0 { kernelWrites.increment(by: writes) }
+        let figures: [String: Double] = ["steps": Double(result.stepsApplied), "linkWrites": Double(result.linkWrites),
+                                         "firewallMessages": Double(result.firewallMessages), "milliseconds": result.milliseconds]
+        if report.converged {
+            applyTimer.recordNanoseconds(elapsed.nanoseconds)
+            let previouslyApplied = appliedRevision
+            appliedRevision = target
+            lastError = nil
+            drift = false
+            await updatePorts(compiled, events: work.links)
+            if newTarget {
+                broadcaster.publish(DaemonEvent(kind: .applyFinished, node: result.node, revision: target,
+                                                message: "revision \(target) applied: \(Self.summary(result))", figures: figures))
+                if previouslyApplied == nil && report.stepsApplied == 0 {
+                    logger.info("adopted the kernel as it is: it already holds revision \(target)")
+                }
+            } else if report.stepsApplied > 0 && !Self.onlyPortSteps(report, ports: Set(work.links.map(\.name))) {
+                driftRepairs.increment()
+                broadcaster.publish(DaemonEvent(kind: .driftRepaired, node: result.node, revision: target,
+                                                message: "the kernel had drifted from revision \(target); repaired: \(Self.summary(result))", figures: figures))
+            }
+        } else {
+            lastError = result.errors.joined(separator: "; ")
+            if lastError?.isEmpty ?? true { lastError = result.outcome }
+            broadcaster.publish(DaemonEvent(kind: .applyFailed, node: result.node, revision: target,
+                                            message: "revision \(target): \(result.outcome): \(lastError ?? "")", figures: figures))
+            logger.error("reconcile of revision \(target) failed: \(lastError ?? result.outcome)")
+        }
+        await recordStatus()
+        return result
+    }
+
+    private func reportDrift(_ compiled: RevisionCompiler.Compiled, target: RevisionNumber) async -> NodeApplyResult? {
+        do {
+            let plan = try await kernel.reconciler.plan(compiled.desired)
+            lastReconcile = Date()
+            let drifted = !plan.isEmpty
+            if drifted && !drift {
+                driftFound.increment()
+                broadcaster.publish(DaemonEvent(kind: .driftFound, node: nodeName, revision: target,
+                                                message: "the kernel differs from revision \(target) in \(plan.steps.count) step\(plan.steps.count == 1 ? "" : "s") (drift mode: report; `sdn plan` shows them, `sdn apply` repairs)"))
+            }
+            drift = drifted
+        } catch {
+            lastError = "cannot read the kernel: \(error)"
+        }
+        await recordStatus()
+        return nil
+    }
+
+    /// Ports the target's guests have that are present now; a link event for one of them after a
+    /// converged reconcile means it was attached (or went away).
+    private func updatePorts(_ compiled: RevisionCompiler.Compiled, events: [LinkEvent]) async {
+        let ports = Set(compiled.guestPorts)
+        var present = presentPorts.intersection(ports)
+        if let links = kernel.links, let observed = try? await links.observe(ObservationScope(bridgeVLANs: false, nodeWideIPv6: false)) {
+            present = Set(observed.links.map(\.spec.name)).intersection(ports)
+        }
+        for name in present.subtracting(presentPorts).sorted() {
+            let owner = compiled.desired.network?.links.first { $0.spec.name == name }
+            let bridge = owner?.spec.master.map { " to \($0)" } ?? ""
+            broadcaster.publish(DaemonEvent(kind: .portPlugged, node: nodeName, revision: appliedRevision,
+                                            message: "\(name) (\(owner?.owner ?? "guest")) attached\(bridge) with its firewall"))
+        }
+        for name in presentPorts.subtracting(present).sorted() {
+            broadcaster.publish(DaemonEvent(kind: .portUnplugged, node: nodeName, revision: appliedRevision, message: "\(name) is gone"))
+        }
+        presentPorts = present
+    }
+
+    private func recordStatus() async {
+        let status = NodeApplyStatus(node: nodeName, appliedRevision: appliedRevision, lastError: lastError, updatedAt: Date())
+        do { try await store.recordNodeStatus(status) } catch {
+            logger.error("cannot record the node's status: \(error)")
+        }
+    }
+
+    // MARK: NodeControl
+
+    public func plan(revision: RevisionNumber?) async throws -> NodePlan {
+        let number = try await resolve(revision)
+        let compiled = try await compile(number)
+        let plan: Plan
+        do { plan = try await kernel.reconciler.plan(compiled.desired) } catch {
+            throw NodeControlError.kernel("cannot read the kernel's state: \(error)")
+        }
+        let firewallChanges = plan.steps.reduce(0) { count, step in
+            if case .firewall(let transaction) = step.action { count + transaction.changes.count } else { count }
+        }
+        return NodePlan(node: compiled.desired.node, revision: number, text: PlanRenderer.render(plan, firewallLimit: 200),
+                        steps: plan.steps.count, firewallChanges: firewallChanges, conflicts: plan.conflicts,
+                        diagnostics: compiled.diagnostics.map(\.description))
+    }
+
+    public func apply(revision: RevisionNumber?, author: String) async throws -> NodeApplyResult {
+        let number = try await resolve(revision)
+        // Refuse a revision that does not compile before it becomes the target.
+        _ = try await compile(number)
+        try await store.setTarget(number, author: author)
+        let result = await serialized { await $0.reconcileNow(PendingWork(target: true), reason: "apply by \(author)") }
+        guard let result else { throw NodeControlError.noRevision }
+        return result
+    }
+
+    public func status() async throws -> NodeStatusReport {
+        let head = try await store.head()?.number
+        let target = try await store.target()
+        var missing: [String] = []
+        if let compiled = compiled?.result { missing = compiled.guestPorts.filter { !presentPorts.contains($0) } }
+        return NodeStatusReport(node: nodeName, targetRevision: target, appliedRevision: appliedRevision, headRevision: head,
+                                pendingChanges: head != nil && head != target, drift: drift, lastError: lastError,
+                                lastReconcile: lastReconcile, portsPlugged: presentPorts.sorted(), portsMissing: missing,
+                                driftMode: options.driftMode.rawValue)
+    }
+
+    private func resolve(_ revision: RevisionNumber?) async throws -> RevisionNumber {
+        if let revision {
+            guard try await store.revision(revision) != nil else { throw NodeControlError.noSuchRevision(revision) }
+            return revision
+        }
+        guard let head = try await store.head() else { throw NodeControlError.noRevision }
+        return head.number
+    }
+
+    // MARK: wording
+
+    static func outcomeName(_ outcome: ReconcileReport.Outcome) -> String {
+        switch outcome {
+        case .upToDate: "up-to-date"
+        case .converged: "converged"
+        case .dryRun: "dry-run"
+        case .declined: "declined"
+        case .refused: "refused"
+        case .failed: "failed"
+        case .generationKeptChanging: "generation-kept-changing"
+        case .diverged: "diverged"
+        case .cannotObserve: "cannot-observe"
+        case .cannotEnableBridgeNetfilter: "cannot-enable-br-netfilter"
+        }
+    }
+
+    static func summary(_ result: NodeApplyResult) -> String {
+        if result.stepsApplied == 0 { return "the kernel already matched" }
+        var parts: [String] = []
+        if result.linkWrites > 0 { parts.append("\(result.linkWrites) link write\(result.linkWrites == 1 ? "" : "s")") }
+        if result.firewallMessages > 0 { parts.append("\(result.firewallMessages) firewall message\(result.firewallMessages == 1 ? "" : "s")") }
+        return parts.joined(separator: ", ") + String(format: " in %.1f ms", result.milliseconds)
+    }
+
+    /// Whether every step applied concerned the ports that just appeared (attaching them is the
+    /// loop's job, not a repair).
+    static func onlyPortSteps(_ report: ReconcileReport, ports: Set<String>) -> Bool {
+        guard !ports.isEmpty else { return false }
+        return report.rounds.allSatisfy { round in
+            round.plan.steps.allSatisfy { step in ports.contains { step.subject.contains($0) } }
+        }
+    }
+}
+
+extension NodeController.PendingWork {
+    init(target: Bool) {
+        self.init()
+        self.target = target
+    }
+
+    var reason: String {
+        var reasons: [String] = []
+        if target { reasons.append("new target") }
+        if !links.isEmpty { reasons.append("link events: " + Set(links.map(\.name)).sorted().joined(separator: ", ")) }
+        if kernelRuleset { reasons.append("ruleset changed") }
+        if overrun { reasons.append("notifications lost") }
+        if resync { reasons.append("periodic resync") }
+        return reasons.joined(separator: "; ")
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    var milliseconds: Double { Double(nanoseconds) / 1e6 }
+}

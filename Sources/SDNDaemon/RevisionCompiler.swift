@@ -1,0 +1,50 @@
+public import SDNStore
+public import SDNModel
+public import SDNReconciler
+import SDNConfig
+public import SDNFirewall
+import SDNHostNetwork
+
+/// A revision's documents made into one node's desired state: loaded, validated, compiled for the
+/// node's kernel. Pure: the same revision and features give the same result.
+public enum RevisionCompiler {
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var diagnostics: [Diagnostic]
+        public var message: String
+        public var description: String { ([message] + diagnostics.filter { $0.severity == .error }.map(\.description)).joined(separator: "\n") }
+    }
+
+    public struct Compiled: Sendable {
+        public var desired: NodeDesiredState
+        /// Warnings (and notes) of loading and compiling.
+        public var diagnostics: [Diagnostic]
+        /// The guest ports the topology gives this node (`tap101i0`), which appear when guests start.
+        public var guestPorts: [String]
+    }
+
+    /// `node` nil: the only node the documents describe.
+    public static func compile(_ documents: [StoredDocument], node: String?, features: KernelFeatures) throws(Failure) -> Compiled {
+        let (validated, loadDiagnostics) = ConfigLoader.loadAndValidate(documents.map { ConfigDocument(path: $0.path, text: $0.text, kind: ConfigDocument.kind(impliedBy: $0.path)) })
+        guard let validated else {
+            throw Failure(diagnostics: loadDiagnostics, message: "the revision does not validate")
+        }
+        let state = validated.value
+        guard let name = node ?? FirewallCompiler.defaultNode(of: state) else {
+            throw Failure(diagnostics: [], message: state.nodes.isEmpty
+                ? "the revision defines no node; describe this node under nodes: in a topology document"
+                : "the revision defines several nodes (\(state.nodes.map(\.name).joined(separator: ", "))); start sdnd with --node")
+        }
+        guard state.node(named: name) != nil else {
+            throw Failure(diagnostics: [], message: "the revision has no node named '\(name)' (sdnd runs as node '\(name)'; nodes: \(state.nodes.map(\.name).joined(separator: ", ")))")
+        }
+        let firewall = FirewallCompiler.compile(validated, node: name, features: features)
+        if firewall.diagnostics.hasErrors {
+            throw Failure(diagnostics: firewall.diagnostics, message: "the firewall policy is refused")
+        }
+        let network = NodeNetworkBuilder.build(validated, node: name)
+        let ports = network.links.filter { $0.ownership == .adopted && $0.owner.hasPrefix("guest:") }.map(\.spec.name)
+        return Compiled(desired: NodeDesiredState(node: name, network: network, firewall: firewall.ruleset,
+                                                  needsBridgeNetfilter: features.guestMode == .brNetfilter),
+                        diagnostics: loadDiagnostics + firewall.diagnostics, guestPorts: ports)
+    }
+}

@@ -1,0 +1,250 @@
+import Foundation
+import Glibc
+import SDNNetns
+import SDNStore
+import SDNTesting
+import Testing
+
+/// The real `sdnd` in a network namespace of its own, driven by the real `sdn` as its client over the
+/// Unix socket, checked with `ip` and `nft`: what a user on a fresh machine does.
+@Suite(.serialized, .systemTest(tools: ["ip", "nft"], linkKinds: ["bridge"], paths: ["/dev/net/tun"]))
+final class DaemonEndToEndTests {
+    static let productsDirectory: URL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+
+    static func product(_ name: String) -> String? {
+        for candidate in [productsDirectory, productsDirectory.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent(name).path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+
+    /// `sdntest-<pid>-…`: a killed run's namespaces are removed by the next test run.
+    let namespaceName = "sdntest-\(getpid())-sdnd\(UInt32.random(in: 0..<1_000_000))"
+    let namespace: NetworkNamespace
+    let directory: String
+    var daemon: BackgroundProcess?
+
+    var socketPath: String { directory + "/sdnd.sock" }
+    var server: String { "unix://" + socketPath }
+
+    init() throws {
+        namespace = try NetworkNamespace.create(named: namespaceName)
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sdnd-e2e-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory + "/config/Topologies", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory + "/config/Policies", withIntermediateDirectories: true)
+        try Shell.output(["ip", "-n", namespaceName, "link", "set", "lo", "up"])
+        try Shell.output(["ip", "-n", namespaceName, "link", "add", "eth0", "type", "dummy"])
+        try Self.topology.write(toFile: directory + "/config/Topologies/node.yaml", atomically: true, encoding: .utf8)
+        try Self.policy(port: 80).write(toFile: directory + "/config/Policies/fw.yaml", atomically: true, encoding: .utf8)
+    }
+
+    deinit {
+        daemon?.signal(SIGKILL)
+        _ = daemon?.wait(timeout: .seconds(5))
+        _ = try? namespace.delete()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    static let topology = """
+        nodes:
+          n1:
+            uplinks:
+              eth0: {}
+        zones:
+          local: { type: simple }
+        vnets:
+          web:
+            zone: local
+            subnets:
+              10.10.0.0/24: { gateway: 10.10.0.1 }
+        guests:
+          101:
+            node: n1
+            nics:
+              net0: { vnet: web, mac: "52:54:00:00:01:01", ip: [10.10.0.11] }
+        """
+
+    static func policy(port: Int) -> String {
+        """
+        cluster:
+          options: { policy-in: drop }
+          rules:
+            - in accept SSH
+        guests:
+          101:
+            options: { ipfilter: true }
+            rules:
+              - id web in accept tcp dport \(port)
+        """
+    }
+
+    // MARK: helpers
+
+    func startDaemon(drift: String = "repair") throws {
+        let sdnd = try #require(Self.product("sdnd"), "sdnd was not built next to the tests (run `swift build --build-tests`)")
+        daemon = try BackgroundProcess(executable: sdnd,
+                                       arguments: ["--state-dir", directory + "/state", "--listen", server, "--netns", namespaceName,
+                                                   "--drift", drift, "--resync", "30", "--log-level", "debug"],
+                                       logPath: directory + "/sdnd.log")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let daemon, !daemon.isRunning { Issue.record("sdnd exited: \(daemon.log)"); return }
+            if FileManager.default.fileExists(atPath: socketPath), (try? sdn("status"))?.status == 0 { return }
+            usleep(50_000)
+        }
+        Issue.record("sdnd did not answer within 30 s: \(daemon?.log ?? "")")
+    }
+
+    func stopDaemon() throws -> Int32? {
+        daemon?.signal(SIGTERM)
+        let status = daemon?.wait(timeout: .seconds(30))
+        daemon = nil
+        return status
+    }
+
+    @discardableResult
+    func sdn(_ arguments: String..., check: Bool = false) throws -> (status: Int32, stdout: String, stderr: String) {
+        let binary = try #require(Self.product("sdn"), "sdn was not built next to the tests")
+        let result = try Shell.run(["env", "SDN_SERVER=\(server)", binary] + arguments)
+        if check { #expect(result.status == 0, "sdn \(arguments.joined(separator: " ")): \(result.stdout)\(result.stderr)") }
+        return result
+    }
+
+    func nft(_ arguments: String...) throws -> String { try Shell.output(["nft"] + arguments, in: namespace) }
+
+    func pushAndApply() throws {
+        try sdn("push", directory + "/config/Topologies", directory + "/config/Policies", "-m", "e2e", check: true)
+        try sdn("apply", "--yes", check: true)
+    }
+
+    /// Polls `condition` every 10 ms for at most `seconds`; the time it took, or nil.
+    func waitUntil(seconds: Double = 10, _ condition: () throws -> Bool) rethrows -> Duration? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .milliseconds(Int64(seconds * 1000)) {
+            if try condition() { return ContinuousClock.now - start }
+            usleep(10_000)
+        }
+        return nil
+    }
+
+    func guestChainRules() throws -> [String] {
+        let listing = try nft("list", "ruleset")
+        return listing.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.contains("dport 80") }
+    }
+
+    // MARK: tests
+
+    @Test func pushPlanApplyAndStatus() throws {
+        try startDaemon()
+        let push = try sdn("push", directory + "/config/Topologies", directory + "/config/Policies", "-m", "first")
+        #expect(push.status == 0, "\(push)")
+        let plan = try sdn("plan")
+        #expect(plan.stdout.contains("#") || plan.stdout.contains("+"), "\(plan)")
+        #expect((try? nft("list", "table", "inet", "sdn")) == nil, "plan must not write")
+        try sdn("apply", "--yes", check: true)
+        #expect(try nft("list", "table", "inet", "sdn").contains("dport 80"))
+        let status = try sdn("status", "--output", "json")
+        let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        let node = (json?["nodes"] as? [[String: Any]])?.first
+        #expect(node?["appliedRevision"] as? Int == 1, "\(status.stdout)")
+        #expect(node?["pendingChanges"] as? Bool == false)
+        #expect((node?["portsMissing"] as? [String]) == ["tap101i0"])
+        // Pull gives back exactly what was pushed.
+        let pulled = directory + "/pulled"
+        try sdn("pull", "--into", pulled, check: true)
+        let original = try String(contentsOfFile: directory + "/config/Policies/fw.yaml", encoding: .utf8)
+        let back = try FileManager.default.subpathsOfDirectory(atPath: pulled).filter { $0.hasSuffix("fw.yaml") }
+        #expect(back.count == 1)
+        if let path = back.first { #expect(try String(contentsOfFile: pulled + "/" + path, encoding: .utf8) == original) }
+    }
+
+    @Test func aTapCreatedByHandIsAttachedWithItsFirewall() throws {
+        try startDaemon()
+        try pushAndApply()
+        try Shell.output(["ip", "-n", namespaceName, "tuntap", "add", "dev", "tap101i0", "mode", "tap"])
+        let attached = try waitUntil {
+            let link = try Shell.output(["ip", "-n", namespaceName, "-d", "link", "show", "tap101i0"])
+            return link.contains("master ") && link.contains(",UP")
+        }
+        #expect(attached != nil, "tap101i0 was not attached: \(daemon?.log.suffix(3000) ?? "")")
+        let status = try sdn("status", "--output", "json")
+        #expect(status.stdout.contains("tap101i0"))
+    }
+
+    @Test func aRuleDeletedWithNftIsPutBack() throws {
+        try startDaemon()
+        try pushAndApply()
+        let before = try guestChainRules()
+        #expect(!before.isEmpty)
+        // Delete the guest's port-80 rule by its handle, as an admin "fixing" things by hand would.
+        let listing = try nft("-a", "list", "table", "inet", "sdn")
+        var chain = ""
+        var handle: String?
+        for line in listing.split(separator: "\n") {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.hasPrefix("chain ") { chain = String(trimmed.dropFirst(6).split(separator: " ")[0]) }
+            if trimmed.contains("dport 80"), let range = trimmed.range(of: "# handle ") {
+                handle = String(trimmed[range.upperBound...]).trimmingCharacters(in: .whitespaces)
+                break
+            }
+        }
+        let ruleHandle = try #require(handle, "no port-80 rule in \(listing)")
+        try Shell.output(["nft", "delete", "rule", "inet", "sdn", chain, "handle", ruleHandle], in: namespace)
+        #expect(try guestChainRules().count < before.count)
+        let repaired = try waitUntil { try guestChainRules().count == before.count }
+        #expect(repaired != nil, "the rule was not put back: \(daemon?.log.suffix(3000) ?? "")")
+    }
+
+    @Test func reportModeLeavesTheEditAndSaysSo() throws {
+        try startDaemon(drift: "report")
+        try pushAndApply()
+        _ = try nft("delete", "table", "inet", "sdn")
+        let reported = try waitUntil {
+            (try? sdn("status", "--output", "json"))?.stdout.contains("\"drift\" : true") == true
+                || (try? sdn("status", "--output", "json"))?.stdout.contains("\"drift\":true") == true
+        }
+        #expect(reported != nil, "drift not reported: \(daemon?.log.suffix(3000) ?? "")")
+        #expect((try? nft("list", "table", "inet", "sdn")) == nil, "report mode must not repair")
+    }
+
+    @Test func aRestartAdoptsTheKernelWithoutWriting() throws {
+        try startDaemon()
+        try pushAndApply()
+        let before = try nft("-a", "list", "ruleset")
+        #expect(try stopDaemon() == 0, "SIGTERM must stop sdnd cleanly")
+        try startDaemon()
+        let status = try sdn("status", "--output", "json")
+        #expect(status.stdout.contains("\"appliedRevision\""), "\(status.stdout)")
+        // Same rules with the same handles: nothing was deleted and added again.
+        #expect(try nft("-a", "list", "ruleset") == before)
+    }
+
+    @Test func killedDuringAppliesItRestartsConvergedWithItsStoreIntact() throws {
+        try startDaemon()
+        try pushAndApply()
+        var pushed = 1
+        for round in 0..<12 {
+            try Self.policy(port: 8000 + round).write(toFile: directory + "/config/Policies/fw.yaml", atomically: true, encoding: .utf8)
+            let binary = try #require(Self.product("sdn"))
+            // Push and apply in the background, and kill -9 the daemon at a random moment of it.
+            let client = try BackgroundProcess(executable: "/bin/sh",
+                                               arguments: ["-c", "SDN_SERVER=\(server) \(binary) push \(directory)/config/Topologies \(directory)/config/Policies -m r\(round) && SDN_SERVER=\(server) \(binary) apply --yes"],
+                                               logPath: directory + "/client.log")
+            usleep(UInt32.random(in: 0..<150_000))
+            daemon?.signal(SIGKILL)
+            _ = daemon?.wait(timeout: .seconds(10))
+            _ = client.wait(timeout: .seconds(30))
+            daemon = nil
+            let store = try SQLiteStateStore(path: directory + "/state/sdn.sqlite")
+            #expect(try store.integrityCheck() == ["ok"])
+            pushed += 1
+            try startDaemon()
+        }
+        // Whatever was committed survived; applying the head converges.
+        try sdn("apply", "--yes", check: true)
+        let plan = try sdn("plan")
+        #expect(plan.status == 0, "the node must be converged after the crashes: \(plan.stdout)")
+        #expect(pushed == 13)
+    }
+}

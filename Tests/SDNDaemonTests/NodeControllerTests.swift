@@ -1,0 +1,204 @@
+import Foundation
+import SDNDaemon
+import SDNDataplane
+import SDNFirewall
+import SDNNFTables
+import SDNReconciler
+import SDNStore
+import SDNTesting
+import Synchronization
+import Testing
+
+/// The reconcile loop's logic on the in-memory dataplanes and store: what it applies, when, what it
+/// reports, and what it leaves alone. (The real kernel and socket path is `DaemonEndToEndTests`.)
+@Suite struct NodeControllerTests {
+    static let topology = """
+        nodes:
+          n1:
+            uplinks: { eth0: {} }
+        zones:
+          local: { type: simple }
+        vnets:
+          web:
+            zone: local
+            subnets:
+              10.10.0.0/24: { gateway: 10.10.0.1 }
+        guests:
+          101:
+            node: n1
+            nics:
+              net0: { vnet: web, mac: "52:54:00:00:01:01", ip: [10.10.0.11] }
+        """
+    static let policy = """
+        cluster:
+          options: { policy-in: drop }
+          rules:
+            - in accept SSH
+        guests:
+          101:
+            options: { ipfilter: true }
+            rules:
+              - in accept tcp dport 80
+        """
+    static let documents = [StoredDocument(path: "Topologies/t.yaml", text: topology), StoredDocument(path: "Policies/p.yaml", text: policy)]
+
+    /// A node kernel on the in-memory dataplanes; the test yields its notifications.
+    final class ScriptedKernel: NodeKernel {
+        let linkPlane: InMemoryLinkDataplane
+        let firewallPlane = InMemoryFirewallDataplane()
+        let triggerStream: AsyncStream<KernelTrigger>
+        let triggerContinuation: AsyncStream<KernelTrigger>.Continuation
+        private let reconcilersMade = Mutex(0)
+
+        init() {
+            linkPlane = InMemoryLinkDataplane(ObservedNetwork(links: [ObservedLink(spec: LinkSpec(name: "eth0", kind: .other(""), mtu: 1500, up: true), index: 2, operationallyUp: true)]))
+            (triggerStream, triggerContinuation) = AsyncStream.makeStream(of: KernelTrigger.self)
+        }
+
+        var reconcilerCount: Int { reconcilersMade.withLock { $0 } }
+
+        var reconciler: NodeReconciler {
+            reconcilersMade.withLock { $0 += 1 }
+            return NodeReconciler(links: linkPlane, firewall: firewallPlane,
+                                  firewallTables: [(.inet, FirewallNaming.tableName), (.bridge, FirewallNaming.tableName)])
+        }
+
+        var links: (any LinkDataplane)? { linkPlane }
+        func features() async -> KernelFeatures { .full }
+        func triggers() -> AsyncStream<KernelTrigger> { triggerStream }
+    }
+
+    /// Collects events; `next(_:)` waits (bounded) for one of a kind.
+    final class EventLog: Sendable {
+        private let events = Mutex<[DaemonEvent]>([])
+        private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
+
+        init(_ stream: AsyncStream<DaemonEvent>) {
+            let events = self.events
+            task.withLock { $0 = Task { for await event in stream { events.withLock { $0.append(event) } } } }
+        }
+
+        var all: [DaemonEvent] { events.withLock { $0 } }
+        func kinds() -> [DaemonEvent.Kind] { all.map(\.kind) }
+
+        func waitFor(_ kind: DaemonEvent.Kind, count: Int = 1, seconds: Double = 10) async -> DaemonEvent? {
+            let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+            while ContinuousClock.now < deadline {
+                let matching = all.filter { $0.kind == kind }
+                if matching.count >= count { return matching[count - 1] }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return nil
+        }
+
+        deinit { task.withLock { $0?.cancel() } }
+    }
+
+    func makeController(driftMode: ControllerOptions.DriftMode = .repair) async throws -> (NodeController, ScriptedKernel, InMemoryStateStore, EventLog) {
+        let store = InMemoryStateStore()
+        _ = try await store.createRevision(documents: Self.documents, author: "test", message: "first", expectedHead: .some(nil))
+        let kernel = ScriptedKernel()
+        let controller = NodeController(store: store, kernel: kernel,
+                                        options: ControllerOptions(driftMode: driftMode, resyncInterval: .seconds(3600), debounce: .milliseconds(20)))
+        return (controller, kernel, store, EventLog(controller.events()))
+    }
+
+    @Test func applyMakesTheHeadTheTargetAndConverges() async throws {
+        let (controller, kernel, store, events) = try await makeController()
+        let result = try await controller.apply(revision: nil, author: "test")
+        #expect(result.converged && result.outcome == "converged", "\(result)")
+        #expect(result.firewallMessages > 0)
+        #expect(kernel.firewallPlane.ruleset.table(.inet, FirewallNaming.tableName) != nil)
+        #expect(try await store.target() == 1)
+        #expect(try await store.nodeStatuses().first?.appliedRevision == 1)
+        let status = try await controller.status()
+        #expect(status.appliedRevision == 1 && !status.pendingChanges && !status.drift && status.lastError == nil)
+        #expect(status.portsMissing == ["tap101i0"])
+        #expect(await events.waitFor(.applyFinished) != nil)
+        #expect(events.kinds().contains(.applyStarted))
+        #expect(controller.nodeName == "n1")
+
+        // Applying again writes nothing.
+        let batches = kernel.firewallPlane.committedBatches
+        let again = try await controller.apply(revision: 1, author: "test")
+        #expect(again.outcome == "up-to-date" && kernel.firewallPlane.committedBatches == batches)
+    }
+
+    @Test func aRevisionThatDoesNotCompileNeverBecomesTheTarget() async throws {
+        let (controller, _, store, _) = try await makeController()
+        _ = try await controller.apply(revision: nil, author: "test")
+        let broken = try await store.createRevision(documents: [Self.documents[0], StoredDocument(path: "Policies/p.yaml", text: "cluster:\n  rules:\n    - in acept SSH\n")],
+                                                    author: "test", message: "typo", expectedHead: nil)
+        await #expect(throws: NodeControlError.self) { try await controller.apply(revision: broken.number, author: "test") }
+        #expect(try await store.target() == 1)
+        let status = try await controller.status()
+        #expect(status.pendingChanges && status.appliedRevision == 1)
+    }
+
+    @Test func planSaysWhatApplyWouldDoAndWritesNothing() async throws {
+        let (controller, kernel, _, _) = try await makeController()
+        let plan = try await controller.plan(revision: nil)
+        #expect(plan.steps > 0 && plan.firewallChanges > 0 && plan.text.contains("#"), "\(plan.text)")
+        #expect(kernel.firewallPlane.committedBatches == 0 && kernel.linkPlane.writeCount == 0)
+    }
+
+    @Test func driftIsRepairedByTheLoop() async throws {
+        let (controller, kernel, _, events) = try await makeController()
+        _ = try await controller.apply(revision: nil, author: "test")
+        let applied = kernel.firewallPlane.ruleset
+        let loop = Task { await controller.run() }
+        defer { loop.cancel() }
+        try kernel.firewallPlane.commitAsAnotherWriter([.deleteTable(.inet, FirewallNaming.tableName)])
+        #expect(kernel.firewallPlane.ruleset != applied)
+        kernel.triggerContinuation.yield(.ruleset)
+        let repaired = await events.waitFor(.driftRepaired)
+        #expect(repaired != nil, "events: \(events.kinds())")
+        #expect(kernel.firewallPlane.ruleset == applied)
+    }
+
+    @Test func reportModeSaysSoAndChangesNothing() async throws {
+        let (controller, kernel, _, events) = try await makeController(driftMode: .report)
+        _ = try await controller.apply(revision: nil, author: "test")
+        let loop = Task { await controller.run() }
+        defer { loop.cancel() }
+        try kernel.firewallPlane.commitAsAnotherWriter([.deleteTable(.inet, FirewallNaming.tableName)])
+        let drifted = kernel.firewallPlane.ruleset
+        kernel.triggerContinuation.yield(.ruleset)
+        #expect(await events.waitFor(.driftFound) != nil, "events: \(events.kinds())")
+        #expect(kernel.firewallPlane.ruleset == drifted)
+        #expect(try await controller.status().drift)
+        #expect(!events.kinds().contains(.driftRepaired))
+    }
+
+    @Test func aGuestPortThatAppearsIsAttached() async throws {
+        let (controller, kernel, _, events) = try await makeController()
+        _ = try await controller.apply(revision: nil, author: "test")
+        let loop = Task { await controller.run() }
+        defer { loop.cancel() }
+        // The hypervisor creates the tap (not sdn): down, no master.
+        try await kernel.linkPlane.perform(.createLink(LinkSpec(name: "tap101i0", kind: .tap, up: false)))
+        kernel.triggerContinuation.yield(.link(.added(name: "tap101i0", index: 50)))
+        let plugged = await events.waitFor(.portPlugged)
+        #expect(plugged?.message.contains("tap101i0") == true, "events: \(events.kinds())")
+        let tap = kernel.linkPlane.network.link(named: "tap101i0")
+        #expect(tap?.spec.master != nil && tap?.spec.up == true, "\(String(describing: tap))")
+        #expect(try await controller.status().portsPlugged == ["tap101i0"])
+        // Attaching a port is the loop's job, not a drift repair.
+        #expect(!events.kinds().contains(.driftRepaired))
+    }
+
+    @Test func aBurstOfNotificationsIsOneReconcile() async throws {
+        let (controller, kernel, _, _) = try await makeController()
+        _ = try await controller.apply(revision: nil, author: "test")
+        let loop = Task { await controller.run() }
+        defer { loop.cancel() }
+        // Wait for the loop's own first reconcile.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while kernel.reconcilerCount < 2 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let before = kernel.reconcilerCount
+        for index in 0..<50 { kernel.triggerContinuation.yield(.link(.changed(name: "eth0", index: Int32(index)))) }
+        try await Task.sleep(for: .milliseconds(500))
+        let reconciles = kernel.reconcilerCount - before
+        #expect(reconciles >= 1 && reconciles <= 3, "50 notifications made \(reconciles) reconciles")
+    }
+}
