@@ -33,6 +33,11 @@ public final class SQLiteStateStore: StateStore {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
+        // Created owner-only: it holds the audit log and the tokens' hashes, and SQLite gives the -wal and
+        // -shm files the mode of the database. An existing file keeps its mode; a failure here is left for
+        // SQLite to report with its own error.
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
+        if descriptor >= 0 { close(descriptor) }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {

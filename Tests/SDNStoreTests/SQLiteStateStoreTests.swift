@@ -44,6 +44,18 @@ import Testing
         #expect(SQLiteStateStore.knownMigrations == ["v1-initial"])
     }
 
+    @Test func newFilesAreOwnerOnly() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/sdn.sqlite"
+        let store = try SQLiteStateStore(path: path)
+        _ = try await store.createRevision(documents: [], author: "a", message: "1", expectedHead: nil)
+        for file in [path, path + "-wal", path + "-shm"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: file)
+            #expect((attributes[.posixPermissions] as? Int).map { $0 & 0o077 } == 0, "\(file) is readable by others")
+        }
+    }
+
     @Test func auditRowsCannotBeUpdatedOrDeleted() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
