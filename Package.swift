@@ -85,6 +85,8 @@ let package = Package(
         ),
         // The traffic prober of the path-matrix tests (host namespaces and the kernel lab): libc only.
         .executableTarget(name: "sdn-probe"),
+        // Writes revisions until killed, for the store's crash test (SDNStoreTests kills it with SIGKILL).
+        .executableTarget(name: "sdn-store-torture", dependencies: ["SDNStore"]),
         .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane", "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink"]),
 
         // nftables over netlink: the only module that imports libnftnl and libmnl.
@@ -130,7 +132,7 @@ let package = Package(
         .testTarget(name: "SDNHostNetworkTests", dependencies: ["SDNHostNetwork", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNReconcilerTests", dependencies: ["SDNReconciler", "SDNHostNetwork", "SDNDataplane", "SDNConfig", "SDNModel", "SDNFirewall", "SDNTesting"], exclude: ["Fixtures", "NodeReconcilerFixtures"]),
         .testTarget(name: "SDNRouteNetlinkTests", dependencies: ["SDNRouteNetlink", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting"]),
-        .testTarget(name: "SDNStoreTests", dependencies: ["SDNStore", "SDNTesting"]),
+        .testTarget(name: "SDNStoreTests", dependencies: ["SDNStore", "SDNTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SDNDaemonTests", dependencies: ["SDNDaemon", "SDNStore", "SDNReconciler", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"]),
         .testTarget(name: "SDNServerTests", dependencies: ["SDNServer", "SDNDaemon", "SDNStore", "SDNTesting",
                                                              .product(name: "Hummingbird", package: "hummingbird")]),
