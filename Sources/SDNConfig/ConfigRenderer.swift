@@ -1,8 +1,18 @@
 public import SDNModel
 
-/// Renders a desired state back into the documents' schema, with every default made explicit and
-/// firewall options resolved through inheritance. The output loads back into the same state.
+/// Renders a desired state back into the documents' schema. The output loads back into the same state.
 public enum ConfigRenderer {
+    /// How firewall options are written.
+    public enum Style: Sendable, Hashable {
+        /// Every option resolved through inheritance (cluster → node/vnet/guest → defaults), as `sdn show`
+        /// prints it: what is in force, spelled out.
+        case resolved
+        /// Only what each policy itself sets, and only the policies that exist: what the daemon writes
+        /// back after an edit, so that an option inherited from the cluster stays inherited (a resolved
+        /// rendering would freeze it into every policy).
+        case asWritten
+    }
+
     public static func topology(_ state: DesiredState) -> RenderedTree {
         var document: [(String, RenderedTree)] = [("kind", .string("topology"))]
         document.append(("nodes", .map(state.nodes.map { ($0.name, node($0)) })))
@@ -12,7 +22,7 @@ public enum ConfigRenderer {
         return .map(document)
     }
 
-    public static func policy(_ state: DesiredState) -> RenderedTree {
+    public static func policy(_ state: DesiredState, style: Style = .resolved) -> RenderedTree {
         let firewall = state.firewall
         var document: [(String, RenderedTree)] = [("kind", .string("policy"))]
         document.append(("aliases", .map(firewall.aliases.map { alias in
@@ -29,9 +39,15 @@ public enum ConfigRenderer {
             fields.append(("rules", rules(group.rules)))
             return (group.name, .map(fields))
         })))
-        document.append(("cluster", policyBody(firewall.cluster, options: firewall.effectiveOptions(for: .cluster))))
+        func options(of policy: FirewallPolicy) -> FirewallOptions {
+            style == .resolved ? firewall.effectiveOptions(for: policy.scope) : policy.options
+        }
+        // The loader treats an empty cluster policy as "not written"; as written, it stays unwritten.
+        if style == .resolved || firewall.cluster != FirewallPolicy(scope: .cluster) {
+            document.append(("cluster", policyBody(firewall.cluster, options: options(of: firewall.cluster))))
+        }
         func bodies(_ policies: [FirewallPolicy]) -> RenderedTree {
-            .map(policies.map { ($0.scope.key, policyBody($0, options: firewall.effectiveOptions(for: $0.scope))) })
+            .map(policies.map { ($0.scope.key, policyBody($0, options: options(of: $0))) })
         }
         document.append(("nodes", bodies(firewall.nodes)))
         document.append(("vnets", bodies(firewall.vnets)))
@@ -40,7 +56,17 @@ public enum ConfigRenderer {
     }
 
     /// Both documents, as `sdn show` prints them.
-    public static func documents(_ state: DesiredState) -> [RenderedTree] { [topology(state), policy(state)] }
+    public static func documents(_ state: DesiredState, style: Style = .resolved) -> [RenderedTree] { [topology(state), policy(state, style: style)] }
+
+    /// A rule as one line of a `rules:` list: `id X` first when the id is explicit, then the canonical
+    /// form, `disabled`, and `# comment`.
+    public static func ruleLine(_ rule: FirewallRule) -> String {
+        var line = rule.hasExplicitID ? "id \(rule.id) " : ""
+        line += rule.canonicalText
+        if !rule.enabled { line += " disabled" }
+        if let comment = rule.comment { line += " # \(comment)" }
+        return line
+    }
 
     // MARK: topology
 
@@ -153,7 +179,8 @@ public enum ConfigRenderer {
     // MARK: policy
 
     private static func policyBody(_ policy: FirewallPolicy, options: FirewallOptions) -> RenderedTree {
-        .map([("options", self.options(options, scope: policy.scope)), ("rules", rules(policy.rules))])
+        let written = self.options(options, scope: policy.scope)
+        return .map((written == .map([]) ? [] : [("options", written)]) + [("rules", rules(policy.rules))])
     }
 
     private static func options(_ options: FirewallOptions, scope: PolicyScope) -> RenderedTree {
@@ -185,12 +212,6 @@ public enum ConfigRenderer {
     }
 
     private static func rules(_ rules: [FirewallRule]) -> RenderedTree {
-        .list(rules.map { rule in
-            var line = rule.hasExplicitID ? "id \(rule.id) " : ""
-            line += rule.canonicalText
-            if !rule.enabled { line += " disabled" }
-            if let comment = rule.comment { line += " # \(comment)" }
-            return .string(line)
-        })
+        .list(rules.map { .string(ruleLine($0)) })
     }
 }

@@ -37,4 +37,22 @@ import Testing
             #expect(state.firewall.effectiveOptions(for: policy.scope) == original.firewall.effectiveOptions(for: policy.scope), "options of \(policy.scope)")
         }
     }
+
+    /// The daemon writes edits back in the as-written style: it must load back into exactly the state it
+    /// came from, options included as written (an inherited option stays inherited).
+    @Test(arguments: exampleDirectories())
+    func asWrittenRenderingLoadsBackIdentical(_ directory: String) throws {
+        let original = try #require(ConfigLoader.loadAndValidate(loadExampleDocuments(directory)).validated?.value)
+        let rendered = [
+            ConfigDocument(path: "Topologies/sdn.yaml", text: try ConfigRenderer.topology(original).yaml()),
+            ConfigDocument(path: "Policies/sdn.yaml", text: try ConfigRenderer.policy(original, style: .asWritten).yaml()),
+        ]
+        let (reloaded, diagnostics) = ConfigLoader.loadAndValidate(rendered)
+        #expect(diagnostics.isEmpty, "\(diagnostics.map(\.description).joined(separator: "\n"))")
+        let state = try #require(reloaded?.value)
+        #expect(state == original)
+        for policy in original.firewall.allPolicies {
+            #expect(state.firewall.policy(for: policy.scope)?.options == policy.options, "options of \(policy.scope) as written")
+        }
+    }
 }
