@@ -115,7 +115,10 @@ public actor NodeController: NodeControl {
         let (wakeups, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         wake = wakeContinuation
         _ = await currentFeatures()
-        _ = await serialized { await $0.reconcileNow(PendingWork(target: true), reason: "start") }
+        // A daemon that starts applies its target; one that has applied it already (the loop restarted)
+        // checks for drift as its mode says.
+        let startWork = PendingWork(target: appliedRevision == nil)
+        _ = await serialized { await $0.reconcileNow(startWork, reason: "start") }
         onStarted()
         let kernel = self.kernel
         let store = self.store
@@ -265,7 +268,7 @@ public actor NodeController: NodeControl {
                 if previouslyApplied == nil && report.stepsApplied == 0 {
                     logger.info("adopted the kernel as it is: it already holds revision \(target)")
                 }
-            } else if report.stepsApplied > 0 && !Self.onlyPortSteps(report, ports: Set(work.links.map(\.name))) {
+            } else if report.stepsApplied > 0 && !Self.onlyPortSteps(report, ports: Set(compiled.guestPorts)) {
                 driftRepairs.increment()
                 broadcaster.publish(DaemonEvent(kind: .driftRepaired, node: result.node, revision: target,
                                                 message: "the kernel had drifted from revision \(target); repaired: \(Self.summary(result))", figures: figures))
@@ -398,8 +401,8 @@ public actor NodeController: NodeControl {
         return parts.joined(separator: ", ") + String(format: " in %.1f ms", result.milliseconds)
     }
 
-    /// Whether every step applied concerned the ports that just appeared (attaching them is the
-    /// loop's job, not a repair).
+    /// Whether every step applied concerned guest ports (attaching a port that appeared is the loop's
+    /// job, not a repair of drift).
     static func onlyPortSteps(_ report: ReconcileReport, ports: Set<String>) -> Bool {
         guard !ports.isEmpty else { return false }
         return report.rounds.allSatisfy { round in

@@ -94,7 +94,7 @@ extension APIServer {
         let rule = parsed
         let objectPath = policy.objectPath + "/rules/" + rule.id
         try call.require(.write, on: objectPath)
-        let (position, revision) = try await edit(&call, action: "add", object: objectPath) { state throws(APIError) -> Int in
+        let (position, revision) = try await edit(&call, action: "add", object: objectPath) { state throws -> Int in
             guard policy.exists(in: state) else { throw APIError.notFound("\(policy) does not exist in the head revision", field: "policy") }
             var rules = policy.rules(in: state)
             if rules.contains(where: { $0.id == rule.id }) {
@@ -126,7 +126,7 @@ extension APIServer {
         parsed.hasExplicitID = true
         let rule = parsed
         let request = call.request
-        let (position, revision) = try await edit(&call, action: "replace", object: objectPath) { state throws(APIError) -> Int in
+        let (position, revision) = try await edit(&call, action: "replace", object: objectPath) { state throws -> Int in
             var rules = policy.rules(in: state)
             let index = try Self.ruleIndex(id, in: rules, policy: policy)
             try Self.checkIfMatch(request, etag: ConfigWorkspace.ruleETag(rules[index]), what: "rule \(id)")
@@ -145,7 +145,7 @@ extension APIServer {
         let objectPath = policy.objectPath + "/rules/" + id
         try call.require(.write, on: objectPath)
         let request = call.request
-        let (_, revision) = try await edit(&call, action: "delete", object: objectPath) { state throws(APIError) in
+        let (_, revision) = try await edit(&call, action: "delete", object: objectPath) { state throws in
             var rules = policy.rules(in: state)
             let index = try Self.ruleIndex(id, in: rules, policy: policy)
             try Self.checkIfMatch(request, etag: ConfigWorkspace.ruleETag(rules[index]), what: "rule \(id)")
@@ -170,7 +170,7 @@ extension APIServer {
         }
         if body.before == id || body.after == id { throw APIError.badRequest("a rule cannot move relative to itself", field: body.before == id ? "before" : "after") }
         let request = call.request
-        let ((rule, position), revision) = try await edit(&call, action: "move", object: objectPath) { state throws(APIError) -> (FirewallRule, Int) in
+        let ((rule, position), revision) = try await edit(&call, action: "move", object: objectPath) { state throws -> (FirewallRule, Int) in
             var rules = policy.rules(in: state)
             let index = try Self.ruleIndex(id, in: rules, policy: policy)
             try Self.checkIfMatch(request, etag: ConfigWorkspace.ruleETag(rules[index]), what: "rule \(id)")
@@ -204,7 +204,7 @@ extension APIServer {
         let additions = try parse(body.add ?? [], "add"), removals = try parse(body.remove ?? [], "remove")
         guard !additions.isEmpty || !removals.isEmpty else { throw APIError.badRequest("give entries to add or remove", field: "add") }
         let request = call.request
-        let (set, revision) = try await edit(&call, action: "edit", object: objectPath) { state throws(APIError) -> IPSet in
+        let (set, revision) = try await edit(&call, action: "edit", object: objectPath) { state throws -> IPSet in
             guard let index = state.firewall.ipsets.firstIndex(where: { $0.name == name }) else {
                 throw APIError.notFound("no IP set '\(name)'; GET /v1/objects/ipsets lists them", field: "name")
             }

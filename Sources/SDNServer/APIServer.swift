@@ -149,7 +149,13 @@ public final class APIServer: Sendable {
     static func peerUID(_ channel: any Channel) async -> UInt32? {
         #if canImport(Glibc)
         guard let provider = channel as? any SocketOptionProvider else { return nil }
-        let credentials: ucred? = try? await provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED)).get()
+        // struct ucred of <sys/socket.h> (Glibc exposes it only with _GNU_SOURCE).
+        struct PeerCredentials {
+            var pid: Int32
+            var uid: UInt32
+            var gid: UInt32
+        }
+        let credentials: PeerCredentials? = try? await provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED)).get()
         return credentials.map { UInt32($0.uid) }
         #else
         return nil

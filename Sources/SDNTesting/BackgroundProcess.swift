@@ -4,7 +4,7 @@ import Glibc
 /// A long-running program a test starts (the `sdnd` daemon), its output going to a log file so that
 /// nothing has to drain pipes while the test talks to it. Stopped (SIGKILL) when released.
 public final class BackgroundProcess: @unchecked Sendable {
-    public let pid: pid_t
+    public let pid: Int32
     public let logPath: String
     private var exitStatus: Int32?
     private let lock = NSLock()
