@@ -5,7 +5,7 @@ import SDNModel
 
 /// Which daemon a client command talks to, and as whom.
 struct DaemonOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("sdnd's address: unix:///path/to/sdnd.sock or http://host:port (default: $SDN_SERVER, else \(ServerAddress.defaultURL)).",
+    @Option(help: ArgumentHelp("sdnd's address: unix:///path/to/sdnd.sock or http://host:port (default: $SDN_SERVER; without either, plan and apply act locally, the other client commands use \(ServerAddress.defaultURL)).",
                                valueName: "url"))
     var server: String?
 

@@ -190,4 +190,49 @@ import Testing
         let body = try #require(try JSONSerialization.jsonObject(with: request.body) as? [String: String])
         #expect(body == ["rule": "accept in tcp/22", "after": "web"])
     }
+
+    @Test func planAndApplyThroughTheDaemon() throws {
+        let plan = #"[{"node":"pve1","revision":2,"text":"node pve1: 1 step\n  + link web (bridge)\n","steps":1,"firewallChanges":0,"conflicts":[],"diagnostics":[]}]"#
+        let applied = #"{"node":"pve1","revision":2,"converged":true,"outcome":"converged","errors":[],"stepsApplied":1,"linkWrites":2,"firewallMessages":0,"milliseconds":3.25}"#
+        let server = try ScriptedHTTPServer(.unix) { request, connection in
+            connection.send(ScriptedHTTPServer.response(200, json: request.method == "POST" ? applied : plan))
+        }
+        defer { server.stop() }
+        let planned = try Self.sdn(["plan", "--revision", "2"], environment: ["SDN_SERVER": server.url])
+        #expect(planned.status == 3, "\(planned.stderr)")
+        #expect(planned.stdout == "node pve1: 1 step\n  + link web (bridge)\n")
+        #expect(server.requests.last?.target == "/v1/plan?revision=2")
+
+        // Asking needs a terminal; the tests' standard input is none.
+        let asked = try Self.sdn(["apply", "--server", server.url])
+        #expect(asked.status == 2)
+        #expect(asked.stderr.contains("not a terminal; pass --yes"))
+        #expect(!server.requests.contains { $0.method == "POST" })
+
+        let done = try Self.sdn(["apply", "--revision", "2", "--yes", "--server", server.url])
+        #expect(done.status == 0, "\(done.stderr)")
+        #expect(done.stdout.hasSuffix("node pve1: revision 2 converged (1 step, 2 link writes, 0 firewall messages in 3.2 ms)\n"), "\(done.stdout)")
+        let post = try #require(server.requests.last)
+        #expect(post.method == "POST" && post.target == "/v1/apply")
+        #expect(try JSONSerialization.jsonObject(with: post.body) as? [String: Int] == ["revision": 2])
+    }
+
+    @Test func statusTableAndItsJSON() throws {
+        let status = #"{"head":3,"target":2,"pending":true,"nodes":[{"node":"pve1","targetRevision":2,"appliedRevision":2,"headRevision":3,"pendingChanges":true,"drift":false,"lastError":null,"lastReconcile":"2026-12-06T05:00:00Z","portsPlugged":["tap101i0"],"portsMissing":["veth102i0"],"driftMode":"repair"}]}"#
+        let server = try ScriptedHTTPServer(.tcp) { _, connection in connection.send(ScriptedHTTPServer.response(200, json: status)) }
+        defer { server.stop() }
+        let text = try Self.sdn(["status", "--server", server.url])
+        #expect(text.status == 3, "\(text.stderr)")
+        #expect(text.stdout == """
+            head 3, target 2: changes pending (`sdn plan` shows them, `sdn apply` applies them)
+            NODE  APPLIED  TARGET  PENDING  DRIFT  PORTS                 LAST RECONCILE
+            pve1  2        2       yes      no     1 plugged, 1 missing  2026-12-06T05:00:00Z
+            pve1: ports not present yet: veth102i0
+
+            """, "\(text.stdout)")
+        let json = try Self.sdn(["status", "--server", server.url, "--output", "json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+        #expect(object["head"] as? Int == 3)
+        #expect((object["nodes"] as? [[String: Any]])?.first?["portsPlugged"] as? [String] == ["tap101i0"])
+    }
 }
