@@ -35,8 +35,16 @@ struct DaemonClient: Sendable {
         let connection = try SocketConnection.connect(to: server, deadline: deadline)
         var allHeaders = headers
         if body != nil { allHeaders.append(("Content-Type", "application/json")) }
-        try connection.write(requestBytes(method, target, body: body, headers: allHeaders + [("Accept", "application/json")]), deadline: deadline)
         var reader = HTTPResponseReader(connection: connection)
+        do {
+            try connection.write(requestBytes(method, target, body: body, headers: allHeaders + [("Accept", "application/json")]), deadline: deadline)
+        } catch .brokenResponse(let server, let reason) {
+            // A daemon may answer before reading the whole body (413: too large) and close; its answer says why.
+            if let head = try? reader.readHead(deadline: deadline), let body = try? reader.readBody(deadline: deadline) {
+                return HTTPResponse(head: head, body: body)
+            }
+            throw .brokenResponse(server: server, reason: reason)
+        }
         let head = try reader.readHead(deadline: deadline)
         return HTTPResponse(head: head, body: try reader.readBody(deadline: deadline))
     }

@@ -198,3 +198,10 @@ enum APIPath {
         return set.isEmpty ? path : path + "?" + set.joined(separator: "&")
     }
 }
+
+/// Arguments that parse but do not make sense together: said on standard error, exit status 2 (as the
+/// local commands do), not ArgumentParser's usage error.
+func argumentError(_ message: String) -> ExitCode {
+    printError("sdn: " + message)
+    return .badInput
+}

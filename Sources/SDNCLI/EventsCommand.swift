@@ -22,8 +22,8 @@ struct EventsCommand: ParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
-        if let count, count < 1 { throw ValidationError("--count must be at least 1 (got \(count))") }
-        if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds (got \(timeout))") }
+        if let count, count < 1 { throw argumentError("--count must be at least 1 (got \(count))") }
+        if let timeout, !(timeout > 0) { throw argumentError("--timeout must be a positive number of seconds (got \(timeout))") }
     }
 
     func run() throws {

@@ -17,7 +17,7 @@ struct HistoryCommand: ParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
-        guard limit > 0 else { throw ValidationError("--limit must be at least 1 (got \(limit))") }
+        guard limit > 0 else { throw argumentError("--limit must be at least 1 (got \(limit))") }
     }
 
     func run() throws {

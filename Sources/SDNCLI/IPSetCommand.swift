@@ -33,7 +33,7 @@ struct IPSetAddCommand: ParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
-        if entries.isEmpty { throw ValidationError("name at least one entry to add") }
+        if entries.isEmpty { throw argumentError("name at least one entry to add") }
     }
 
     func run() throws {
@@ -53,7 +53,7 @@ struct IPSetRemoveCommand: ParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
-        if entries.isEmpty { throw ValidationError("name at least one entry to remove") }
+        if entries.isEmpty { throw argumentError("name at least one entry to remove") }
     }
 
     func run() throws {

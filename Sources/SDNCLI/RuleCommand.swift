@@ -31,7 +31,7 @@ struct RulePlacement: ParsableArguments {
     var after: String?
 
     func validate() throws {
-        if before != nil && after != nil { throw ValidationError("give --before or --after, not both") }
+        if before != nil && after != nil { throw argumentError("give --before or --after, not both") }
     }
 }
 
@@ -110,7 +110,7 @@ struct RuleMoveCommand: ParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func validate() throws {
-        if placement.before == nil && placement.after == nil { throw ValidationError("say where to: --before ID or --after ID") }
+        if placement.before == nil && placement.after == nil { throw argumentError("say where to: --before ID or --after ID") }
     }
 
     func run() throws {

@@ -50,7 +50,11 @@ final class ScriptedHTTPServer: Sendable {
 
     enum Transport { case unix, tcp }
 
-    init(_ transport: Transport, responder: @escaping Responder) throws {
+    /// `readsBodies: false` answers after the head, leaving the body unread (a server refusing a body too large).
+    private let readsBodies: Bool
+
+    init(_ transport: Transport, readsBodies: Bool = true, responder: @escaping Responder) throws {
+        self.readsBodies = readsBodies
         switch transport {
         case .unix:
             let path = FileManager.default.temporaryDirectory.path + "/sdn-client-test-\(getpid())-\(UUID().uuidString.prefix(8)).sock"
@@ -101,7 +105,7 @@ final class ScriptedHTTPServer: Sendable {
                 if errno == EINTR { continue }
                 return
             }
-            if let request = Self.readRequest(client) {
+            if let request = Self.readRequest(client, body: readsBodies) {
                 recorded.withLock { $0.append(request) }
                 responder(request, Connection(descriptor: client))
             }
@@ -109,7 +113,7 @@ final class ScriptedHTTPServer: Sendable {
         }
     }
 
-    private static func readRequest(_ descriptor: Int32) -> Request? {
+    private static func readRequest(_ descriptor: Int32, body readsBody: Bool) -> Request? {
         var data: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         let separator: [UInt8] = Array("\r\n\r\n".utf8)
@@ -132,7 +136,7 @@ final class ScriptedHTTPServer: Sendable {
         }
         var body = Array(data[(headEnd! + 4)...])
         let length = Int(headers["content-length"] ?? "0") ?? 0
-        while body.count < length {
+        while readsBody && body.count < length {
             let count = recv(descriptor, &chunk, chunk.count, 0)
             if count <= 0 { return nil }
             body += chunk[0..<count]
