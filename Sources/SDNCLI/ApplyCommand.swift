@@ -57,12 +57,17 @@ struct PlanCommand: AsyncParsableCommand {
             + create   ~ change in place   ! flap (the link goes down and up)   ± recreate (deleted and created again)
             - delete   # firewall transaction
             Exit status: 0 nothing to do, 3 changes pending, 1 error (conflicts included), 2 bad input.
+            With --server URL (or SDN_SERVER): what sdnd would do applying its head (or --revision N).
             """
     )
 
     @OptionGroup var input: PlanningInput
+    @OptionGroup var remote: RemotePlanningOptions
 
     func run() async throws {
+        if let session = try remote.session(refusingLocal: input, verb: "plan") {
+            return try DaemonPlanApply.plan(session, revision: remote.revision)
+        }
         let prepared = try await input.prepare()
         let plan = try await input.plan(prepared)
         print(PlanRenderer.render(plan, firewallLimit: 50))
@@ -77,10 +82,14 @@ struct ApplyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
         abstract: "Apply the desired state to a node's kernel: links and firewall as one plan, with rollback.",
-        discussion: "Exit status: 0 applied (or nothing to do), 1 failed (the previous state is back), 2 bad input."
+        discussion: """
+            Exit status: 0 applied (or nothing to do), 1 failed (the previous state is back), 2 bad input.
+            With --server URL (or SDN_SERVER): sdnd applies its head (or --revision N, a rollback to an older one).
+            """
     )
 
     @OptionGroup var input: PlanningInput
+    @OptionGroup var remote: RemotePlanningOptions
 
     @Flag(help: "Apply without asking.")
     var yes = false
@@ -92,6 +101,9 @@ struct ApplyCommand: AsyncParsableCommand {
     static let printedSteps = 60
 
     func run() async throws {
+        if let session = try remote.session(refusingLocal: input, verb: "apply") {
+            return try DaemonPlanApply.apply(session, revision: remote.revision, yes: yes, dryRun: dryRun)
+        }
         let prepared = try await input.prepare()
         if let features = prepared.features { print("kernel: \(features)") }
         let notATerminal = SendableFlag()

@@ -8,10 +8,16 @@ public struct SDNCommand: AsyncParsableCommand {
         abstract: "Declarative networks and firewall for KVM/LXC hosts.",
         discussion: """
             Topologies/*.yaml describe nodes, uplinks, zones, vnets, subnets and guests; Policies/*.yaml \
-            describe the firewall. Every command reads both directories by default.
+            describe the firewall. Every command reads both directories by default. With sdnd, the node's daemon: \
+            push, pull, plan, apply, status, history, events, token, rule and ipset talk to it (--server or SDN_SERVER).
             """,
         version: SDNVersion.current,
-        subcommands: [ValidateCommand.self, ShowCommand.self, CompileCommand.self, TraceCommand.self, PlanCommand.self, DiffCommand.self, ApplyCommand.self, ImportCommand.self]
+        subcommands: [
+            ValidateCommand.self, ShowCommand.self, CompileCommand.self, TraceCommand.self, PlanCommand.self, DiffCommand.self, ApplyCommand.self, ImportCommand.self,
+            // Clients of sdnd (--server URL or SDN_SERVER; plan and apply act locally without one).
+            PushCommand.self, PullCommand.self, StatusCommand.self, HistoryCommand.self, EventsCommand.self,
+            TokenCommand.self, RuleCommand.self, IPSetCommand.self,
+        ]
     )
 
     public init() {}
