@@ -7,7 +7,7 @@ import Testing
 
 /// The real `sdnd` in a network namespace of its own, driven by the real `sdn` as its client over the
 /// Unix socket, checked with `ip` and `nft`: what a user on a fresh machine does.
-@Suite(.serialized, .systemTest(tools: ["ip", "nft"], linkKinds: ["bridge"], paths: ["/dev/net/tun"]))
+@Suite(.serialized, .systemTest(tools: ["ip", "nft"], linkKinds: ["bridge", "veth"], paths: ["/dev/net/tun"]))
 final class DaemonEndToEndTests {
     static let productsDirectory: URL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
 
@@ -34,7 +34,7 @@ final class DaemonEndToEndTests {
         try FileManager.default.createDirectory(atPath: directory + "/config/Topologies", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: directory + "/config/Policies", withIntermediateDirectories: true)
         try Shell.output(["ip", "-n", namespaceName, "link", "set", "lo", "up"])
-        try Shell.output(["ip", "-n", namespaceName, "link", "add", "eth0", "type", "dummy"])
+        try Shell.output(["ip", "-n", namespaceName, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0peer"])
         try Self.topology.write(toFile: directory + "/config/Topologies/node.yaml", atomically: true, encoding: .utf8)
         try Self.policy(port: 80).write(toFile: directory + "/config/Policies/fw.yaml", atomically: true, encoding: .utf8)
     }
