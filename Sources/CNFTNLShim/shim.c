@@ -51,6 +51,23 @@ int sdn_nft_parse_genid(const struct nlmsghdr *message, uint32_t *genid) {
     return -1;
 }
 
+int sdn_nft_string_attribute(const struct nlmsghdr *message, uint16_t type, char *buffer, size_t length) {
+    const struct nlattr *attr;
+    if (length == 0) return -1;
+    mnl_attr_for_each(attr, message, sizeof(struct nfgenmsg)) {
+        if (mnl_attr_get_type(attr) == type && mnl_attr_validate(attr, MNL_TYPE_STRING) == 0) {
+            size_t size = mnl_attr_get_payload_len(attr);
+            const char *text = mnl_attr_get_str(attr);
+            size_t copied = strnlen(text, size);
+            if (copied >= length) copied = length - 1;
+            memcpy(buffer, text, copied);
+            buffer[copied] = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 uint8_t sdn_nft_message_family(const struct nlmsghdr *message) {
     const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(message);
     return nfg->nfgen_family;

@@ -38,9 +38,9 @@ struct FirewallSession: BridgeNetfilterSwitch {
         }
     }
 
-    /// What this kernel's nf_tables can do on bridges (see ``KernelProbe``).
-    func probeFeatures() async throws(KernelProbe.Failure) -> KernelFeatures {
-        try await KernelProbe.features(of: firewall)
+    /// What this kernel's nf_tables can do on bridges (see `NetlinkFirewall.probeFeatures()`).
+    func probeFeatures() async throws(KernelProbeFailure) -> KernelFeatures {
+        try await firewall.probeFeatures()
     }
 
     /// br_netfilter mode needs bridged IP traffic to pass the IP hooks (per namespace).

@@ -39,7 +39,8 @@ enum DedicatedThread {
         }
     }
 
-    private static func start(_ work: @escaping () -> Void) throws(NetnsError) -> pthread_t {
+    /// Starts `work` on a new thread; the caller joins or detaches it.
+    static func start(_ work: @escaping () -> Void) throws(NetnsError) -> pthread_t {
         let context = Unmanaged.passRetained(WorkBox(work)).toOpaque()
         var thread = pthread_t()
         do {

@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 public import SDNDataplane
 public import SDNNetns
 import Synchronization
@@ -82,23 +83,42 @@ public final class NetlinkLinks: LinkDataplane {
     /// were attempts to change state. Reads (`observe`, index lookups) never count.
     public var writeCount: Int { writes.value }
 
-    /// Link notifications (RTNLGRP_LINK) from a second socket opened in the namespace when this is called,
-    /// until the stream is cancelled or its consumer goes away. A new link arrives as `.added` (the
-    /// kernel marks every flag as changed), its later changes (including bridge port changes) as
-    /// `.changed`. If the kernel drops events (ENOBUFS), the stream ends with an error: observe again.
+    /// Link notifications from a ``LinkEventMonitor`` opened in the namespace when this is called, until
+    /// the stream is cancelled or its consumer goes away. A new link arrives as `.added` (the kernel marks
+    /// every flag as changed), its later changes (including bridge port changes) as `.changed`. If the
+    /// kernel drops events (ENOBUFS), the stream ends with an error: observe again.
     public func linkEvents() -> AsyncThrowingStream<LinkEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream<LinkEvent, any Error>.makeStream()
-        let subscription: LinkEventSubscription
+        let monitor: LinkEventMonitor
         do {
-            subscription = try LinkEventSubscription(namespace: namespace)
+            monitor = try LinkEventMonitor(namespace: namespace)
         } catch {
             continuation.finish(throwing: error)
             return stream
         }
-        continuation.onTermination = { _ in subscription.stop() }
-        subscription.start(event: { continuation.yield($0) }, finished: { error in
-            if let error { continuation.finish(throwing: error) } else { continuation.finish() }
-        })
+        let events = monitor.events()
+        let forwarding = Task {
+            for await event in events {
+                switch event.kind {
+                case .added: continuation.yield(.added(name: event.name, index: event.index))
+                case .changed: continuation.yield(.changed(name: event.name, index: event.index))
+                case .removed: continuation.yield(.removed(name: event.name, index: event.index))
+                case .addressAdded, .addressRemoved: continue
+                case .overrun:
+                    continuation.finish(throwing: RouteNetlinkError(
+                        operation: "receive link events", errno: ENOBUFS,
+                        message: "the kernel dropped link events (receive buffer full); observe again"
+                    ))
+                    return
+                }
+            }
+            continuation.finish()
+        }
+        // The stream holds the monitor: it lives until the consumer is done.
+        continuation.onTermination = { _ in
+            forwarding.cancel()
+            monitor.stop()
+        }
         return stream
     }
 

@@ -24,6 +24,12 @@ size_t sdn_nft_getgen_request(void *buffer, uint32_t seq);
 /// Reads NFTA_GEN_ID from an NFT_MSG_NEWGEN message. Returns 0, or -1 if it is missing.
 int sdn_nft_parse_genid(const struct nlmsghdr *message, uint32_t *genid);
 
+/// Copies the string attribute `type` of an nf_tables message (its top-level attributes, after the
+/// nfgenmsg) to `buffer`, NUL-terminated and cut to `length` bytes. Returns 0, or -1 if it is missing.
+/// (The table an object belongs to is attribute 1 in every object message: NFTA_TABLE_NAME,
+/// NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, NFTA_SET_TABLE, NFTA_SET_ELEM_LIST_TABLE, NFTA_OBJ_TABLE, …)
+int sdn_nft_string_attribute(const struct nlmsghdr *message, uint16_t type, char *buffer, size_t length);
+
 /// The nfgenmsg family of an nf_tables message.
 uint8_t sdn_nft_message_family(const struct nlmsghdr *message);
 

@@ -1,5 +1,6 @@
-/// What the running kernel's nf_tables can do on bridges; the compiler picks the guest-firewall layout
-/// from it. Probed by the netlink applier on the target node (or namespace).
+/// What the running kernel's nf_tables can do on bridges; the firewall compiler (SDNFirewall) picks the
+/// guest-firewall layout from it. Probed by the netlink adapter on the target node or namespace
+/// (`NetlinkFirewall.probeFeatures()`); here so that both can name it without depending on each other.
 public struct KernelFeatures: Hashable, Sendable, CustomStringConvertible {
     /// `ct` in the bridge family (nf_conntrack_bridge): stateful guest rules in `table bridge sdn`.
     public var bridgeConntrack: Bool
