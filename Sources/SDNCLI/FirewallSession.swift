@@ -44,25 +44,7 @@ struct FirewallSession: BridgeNetfilterSwitch {
     }
 
     /// br_netfilter mode needs bridged IP traffic to pass the IP hooks (per namespace).
-    func enable() throws {
-        try namespace.run {
-            for key in ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"] {
-                let path = "/proc/sys/net/bridge/\(key)"
-                let fd = open(path, O_WRONLY)
-                guard fd >= 0 else { throw BridgeNetfilterError(path: path, errno: errno) }
-                defer { close(fd) }
-                guard write(fd, "1\n", 2) == 2 else { throw BridgeNetfilterError(path: path, errno: errno) }
-            }
-        }
-    }
-}
-
-struct BridgeNetfilterError: Error, CustomStringConvertible {
-    var path: String
-    var errno: Int32
-    var description: String {
-        "cannot enable br_netfilter (\(path): \(String(cString: strerror(errno)))); the guest firewall needs it on this kernel"
-    }
+    func enable() throws { try BridgeNetfilter(namespace: namespace).enable() }
 }
 
 /// Kernel profile for commands that talk to a kernel: probed unless forced.

@@ -4,6 +4,7 @@ import Metrics
 public import SDNStore
 import SDNDataplane
 import SDNFirewall
+import SDNNFTables
 import SDNModel
 import SDNReconciler
 import Synchronization

@@ -1,5 +1,5 @@
 public import SDNDataplane
-public import SDNFirewall
+public import SDNNFTables
 public import SDNReconciler
 
 /// Why the kernel may no longer be what the applied revision says.

@@ -2,7 +2,8 @@ public import SDNStore
 public import SDNModel
 public import SDNReconciler
 import SDNConfig
-public import SDNFirewall
+import SDNFirewall
+public import SDNNFTables
 import SDNHostNetwork
 
 /// A revision's documents made into one node's desired state: loaded, validated, compiled for the

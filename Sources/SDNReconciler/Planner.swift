@@ -64,7 +64,7 @@ private struct Planning {
                     fresh.insert(name)
                 } else {
                     skipped.insert(name)
-                    plan.notes.append("\(name) (\(link.owner)) is not present yet: run sdn apply again once it exists to attach it (until then it is not in its bridge)")
+                    plan.notes.append("\(name) (\(link.owner)) is not present yet: sdnd attaches it when it appears; without sdnd, run sdn apply again once it exists (until then it is not in its bridge)")
                 }
                 continue
             }

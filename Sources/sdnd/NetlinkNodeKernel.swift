@@ -8,6 +8,12 @@ import SDNNetns
 import SDNReconciler
 import SDNRouteNetlink
 
+/// The reconciler's switch, over the adapter's /proc writer.
+private struct BridgeNetfilterSwitchInNamespace: BridgeNetfilterSwitch {
+    let bridgeNetfilter: BridgeNetfilter
+    func enable() throws { try bridgeNetfilter.enable() }
+}
+
 /// One node's kernel as the daemon sees it: links over rtnetlink, the firewall over nf_tables netlink,
 /// both in the daemon's network namespace, and their notifications.
 struct NetlinkNodeKernel: NodeKernel {
@@ -27,7 +33,7 @@ struct NetlinkNodeKernel: NodeKernel {
 
     var reconciler: NodeReconciler {
         NodeReconciler(links: linkPlane, firewall: firewall, firewallTables: Self.ourTables,
-                       bridgeNetfilter: nil,
+                       bridgeNetfilter: BridgeNetfilterSwitchInNamespace(bridgeNetfilter: BridgeNetfilter(namespace: namespace)),
                        log: ReconcilerLog { [logger] level, message in
                            switch level {
                            case .debug: logger.debug("\(message)")
@@ -41,7 +47,7 @@ struct NetlinkNodeKernel: NodeKernel {
     var links: (any LinkDataplane)? { linkPlane }
 
     func features() async -> KernelFeatures {
-        do { throw CancellationError() } catch {
+        do { return try await firewall.probeFeatures() } catch {
             logger.warning("cannot probe the kernel (\(error)); assuming the full layout (bridge conntrack, as Debian and Proxmox kernels have)")
             return .full
         }
@@ -71,8 +77,10 @@ struct NetlinkNodeKernel: NodeKernel {
                 group.addTask {
                     while !Task.isCancelled {
                         do {
-                            _ = namespace
-                            try await Task.sleep(for: .seconds(3600))
+                            let monitor = try RulesetChangeMonitor(namespace: namespace)
+                            for await change in monitor.events() {
+                                if change == .overrun { continuation.yield(.overrun) } else { continuation.yield(.ruleset) }
+                            }
                         } catch {
                             logger.warning("nf_tables notifications: \(error)")
                         }

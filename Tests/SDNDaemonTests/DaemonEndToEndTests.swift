@@ -90,7 +90,8 @@ final class DaemonEndToEndTests {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let daemon, !daemon.isRunning { Issue.record("sdnd exited: \(daemon.log)"); return }
-            if FileManager.default.fileExists(atPath: socketPath), (try? sdn("status"))?.status == 0 { return }
+            // `sdn status` answers 0 (in sync) or 3 (pending changes or drift) once the daemon serves.
+            if FileManager.default.fileExists(atPath: socketPath), let status = (try? sdn("status"))?.status, status == 0 || status == 3 { return }
             usleep(50_000)
         }
         Issue.record("sdnd did not answer within 30 s: \(daemon?.log ?? "")")
@@ -106,7 +107,8 @@ final class DaemonEndToEndTests {
     @discardableResult
     func sdn(_ arguments: String..., check: Bool = false) throws -> (status: Int32, stdout: String, stderr: String) {
         let binary = try #require(Self.product("sdn"), "sdn was not built next to the tests")
-        let result = try Shell.run(["env", "SDN_SERVER=\(server)", binary] + arguments)
+        // From the configuration's directory: push sends paths relative to where it runs.
+        let result = try Shell.run(["env", "-C", directory + "/config", "SDN_SERVER=\(server)", binary] + arguments)
         if check { #expect(result.status == 0, "sdn \(arguments.joined(separator: " ")): \(result.stdout)\(result.stderr)") }
         return result
     }
@@ -114,7 +116,7 @@ final class DaemonEndToEndTests {
     func nft(_ arguments: String...) throws -> String { try Shell.output(["nft"] + arguments, in: namespace) }
 
     func pushAndApply() throws {
-        try sdn("push", directory + "/config/Topologies", directory + "/config/Policies", "-m", "e2e", check: true)
+        try sdn("push", "Topologies", "Policies", "-m", "e2e", check: true)
         try sdn("apply", "--yes", check: true)
     }
 
@@ -137,7 +139,7 @@ final class DaemonEndToEndTests {
 
     @Test func pushPlanApplyAndStatus() throws {
         try startDaemon()
-        let push = try sdn("push", directory + "/config/Topologies", directory + "/config/Policies", "-m", "first")
+        let push = try sdn("push", "Topologies", "Policies", "-m", "first")
         #expect(push.status == 0, "\(push)")
         let plan = try sdn("plan")
         #expect(plan.stdout.contains("#") || plan.stdout.contains("+"), "\(plan)")
@@ -211,13 +213,14 @@ final class DaemonEndToEndTests {
     @Test func aRestartAdoptsTheKernelWithoutWriting() throws {
         try startDaemon()
         try pushAndApply()
-        let before = try nft("-a", "list", "ruleset")
+        // Stateless (no counters): rules and their handles.
+        let before = try nft("-a", "-s", "list", "ruleset")
         #expect(try stopDaemon() == 0, "SIGTERM must stop sdnd cleanly")
         try startDaemon()
         let status = try sdn("status", "--output", "json")
         #expect(status.stdout.contains("\"appliedRevision\""), "\(status.stdout)")
         // Same rules with the same handles: nothing was deleted and added again.
-        #expect(try nft("-a", "list", "ruleset") == before)
+        #expect(try nft("-a", "-s", "list", "ruleset") == before)
     }
 
     @Test func killedDuringAppliesItRestartsConvergedWithItsStoreIntact() throws {
@@ -229,7 +232,7 @@ final class DaemonEndToEndTests {
             let binary = try #require(Self.product("sdn"))
             // Push and apply in the background, and kill -9 the daemon at a random moment of it.
             let client = try BackgroundProcess(executable: "/bin/sh",
-                                               arguments: ["-c", "SDN_SERVER=\(server) \(binary) push \(directory)/config/Topologies \(directory)/config/Policies -m r\(round) && SDN_SERVER=\(server) \(binary) apply --yes"],
+                                               arguments: ["-c", "cd \(directory)/config && SDN_SERVER=\(server) \(binary) push Topologies Policies -m r\(round) && SDN_SERVER=\(server) \(binary) apply --yes"],
                                                logPath: directory + "/client.log")
             usleep(UInt32.random(in: 0..<150_000))
             daemon?.signal(SIGKILL)
