@@ -223,11 +223,82 @@ final class DaemonEndToEndTests {
         #expect(try nft("-a", "-s", "list", "ruleset") == before)
     }
 
+    @Test(.systemTest(tools: ["ip", "nft", "ping"], linkKinds: ["bridge", "veth"]))
+    func aRestartUnderAContinuousPingLosesNoPacket() throws {
+        // Two LXC guests on vnet web; their firewall lets ping in.
+        let topology = """
+            nodes:
+              n1:
+                uplinks:
+                  eth0: {}
+            zones:
+              local: { type: simple }
+            vnets:
+              web:
+                zone: local
+                subnets:
+                  10.10.0.0/24: { gateway: 10.10.0.1 }
+            guests:
+              101:
+                node: n1
+                kind: lxc
+                nics:
+                  net0: { vnet: web, mac: "52:54:00:00:01:01", ip: [10.10.0.11] }
+              102:
+                node: n1
+                kind: lxc
+                nics:
+                  net0: { vnet: web, mac: "52:54:00:00:01:02", ip: [10.10.0.12] }
+            """
+        try topology.write(toFile: directory + "/config/Topologies/node.yaml", atomically: true, encoding: .utf8)
+        try """
+            guests:
+              101:
+                options: { ipfilter: true, policy-in: drop }
+                rules: [ in accept Ping ]
+              102:
+                options: { ipfilter: true, policy-in: drop }
+                rules: [ in accept Ping ]
+            """.write(toFile: directory + "/config/Policies/fw.yaml", atomically: true, encoding: .utf8)
+        try startDaemon()
+        try pushAndApply()
+        var guests: [String] = []
+        defer { for guest in guests { _ = try? Shell.run(["ip", "netns", "delete", guest]) } }
+        for (id, address, mac) in [(101, "10.10.0.11", "52:54:00:00:01:01"), (102, "10.10.0.12", "52:54:00:00:01:02")] {
+            let guest = namespaceName + "g\(id)"
+            _ = try NetworkNamespace.create(named: guest)
+            guests.append(guest)
+            try Shell.output(["ip", "-n", namespaceName, "link", "add", "veth\(id)i0", "type", "veth", "peer", "name", "eth0", "netns", guest])
+            try Shell.output(["ip", "-n", guest, "link", "set", "eth0", "address", mac])
+            try Shell.output(["ip", "-n", guest, "addr", "add", address + "/24", "dev", "eth0"])
+            try Shell.output(["ip", "-n", guest, "link", "set", "eth0", "up"])
+            try Shell.output(["ip", "-n", guest, "link", "set", "lo", "up"])
+        }
+        let attached = try waitUntil {
+            try ["veth101i0", "veth102i0"].allSatisfy { try Shell.output(["ip", "-n", namespaceName, "link", "show", $0]).contains("master ") }
+        }
+        try #require(attached != nil, "the guests' veths were not attached: \(daemon?.log.suffix(2000) ?? "")")
+        // The path works before the restart (ARP settled, firewall lets ping in).
+        let warmup = try Shell.run(["ip", "netns", "exec", guests[0], "ping", "-c", "3", "-i", "0.2", "-W", "1", "10.10.0.12"])
+        try #require(warmup.status == 0, "no ping before the restart: \(warmup.stdout)")
+        // 400 pings 10 ms apart (4 s); the daemon is stopped and started again in the middle.
+        let ping = try BackgroundProcess(executable: try #require(ExecutableLookup.find("ip")),
+                                         arguments: ["netns", "exec", guests[0], "ping", "-c", "400", "-i", "0.01", "-W", "1", "10.10.0.12"],
+                                         logPath: directory + "/ping.log")
+        usleep(800_000)
+        #expect(try stopDaemon() == 0)
+        try startDaemon()
+        #expect(ping.wait(timeout: .seconds(30)) == 0, "ping: \(ping.log)")
+        #expect(ping.log.contains("400 packets transmitted, 400 received"), "packets were lost across the restart: \(ping.log)")
+    }
+
     @Test func killedDuringAppliesItRestartsConvergedWithItsStoreIntact() throws {
         try startDaemon()
         try pushAndApply()
         var pushed = 1
-        for round in 0..<12 {
+        // 12 rounds in the test suite; SDN_CRASH_ROUNDS=100 for the full run the issue asks for.
+        let rounds = Int(ProcessInfo.processInfo.environment["SDN_CRASH_ROUNDS"] ?? "") ?? 12
+        for round in 0..<rounds {
             try Self.policy(port: 8000 + round).write(toFile: directory + "/config/Policies/fw.yaml", atomically: true, encoding: .utf8)
             let binary = try #require(Self.product("sdn"))
             // Push and apply in the background, and kill -9 the daemon at a random moment of it.
@@ -248,6 +319,6 @@ final class DaemonEndToEndTests {
         try sdn("apply", "--yes", check: true)
         let plan = try sdn("plan")
         #expect(plan.status == 0, "the node must be converged after the crashes: \(plan.stdout)")
-        #expect(pushed == 13)
+        #expect(pushed == rounds + 1)
     }
 }
