@@ -292,7 +292,7 @@ final class DaemonEndToEndTests {
         #expect(ping.log.contains("400 packets transmitted, 400 received"), "packets were lost across the restart: \(ping.log)")
     }
 
-    @Test func killedDuringAppliesItRestartsConvergedWithItsStoreIntact() throws {
+    @Test func killedDuringAppliesItRestartsConvergedWithItsStoreIntact() async throws {
         try startDaemon()
         try pushAndApply()
         var pushed = 1
@@ -314,6 +314,16 @@ final class DaemonEndToEndTests {
             #expect(try store.integrityCheck() == ["ok"])
             pushed += 1
             try startDaemon()
+        }
+        // Every revision a client was told about survived the kills.
+        let acknowledged = (try? String(contentsOfFile: directory + "/client.log", encoding: .utf8))?
+            .split(separator: "\n").compactMap { line -> Int64? in
+                guard let range = line.range(of: "pushed revision ") else { return nil }
+                return Int64(line[range.upperBound...].prefix { $0.isNumber })
+            } ?? []
+        let finalStore = try SQLiteStateStore(path: directory + "/state/sdn.sqlite")
+        for number in acknowledged {
+            #expect(try await finalStore.revision(number) != nil, "revision \(number) was acknowledged, then lost")
         }
         // Whatever was committed survived; applying the head converges.
         try sdn("apply", "--yes", check: true)
