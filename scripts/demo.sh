@@ -7,6 +7,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 scripts/setup.sh
 swift build --product sdn
+swift build --product sdnd
 sdn=.build/debug/sdn
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -37,3 +38,4 @@ echo "…"
 
 scripts/demo-firewall.sh
 scripts/demo-overlay.sh
+scripts/demo-daemon.sh
