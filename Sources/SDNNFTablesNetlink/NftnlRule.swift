@@ -42,6 +42,18 @@ final class NftnlRule {
         return Nftnl.bytes(data, length: length)
     }
 
+    /// The packets and bytes its counter expression holds (nil without one).
+    var counter: (packets: UInt64, bytes: UInt64)? {
+        guard let iterator = nftnl_expr_iter_create(pointer) else { return nil }
+        defer { nftnl_expr_iter_destroy(iterator) }
+        while let expression = nftnl_expr_iter_next(iterator) {
+            guard let name = nftnl_expr_get_str(expression, Nftnl.attribute(NFTNL_EXPR_NAME)), String(cString: name) == "counter" else { continue }
+            return (nftnl_expr_get_u64(expression, Nftnl.attribute(NFTNL_EXPR_CTR_PACKETS)),
+                    nftnl_expr_get_u64(expression, Nftnl.attribute(NFTNL_EXPR_CTR_BYTES)))
+        }
+        return nil
+    }
+
     /// The rule's expressions as values.
     var expressions: [KernelExpression] {
         guard let iterator = nftnl_expr_iter_create(pointer) else { return [] }

@@ -21,10 +21,13 @@ public final class LinkEventMonitor: Sendable {
     ///
     /// - Throws: ``RouteNetlinkError`` if the namespace cannot be entered or the socket cannot be opened
     ///   or subscribed; `NetnsError` if the reader's stop pipe cannot be made.
-    public init(namespace: NetworkNamespace) throws {
+    ///   `receiveBufferBytes` is the socket's buffer for bursts (8 MiB: a thousand links created at once
+    ///   fit); tests make it small to provoke an overrun cheaply.
+    public init(namespace: NetworkNamespace, receiveBufferBytes: Int32 = 8 << 20) throws {
         self.namespace = namespace
         let socket = try RouteSocket(
-            namespace: namespace, groups: [RTNLGRP_LINK.rawValue, RTNLGRP_IPV4_IFADDR.rawValue, RTNLGRP_IPV6_IFADDR.rawValue]
+            namespace: namespace, groups: [RTNLGRP_LINK.rawValue, RTNLGRP_IPV4_IFADDR.rawValue, RTNLGRP_IPV6_IFADDR.rawValue],
+            receiveBufferBytes: receiveBufferBytes
         )
         let subscription = Subscription(socket)
         reader = try SocketReaderThread(descriptor: socket.descriptor) { emit in subscription.readQueued(emit) }

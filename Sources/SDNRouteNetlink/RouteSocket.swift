@@ -20,7 +20,7 @@ final class RouteSocket {
     static let timeoutSeconds = 30
 
     /// Opens a NETLINK_ROUTE socket in `namespace`, subscribed to `groups` (RTNLGRP_* numbers).
-    init(namespace: NetworkNamespace, groups: [UInt32] = []) throws(RouteNetlinkError) {
+    init(namespace: NetworkNamespace, groups: [UInt32] = [], receiveBufferBytes: Int32 = 8 << 20) throws(RouteNetlinkError) {
         let descriptor: Int32
         do {
             descriptor = try namespace.openSocket(domain: AF_NETLINK, type: Int32(SOCK_RAW.rawValue), protocol: NETLINK_ROUTE)
@@ -53,7 +53,7 @@ final class RouteSocket {
         if !groups.isEmpty {
             // Notifications come in bursts (a thousand links created in a second); the kernel drops what
             // does not fit (ENOBUFS). SO_RCVBUFFORCE passes the rmem_max cap when we are root.
-            var size: Int32 = 8 << 20
+            var size = receiveBufferBytes
             if setsockopt(descriptor, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) < 0 {
                 _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
             }

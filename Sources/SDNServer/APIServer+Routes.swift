@@ -20,7 +20,7 @@ extension APIServer {
             try call.require(.read, on: "/")
             var headers: HTTPFields = [:]
             headers[.contentType] = "text/plain; version=0.0.4"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: server.metrics.exposition())))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: await server.metrics.exposition())))
         },
         Route(.get, "/v1/config") { server, call in try await server.getConfig(&call) },
         Route(.put, "/v1/config") { server, call in try await server.putConfig(&call) },

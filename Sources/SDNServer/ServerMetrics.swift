@@ -5,9 +5,13 @@ public import Prometheus
 /// swift-metrics with `PrometheusMetricsFactory(registry: metrics.registry)`.
 public final class ServerMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
+    /// More exposition text made at scrape time (the daemon's per-rule counters, read from the kernel
+    /// when asked rather than kept as series that go stale when rules go).
+    private let scrapeExtra: (@Sendable () async -> String)?
 
-    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), scrapeExtra: (@Sendable () async -> String)? = nil) {
         self.registry = registry
+        self.scrapeExtra = scrapeExtra
     }
 
     static let durationBuckets: [Duration] = [
@@ -22,5 +26,22 @@ public final class ServerMetrics: Sendable {
                                        buckets: Self.durationBuckets).record(duration)
     }
 
-    public func exposition() -> String { registry.emitToString() }
+    public func exposition() async -> String {
+        let extra = await scrapeExtra?() ?? ""
+        return registry.emitToString() + extra
+    }
+
+    /// `value` as a Prometheus label value (backslash, double quote and newline escaped).
+    public static func labelValue(_ value: String) -> String {
+        var escaped = ""
+        for character in value {
+            switch character {
+            case "\\": escaped += "\\\\"
+            case "\"": escaped += "\\\""
+            case "\n": escaped += "\\n"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
 }

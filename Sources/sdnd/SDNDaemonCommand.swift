@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import Prometheus
 import SDNDaemon
+import SDNNFTablesNetlink
 import SDNNetns
 import SDNServer
 import SDNStore
@@ -71,6 +72,9 @@ struct SDNDaemonCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "sdnd")
+        // Before anything makes a swift-metrics counter (the controller does in its init).
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let addresses = try (listeners.isEmpty ? ["unix:///run/sdn/sdnd.sock"] : listeners).map(ListenAddress.init(parsing:))
 
         let store: SQLiteStateStore
@@ -102,8 +106,8 @@ struct SDNDaemonCommand: AsyncParsableCommand {
         let controller = NodeController(store: store, kernel: kernel, options: options)
         let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
 
-        let metrics = ServerMetrics()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+        let firewall = kernel.firewall
+        let metrics = ServerMetrics(registry: registry, scrapeExtra: { await RuleCounterExposition.render(firewall) })
         let api = APIServer(store: store, control: controller, metrics: metrics, options: APIServerOptions(maximumBodySize: maxBody))
         for address in addresses {
             do { try address.prepare() } catch {
@@ -161,5 +165,20 @@ final class ReadinessGate: Sendable {
             return value == 0
         }
         if fire { action() }
+    }
+}
+
+/// The kernel's per-rule counters as Prometheus counters, labelled by the rule's stable id.
+enum RuleCounterExposition {
+    static func render(_ firewall: NetlinkFirewall) async -> String {
+        guard let counters = try? await firewall.ruleCounters(tables: NetlinkNodeKernel.ourTables), !counters.isEmpty else { return "" }
+        var text = "# HELP sdn_rule_packets_total Packets that matched the rule (its nftables counter), by stable rule id.\n# TYPE sdn_rule_packets_total counter\n"
+        var bytes = "# HELP sdn_rule_bytes_total Bytes that matched the rule, by stable rule id.\n# TYPE sdn_rule_bytes_total counter\n"
+        for counter in counters {
+            let labels = "family=\"\(counter.family.rawValue)\",chain=\"\(ServerMetrics.labelValue(counter.chain))\",rule=\"\(ServerMetrics.labelValue(counter.ruleID))\""
+            text += "sdn_rule_packets_total{\(labels)} \(counter.packets)\n"
+            bytes += "sdn_rule_bytes_total{\(labels)} \(counter.bytes)\n"
+        }
+        return text + bytes
     }
 }

@@ -81,12 +81,12 @@ final class DaemonEndToEndTests {
 
     // MARK: helpers
 
-    func startDaemon(drift: String = "repair") throws {
+    func startDaemon(drift: String = "repair", environment: [String: String] = [:]) throws {
         let sdnd = try #require(Self.product("sdnd"), "sdnd was not built next to the tests (run `swift build --build-tests`)")
         daemon = try BackgroundProcess(executable: sdnd,
                                        arguments: ["--state-dir", directory + "/state", "--listen", server, "--netns", namespaceName,
                                                    "--drift", drift, "--resync", "30", "--log-level", "debug"],
-                                       logPath: directory + "/sdnd.log")
+                                       logPath: directory + "/sdnd.log", environment: environment)
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if let daemon, !daemon.isRunning { Issue.record("sdnd exited: \(daemon.log)"); return }
@@ -159,6 +159,31 @@ final class DaemonEndToEndTests {
         let back = try FileManager.default.subpathsOfDirectory(atPath: pulled).filter { $0.hasSuffix("fw.yaml") }
         #expect(back.count == 1)
         if let path = back.first { #expect(try String(contentsOfFile: pulled + "/" + path, encoding: .utf8) == original) }
+    }
+
+    @Test func itTellsSystemdWhenItIsReadyAndWhenItStops() throws {
+        // systemd's side of Type=notify: a datagram socket named by NOTIFY_SOCKET.
+        let path = directory + "/notify.sock"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in for (index, byte) in path.utf8.enumerated() { buffer[index] = byte } }
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        try #require(bound == 0)
+        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        func receive() -> String {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = recv(fd, &buffer, buffer.count, 0)
+            return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
+        }
+        try startDaemon(environment: ["NOTIFY_SOCKET": path])
+        let ready = receive()
+        #expect(ready.contains("READY=1"), "got '\(ready)'")
+        #expect(try stopDaemon() == 0)
+        #expect(receive().contains("STOPPING=1"))
     }
 
     @Test func aTapCreatedByHandIsAttachedWithItsFirewall() throws {
@@ -290,6 +315,16 @@ final class DaemonEndToEndTests {
         try startDaemon()
         #expect(ping.wait(timeout: .seconds(30)) == 0, "ping: \(ping.log)")
         #expect(ping.log.contains("400 packets transmitted, 400 received"), "packets were lost across the restart: \(ping.log)")
+
+        // /metrics: the daemon's figures, and the kernel's counter of guest 102's ping rule by its id (each
+        // ping run is one conntrack flow: the rule sees its first packet, established takes the rest).
+        if ExecutableLookup.find("curl") != nil {
+            let metrics = try Shell.output(["curl", "-s", "--unix-socket", socketPath, "http://sdnd/metrics"])
+            #expect(metrics.contains("sdn_reconciles_total"), "\(metrics.prefix(2000))")
+            let pingRule = metrics.split(separator: "\n").first { $0.hasPrefix("sdn_rule_packets_total{") && $0.contains("chain=\"guest-102-net0-in\"") && !$0.contains("/policy") && !$0.contains("/ct-") && $0.contains("/r") }
+            let packets = pingRule.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
+            #expect(packets >= 1, "guest 102's ping rule counted \(packets) packets: \(pingRule ?? "no such series")")
+        }
     }
 
     @Test func killedDuringAppliesItRestartsConvergedWithItsStoreIntact() async throws {

@@ -86,7 +86,7 @@ import Testing
         var all: [DaemonEvent] { storage.events.withLock { $0 } }
         func kinds() -> [DaemonEvent.Kind] { all.map(\.kind) }
 
-        func waitFor(_ kind: DaemonEvent.Kind, count: Int = 1, seconds: Double = 10) async -> DaemonEvent? {
+        func waitFor(_ kind: DaemonEvent.Kind, count: Int = 1, seconds: Double = 30) async -> DaemonEvent? {
             let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
             while ContinuousClock.now < deadline {
                 let matching = all.filter { $0.kind == kind }

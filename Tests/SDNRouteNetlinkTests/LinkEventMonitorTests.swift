@@ -121,9 +121,11 @@ struct LinkEventMonitorTests {
 
     @Test func droppedNotificationsAreReportedAsAnOverrun() async throws {
         try await withTemporaryNetworkNamespace { namespace in
-            let monitor = try LinkEventMonitor(namespace: namespace)
+            // A small receive buffer, so that a few hundred links overflow it (thousands of links would hold
+            // the kernel's RTNL lock, which every namespace shares, long enough to stall other tests).
+            let monitor = try LinkEventMonitor(namespace: namespace, receiveBufferBytes: 16 << 10)
             // Nothing reads until the first stream: enough links overflow the socket's receive buffer.
-            let commands = (0..<6_000).map { "link add sdnb\($0) type bridge" }.joined(separator: "\n") + "\n"
+            let commands = (0..<300).map { "link add sdnb\($0) type bridge" }.joined(separator: "\n") + "\n"
             let script = FileManager.default.temporaryDirectory.appendingPathComponent("sdn-overrun-\(getpid()).ip")
             try commands.write(to: script, atomically: true, encoding: .utf8)
             defer { try? FileManager.default.removeItem(at: script) }
