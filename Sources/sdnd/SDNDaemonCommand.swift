@@ -23,9 +23,10 @@ struct SDNDaemonCommand: AsyncParsableCommand {
         commandName: "sdnd",
         abstract: "The sdn controller daemon: revisioned desired state, HTTP API, and the reconcile loop of one node.",
         discussion: """
-            Listens on unix:///run/sdn/sdnd.sock by default (mode 0660: the socket's file permissions are the
-            access control). TCP listeners (http://ADDRESS:PORT) require API tokens (`sdn token create`).
-            Stops on SIGTERM or SIGINT after the running apply finished; a restart adopts what the kernel holds.
+            Listens on unix:///run/sdn/sdnd.sock by default (mode 0660: the socket's file permissions are the \
+            access control). TCP listeners (http://127.0.0.1:PORT, loopback only in this build) require API \
+            tokens (`sdn token create`). Stops on SIGTERM or SIGINT after the running apply finished; a restart \
+            adopts what the kernel holds.
             """,
         version: version
     )
