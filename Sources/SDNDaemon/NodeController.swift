@@ -84,8 +84,13 @@ public actor NodeController: NodeControl {
     private let driftFound = Counter(label: "sdn_drift_found_total")
     private let reconciles = Counter(label: "sdn_reconciles_total")
 
+    /// Ruleset generations this controller committed (recent ones): their notifications are not drift.
+    private var ownGenerations: [UInt32] = []
+
     struct PendingWork {
-        var kernelRuleset = false
+        /// Generations of commits seen (nil: a commit whose generation is unknown).
+        var rulesetCommits: [UInt32?] = []
+        var kernelRuleset: Bool { !rulesetCommits.isEmpty }
         var overrun = false
         var resync = false
         var target = false
@@ -145,6 +150,8 @@ public actor NodeController: NodeControl {
                     do { try await Task.sleep(for: self.options.debounce) } catch { return }
                     let work = await self.takePending()
                     if work.isEmpty { continue }
+                    // (Own commits are filtered inside the serialized reconcile, after the apply that
+                    // made them has recorded their generations.)
                     _ = await self.serialized { await $0.reconcileNow(work, reason: work.reason) }
                 }
             }
@@ -163,7 +170,7 @@ public actor NodeController: NodeControl {
     private func note(_ trigger: KernelTrigger) {
         switch trigger {
         case .link(let event): pending.links.append(event)
-        case .ruleset: pending.kernelRuleset = true
+        case .ruleset(let generation): pending.rulesetCommits.append(generation)
         case .overrun: pending.overrun = true
         }
         wake?.yield()
@@ -182,6 +189,13 @@ public actor NodeController: NodeControl {
     private func takePending() -> PendingWork {
         defer { pending = PendingWork() }
         return pending
+    }
+
+    /// `work` without the commits this controller made itself (its own applies notify it too).
+    private func withoutOwnCommits(_ work: PendingWork) -> PendingWork {
+        var filtered = work
+        filtered.rulesetCommits = work.rulesetCommits.filter { generation in generation.map { !ownGenerations.contains($0) } ?? true }
+        return filtered
     }
 
     /// Runs `body` after the reconcile running now (if any) finished.
@@ -221,7 +235,9 @@ public actor NodeController: NodeControl {
 
     /// Brings the kernel to the target revision; what it reports depends on why it ran: an apply of a
     /// new target, a port that appeared, or drift.
-    private func reconcileNow(_ work: PendingWork, reason: String) async -> NodeApplyResult? {
+    private func reconcileNow(_ unfiltered: PendingWork, reason: String) async -> NodeApplyResult? {
+        let work = withoutOwnCommits(unfiltered)
+        if work.isEmpty { return nil }
         reconciles.increment()
         let node = nodeName
         guard let target = try? await store.target() else { return nil }
@@ -244,8 +260,14 @@ public actor NodeController: NodeControl {
         if newTarget {
             broadcaster.publish(DaemonEvent(kind: .applyStarted, node: nodeName, revision: target, message: "applying revision \(target) (\(reason))"))
         }
+        // Links that came or went, and nothing else: the firewall (keyed by interface names) is not
+        // involved, and reading a large ruleset back would cost more than the attachment itself.
+        let linksOnly = !newTarget && !work.target && !work.overrun && !work.resync && !work.kernelRuleset && !work.links.isEmpty
+        var desired = compiled.desired
+        if linksOnly { desired.firewall = nil }
         let started = ContinuousClock.now
-        let report = await kernel.reconciler.reconcile(compiled.desired, dryRun: false, approve: nil)
+        let report = await kernel.reconciler.reconcile(desired, dryRun: false, approve: nil)
+        rememberOwnCommits(report)
         let elapsed = ContinuousClock.now - started
         lastReconcile = Date()
         let result = NodeApplyResult(node: node.isEmpty ? report.node : node, revision: target, converged: report.converged,
@@ -283,6 +305,11 @@ public actor NodeController: NodeControl {
         }
         await recordStatus()
         return result
+    }
+
+    private func rememberOwnCommits(_ report: ReconcileReport) {
+        ownGenerations += report.rounds.flatMap(\.report.firewallGenerations)
+        if ownGenerations.count > 64 { ownGenerations.removeFirst(ownGenerations.count - 64) }
     }
 
     private func reportDrift(_ compiled: RevisionCompiler.Compiled, target: RevisionNumber) async -> NodeApplyResult? {

@@ -6,8 +6,9 @@ public import SDNReconciler
 public enum KernelTrigger: Hashable, Sendable {
     /// A link appeared, changed or went (a guest's tap or veth, or someone's `ip link`).
     case link(LinkEvent)
-    /// Someone committed an nf_tables transaction (perhaps the daemon itself).
-    case ruleset
+    /// Someone committed an nf_tables transaction (perhaps the daemon itself: its own commits are
+    /// known by their generation).
+    case ruleset(generation: UInt32?)
     /// Notifications were lost (socket overrun): only a full check can tell what changed.
     case overrun
 }

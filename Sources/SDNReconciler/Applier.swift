@@ -69,6 +69,7 @@ public struct Applier: Sendable {
             guard let firewall else { throw ApplierError(message: "the plan has a firewall step but no firewall dataplane was given") }
             let result = try await firewall.apply(transaction.changes, expectedGeneration: transaction.expectedGeneration)
             report.firewallMessages += result.messageCount
+            report.firewallGenerations.append(result.generation)
         }
     }
 
@@ -90,6 +91,9 @@ public struct Applier: Sendable {
 public struct ApplyReport: Hashable, Sendable {
     public var linkWrites = 0
     public var firewallMessages = 0
+    /// The ruleset generations this apply's transactions committed (a daemon tells its own commits
+    /// from someone else's by them).
+    public var firewallGenerations: [UInt32] = []
     public var elapsed: Duration = .zero
     public init() {}
 }

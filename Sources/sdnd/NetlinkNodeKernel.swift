@@ -79,7 +79,12 @@ struct NetlinkNodeKernel: NodeKernel {
                         do {
                             let monitor = try RulesetChangeMonitor(namespace: namespace)
                             for await change in monitor.events() {
-                                if change == .overrun { continuation.yield(.overrun) } else { continuation.yield(.ruleset) }
+                                // One NEWGEN ends every commit: one trigger per transaction, with its generation.
+                                if change == .overrun {
+                                    continuation.yield(.overrun)
+                                } else if change.kind == .newGeneration {
+                                    continuation.yield(.ruleset(generation: change.generation))
+                                }
                             }
                         } catch {
                             logger.warning("nf_tables notifications: \(error)")

@@ -218,9 +218,14 @@ final class DaemonEndToEndTests {
         }
         let ruleHandle = try #require(handle, "no port-80 rule in \(listing)")
         try Shell.output(["nft", "delete", "rule", "inet", "sdn", chain, "handle", ruleHandle], in: namespace)
-        #expect(try guestChainRules().count < before.count)
+        // (It may be back before we look again: the daemon sees the commit at once.)
         let repaired = try waitUntil { try guestChainRules().count == before.count }
         #expect(repaired != nil, "the rule was not put back: \(daemon?.log.suffix(3000) ?? "")")
+        if ExecutableLookup.find("curl") != nil {
+            let metrics = try Shell.output(["curl", "-s", "--unix-socket", socketPath, "http://sdnd/metrics"])
+            let repairs = metrics.split(separator: "\n").first { $0.hasPrefix("sdn_drift_repairs_total") }
+            #expect(repairs.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0 >= 1, "no repair counted: \(repairs ?? "no series")")
+        }
     }
 
     @Test func reportModeLeavesTheEditAndSaysSo() throws {

@@ -46,6 +46,7 @@ import Testing
     final class ScriptedKernel: NodeKernel {
         let linkPlane: InMemoryLinkDataplane
         let firewallPlane = InMemoryFirewallDataplane()
+        let countingFirewall: CountingFirewall
         let triggerStream: AsyncStream<KernelTrigger>
         let triggerContinuation: AsyncStream<KernelTrigger>.Continuation
         private let reconcilersMade = Mutex(0)
@@ -53,19 +54,35 @@ import Testing
         init() {
             linkPlane = InMemoryLinkDataplane(ObservedNetwork(links: [ObservedLink(spec: LinkSpec(name: "eth0", kind: .other(""), mtu: 1500, up: true), index: 2, operationallyUp: true)]))
             (triggerStream, triggerContinuation) = AsyncStream.makeStream(of: KernelTrigger.self)
+            countingFirewall = CountingFirewall(firewallPlane)
         }
 
         var reconcilerCount: Int { reconcilersMade.withLock { $0 } }
 
         var reconciler: NodeReconciler {
             reconcilersMade.withLock { $0 += 1 }
-            return NodeReconciler(links: linkPlane, firewall: firewallPlane,
+            return NodeReconciler(links: linkPlane, firewall: countingFirewall,
                                   firewallTables: [(.inet, FirewallNaming.tableName), (.bridge, FirewallNaming.tableName)])
         }
 
         var links: (any LinkDataplane)? { linkPlane }
         func features() async -> KernelFeatures { .full }
         func triggers() -> AsyncStream<KernelTrigger> { triggerStream }
+    }
+
+    /// The in-memory firewall, counting reads.
+    final class CountingFirewall: FirewallDataplane {
+        let kernel: InMemoryFirewallDataplane
+        private let reads = Mutex(0)
+        init(_ kernel: InMemoryFirewallDataplane) { self.kernel = kernel }
+        var readCount: Int { reads.withLock { $0 } }
+        func observe(tables: [(TableFamily, String)]) async throws -> ObservedFirewall {
+            reads.withLock { $0 += 1 }
+            return try await kernel.observe(tables: tables)
+        }
+        func apply(_ changes: [FirewallChange], expectedGeneration: UInt32?) async throws(FirewallApplyError) -> FirewallApplyReport {
+            try await kernel.apply(changes, expectedGeneration: expectedGeneration)
+        }
     }
 
     /// Collects events; `next(_:)` waits (bounded) for one of a kind.
@@ -155,7 +172,7 @@ import Testing
         defer { loop.cancel() }
         try kernel.firewallPlane.commitAsAnotherWriter([.deleteTable(.inet, FirewallNaming.tableName)])
         #expect(Set(kernel.firewallPlane.ruleset.canonical().tables) != applied)
-        kernel.triggerContinuation.yield(.ruleset)
+        kernel.triggerContinuation.yield(.ruleset(generation: kernel.firewallPlane.generation))
         let repaired = await events.waitFor(.driftRepaired)
         #expect(repaired != nil, "events: \(events.kinds())")
         #expect(Set(kernel.firewallPlane.ruleset.canonical().tables) == applied, "the repaired ruleset differs from the applied one")
@@ -168,7 +185,7 @@ import Testing
         defer { loop.cancel() }
         try kernel.firewallPlane.commitAsAnotherWriter([.deleteTable(.inet, FirewallNaming.tableName)])
         let drifted = kernel.firewallPlane.ruleset
-        kernel.triggerContinuation.yield(.ruleset)
+        kernel.triggerContinuation.yield(.ruleset(generation: kernel.firewallPlane.generation))
         #expect(await events.waitFor(.driftFound) != nil, "events: \(events.kinds())")
         #expect(kernel.firewallPlane.ruleset == drifted, "report mode changed the ruleset")
         #expect(try await controller.status().drift)
@@ -190,6 +207,40 @@ import Testing
         #expect(try await controller.status().portsPlugged == ["tap101i0"])
         // Attaching a port is the loop's job, not a drift repair.
         #expect(!events.kinds().contains(.driftRepaired), "\(events.all.map(\.message))")
+    }
+
+    @Test func itsOwnCommitsAreNotDrift() async throws {
+        let (controller, kernel, _, events) = try await makeController()
+        let result = try await controller.apply(revision: nil, author: "test")
+        #expect(result.converged)
+        let loop = Task { await controller.run() }
+        defer { loop.cancel() }
+        // The loop's own start (a drift check) first.
+        let settled = ContinuousClock.now + .seconds(30)
+        while kernel.reconcilerCount < 2 && ContinuousClock.now < settled { try await Task.sleep(for: .milliseconds(5)) }
+        let before = kernel.reconcilerCount
+        // The notification of the daemon's own commit: nothing to check.
+        kernel.triggerContinuation.yield(.ruleset(generation: kernel.firewallPlane.generation))
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(kernel.reconcilerCount == before, "its own commit made \(kernel.reconcilerCount - before) reconciles")
+        // Someone else's commit (another generation) is checked.
+        try kernel.firewallPlane.commitAsAnotherWriter([.deleteTable(.inet, FirewallNaming.tableName)])
+        kernel.triggerContinuation.yield(.ruleset(generation: kernel.firewallPlane.generation))
+        #expect(await events.waitFor(.driftRepaired) != nil, "events: \(events.kinds())")
+    }
+
+    @Test func aGuestPortAppearingDoesNotReadTheFirewall() async throws {
+        let (controller, kernel, _, events) = try await makeController()
+        _ = try await controller.apply(revision: nil, author: "test")
+        let loop = Task { await controller.run() }
+        defer { loop.cancel() }
+        let settled = ContinuousClock.now + .seconds(30)
+        while kernel.reconcilerCount < 2 && ContinuousClock.now < settled { try await Task.sleep(for: .milliseconds(5)) }
+        let reads = kernel.countingFirewall.readCount
+        try await kernel.linkPlane.perform(.createLink(LinkSpec(name: "tap101i0", kind: .tap, up: false)))
+        kernel.triggerContinuation.yield(.link(.added(name: "tap101i0", index: 50)))
+        #expect(await events.waitFor(.portPlugged) != nil)
+        #expect(kernel.countingFirewall.readCount == reads, "attaching a port read the ruleset \(kernel.countingFirewall.readCount - reads) times")
     }
 
     @Test func aBurstOfNotificationsIsOneReconcile() async throws {
