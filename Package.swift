@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(name: "sdn-probe"),
         // Writes revisions until killed, for the store's crash test (SDNStoreTests kills it with SIGKILL).
         .executableTarget(name: "sdn-store-torture", dependencies: ["SDNStore"]),
-        .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane", "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink"]),
+        .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNConfig", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane", "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink"]),
 
         // nftables over netlink: the only module that imports libnftnl and libmnl.
         .systemLibrary(name: "CNFTNL", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),

@@ -10,8 +10,8 @@ packages=(
   nftables iproute2 iputils-ping netcat-openbsd procps
   # the test summary and the broadcast listeners of the traffic tests
   python3
-  # throughput benchmark (sdn-bench per-packet)
-  iperf3
+  # throughput benchmark (sdn-bench per-packet); HTTP reference load of scripts/bench-daemon.sh
+  iperf3 wrk
   # kernel lab (scripts/kernel-lab/build.sh): a Debian kernel booted under QEMU with a busybox initramfs
   qemu-system-x86 busybox-static cpio
 )

@@ -14,6 +14,8 @@ struct SyntheticCluster {
     /// Addresses between consecutive /30 entries: 4 makes them adjacent (the compiler merges them into one
     /// interval), 8 leaves gaps so every entry stays a set element.
     var ipSetStride = 4
+    /// The first guest's VMID (the others follow).
+    var firstGuestID = 1000
 
     func state() -> DesiredState {
         var state = DesiredState()
@@ -37,7 +39,7 @@ struct SyntheticCluster {
             ])
         }
         for index in 0..<guests {
-            let id = 1000 + index
+            let id = firstGuestID + index
             let vnet = "vnet\(index % 4)"
             let nics = (0..<nicsPerGuest).map { nic in
                 GuestNIC(index: nic, attachment: .vnet(vnet), mac: mac(index, nic),

@@ -6,6 +6,7 @@ import SDNNFTables
 // sdn-bench: release-built benchmarks whose figures go into BENCHMARKS.md.
 //   swift build -c release --product sdn-bench && .build/release/sdn-bench [compile|render|cold-apply|guest-change|ipset|per-packet] [--guests=N,M] [--iterations=N]
 //   .build/release/sdn-bench links-cold [--vnets 1000] | fdb [--entries 10000] | links-reconcile [--guests=1000]
+//   .build/release/sdn-bench gen-config | api-latency | rule-change | tap-attach   (the daemon's: see scripts/bench-daemon.sh)
 // The kernel benchmarks need root; each works in network namespaces it creates and deletes.
 
 func measure<T>(_ label: String, repeat count: Int = 1, _ body: () throws -> T) rethrows -> (T, [Double]) {
@@ -29,7 +30,15 @@ func report(_ label: String, _ samples: [Double]) {
 }
 
 /// Benchmark names: words that are neither options nor option values (`--vnets 1000`).
-let arguments = Set(CommandLine.arguments.dropFirst().filter { !$0.hasPrefix("--") && Int($0) == nil })
+let arguments: Set<String> = {
+    var names: Set<String> = []
+    var words = CommandLine.arguments.dropFirst().makeIterator()
+    while let word = words.next() {
+        if valueOptions.contains(word) { _ = words.next(); continue }
+        if !word.hasPrefix("--") && Int(word) == nil { names.insert(word) }
+    }
+    return names
+}()
 /// With no names, only the pure benchmarks run (compile); the kernel ones must be named.
 func wants(_ name: String) -> Bool { arguments.isEmpty || arguments.contains(name) }
 func wantsKernel(_ name: String) -> Bool { arguments.contains(name) }
@@ -77,6 +86,10 @@ do {
     if wantsKernel("links-reconcile") { try await benchLinksReconcile() }
     if wantsKernel("links-cold") { try await benchLinksCold() }
     if wantsKernel("fdb") { try await benchFDB() }
+    if wantsKernel("gen-config") { try generateConfig() }
+    if wantsKernel("api-latency") { try benchAPILatency() }
+    if wantsKernel("rule-change") { try await benchRuleChange() }
+    if wantsKernel("tap-attach") { try await benchTapAttach() }
 } catch {
     print("benchmark failed: \(error)")
     exit(1)
