@@ -385,7 +385,7 @@ public actor NodeController: NodeControl {
     }
 
     public func status() async throws -> NodeStatusReport {
-        let head = try await store.head()?.number
+        let head = try await store.headNumber()
         let target = try await store.target()
         var missing: [String] = []
         if let compiled = compiled?.result { missing = compiled.guestPorts.filter { !presentPorts.contains($0) } }

@@ -56,7 +56,7 @@ extension APIServer {
         },
         Route(.get, "/v1/status") { server, call in
             try call.require(.read, on: "/")
-            let head = try await server.store.head()?.number
+            let head = try await server.store.headNumber()
             let target = try await server.store.target()
             return try APIServer.json(StatusJSON(head: head, target: target, pending: head != target && head != nil, nodes: [try await server.control.status()]))
         },

@@ -184,6 +184,10 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
+    public func headNumber() async throws -> RevisionNumber? {
+        try await read { db in try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM revision") }
+    }
+
     public func history(limit: Int, before: RevisionNumber?) async throws -> [RevisionSummary] {
         guard limit > 0 else { return [] }
         return try await read { db in

@@ -180,6 +180,8 @@ public protocol StateStore: Sendable {
                         expectedHead: RevisionNumber??) async throws -> Revision
     func revision(_ number: RevisionNumber) async throws -> Revision?
     func head() async throws -> Revision?
+    /// The head's number alone (status pages ask often; the documents can be megabytes).
+    func headNumber() async throws -> RevisionNumber?
     /// Newest first; `before` pages backwards.
     func history(limit: Int, before: RevisionNumber?) async throws -> [RevisionSummary]
 
@@ -207,4 +209,8 @@ public protocol StateStore: Sendable {
     /// Changes made through this store (by this process, or by others sharing it where the
     /// implementation can see them), from now on.
     func changes() -> AsyncStream<StoreChange>
+}
+
+extension StateStore {
+    public func headNumber() async throws -> RevisionNumber? { try await head()?.number }
 }

@@ -44,6 +44,7 @@ public enum StateStoreContract {
     public static func firstRevisionIsOneWithoutParent(_ makeStore: Factory) async throws {
         let store = try await makeStore()
         #expect(try await store.head() == nil)
+        #expect(try await store.headNumber() == nil)
         #expect(try await store.history(limit: 10, before: nil).isEmpty)
         let first = try await store.createRevision(documents: [demo], author: "unix:uid=0", message: "first", expectedHead: nil)
         #expect(first.number == 1)
@@ -65,6 +66,7 @@ public enum StateStoreContract {
             #expect(revision.summary.parent == (expected == 1 ? nil : expected - 1))
         }
         #expect(try await store.head()?.number == 5)
+        #expect(try await store.headNumber() == 5)
     }
 
     public static func expectedHeadMatchOrMismatch(_ makeStore: Factory) async throws {
