@@ -84,8 +84,10 @@ public actor NodeController: NodeControl {
     private let driftFound = Counter(label: "sdn_drift_found_total")
     private let reconciles = Counter(label: "sdn_reconciles_total")
 
-    /// Ruleset generations this controller committed (recent ones): their notifications are not drift.
-    private var ownGenerations: [UInt32] = []
+    /// The newest ruleset generation this controller committed. A commit notification with a generation
+    /// up to it is not drift: it is ours, or another writer's from before our last apply, which planned
+    /// against it (or, if it raced, was refused by the generation guard and planned again).
+    private var ownGenerationHighWater: UInt32?
 
     struct PendingWork {
         /// Generations of commits seen (nil: a commit whose generation is unknown).
@@ -194,7 +196,10 @@ public actor NodeController: NodeControl {
     /// `work` without the commits this controller made itself (its own applies notify it too).
     private func withoutOwnCommits(_ work: PendingWork) -> PendingWork {
         var filtered = work
-        filtered.rulesetCommits = work.rulesetCommits.filter { generation in generation.map { !ownGenerations.contains($0) } ?? true }
+        filtered.rulesetCommits = work.rulesetCommits.filter { generation in
+            guard let generation, let highWater = ownGenerationHighWater else { return true }
+            return generation > highWater
+        }
         return filtered
     }
 
@@ -308,8 +313,9 @@ public actor NodeController: NodeControl {
     }
 
     private func rememberOwnCommits(_ report: ReconcileReport) {
-        ownGenerations += report.rounds.flatMap(\.report.firewallGenerations)
-        if ownGenerations.count > 64 { ownGenerations.removeFirst(ownGenerations.count - 64) }
+        if let newest = report.rounds.flatMap(\.report.firewallGenerations).max() {
+            ownGenerationHighWater = max(newest, ownGenerationHighWater ?? 0)
+        }
     }
 
     private func reportDrift(_ compiled: RevisionCompiler.Compiled, target: RevisionNumber) async -> NodeApplyResult? {
