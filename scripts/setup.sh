@@ -8,8 +8,8 @@ packages=(
   pkg-config libnl-3-dev libnftnl-dev libmnl-dev libvirt-dev libsqlite3-dev
   # reference tools the tests use to check what sdn did to the kernel
   nftables iproute2 iputils-ping netcat-openbsd procps
-  # the test summary and the broadcast listeners of the traffic tests
-  python3
+  # the test summary and the broadcast listeners of the traffic tests; venv for schemathesis (scripts/api-conformance.sh)
+  python3 python3-venv
   # throughput benchmark (sdn-bench per-packet); HTTP reference load of scripts/bench-daemon.sh
   iperf3 wrk
   # kernel lab (scripts/kernel-lab/build.sh): a Debian kernel booted under QEMU with a busybox initramfs

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up the machine and runs every test: unit, golden, kernel (in namespaces it creates), CLI.
+# Sets up the machine and runs every test: unit, golden, kernel (in namespaces it creates), CLI, and the
+# HTTP API against its OpenAPI document.
 # Tests that need something missing are skipped with the reason printed and counted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +61,27 @@ else
   status=$pass_status
   run_pass --filter "$isolated"
   if ((pass_status != 0)); then status=$pass_status; fi
+fi
+
+# The HTTP API against its OpenAPI document (scripts/api-conformance.sh), after the tests pass and only in a
+# full run. It is one counted check: its result goes into the log in Swift Testing's words for the summary.
+conformance="Test \"API conformance (schemathesis)\""
+if (($#)); then
+  :
+elif ((status != 0)); then
+  echo "➜ $conformance skipped: the Swift tests failed; fix them first" >> .build/test-output.txt
+else
+  conformance_status=0
+  scripts/api-conformance.sh > >(tee .build/api-conformance.txt) 2>&1 || conformance_status=$?
+  sleep 1  # let tee flush
+  summary=$(grep '^api-conformance: ' .build/api-conformance.txt | tail -1 || true)
+  summary=${summary#api-conformance: }
+  case $conformance_status in
+    0) echo "✔ $conformance passed" >> .build/test-output.txt ;;
+    77) echo "➜ $conformance skipped: ${summary#skipped: }" >> .build/test-output.txt ;;
+    *) echo "✘ $conformance failed: ${summary:-status $conformance_status}" >> .build/test-output.txt
+       status=1 ;;
+  esac
 fi
 
 scripts/summarize-tests.py .build/test-output.txt || true

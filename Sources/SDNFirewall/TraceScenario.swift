@@ -44,7 +44,10 @@ public enum TraceScenario {
             if let address = try? IPAddress(text) { return .address(address) }
             if text == "node" { return .node }
             let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
-            let guestText = parts[0]
+            // An empty text, or one of slashes only, splits into nothing.
+            guard let guestText = parts.first else {
+                throw TraceError("'\(text)' names no endpoint; write a guest (101, 101/net0, web1/net0), node, or an address")
+            }
             let guest = Int(guestText).flatMap { state.guest(id: $0) } ?? state.guests.first { $0.name == guestText }
             guard let guest else {
                 throw TraceError("'\(text)' is neither an address, `node`, nor a guest" + (Suggestion.hint(for: guestText, in: state.guests.map(\.name) + state.guests.map { String($0.id) }).map { "; \($0)" } ?? ""))

@@ -234,6 +234,9 @@ extension APIServer {
 
     // MARK: tokens
 
+    /// Ten years, in seconds: `expiresInSeconds`' maximum in the spec.
+    static let longestTokenLifetime = 315_360_000
+
     func createToken(_ call: inout APICall) async throws -> Response {
         try call.require(.tokens, on: "/tokens")
         struct Body: Decodable {
@@ -248,8 +251,10 @@ extension APIServer {
         }
         let prefix = body.pathPrefix ?? "/"
         guard prefix.hasPrefix("/") else { throw APIError.badRequest("pathPrefix must start with '/', e.g. /vnets/web", field: "pathPrefix") }
-        if let seconds = body.expiresInSeconds, seconds < 1 {
-            throw APIError.badRequest("expiresInSeconds must be at least 1 (leave it out for a token that does not expire)", field: "expiresInSeconds")
+        // Bounded so that the expiry stays a four-digit-year RFC 3339 time (the spec's date-time).
+        if let seconds = body.expiresInSeconds, !(1...Self.longestTokenLifetime).contains(seconds) {
+            throw APIError.badRequest("expiresInSeconds must be from 1 to \(Self.longestTokenLifetime) (ten years), not \(seconds); leave it out for a token that does not expire",
+                                      field: "expiresInSeconds")
         }
         var random = SystemRandomNumberGenerator()
         let secretBytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &random) }

@@ -125,6 +125,10 @@ public final class APIServer: Sendable {
             }
             response = Self.errorResponse(apiError)
             call.audit.detail = apiError.message
+        } catch let error as NodeControlError {
+            let apiError = Self.apiError(error)
+            response = Self.errorResponse(apiError)
+            call.audit.detail = apiError.message
         } catch {
             let apiError = APIError(.internalServerError, code: "internal", "the server failed: \(error)")
             response = Self.errorResponse(apiError)
@@ -139,6 +143,21 @@ public final class APIServer: Sendable {
             _ = try? await store.appendAudit(entry)
         }
         return response
+    }
+
+    /// The node's refusals as the spec words them: a revision this node cannot run is the state's fault
+    /// (409), not the server's; only a kernel that cannot be read is a server failure.
+    static func apiError(_ error: NodeControlError) -> APIError {
+        switch error {
+        case .noRevision:
+            .conflict("there is no revision yet; push a configuration first (PUT /v1/config or 'sdn push')")
+        case .noSuchRevision(let number):
+            .notFound("no revision \(number); GET /v1/revisions lists them", field: "revision")
+        case .invalidRevision(let number, let failure):
+            .conflict("revision \(number) cannot run on this node: \(failure); push a configuration that describes it, or name another revision")
+        case .kernel(let message):
+            APIError(.internalServerError, code: "internal", "the node failed: \(message)")
+        }
     }
 
     private func unixCaller(_ context: APIRequestContext) async -> Caller {

@@ -315,11 +315,18 @@ enum ConfigWorkspace {
                 message += " (at character \(column) of the rule)"
             }
             var apiError = APIError(.unprocessableContent, code: "invalid-rule", message + (error.hint.map { "; \($0)" } ?? ""), field: "rule")
-            apiError.diagnostics = nil
+            // The spec's InvalidEdit always has diagnostics; the wrapper document's file and lines mean nothing to the caller.
+            apiError.diagnostics = [DiagnosticJSON(error)].map { diagnostic in
+                var diagnostic = diagnostic
+                (diagnostic.file, diagnostic.line, diagnostic.column, diagnostic.message) = (nil, nil, nil, message)
+                return diagnostic
+            }
             throw apiError
         }
         guard var rule = loaded.state.firewall.cluster.rules.first, loaded.state.firewall.cluster.rules.count == 1 else {
-            throw APIError(.unprocessableContent, code: "invalid-rule", "'\(line)' is not one rule; write e.g. 'in accept tcp dport 22'", field: "rule")
+            var apiError = APIError(.unprocessableContent, code: "invalid-rule", "'\(line)' is not one rule; write e.g. 'in accept tcp dport 22'", field: "rule")
+            apiError.diagnostics = []
+            throw apiError
         }
         rule.origin = nil
         rule.sourcePath = nil

@@ -448,5 +448,10 @@ import Testing
         // Endpoints by name and `node`.
         #expect(try TraceScenario.Endpoint.parse("web2/net0", in: try Self.state) == .guest(id: 102, nic: 0))
         #expect(try TraceScenario.Endpoint.parse("node", in: try Self.state) == .node)
+        // Nothing to name (an empty `from` of POST /v1/trace once crashed sdnd here) is refused.
+        let state = try Self.state
+        for text in ["", "/", "//net0"] {
+            #expect(throws: TraceScenario.TraceError.self) { try TraceScenario.Endpoint.parse(text, in: state) }
+        }
     }
 }

@@ -3,63 +3,14 @@ import Hummingbird
 import SDNDaemon
 import SDNServer
 import SDNStore
+import SDNTesting
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A store for the API's tests until the shared in-memory store lands: revisions, target, tokens, audit.
-actor MemoryStore: StateStore {
-    var revisions: [Revision] = []
-    var targetNumber: RevisionNumber?
-    var statuses: [String: NodeApplyStatus] = [:]
-    var auditLog: [AuditEntry] = []
-    var tokenTable: [(APIToken, [UInt8])] = []
-    var watchers: [AsyncStream<StoreChange>.Continuation] = []
-
-    func createRevision(documents: [StoredDocument], author: String, message: String, expectedHead: RevisionNumber??) async throws -> Revision {
-        let head = revisions.last?.number
-        if let expected = expectedHead, expected != head { throw StateStoreError.headMoved(expected: expected, actual: head) }
-        let number = (head ?? 0) + 1
-        let revision = Revision(summary: RevisionSummary(number: number, parent: head, author: author, createdAt: Date(), message: message),
-                                documents: documents, diff: "")
-        revisions.append(revision)
-        for watcher in watchers { watcher.yield(.revisionCreated(number)) }
-        return revision
-    }
-    func revision(_ number: RevisionNumber) async throws -> Revision? { revisions.first { $0.number == number } }
-    func head() async throws -> Revision? { revisions.last }
-    func history(limit: Int, before: RevisionNumber?) async throws -> [RevisionSummary] {
-        Array(revisions.reversed().filter { before == nil || $0.number < before! }.prefix(limit).map(\.summary))
-    }
-    func target() async throws -> RevisionNumber? { targetNumber }
-    func setTarget(_ number: RevisionNumber, author: String) async throws { targetNumber = number }
-    func recordNodeStatus(_ status: NodeApplyStatus) async throws { statuses[status.node] = status }
-    func nodeStatuses() async throws -> [NodeApplyStatus] { Array(statuses.values) }
-    func appendAudit(_ entry: AuditEntry) async throws -> AuditEntry {
-        var entry = entry
-        entry.sequence = Int64(auditLog.count + 1)
-        auditLog.append(entry)
-        return entry
-    }
-    func audit(after: Int64, limit: Int) async throws -> [AuditEntry] { Array(auditLog.filter { $0.sequence > after }.prefix(limit)) }
-    func addToken(_ token: APIToken, secretHash: [UInt8]) async throws { tokenTable.append((token, secretHash)) }
-    func token(secretHash: [UInt8]) async throws -> APIToken? { tokenTable.first { $0.1 == secretHash }?.0 }
-    func tokens() async throws -> [APIToken] { tokenTable.map(\.0) }
-    func revokeToken(id: String, at: Date) async throws {
-        guard let index = tokenTable.firstIndex(where: { $0.0.id == id }) else { throw StateStoreError.noSuchToken(id) }
-        tokenTable[index].0.revokedAt = at
-    }
-    nonisolated func changes() -> AsyncStream<StoreChange> {
-        let (stream, continuation) = AsyncStream<StoreChange>.makeStream()
-        Task { await self.watch(continuation) }
-        return stream
-    }
-    private func watch(_ continuation: AsyncStream<StoreChange>.Continuation) { watchers.append(continuation) }
-}
-
 /// A NodeControl that answers from a script: it tests routing and errors, not what a node can do.
 struct ScriptedControl: NodeControl {
-    let store: MemoryStore
+    let store: InMemoryStateStore
     var nodeName: String { "demo1" }
     func plan(revision: RevisionNumber?) async throws -> NodePlan {
         NodePlan(node: nodeName, revision: revision ?? 0, text: "scripted plan", steps: 1, firewallChanges: 2, conflicts: [], diagnostics: [])
@@ -129,7 +80,7 @@ enum TestHTTP {
     static func send(_ endpoint: Endpoint, _ method: String, _ path: String, json: Any? = nil, body: Data? = nil,
                      headers: [String: String] = [:]) async throws -> HTTPReply {
         let payload = try body ?? json.map { try JSONSerialization.data(withJSONObject: $0, options: [.fragmentsAllowed]) }
-        return try await Task.detached {
+        return try await onOwnThread {
             let fd = try connect(endpoint)
             defer { close(fd) }
             var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
@@ -154,7 +105,7 @@ enum TestHTTP {
                 received.append(contentsOf: buffer[0..<count])
             }
             return try parse(received)
-        }.value
+        }
     }
 
     static func parse(_ data: Data) throws -> HTTPReply {
@@ -184,7 +135,7 @@ enum TestHTTP {
 
     /// Opens the event stream and returns what arrived until `until` appears in it.
     static func readStream(_ endpoint: Endpoint, _ path: String, until marker: String) async throws -> String {
-        try await Task.detached {
+        try await onOwnThread {
             let fd = try connect(endpoint)
             defer { close(fd) }
             let head = "GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -197,13 +148,22 @@ enum TestHTTP {
                 received += String(decoding: buffer[0..<count], as: UTF8.self)
             }
             return received
-        }.value
+        }
+    }
+
+    /// Runs blocking socket calls on a thread of their own. On the concurrency pool (as wide as the
+    /// machine has cores) two clients waiting in recv() would leave no thread for the in-process server
+    /// to answer them on.
+    static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+        }
     }
 }
 
 /// The API served on a Unix socket in a temporary directory and on 127.0.0.1 (an ephemeral port), for one test.
 struct RunningServer {
-    let store: MemoryStore
+    let store: InMemoryStateStore
     let api: APIServer
     let unix: Endpoint
     let tcp: Endpoint
@@ -211,7 +171,7 @@ struct RunningServer {
     let directory: String
 
     static func start(options: APIServerOptions = APIServerOptions()) async throws -> RunningServer {
-        let store = MemoryStore()
+        let store = InMemoryStateStore()
         let api = APIServer(store: store, control: ScriptedControl(store: store), options: options)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sdnd-api-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
