@@ -14,7 +14,7 @@ extension APIServer {
         call.audit.object = object
         for _ in 0..<options.editAttempts {
             let head = try await store.head()
-            var state = try head.map { try ConfigWorkspace.state(of: $0) } ?? DesiredState()
+            var state = try head.map { try self.state(of: $0) } ?? DesiredState()
             let result = try change(&state)
             let documents = try ConfigWorkspace.render(state)
             let (validated, diagnostics) = await ConfigWorkspace.check(ConfigWorkspace.configDocuments(documents))
@@ -221,7 +221,7 @@ extension APIServer {
             state.firewall.ipsets[index] = set
             return set
         }
-        let state = try ConfigWorkspace.state(of: revision)
+        let state = try self.state(of: revision)
         let etag = ConfigWorkspace.objects(of: state)[.ipsets]?.first { $0.id == name }?.etag ?? ""
         var headers: HTTPFields = [:]
         headers[.eTag] = etag

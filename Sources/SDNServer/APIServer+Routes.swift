@@ -138,7 +138,7 @@ extension APIServer {
     /// The head revision and its model, nil when nothing was written yet.
     func headState() async throws -> (revision: Revision, state: DesiredState)? {
         guard let head = try await store.head() else { return nil }
-        return (head, try ConfigWorkspace.state(of: head))
+        return (head, try state(of: head))
     }
 
     /// `number` if that revision exists (404 otherwise); with nil, the head (409 when there is none).
@@ -207,7 +207,7 @@ extension APIServer {
             throw APIError.stale("If-Match names revision \(expected) but the head is \(head.map { String($0.number) } ?? "none"); GET /v1/config and merge your change into it")
         }
         // Every object the change touches needs the write privilege.
-        let old = try head.map { try ConfigWorkspace.state(of: $0) } ?? DesiredState()
+        let old = try head.map { try self.state(of: $0) } ?? DesiredState()
         let changed = ConfigWorkspace.changedPaths(from: old, to: validated.value)
         for path in changed where !AccessPolicy.permits(call.caller, .write, on: path) {
             call.audit.object = path

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 public import Hummingbird
+import Synchronization
 public import Logging
 public import NIOCore
 import SDNConfig
@@ -48,12 +49,27 @@ public final class APIServer: Sendable {
     public let control: any NodeControl
     public let metrics: ServerMetrics
     public let options: APIServerOptions
+    /// Revisions are immutable: the model of the last ones parsed, by number (a 1,000-guest revision
+    /// is 1.5 MB of YAML; every object read and edit would parse it again).
+    private let parsedStates = Mutex<[(RevisionNumber, DesiredState)]>([])
 
     public init(store: any StateStore, control: any NodeControl, metrics: ServerMetrics = ServerMetrics(), options: APIServerOptions = APIServerOptions()) {
         self.store = store
         self.control = control
         self.metrics = metrics
         self.options = options
+    }
+
+    /// `revision` as a model, parsed once per revision.
+    func state(of revision: Revision) throws(APIError) -> DesiredState {
+        if let cached = parsedStates.withLock({ cache in cache.first { $0.0 == revision.number }?.1 }) { return cached }
+        let state = try ConfigWorkspace.state(of: revision)
+        parsedStates.withLock { cache in
+            cache.removeAll { $0.0 == revision.number }
+            cache.append((revision.number, state))
+            if cache.count > 4 { cache.removeFirst(cache.count - 4) }
+        }
+        return state
     }
 
     /// The OpenAPI document served at `/openapi.yaml`.
