@@ -46,24 +46,7 @@ final class DaemonEndToEndTests {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    static let topology = """
-        nodes:
-          n1:
-            uplinks:
-              eth0: {}
-        zones:
-          local: { type: simple }
-        vnets:
-          web:
-            zone: local
-            subnets:
-              10.10.0.0/24: { gateway: 10.10.0.1 }
-        guests:
-          101:
-            node: n1
-            nics:
-              net0: { vnet: web, mac: "52:54:00:00:01:01", ip: [10.10.0.11] }
-        """
+    static let topology = DaemonFixtures.topology()
 
     static func policy(port: Int) -> String {
         """
@@ -256,30 +239,7 @@ final class DaemonEndToEndTests {
     @Test(.systemTest(tools: ["ip", "nft", "ping"], linkKinds: ["bridge", "veth"]))
     func aRestartUnderAContinuousPingLosesNoPacket() throws {
         // Two LXC guests on vnet web; their firewall lets ping in.
-        let topology = """
-            nodes:
-              n1:
-                uplinks:
-                  eth0: {}
-            zones:
-              local: { type: simple }
-            vnets:
-              web:
-                zone: local
-                subnets:
-                  10.10.0.0/24: { gateway: 10.10.0.1 }
-            guests:
-              101:
-                node: n1
-                kind: lxc
-                nics:
-                  net0: { vnet: web, mac: "52:54:00:00:01:01", ip: [10.10.0.11] }
-              102:
-                node: n1
-                kind: lxc
-                nics:
-                  net0: { vnet: web, mac: "52:54:00:00:01:02", ip: [10.10.0.12] }
-            """
+        let topology = DaemonFixtures.topology(guests: [101, 102], kind: "lxc")
         try topology.write(toFile: directory + "/config/Topologies/node.yaml", atomically: true, encoding: .utf8)
         try """
             guests:

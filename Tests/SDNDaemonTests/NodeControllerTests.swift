@@ -12,23 +12,7 @@ import Testing
 /// The reconcile loop's logic on the in-memory dataplanes and store: what it applies, when, what it
 /// reports, and what it leaves alone. (The real kernel and socket path is `DaemonEndToEndTests`.)
 @Suite struct NodeControllerTests {
-    static let topology = """
-        nodes:
-          n1:
-            uplinks: { eth0: {} }
-        zones:
-          local: { type: simple }
-        vnets:
-          web:
-            zone: local
-            subnets:
-              10.10.0.0/24: { gateway: 10.10.0.1 }
-        guests:
-          101:
-            node: n1
-            nics:
-              net0: { vnet: web, mac: "52:54:00:00:01:01", ip: [10.10.0.11] }
-        """
+    static let topology = DaemonFixtures.topology()
     static let policy = """
         cluster:
           options: { policy-in: drop }
