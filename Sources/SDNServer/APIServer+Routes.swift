@@ -173,6 +173,18 @@ extension APIServer {
         return try Self.json(ConfigJSON(revision: revision.number, etag: etag, documents: revision.documents), headers: headers)
     }
 
+    /// Why a document path cannot be stored, or nil. Paths are written back under a directory by
+    /// `sdn pull`: one that is absolute or climbs out (`..`) would make the revision unpullable.
+    static func documentPathProblem(_ path: String) -> String? {
+        if path.isEmpty { return "is empty; name the file (e.g. Topologies/site.yaml)" }
+        if path.hasPrefix("/") { return "'\(path)' is absolute; send it relative to the configuration's directory (e.g. Topologies/site.yaml)" }
+        if path.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { return "contains a control character" }
+        if path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == ".." || $0.isEmpty }) {
+            return "'\(path)' has an empty or '..' component; send a plain relative path (e.g. Topologies/site.yaml)"
+        }
+        return nil
+    }
+
     func putConfig(_ call: inout APICall) async throws -> Response {
         struct Body: Decodable {
             var documents: [StoredDocument]
@@ -180,8 +192,10 @@ extension APIServer {
         }
         call.audit.object = "/"
         let body = try await call.decode(Body.self)
-        for (index, document) in body.documents.enumerated() where document.path.isEmpty {
-            throw APIError.badRequest("documents[\(index)].path is empty; name the file (e.g. Topologies/site.yaml)", field: "documents.\(index).path")
+        for (index, document) in body.documents.enumerated() {
+            if let problem = Self.documentPathProblem(document.path) {
+                throw APIError.badRequest("documents[\(index)].path \(problem)", field: "documents.\(index).path")
+            }
         }
         if let duplicate = Dictionary(grouping: body.documents, by: \.path).first(where: { $0.value.count > 1 })?.key {
             throw APIError.badRequest("two documents have the path '\(duplicate)'; each path appears once", field: "documents")

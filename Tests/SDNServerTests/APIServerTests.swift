@@ -201,6 +201,15 @@ import Testing
         #expect(trace.status == 400 && (trace.object["error"] as? [String: Any])?["field"] as? String == "from", "\(trace.text)")
         let token = try await TestHTTP.send(server.unix, "POST", "/v1/tokens", json: ["role": "Auditor", "expiresInSeconds": 1_307_674_368_001])
         #expect(token.status == 400 && token.text.contains("expiresInSeconds"), "\(token.text)")
+        // Paths `sdn pull` could not write back under its directory are refused, and nothing is stored.
+        let head = try await TestHTTP.send(server.unix, "GET", "/v1/config")
+        for path in ["../outside.yaml", "/etc/sdn.yaml", "Policies//x.yaml", "Policies/\u{7}.yaml"] {
+            var documents = try Self.demoDocuments()
+            documents[0]["path"] = path
+            let refused = try await TestHTTP.send(server.unix, "PUT", "/v1/config", json: ["documents": documents])
+            #expect(refused.status == 400 && (refused.object["error"] as? [String: Any])?["field"] as? String == "documents.0.path", "\(path): \(refused.text)")
+        }
+        #expect(try await TestHTTP.send(server.unix, "GET", "/v1/config").object["revision"] as? Int == head.object["revision"] as? Int)
     }
 
     @Test func brokenConfigurationReturnsDiagnosticsAndStoresNothing() async throws {
