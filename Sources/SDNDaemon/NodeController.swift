@@ -97,7 +97,9 @@ public actor NodeController: NodeControl {
         var resync = false
         var target = false
         var links: [LinkEvent] = []
-        var isEmpty: Bool { !kernelRuleset && !overrun && !resync && !target && links.isEmpty }
+        /// `apply` asked for it (repairs in report mode too).
+        var explicitApply = false
+        var isEmpty: Bool { !kernelRuleset && !overrun && !resync && !target && !explicitApply && links.isEmpty }
     }
 
     public init(store: any StateStore, kernel: any NodeKernel, options: ControllerOptions = .init(),
@@ -258,8 +260,21 @@ public actor NodeController: NodeControl {
                                    stepsApplied: 0, linkWrites: 0, firewallMessages: 0, milliseconds: 0)
         }
         let newTarget = appliedRevision != target
-        let onlyDriftChecks = !newTarget && !work.target && work.links.isEmpty && !work.overrun
-        if onlyDriftChecks && options.driftMode == .report {
+        // A target notification for the revision already applied (the store echoing our own apply) is
+        // no reason to write; an explicit apply is.
+        if options.driftMode == .report && !newTarget && !work.explicitApply {
+            // Report mode writes only what attaching appeared guest ports needs; any other difference
+            // (links or ruleset, whatever woke the loop) is reported and left for `sdn apply`.
+            if !work.links.isEmpty {
+                let ports = Set(compiled.guestPorts)
+                // Links only (the ruleset is keyed by names and not the port's business), approved only
+                // when every step attaches a port.
+                var links = compiled.desired
+                links.firewall = nil
+                let attached = await kernel.reconciler.reconcile(links, approve: { plan in Self.onlyPortSteps(plan, ports: ports) })
+                rememberOwnCommits(attached)
+                await updatePorts(compiled, events: work.links)
+            }
             return await reportDrift(compiled, target: target)
         }
         if newTarget {
@@ -289,7 +304,11 @@ public actor NodeController: NodeControl {
             appliedRevision = target
             lastError = nil
             drift = false
-            await updatePorts(compiled, events: work.links)
+            // Which ports are present changes only with links (or a new revision naming others): a drift
+            // check of the ruleset alone does not read the links again.
+            if newTarget || work.target || work.overrun || work.resync || !work.links.isEmpty {
+                await updatePorts(compiled, events: work.links)
+            }
             if newTarget {
                 broadcaster.publish(DaemonEvent(kind: .applyFinished, node: result.node, revision: target,
                                                 message: "revision \(target) applied: \(Self.summary(result))", figures: figures))
@@ -385,7 +404,9 @@ public actor NodeController: NodeControl {
         // Refuse a revision that does not compile before it becomes the target.
         _ = try await compile(number)
         try await store.setTarget(number, author: author)
-        let result = await serialized { await $0.reconcileNow(PendingWork(target: true), reason: "apply by \(author)") }
+        var work = PendingWork(target: true)
+        work.explicitApply = true
+        let result = await serialized { [work] in await $0.reconcileNow(work, reason: "apply by \(author)") }
         guard let result else { throw NodeControlError.noRevision }
         return result
     }
@@ -438,10 +459,11 @@ public actor NodeController: NodeControl {
     /// Whether every step applied concerned guest ports (attaching a port that appeared is the loop's
     /// job, not a repair of drift).
     static func onlyPortSteps(_ report: ReconcileReport, ports: Set<String>) -> Bool {
-        guard !ports.isEmpty else { return false }
-        return report.rounds.allSatisfy { round in
-            round.plan.steps.allSatisfy { step in ports.contains { step.subject.contains($0) } }
-        }
+        !ports.isEmpty && report.rounds.allSatisfy { onlyPortSteps($0.plan, ports: ports) }
+    }
+
+    static func onlyPortSteps(_ plan: Plan, ports: Set<String>) -> Bool {
+        !ports.isEmpty && plan.steps.allSatisfy { step in ports.contains { step.subject.contains($0) } }
     }
 }
 

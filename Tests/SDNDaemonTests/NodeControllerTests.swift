@@ -176,6 +176,22 @@ import Testing
         #expect(!events.kinds().contains(.driftRepaired))
     }
 
+    @Test func reportModeAttachesAPortButLeavesRulesetDriftThatCameWithIt() async throws {
+        let (controller, kernel, _, events) = try await makeController(driftMode: .report)
+        _ = try await controller.apply(revision: nil, author: "test")
+        let loop = Task { await controller.run() }
+        defer { loop.cancel() }
+        try kernel.firewallPlane.commitAsAnotherWriter([.deleteTable(.inet, FirewallNaming.tableName)])
+        let drifted = kernel.firewallPlane.ruleset
+        try await kernel.linkPlane.perform(.createLink(LinkSpec(name: "tap101i0", kind: .tap, up: false)))
+        // Both in one debounce window: a link event must not turn report mode into repair.
+        kernel.triggerContinuation.yield(.ruleset(generation: kernel.firewallPlane.generation))
+        kernel.triggerContinuation.yield(.link(.added(name: "tap101i0", index: 50)))
+        #expect(await events.waitFor(.driftFound) != nil, "events: \(events.kinds())")
+        #expect(kernel.firewallPlane.ruleset == drifted, "report mode changed the ruleset")
+        #expect(kernel.linkPlane.network.link(named: "tap101i0")?.spec.master != nil, "the port was not attached")
+    }
+
     @Test func aGuestPortThatAppearsIsAttached() async throws {
         let (controller, kernel, _, events) = try await makeController()
         _ = try await controller.apply(revision: nil, author: "test")
