@@ -63,10 +63,32 @@ public actor NodeController: NodeControl {
     private let logger: Logger
     public nonisolated let broadcaster: EventBroadcaster
     private let resolvedNode: Mutex<String>
+    private let statusSnapshot: Mutex<NodeStatusReport>
 
     private var features: KernelFeatures?
-    /// The last revision compiled (one revision is compiled once, whatever wakes the loop).
-    private var compiled: (revision: RevisionNumber, features: KernelFeatures, result: RevisionCompiler.Compiled)?
+    /// The last revision compiled (one revision is compiled once, whatever wakes the loop). `complete`:
+    /// compiled as a whole, rather than patched by the incremental path (whose diagnostics cover the
+    /// changed guests only).
+    private var compiled: (revision: RevisionNumber, features: KernelFeatures, result: RevisionCompiler.Compiled, complete: Bool)?
+    /// Validated models by revision, shared with the API (which made them when it wrote the revision).
+    private let stateCache: RevisionStateCache
+    /// What the kernel's firewall holds as far as this controller knows: the applied revision's model
+    /// and compiled state, and the ruleset generation at which they were verified (a converged full
+    /// reconcile) or committed (an incremental apply). A new target that changes only some guests'
+    /// policies is applied as a delta against it, guarded by that generation: if anyone committed since,
+    /// the kernel refuses the delta and the full path runs instead.
+    private var baseline: Baseline?
+
+    struct Baseline {
+        var revision: RevisionNumber
+        var features: KernelFeatures
+        var validated: Validated<DesiredState>
+        var compiled: RevisionCompiler.Compiled
+        var generation: UInt32
+    }
+
+    /// The incremental path takes at most this many changed guests; more go through the full compare.
+    static let incrementalGuestLimit = 64
     private var appliedRevision: RevisionNumber?
     private var lastError: String?
     private var lastReconcile: Date?
@@ -103,13 +125,18 @@ public actor NodeController: NodeControl {
     }
 
     public init(store: any StateStore, kernel: any NodeKernel, options: ControllerOptions = .init(),
-                broadcaster: EventBroadcaster = EventBroadcaster(), logger: Logger = Logger(label: "sdnd.controller")) {
+                broadcaster: EventBroadcaster = EventBroadcaster(), logger: Logger = Logger(label: "sdnd.controller"),
+                stateCache: RevisionStateCache = RevisionStateCache()) {
         self.store = store
+        self.stateCache = stateCache
         self.kernel = kernel
         self.options = options
         self.broadcaster = broadcaster
         self.logger = logger
         resolvedNode = Mutex(options.node ?? "")
+        statusSnapshot = Mutex(NodeStatusReport(node: options.node ?? "", targetRevision: nil, appliedRevision: nil, headRevision: nil,
+                                                pendingChanges: false, drift: false, lastError: nil, lastReconcile: nil, portsPlugged: [],
+                                                portsMissing: [], driftMode: options.driftMode.rawValue))
     }
 
     public nonisolated var nodeName: String { resolvedNode.withLock { $0 } }
@@ -224,18 +251,55 @@ public actor NodeController: NodeControl {
         return probed
     }
 
-    private func compile(_ number: RevisionNumber) async throws -> RevisionCompiler.Compiled {
+    /// The revision compiled as a whole for this node (what `plan` shows and the full reconcile applies).
+    /// `complete`: compiled as a whole, for its diagnostics (a patched result holds the same desired
+    /// state, but only the changed guests' findings).
+    private func compile(_ number: RevisionNumber, complete: Bool = true) async throws -> RevisionCompiler.Compiled {
         let features = await currentFeatures()
-        if let compiled, compiled.revision == number, compiled.features == features { return compiled.result }
-        guard let revision = try await store.revision(number) else { throw NodeControlError.noSuchRevision(number) }
+        if let compiled, compiled.revision == number, compiled.features == features, compiled.complete || !complete { return compiled.result }
+        let validated = try await validatedState(of: number)
         do {
-            let result = try RevisionCompiler.compile(revision.documents, node: options.node, features: features)
+            let result = try RevisionCompiler.compile(validated, node: options.node, features: features)
             resolvedNode.withLock { $0 = result.desired.node }
-            compiled = (number, features, result)
+            compiled = (number, features, result, true)
             return result
         } catch {
             throw NodeControlError.invalidRevision(number, error)
         }
+    }
+
+    private func validatedState(of number: RevisionNumber) async throws -> Validated<DesiredState> {
+        if let cached = stateCache.state(of: number) { return cached }
+        guard let revision = try await store.revision(number) else { throw NodeControlError.noSuchRevision(number) }
+        do {
+            let validated = try RevisionCompiler.load(revision.documents)
+            stateCache.remember(validated, for: number)
+            return validated
+        } catch {
+            throw NodeControlError.invalidRevision(number, error)
+        }
+    }
+
+    /// One new target's firewall as a delta against the baseline, when the target changes only some
+    /// guests' policies and the changed guests need no object the kernel lacks; nil otherwise (the
+    /// full path then compiles and compares everything).
+    private func incrementalChange(to target: RevisionNumber) async -> (compiled: RevisionCompiler.Compiled, validated: Validated<DesiredState>,
+                                                                         changes: [FirewallChange], guests: Set<Int>)? {
+        guard let baseline, let features, baseline.features == features, let ruleset = baseline.compiled.desired.firewall,
+              let validated = try? await validatedState(of: target),
+              let changed = validated.value.guestPolicyChanges(since: baseline.validated.value),
+              !changed.isEmpty, changed.count <= Self.incrementalGuestLimit else { return nil }
+        let node = baseline.compiled.desired.node
+        let before = FirewallCompiler.compileGuests(changed, of: baseline.validated, node: node, features: features)
+        let after = FirewallCompiler.compileGuests(changed, of: validated, node: node, features: features)
+        // A compile error is the full path's to report; new dependencies need the full compare.
+        guard !after.diagnostics.hasErrors, after.dependenciesSatisfied(by: ruleset, replacing: before) else { return nil }
+        var patched = ruleset
+        after.patch(&patched, replacing: before)
+        var result = baseline.compiled
+        result.desired.firewall = patched
+        result.diagnostics = validated.diagnostics + after.diagnostics
+        return (result, validated, FirewallCompiler.changes(from: before, to: after), changed)
     }
 
     // MARK: one reconcile
@@ -248,9 +312,15 @@ public actor NodeController: NodeControl {
         reconciles.increment()
         let node = nodeName
         guard let target = try? await store.target() else { return nil }
+        // A new target and nothing else to look at: try it as a delta of the guests it changes.
+        if appliedRevision != target, work.links.isEmpty, !work.overrun, !work.resync, !work.kernelRuleset,
+           let delta = await incrementalChange(to: target),
+           let result = await applyIncrementally(delta, target: target, reason: reason) {
+            return result
+        }
         let compiled: RevisionCompiler.Compiled
         do {
-            compiled = try await compile(target)
+            compiled = try await compile(target, complete: false)
         } catch {
             lastError = "\(error)"
             lastReconcile = Date()
@@ -300,6 +370,12 @@ public actor NodeController: NodeControl {
                                          "firewallMessages": Double(result.firewallMessages), "milliseconds": result.milliseconds]
         if report.converged {
             applyTimer.recordNanoseconds(elapsed.nanoseconds)
+            if let generation = report.verifiedGeneration, desired.firewall != nil, let features,
+               let validated = try? await validatedState(of: target) {
+                baseline = Baseline(revision: target, features: features, validated: validated, compiled: compiled, generation: generation)
+            } else if desired.firewall != nil {
+                baseline = nil
+            }
             let previouslyApplied = appliedRevision
             appliedRevision = target
             lastError = nil
@@ -321,12 +397,60 @@ public actor NodeController: NodeControl {
                                                 message: "the kernel had drifted from revision \(target); repaired: \(Self.summary(result))", figures: figures))
             }
         } else {
+            baseline = nil
             lastError = result.errors.joined(separator: "; ")
             if lastError?.isEmpty ?? true { lastError = result.outcome }
             broadcaster.publish(DaemonEvent(kind: .applyFailed, node: result.node, revision: target,
                                             message: "revision \(target): \(result.outcome): \(lastError ?? "")", figures: figures))
             logger.error("reconcile of revision \(target) failed: \(lastError ?? result.outcome)")
         }
+        await recordStatus()
+        return result
+    }
+
+    /// Applies a delta computed by `incrementalChange` against the baseline's generation. Nil when the
+    /// kernel refused it (someone committed since the baseline, or the batch failed and was undone):
+    /// the caller then takes the full path, which sees and says what happened.
+    private func applyIncrementally(_ delta: (compiled: RevisionCompiler.Compiled, validated: Validated<DesiredState>, changes: [FirewallChange], guests: Set<Int>),
+                                    target: RevisionNumber, reason: String) async -> NodeApplyResult? {
+        guard var baseline, let features else { return nil }
+        let started = ContinuousClock.now
+        var messages = 0
+        if !delta.changes.isEmpty {
+            guard let firewall = kernel.reconciler.firewall else { return nil }
+            do {
+                let report = try await firewall.apply(delta.changes, expectedGeneration: baseline.generation)
+                messages = report.messageCount
+                baseline.generation = report.generation
+                ownGenerationHighWater = max(report.generation, ownGenerationHighWater ?? 0)
+            } catch {
+                logger.info("revision \(target): the incremental apply was refused (\(error)); comparing the whole state instead")
+                self.baseline = nil
+                return nil
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        baseline.revision = target
+        baseline.validated = delta.validated
+        baseline.compiled = delta.compiled
+        self.baseline = baseline
+        compiled = (target, features, delta.compiled, false)
+        appliedRevision = target
+        lastError = nil
+        drift = false
+        lastReconcile = Date()
+        if messages > 0 { kernelWrites.increment(by: messages) }
+        applyTimer.recordNanoseconds(elapsed.nanoseconds)
+        let guests = delta.guests.sorted().map(String.init).joined(separator: ", ")
+        let result = NodeApplyResult(node: nodeName, revision: target, converged: true, outcome: "converged", errors: [],
+                                     stepsApplied: delta.changes.isEmpty ? 0 : 1, linkWrites: 0, firewallMessages: messages,
+                                     milliseconds: elapsed.milliseconds)
+        let figures: [String: Double] = ["steps": Double(result.stepsApplied), "linkWrites": 0, "firewallMessages": Double(messages),
+                                         "milliseconds": result.milliseconds, "incremental": 1]
+        broadcaster.publish(DaemonEvent(kind: .applyStarted, node: result.node, revision: target,
+                                        message: "applying revision \(target) (\(reason)): the firewall of guest\(delta.guests.count == 1 ? "" : "s") \(guests) only"))
+        broadcaster.publish(DaemonEvent(kind: .applyFinished, node: result.node, revision: target,
+                                        message: "revision \(target) applied: \(Self.summary(result)) (incremental: guest\(delta.guests.count == 1 ? "" : "s") \(guests))", figures: figures))
         await recordStatus()
         return result
     }
@@ -373,9 +497,11 @@ public actor NodeController: NodeControl {
             broadcaster.publish(DaemonEvent(kind: .portUnplugged, node: nodeName, revision: appliedRevision, message: "\(name) is gone"))
         }
         presentPorts = present
+        publishStatus()
     }
 
     private func recordStatus() async {
+        publishStatus()
         let status = NodeApplyStatus(node: nodeName, appliedRevision: appliedRevision, lastError: lastError, updatedAt: Date())
         do { try await store.recordNodeStatus(status) } catch {
             logger.error("cannot record the node's status: \(error)")
@@ -401,8 +527,9 @@ public actor NodeController: NodeControl {
 
     public func apply(revision: RevisionNumber?, author: String) async throws -> NodeApplyResult {
         let number = try await resolve(revision)
-        // Refuse a revision that does not compile before it becomes the target.
-        _ = try await compile(number)
+        // Refuse a revision that does not compile before it becomes the target (a delta of a few guests
+        // was compiled, for them, by `incrementalChange`).
+        if await incrementalChange(to: number) == nil { _ = try await compile(number, complete: false) }
         try await store.setTarget(number, author: author)
         var work = PendingWork(target: true)
         work.explicitApply = true
@@ -411,15 +538,27 @@ public actor NodeController: NodeControl {
         return result
     }
 
-    public func status() async throws -> NodeStatusReport {
+    /// Never waits for the loop: a reconcile of a large state keeps the actor busy for a while, and
+    /// status pages are read often. It reads the loop's last published snapshot and the store.
+    public nonisolated func status() async throws -> NodeStatusReport {
         let head = try await store.headNumber()
         let target = try await store.target()
+        var report = statusSnapshot.withLock { $0 }
+        report.node = nodeName
+        report.targetRevision = target
+        report.headRevision = head
+        report.pendingChanges = head != nil && head != target
+        return report
+    }
+
+    /// The loop's own part of `status()`, published after every change of it.
+    private func publishStatus() {
         var missing: [String] = []
         if let compiled = compiled?.result { missing = compiled.guestPorts.filter { !presentPorts.contains($0) } }
-        return NodeStatusReport(node: nodeName, targetRevision: target, appliedRevision: appliedRevision, headRevision: head,
-                                pendingChanges: head != nil && head != target, drift: drift, lastError: lastError,
-                                lastReconcile: lastReconcile, portsPlugged: presentPorts.sorted(), portsMissing: missing,
-                                driftMode: options.driftMode.rawValue)
+        let report = NodeStatusReport(node: nodeName, targetRevision: nil, appliedRevision: appliedRevision, headRevision: nil,
+                                      pendingChanges: false, drift: drift, lastError: lastError, lastReconcile: lastReconcile,
+                                      portsPlugged: presentPorts.sorted(), portsMissing: missing, driftMode: options.driftMode.rawValue)
+        statusSnapshot.withLock { $0 = report }
     }
 
     private func resolve(_ revision: RevisionNumber?) async throws -> RevisionNumber {
@@ -427,8 +566,8 @@ public actor NodeController: NodeControl {
             guard try await store.revision(revision) != nil else { throw NodeControlError.noSuchRevision(revision) }
             return revision
         }
-        guard let head = try await store.head() else { throw NodeControlError.noRevision }
-        return head.number
+        guard let head = try await store.headNumber() else { throw NodeControlError.noRevision }
+        return head
     }
 
     // MARK: wording

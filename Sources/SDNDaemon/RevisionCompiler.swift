@@ -25,19 +25,23 @@ public enum RevisionCompiler {
 
     /// `node` nil: the only node the documents describe.
     public static func compile(_ documents: [StoredDocument], node: String?, features: KernelFeatures) throws(Failure) -> Compiled {
+        try compile(try load(documents), node: node, features: features)
+    }
+
+    /// The documents loaded and validated as `sdn validate` does.
+    public static func load(_ documents: [StoredDocument]) throws(Failure) -> Validated<DesiredState> {
         let (validated, loadDiagnostics) = ConfigLoader.loadAndValidate(documents.map { ConfigDocument(path: $0.path, text: $0.text, kind: ConfigDocument.kind(impliedBy: $0.path)) })
         guard let validated else {
             throw Failure(diagnostics: loadDiagnostics, message: "the revision does not validate")
         }
+        // The loader's own warnings travel with the model (validation's alone would lose them).
+        return Validated(unchecked: validated.value, diagnostics: loadDiagnostics)
+    }
+
+    /// A validated state compiled for one node (`node` nil: the only node it describes).
+    public static func compile(_ validated: Validated<DesiredState>, node: String?, features: KernelFeatures) throws(Failure) -> Compiled {
         let state = validated.value
-        guard let name = node ?? FirewallCompiler.defaultNode(of: state) else {
-            throw Failure(diagnostics: [], message: state.nodes.isEmpty
-                ? "the revision defines no node; describe this node under nodes: in a topology document"
-                : "the revision defines several nodes (\(state.nodes.map(\.name).joined(separator: ", "))); start sdnd with --node")
-        }
-        guard state.node(named: name) != nil else {
-            throw Failure(diagnostics: [], message: "the revision has no node named '\(name)' (sdnd runs as node '\(name)'; nodes: \(state.nodes.map(\.name).joined(separator: ", ")))")
-        }
+        let name = try nodeName(node, in: state)
         let firewall = FirewallCompiler.compile(validated, node: name, features: features)
         if firewall.diagnostics.hasErrors {
             throw Failure(diagnostics: firewall.diagnostics, message: "the firewall policy is refused")
@@ -46,6 +50,19 @@ public enum RevisionCompiler {
         let ports = network.links.filter { $0.ownership == .adopted && $0.owner.hasPrefix("guest:") }.map(\.spec.name)
         return Compiled(desired: NodeDesiredState(node: name, network: network, firewall: firewall.ruleset,
                                                   needsBridgeNetfilter: features.guestMode == .brNetfilter),
-                        diagnostics: loadDiagnostics + firewall.diagnostics, guestPorts: ports)
+                        diagnostics: validated.diagnostics + firewall.diagnostics, guestPorts: ports)
+    }
+
+    /// The node this daemon runs in `state`: the one named, or the only one.
+    static func nodeName(_ node: String?, in state: DesiredState) throws(Failure) -> String {
+        guard let name = node ?? FirewallCompiler.defaultNode(of: state) else {
+            throw Failure(diagnostics: [], message: state.nodes.isEmpty
+                ? "the revision defines no node; describe this node under nodes: in a topology document"
+                : "the revision defines several nodes (\(state.nodes.map(\.name).joined(separator: ", "))); start sdnd with --node")
+        }
+        guard state.node(named: name) != nil else {
+            throw Failure(diagnostics: [], message: "the revision has no node named '\(name)' (sdnd runs as node '\(name)'; nodes: \(state.nodes.map(\.name).joined(separator: ", ")))")
+        }
+        return name
     }
 }

@@ -706,7 +706,7 @@ struct Builder {
         chains[policyFamily, default: []] += chunk.nicChains
         var sets = chunk.sharedSets.names
         for (family, names) in chunk.referencedSets { sets[family, default: []].formUnion(names) }
-        return GuestFragment(chains: chains, elements: elements, groups: chunk.usedGroups, sets: sets)
+        return GuestFragment(chains: chains, elements: elements, groups: chunk.usedGroups, sets: sets, diagnostics: chunk.diagnostics)
     }
 
     /// The chains, map elements and findings of some guests (pure: runs concurrently with other chunks).

@@ -13,6 +13,9 @@ public struct GuestFragment: Sendable, Equatable {
     public var groups: [TableFamily: Set<String>]
     /// Named sets the guests' rules reference: shared constant sets and IP sets (they must already exist).
     public var sets: [TableFamily: Set<String>]
+    /// What compiling these guests found (the full compile reports the same for them); an error means
+    /// the guests' policies cannot be applied.
+    public var diagnostics: [Diagnostic] = []
 
     private static func isInterval(_ element: SetElement) -> Bool {
         element.key.contains { if case .prefix = $0 { true } else if case .range = $0 { true } else { false } }

@@ -120,6 +120,11 @@ public struct ReconcileReport: Sendable {
     public var generationRetries = 0
     /// From start to outcome, on the reconciler's clock.
     public var elapsed: Duration = .zero
+    /// The ruleset generation at which the kernel's firewall was last read and found equal to the
+    /// desired one (nil when it was not, or the desired state had no firewall). A later change made with
+    /// this as its expected generation is refused if anyone committed in between, so a caller that kept
+    /// the desired ruleset can apply a delta to it without reading the kernel again.
+    public var verifiedGeneration: UInt32?
 
     public var stepsApplied: Int { rounds.reduce(0) { $0 + $1.plan.steps.count } }
     public var linkWrites: Int { rounds.reduce(0) { $0 + $1.report.linkWrites } }
@@ -232,9 +237,16 @@ public struct NodeReconciler: Sendable {
 
     /// Reads the kernel and plans links and firewall as one (what `sdn plan` and `sdn diff` show).
     public func plan(_ desired: NodeDesiredState) async throws -> Plan {
+        try await observeAndPlan(desired).plan
+    }
+
+    /// The plan, and the generation of the ruleset it was made against.
+    private func observeAndPlan(_ desired: NodeDesiredState) async throws -> (plan: Plan, generation: UInt32?) {
         var transaction: FirewallTransaction?
+        var generation: UInt32?
         if let firewall, let ruleset = desired.firewall {
             let observed = try await firewall.observe(tables: firewallTables)
+            generation = observed.generation
             // In the form the kernel hands back, so that like is compared with like.
             transaction = FirewallTransaction(from: observed, to: ruleset.canonical())
         }
@@ -244,7 +256,8 @@ public struct NodeReconciler: Sendable {
             network = desiredNetwork
             observed = try await links.observe(network.observationScope)
         }
-        return Planner.plan(desired: network, observed: observed, firewall: transaction)
+        let plan = Planner.plan(desired: network, observed: observed, firewall: transaction)
+        return (plan, generation)
     }
 
     /// One run of the loop (see the type's documentation).
@@ -274,11 +287,15 @@ public struct NodeReconciler: Sendable {
                               clock: clock)
         for attempt in 1...max(limits.attempts, 1) {
             let plan: Plan
-            do { plan = try await self.plan(desired) } catch { return .cannotObserve(error) }
+            let generation: UInt32?
+            do { (plan, generation) = try await observeAndPlan(desired) } catch { return .cannotObserve(error) }
             let round = report.rounds.count
             log(.debug, "node \(desired.node): attempt \(attempt), round \(round): \(plan.steps.count) steps, \(plan.conflicts.count) conflicts")
             events?(.planned(plan, round: round))
-            if plan.isEmpty { return round == 0 ? .upToDate : .converged }
+            if plan.isEmpty {
+                report.verifiedGeneration = generation
+                return round == 0 ? .upToDate : .converged
+            }
             if !plan.conflicts.isEmpty { return .refused(plan) }
             if dryRun { return .dryRun(plan) }
             if round == 0, let approve, !(await approve(plan)) { return .declined(plan) }
@@ -297,8 +314,11 @@ public struct NodeReconciler: Sendable {
             }
         }
         let remaining: Plan
-        do { remaining = try await plan(desired) } catch { return .cannotObserve(error) }
-        return remaining.isEmpty ? .converged : .diverged(remaining: remaining)
+        let generation: UInt32?
+        do { (remaining, generation) = try await observeAndPlan(desired) } catch { return .cannotObserve(error) }
+        guard remaining.isEmpty else { return .diverged(remaining: remaining) }
+        report.verifiedGeneration = generation
+        return .converged
     }
 
     /// Someone else committed between our observe and our apply, and our steps were all undone: planning

@@ -90,15 +90,13 @@ extension APIServer {
         Route(.get, "/v1/objects/{kind}") { server, call in
             let kind = try APIServer.objectKind(call.parameter("kind"))
             try call.require(.read, on: "/")
-            let state = try await server.headState()?.state ?? DesiredState()
             let caller = call.caller
-            return try APIServer.json((ConfigWorkspace.objects(of: state)[kind] ?? []).filter { AccessPolicy.permits(caller, .read, on: $0.path) })
+            return try APIServer.json((try await server.headObjects()[kind] ?? []).filter { AccessPolicy.permits(caller, .read, on: $0.path) })
         },
         Route(.get, "/v1/objects/{kind}/{id}") { server, call in
             let kind = try APIServer.objectKind(call.parameter("kind"))
             let id = call.parameter("id")
-            let state = try await server.headState()?.state ?? DesiredState()
-            guard let object = ConfigWorkspace.objects(of: state)[kind]?.first(where: { $0.id == id }) else {
+            guard let object = try await server.headObjects()[kind]?.first(where: { $0.id == id }) else {
                 try call.require(.read, on: "/\(kind.rawValue)")
                 throw APIError.notFound("no \(kind.rawValue) object '\(id)'; GET /v1/objects/\(kind.rawValue) lists them", field: "id")
             }
@@ -136,9 +134,31 @@ extension APIServer {
     }
 
     /// The head revision and its model, nil when nothing was written yet.
-    func headState() async throws -> (revision: Revision, state: DesiredState)? {
-        guard let head = try await store.head() else { return nil }
-        return (head, try state(of: head))
+    func headState() async throws -> (number: RevisionNumber, state: DesiredState)? {
+        guard let number = try await store.headNumber() else { return nil }
+        if let cached = stateCache.state(of: number) { return (number, cached.value) }
+        guard let head = try await store.revision(number) else { return nil }
+        return (number, try state(of: head))
+    }
+
+    /// The head's objects with their ETags, made once per revision (at 1,000 guests, rendering and
+    /// hashing every object takes longer than a read may).
+    func headObjects() async throws -> [ObjectKind: [ModelObject]] {
+        guard let (number, state) = try await headState() else { return [:] }
+        if let cached = objectsCache.withLock({ $0 }), cached.number == number { return cached.objects }
+        let objects = ConfigWorkspace.objects(of: state)
+        objectsCache.withLock { $0 = (number, objects) }
+        return objects
+    }
+
+    /// The head's validated model, from the cache when it holds it (without reading the head's
+    /// documents from the store: they can be megabytes); nil when there is no head or it no longer
+    /// validates.
+    func headValidatedState() async throws -> (number: RevisionNumber, validated: Validated<DesiredState>?)? {
+        guard let number = try await store.headNumber() else { return nil }
+        if let cached = stateCache.state(of: number) { return (number, cached) }
+        guard let head = try await store.revision(number) else { return nil }
+        return (number, validatedState(of: head))
     }
 
     /// `number` if that revision exists (404 otherwise); with nil, the head (409 when there is none).
@@ -229,6 +249,7 @@ extension APIServer {
         }
         let revision = try await store.createRevision(documents: body.documents, author: call.caller.actor, message: body.message ?? "PUT /v1/config",
                                                       expectedHead: .some(head?.number))
+        stateCache.remember(validated, for: revision.number)
         call.audit.revision = revision.number
         call.audit.detail = changed.isEmpty ? "no object changed" : "changed " + changed.joined(separator: ", ")
         var headers: HTTPFields = [:]

@@ -1,4 +1,5 @@
 import Crypto
+import HTTPTypes
 import Foundation
 public import Hummingbird
 import Synchronization
@@ -49,27 +50,35 @@ public final class APIServer: Sendable {
     public let control: any NodeControl
     public let metrics: ServerMetrics
     public let options: APIServerOptions
-    /// Revisions are immutable: the model of the last ones parsed, by number (a 1,000-guest revision
-    /// is 1.5 MB of YAML; every object read and edit would parse it again).
-    private let parsedStates = Mutex<[(RevisionNumber, DesiredState)]>([])
+    /// Revisions are immutable: the validated model of the last ones parsed, by number (a 1,000-guest
+    /// revision is 1.5 MB of YAML; every object read and edit would parse it again). Shared with the
+    /// node's reconcile loop, which then need not parse what an edit just wrote.
+    public let stateCache: RevisionStateCache
+    /// The head's objects, by the revision they were made from (see `headObjects()`).
+    let objectsCache = Mutex<(number: RevisionNumber, objects: [ObjectKind: [ModelObject]])?>(nil)
 
-    public init(store: any StateStore, control: any NodeControl, metrics: ServerMetrics = ServerMetrics(), options: APIServerOptions = APIServerOptions()) {
+    public init(store: any StateStore, control: any NodeControl, metrics: ServerMetrics = ServerMetrics(), options: APIServerOptions = APIServerOptions(),
+                stateCache: RevisionStateCache = RevisionStateCache()) {
         self.store = store
         self.control = control
         self.metrics = metrics
         self.options = options
+        self.stateCache = stateCache
     }
 
     /// `revision` as a model, parsed once per revision.
     func state(of revision: Revision) throws(APIError) -> DesiredState {
-        if let cached = parsedStates.withLock({ cache in cache.first { $0.0 == revision.number }?.1 }) { return cached }
-        let state = try ConfigWorkspace.state(of: revision)
-        parsedStates.withLock { cache in
-            cache.removeAll { $0.0 == revision.number }
-            cache.append((revision.number, state))
-            if cache.count > 4 { cache.removeFirst(cache.count - 4) }
-        }
-        return state
+        if let validated = validatedState(of: revision) { return validated.value }
+        // Stored before a rule this version checks existed: readable, though no longer valid.
+        return try ConfigWorkspace.state(of: revision)
+    }
+
+    /// `revision` as a validated model (nil when it no longer validates), parsed once per revision.
+    func validatedState(of revision: Revision) -> Validated<DesiredState>? {
+        if let cached = stateCache.state(of: revision.number) { return cached }
+        guard let validated = ConfigLoader.loadAndValidate(ConfigWorkspace.configDocuments(revision.documents)).validated else { return nil }
+        stateCache.remember(validated, for: revision.number)
+        return validated
     }
 
     /// The OpenAPI document served at `/openapi.yaml`.
@@ -149,6 +158,9 @@ public final class APIServer: Sendable {
             let apiError = APIError(.internalServerError, code: "internal", "the server failed: \(error)")
             response = Self.errorResponse(apiError)
             call.audit.detail = apiError.message
+        }
+        if !call.timings.isEmpty {
+            response.headers[HTTPField.Name("Server-Timing")!] = call.timings.map { "\($0.name);dur=" + String(format: "%.2f", $0.milliseconds) }.joined(separator: ", ")
         }
         metrics.record(route: routeName, method: request.method.rawValue, status: response.status.code, duration: ContinuousClock.now - start)
         let isWrite = ![.get, .head].contains(request.method)
@@ -266,6 +278,19 @@ struct APICall: Sendable {
     let maximumBodySize: Int
     /// What the audit entry will say.
     var audit: (object: String, revision: RevisionNumber?, detail: String) = ("/", nil, "")
+    /// Where a write spent its time, sent back as `Server-Timing` (names and milliseconds).
+    var timings: [(name: String, milliseconds: Double)] = []
+
+    /// Runs `body`, adding its duration to `timings` under `name`.
+    mutating func timed<T>(_ name: String, _ body: () async throws -> T) async rethrows -> T {
+        let start = ContinuousClock.now
+        defer {
+            let elapsed = ContinuousClock.now - start
+            let (seconds, attoseconds) = elapsed.components
+            timings.append((name, Double(seconds) * 1e3 + Double(attoseconds) / 1e15))
+        }
+        return try await body()
+    }
 
     init(request: Request, caller: Caller, parameters: [String: String], maximumBodySize: Int) {
         self.request = request

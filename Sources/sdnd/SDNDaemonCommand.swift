@@ -104,12 +104,15 @@ struct SDNDaemonCommand: AsyncParsableCommand {
 
         let options = ControllerOptions(node: node, driftMode: ControllerOptions.DriftMode(rawValue: drift) ?? .repair,
                                         resyncInterval: .milliseconds(Int64(resync * 1000)))
-        let controller = NodeController(store: store, kernel: kernel, options: options)
+        // The API parses (or makes) each revision's model once; the loop reads it from here.
+        let stateCache = RevisionStateCache()
+        let controller = NodeController(store: store, kernel: kernel, options: options, stateCache: stateCache)
         let notifier = SystemdNotifier(environment: ProcessInfo.processInfo.environment)
 
         let firewall = kernel.firewall
         let metrics = ServerMetrics(registry: registry, scrapeExtra: { await RuleCounterExposition.render(firewall) })
-        let api = APIServer(store: store, control: controller, metrics: metrics, options: APIServerOptions(maximumBodySize: maxBody))
+        let api = APIServer(store: store, control: controller, metrics: metrics, options: APIServerOptions(maximumBodySize: maxBody),
+                            stateCache: stateCache)
         for address in addresses {
             do { try address.prepare() } catch {
                 logger.critical("\(error)")

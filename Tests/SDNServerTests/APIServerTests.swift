@@ -1,4 +1,6 @@
 import Foundation
+import SDNModel
+import SDNConfig
 import SDNServer
 import SDNStore
 import Testing
@@ -227,5 +229,30 @@ import Testing
         #expect(pointers.contains { $0.hasPrefix("/documents/0/text/vnets/web") }, "\(jsonReply.text)")
         #expect(try await server.store.head() == nil)
         #expect(try await server.store.audit(after: 0, limit: 100).contains { $0.outcome == "invalid" })
+    }
+
+    @Test func guestPolicyEditsAreCheckedIncrementallyAndStillRefuseErrors() async throws {
+        let server = try await RunningServer.start()
+        defer { Task { await server.stop() } }
+        let unix = server.unix
+        #expect(try await TestHTTP.send(unix, "PUT", "/v1/config", json: ["documents": try Self.demoDocuments()]).status == 201)
+        let added = try await TestHTTP.send(unix, "POST", "/v1/policies/guest:102/rules", json: ["rule": "in accept tcp dport 22 from @admins", "id": "ssh"])
+        #expect(added.status == 201, "\(added.text)")
+        // Only guest 102's policy changed: checked on its own, not by parsing the whole state again.
+        let timing = added.headers["server-timing"] ?? ""
+        #expect(timing.contains("check-incremental;dur=") && !timing.contains("check;dur="), "\(timing)")
+        // What was stored loads back to the model the edit checked.
+        let head = try #require(try await server.store.head())
+        let reloaded = ConfigLoader.loadAndValidate(head.documents.map { ConfigDocument(path: $0.path, text: $0.text, kind: ConfigDocument.kind(impliedBy: $0.path)) })
+        #expect(reloaded.validated?.value == server.api.stateCache.state(of: head.number)?.value)
+        #expect(reloaded.validated?.value.firewall.guests.first { $0.scope == .guest(102) }?.rules.contains { $0.id == "ssh" } == true)
+
+        // An error in a guest's policy is found by the whole check, with its place in the documents.
+        let refused = try await TestHTTP.send(unix, "POST", "/v1/policies/guest:102/rules", json: ["rule": "in accept tcp dport 22 from @nosuchset"])
+        #expect(refused.status == 422 && refused.errorCode == "invalid-config", "\(refused.text)")
+        let diagnostics = refused.object["diagnostics"] as? [[String: Any]] ?? []
+        #expect(diagnostics.contains { ($0["message"] as? String ?? "").contains("nosuchset") && $0["line"] is Int }, "\(refused.text)")
+        #expect((refused.headers["server-timing"] ?? "").contains("check;dur="))
+        #expect(try await server.store.headNumber() == head.number)
     }
 }
