@@ -64,12 +64,18 @@ public final class APIServer: Sendable {
     func state(of revision: Revision) throws(APIError) -> DesiredState {
         if let cached = parsedStates.withLock({ cache in cache.first { $0.0 == revision.number }?.1 }) { return cached }
         let state = try ConfigWorkspace.state(of: revision)
+        remember(state, of: revision.number)
+        return state
+    }
+
+    /// Keeps `state` as the model of revision `number`: an edit that just loaded the documents it
+    /// stored hands its model over, so the next read does not parse them again.
+    func remember(_ state: DesiredState, of number: RevisionNumber) {
         parsedStates.withLock { cache in
-            cache.removeAll { $0.0 == revision.number }
-            cache.append((revision.number, state))
+            cache.removeAll { $0.0 == number }
+            cache.append((number, state))
             if cache.count > 4 { cache.removeFirst(cache.count - 4) }
         }
-        return state
     }
 
     /// The OpenAPI document served at `/openapi.yaml`.
@@ -241,6 +247,13 @@ public final class APIServer: Sendable {
         var fields = headers
         fields[.contentType] = "application/json"
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// A JSON text made by hand (objects of the model keep their members' order).
+    static func json(text: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func errorResponse(_ error: APIError) -> Response {
