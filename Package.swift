@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(name: "SDNRouteNetlinkTests", dependencies: ["SDNRouteNetlink", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting"]),
         .testTarget(name: "SDNStoreTests", dependencies: ["SDNStore", "SDNTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SDNDaemonTests", dependencies: ["SDNDaemon", "SDNStore", "SDNReconciler", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"]),
-        .testTarget(name: "SDNServerTests", dependencies: ["SDNServer", "SDNDaemon", "SDNStore", "SDNTesting",
+        .testTarget(name: "SDNServerTests", dependencies: ["SDNServer", "SDNConfig", "SDNDaemon", "SDNStore", "SDNTesting",
                                                              .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "KernelLabTests", dependencies: ["SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNNFTablesTests", dependencies: ["SDNNFTables", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
