@@ -17,7 +17,8 @@ extension APIServer {
             var state = try head.map { try self.state(of: $0) } ?? DesiredState()
             let result = try change(&state)
             let documents = try ConfigWorkspace.render(state)
-            let (validated, diagnostics) = await ConfigWorkspace.check(ConfigWorkspace.configDocuments(documents))
+            let loaded = ConfigLoader.load(ConfigWorkspace.configDocuments(documents))
+            let (validated, diagnostics) = await ConfigWorkspace.check(loaded: loaded)
             if validated == nil {
                 var error = APIError(.unprocessableContent, code: "invalid-config",
                                      "the edit would make the configuration invalid (\(diagnostics.errors.first.map(\.message) ?? "see diagnostics")); nothing was stored")
@@ -27,6 +28,8 @@ extension APIServer {
             do {
                 let revision = try await store.createRevision(documents: documents, author: call.caller.actor, message: "\(action) \(object)",
                                                               expectedHead: .some(head?.number))
+                // The model of exactly the documents stored: the next edit or read need not parse them again.
+                remember(loaded.state, of: revision.number)
                 call.audit.revision = revision.number
                 return (result, revision)
             } catch StateStoreError.headMoved {

@@ -95,7 +95,8 @@ extension APIServer {
                                               field: "id")
                 }
             }
-            let (validated, diagnostics) = await ConfigWorkspace.check(configDocuments)
+            // The documents were loaded once above; validation reads that result (parsing is most of a write's cost).
+            let (validated, diagnostics) = await ConfigWorkspace.check(loaded: loaded)
             guard validated != nil else {
                 let error = Self.refusal(of: address, deleting: value == nil, diagnostics: diagnostics)
                 call.audit.detail = error.message

@@ -200,7 +200,12 @@ enum ConfigWorkspace {
     /// What `sdn validate` reports for these documents, plus the firewall compiler's errors for every
     /// node: the state is accepted only when none of them is an error.
     static func check(_ documents: [ConfigDocument]) async -> (validated: Validated<DesiredState>?, diagnostics: [Diagnostic]) {
-        let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
+        await check(loaded: ConfigLoader.load(documents))
+    }
+
+    /// `check` of documents already loaded.
+    static func check(loaded: LoadResult) async -> (validated: Validated<DesiredState>?, diagnostics: [Diagnostic]) {
+        let (validated, diagnostics) = ConfigLoader.validate(loaded)
         guard let validated else { return (nil, diagnostics) }
         var all = diagnostics + LockoutCheck.findings(in: validated)
         for node in validated.value.nodes {
