@@ -106,7 +106,7 @@ struct DaemonSession {
         case 409 where code == "in-use", 428:
             return ("sdnd refused the change: \(detail) (\(status))", .failed)
         case 409, 412:
-            return ("sdnd refused the change: \(detail) (\(status)); it changed since you read it: read it again (`sdn pull`, `sdn rule list`), redo your change and retry", .failed)
+            return ("sdnd refused the change: \(detail) (\(status)); it changed since you read it: read it again (`sdn pull`, `sdn rule list`, `sdn object get`), redo your change and retry", .failed)
         case 413:
             return ("sdnd refused the request as too large: \(detail) (\(status))", .badInput)
         case 422:
