@@ -84,8 +84,10 @@ struct DaemonSession {
     /// The line to print for an error status, and its exit status.
     static func explain(_ response: HTTPResponse, server: String) -> (String, ExitCode) {
         var detail: String
+        var code: String?
         if let body = try? ClientJSON.decoder.decode(APIErrorBody.self, from: response.body) {
             detail = body.error.message
+            code = body.error.code
             if let field = body.error.field { detail += " (field \(field))" }
         } else {
             let text = String(decoding: response.body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -101,8 +103,10 @@ struct DaemonSession {
             return ("sdnd at \(server) refused the request: \(detail) (\(status)); the token's role or path does not allow it (ask an Administrator for a token that does)", .failed)
         case 404:
             return ("sdnd: \(detail) (\(status))", .failed)
+        case 409 where code == "in-use", 428:
+            return ("sdnd refused the change: \(detail) (\(status))", .failed)
         case 409, 412:
-            return ("sdnd refused the change: \(detail) (\(status)); it changed since you read it: read it again (`sdn pull`, `sdn rule list`), redo your change and retry", .failed)
+            return ("sdnd refused the change: \(detail) (\(status)); it changed since you read it: read it again (`sdn pull`, `sdn rule list`, `sdn object get`), redo your change and retry", .failed)
         case 413:
             return ("sdnd refused the request as too large: \(detail) (\(status))", .badInput)
         case 422:
@@ -127,7 +131,9 @@ struct DaemonSession {
         }
         let errors = remote.filter { $0.severity == "error" }.count
         let warnings = remote.filter { $0.severity == "warning" }.count
-        output += "invalid: \(sources.count) file\(sources.count == 1 ? "" : "s"); \(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")\n"
+        // An object write sends no files: its diagnostics point into the object (path), not into a file.
+        let files = sources.isEmpty ? "" : "\(sources.count) file\(sources.count == 1 ? "" : "s"); "
+        output += "invalid: \(files)\(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")\n"
         return output
     }
 

@@ -25,7 +25,11 @@ public enum ConfigLoader {
 
     /// Loads and validates in one step: the validated state when there are no errors, and all diagnostics.
     public static func loadAndValidate(_ documents: [ConfigDocument]) -> (validated: Validated<DesiredState>?, diagnostics: [Diagnostic]) {
-        let loaded = load(documents)
+        validate(load(documents))
+    }
+
+    /// Validates what `load` read (for a caller that looked at the loaded state first).
+    public static func validate(_ loaded: LoadResult) -> (validated: Validated<DesiredState>?, diagnostics: [Diagnostic]) {
         if loaded.diagnostics.hasErrors {
             // Still validate, so one run shows semantic problems too; a half-read file's gaps may cause
             // follow-on findings, which is acceptable next to the syntax errors that explain them.

@@ -93,3 +93,73 @@ extension Double {
         self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self)
     }
 }
+
+/// Why a text could not be read as a tree: what is wrong and where (a JSON pointer, empty for the whole text).
+public struct TreeReadError: Error, Sendable, Hashable {
+    public var message: String
+    public var pointer: String
+
+    public init(message: String, pointer: String) {
+        self.message = message
+        self.pointer = pointer
+    }
+}
+
+extension RenderedTree {
+    /// Reads a JSON (or YAML) value as a tree, keeping the order of object members: the order in which a
+    /// client writes a guest's NICs or a vnet's subnets is the order they are stored in. Quoted scalars
+    /// are strings; plain ones are booleans, integers or numbers. A `null` member means "not set" and is
+    /// left out; a `null` list item is an error. Returns nil for an empty text.
+    public static func read(_ text: String) throws(TreeReadError) -> RenderedTree? {
+        // A JSON text has no aliases; a YAML one could expand to billions of nodes, so it is measured
+        // first (aliases within the loader's budget are expanded).
+        guard case .withinBudget = AliasBudget.check(text) else {
+            throw TreeReadError(message: "the text is not a plain JSON value (it has YAML aliases or does not parse)", pointer: "")
+        }
+        let node: Yams.Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw TreeReadError(message: StateMerger.syntaxDiagnostic(error, file: "body", text: text).message, pointer: "")
+        }
+        guard let node else { return nil }
+        return try tree(node, pointer: "")
+    }
+
+    private static func tree(_ node: Yams.Node, pointer: String) throws(TreeReadError) -> RenderedTree? {
+        func escaped(_ key: String) -> String { key.replacing("~", with: "~0").replacing("/", with: "~1") }
+        switch node {
+        case .scalar(let scalar):
+            guard scalar.style == .plain else { return .string(scalar.string) }
+            switch scalar.string {
+            case "null", "~", "": return nil
+            case "true": return .bool(true)
+            case "false": return .bool(false)
+            default:
+                if let value = Int(scalar.string) { return .integer(value) }
+                if let value = Double(scalar.string), value.isFinite { return .number(value) }
+                return .string(scalar.string)
+            }
+        case .sequence(let sequence):
+            var items: [RenderedTree] = []
+            for (index, item) in sequence.enumerated() {
+                guard let value = try tree(item, pointer: pointer + "/\(index)") else {
+                    throw TreeReadError(message: "a list item is null; leave it out", pointer: pointer + "/\(index)")
+                }
+                items.append(value)
+            }
+            return .list(items)
+        case .mapping(let mapping):
+            var pairs: [(String, RenderedTree)] = []
+            for (key, value) in mapping {
+                guard case .scalar(let keyScalar) = key else {
+                    throw TreeReadError(message: "a key is not a string", pointer: pointer)
+                }
+                if let converted = try tree(value, pointer: pointer + "/" + escaped(keyScalar.string)) {
+                    pairs.append((keyScalar.string, converted))
+                }
+            }
+            return .map(pairs)
+        case .alias:
+            throw TreeReadError(message: "YAML aliases are not read here; write the value out", pointer: pointer)
+        }
+    }
+}

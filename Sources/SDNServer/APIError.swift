@@ -37,7 +37,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
         case 404: "not-found"
         case 409, 412: "conflict"
         case 413: "too-large"
-        case 400, 422: "invalid"
+        case 400, 422, 428: "invalid"
         default: "failed"
         }
     }

@@ -254,7 +254,7 @@ extension APIServer {
             guard let index = state.firewall.ipsets.firstIndex(where: { $0.name == name }) else {
                 throw APIError.notFound("no IP set '\(name)'; GET /v1/objects/ipsets lists them", field: "name")
             }
-            let current = ConfigWorkspace.objects(of: state)[.ipsets]?.first { $0.id == name }
+            let current = RenderedDocuments(state).object(at: .named(.ipsets, name)).map { ObjectAddress.named(.ipsets, name).object($0) }
             try Self.checkIfMatch(request, etag: current?.etag ?? "", what: "IP set \(name)")
             var set = state.firewall.ipsets[index]
             let removedTexts = Set(removals.map(\.description))
@@ -268,7 +268,7 @@ extension APIServer {
             return set
         }
         let state = try self.state(of: revision)
-        let etag = ConfigWorkspace.objects(of: state)[.ipsets]?.first { $0.id == name }?.etag ?? ""
+        let etag = RenderedDocuments(state).object(at: .named(.ipsets, name)).map { ObjectAddress.named(.ipsets, name).object($0).etag } ?? ""
         var headers: HTTPFields = [:]
         headers[.eTag] = etag
         return try Self.json(IPSetJSON(name: name, entries: set.entries.map(\.description), etag: etag, revision: revision.number), headers: headers)

@@ -91,20 +91,12 @@ extension APIServer {
             let kind = try APIServer.objectKind(call.parameter("kind"))
             try call.require(.read, on: "/")
             let caller = call.caller
-            return try APIServer.json((try await server.headObjects()[kind] ?? []).filter { AccessPolicy.permits(caller, .read, on: $0.path) })
+            let objects = (try await server.headObjects()[kind] ?? []).filter { AccessPolicy.permits(caller, .read, on: $0.path) }
+            return APIServer.json(text: objects.isEmpty ? "[]" : "[\n" + objects.map { $0.json() }.joined(separator: ",\n") + "\n]")
         },
-        Route(.get, "/v1/objects/{kind}/{id}") { server, call in
-            let kind = try APIServer.objectKind(call.parameter("kind"))
-            let id = call.parameter("id")
-            guard let object = try await server.headObjects()[kind]?.first(where: { $0.id == id }) else {
-                try call.require(.read, on: "/\(kind.rawValue)")
-                throw APIError.notFound("no \(kind.rawValue) object '\(id)'; GET /v1/objects/\(kind.rawValue) lists them", field: "id")
-            }
-            try call.require(.read, on: object.path)
-            var headers: HTTPFields = [:]
-            headers[.eTag] = object.etag
-            return try APIServer.json(object, headers: headers)
-        },
+        Route(.get, "/v1/objects/{kind}/{id}") { server, call in try await server.getObject(&call) },
+        Route(.put, "/v1/objects/{kind}/{id}") { server, call in try await server.putObject(&call) },
+        Route(.delete, "/v1/objects/{kind}/{id}") { server, call in try await server.deleteObject(&call) },
         Route(.get, "/v1/policies/{policy}/rules") { server, call in
             let policy = try APIServer.policyReference(call.parameter("policy"))
             try call.require(.read, on: policy.objectPath)

@@ -255,6 +255,13 @@ public final class APIServer: Sendable {
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
+    /// A JSON text made by hand (objects of the model keep their members' order).
+    static func json(text: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
     static func errorResponse(_ error: APIError) -> Response {
         var headers: HTTPFields = [:]
         if error.status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"sdnd\"" }

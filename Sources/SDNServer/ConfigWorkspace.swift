@@ -32,9 +32,10 @@ struct DiagnosticJSON: Codable, Hashable, Sendable {
     }
 }
 
-/// The kinds of objects the API names by stable id.
+/// The kinds of objects the API names by stable id (`ObjectAddress` says how each is addressed). Rules
+/// have routes of their own (`/v1/policies/{policy}/rules/{id}`): their order inside a policy matters.
 enum ObjectKind: String, CaseIterable, Sendable {
-    case nodes, zones, vnets, guests, policies, groups, ipsets, aliases
+    case nodes, uplinks, zones, vnets, subnets, guests, nics, policies, groups, ipsets, aliases
 }
 
 /// A JSON value made from a rendered document tree (objects keep the documents' schema).
@@ -66,12 +67,21 @@ enum JSONValue: Encodable, Sendable {
 }
 
 /// One object of the model with its stable id, object path and ETag.
-struct ModelObject: Encodable, Sendable {
+struct ModelObject: Sendable {
     var kind: String
     var id: String
     var path: String
     var etag: String
-    var object: JSONValue
+    var object: RenderedTree
+
+    /// The object as JSON, its members in document order: a JSONEncoder with sorted keys would sort
+    /// them, and the order of a node's uplinks or a vnet's subnets is the order they are stored in (a
+    /// client that writes back what it read must not reorder them). `extra` members are appended.
+    func json(extra: [(String, String)] = []) -> String {
+        let members = [("etag", RenderedTree.jsonString(etag)), ("id", RenderedTree.jsonString(id)), ("kind", RenderedTree.jsonString(kind)),
+                       ("object", object.json(indent: "  ")), ("path", RenderedTree.jsonString(path))] + extra
+        return "{\n" + members.map { "  \(RenderedTree.jsonString($0.0)): \($0.1)" }.joined(separator: ",\n") + "\n}"
+    }
 }
 
 /// A policy as the rules routes name it: `cluster`, `node:NAME`, `vnet:NAME`, `guest:ID`, `group:NAME`.
@@ -190,7 +200,12 @@ enum ConfigWorkspace {
     /// What `sdn validate` reports for these documents, plus the firewall compiler's errors for every
     /// node: the state is accepted only when none of them is an error.
     static func check(_ documents: [ConfigDocument]) async -> (validated: Validated<DesiredState>?, diagnostics: [Diagnostic]) {
-        let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
+        await check(loaded: ConfigLoader.load(documents))
+    }
+
+    /// `check` of documents already loaded.
+    static func check(loaded: LoadResult) async -> (validated: Validated<DesiredState>?, diagnostics: [Diagnostic]) {
+        let (validated, diagnostics) = ConfigLoader.validate(loaded)
         guard let validated else { return (nil, diagnostics) }
         var all = diagnostics + LockoutCheck.findings(in: validated)
         for node in validated.value.nodes {
@@ -223,32 +238,28 @@ enum ConfigWorkspace {
 
     /// Every object of the state with its path and ETag.
     static func objects(of state: DesiredState) -> [ObjectKind: [ModelObject]] {
-        func entries(_ tree: RenderedTree, _ key: String) -> [(String, RenderedTree)] {
-            guard case .map(let pairs) = tree, let section = pairs.first(where: { $0.0 == key })?.1, case .map(let items) = section else { return [] }
-            return items
-        }
-        func object(_ kind: ObjectKind, _ id: String, _ path: String, _ tree: RenderedTree) -> ModelObject {
-            ModelObject(kind: kind.rawValue, id: id, path: path, etag: etag(of: tree.json()), object: .tree(tree))
-        }
-        let topology = ConfigRenderer.topology(state)
-        let policy = ConfigRenderer.policy(state, style: .asWritten)
+        let documents = RenderedDocuments(state)
         var result: [ObjectKind: [ModelObject]] = [:]
         for kind in [ObjectKind.nodes, .zones, .vnets, .guests] {
-            result[kind] = entries(topology, kind.rawValue).map { object(kind, $0.0, "/\(kind.rawValue)/\($0.0)", $0.1) }
+            result[kind] = documents.topology.value(at: [kind.rawValue])?.members.map { ObjectAddress.named(kind, $0.0).object($0.1) } ?? []
         }
-        var policies: [ModelObject] = []
-        if case .map(let pairs) = policy, let cluster = pairs.first(where: { $0.0 == "cluster" })?.1 {
-            policies.append(object(.policies, "cluster", PolicyReference.scope(.cluster).objectPath, cluster))
+        for kind in [ObjectKind.uplinks, .subnets, .nics] {
+            let (section, member) = kind.parentSection!
+            result[kind] = (documents.topology.value(at: [section])?.members ?? []).flatMap { parent, tree in
+                (tree.value(at: [member])?.members ?? []).map { ObjectAddress.part(kind, of: parent, key: $0.0).object($0.1) }
+            }
         }
+        let cluster = ObjectAddress.policy(.scope(.cluster))
+        var policies = [cluster.object(documents.object(at: cluster)!)]
         for (section, prefix) in [("nodes", "node"), ("vnets", "vnet"), ("guests", "guest")] {
-            for (key, tree) in entries(policy, section) {
-                let reference = PolicyReference("\(prefix):\(key)")!
-                policies.append(object(.policies, reference.description, reference.objectPath, tree))
+            for (key, tree) in documents.policy.value(at: [section])?.members ?? [] {
+                guard let reference = PolicyReference("\(prefix):\(key)") else { continue }
+                policies.append(ObjectAddress.policy(reference).object(tree))
             }
         }
         result[.policies] = policies
         for kind in [ObjectKind.groups, .ipsets, .aliases] {
-            result[kind] = entries(policy, kind.rawValue).map { object(kind, $0.0, "/firewall/\(kind.rawValue)/\($0.0)", $0.1) }
+            result[kind] = documents.policy.value(at: [kind.rawValue])?.members.map { ObjectAddress.named(kind, $0.0).object($0.1) } ?? []
         }
         return result
     }

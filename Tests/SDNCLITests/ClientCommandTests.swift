@@ -191,6 +191,34 @@ import Testing
         #expect(body == ["rule": "accept in tcp/22", "after": "web"])
     }
 
+    /// get → edit → put: the file is sent as it is (its members' order kept), its ETag becomes If-Match;
+    /// an object alone is wrapped as {"object": …}; --create asks for create-only.
+    @Test func objectPutSendsTheFileWithItsETag() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try ScriptedHTTPServer(.unix) { request, connection in
+            let created = request.headers["if-none-match"] == "*"
+            connection.send(ScriptedHTTPServer.response(created ? 201 : 200,
+                                                        json: #"{"etag":"\"e2\"","id":"web","kind":"vnets","object":{},"path":"/vnets/web","revision":5,"unchanged":false}"#))
+        }
+        defer { server.stop() }
+        let envelope = #"{"etag": "\"e1\"", "id": "web", "kind": "vnets", "object": {"zone": "local", "subnets": {"10.1.0.0/24": {}, "10.0.0.0/24": {}}}}"#
+        try envelope.write(toFile: directory + "/web.json", atomically: true, encoding: .utf8)
+        let put = try Self.sdn(["object", "put", "vnets", "web", "--file", directory + "/web.json", "--server", server.url])
+        #expect(put.status == 0, "\(put.stderr)")
+        #expect(put.stdout == "vnets web: replaced (revision 5)\n")
+        let first = try #require(server.requests.first)
+        #expect(first.method == "PUT" && first.target == "/v1/objects/vnets/web" && first.headers["if-match"] == "\"e1\"")
+        #expect(String(decoding: first.body, as: UTF8.self) == envelope)
+
+        try #"{"gateway": "10.0.0.1"}"#.write(toFile: directory + "/subnet.json", atomically: true, encoding: .utf8)
+        let create = try Self.sdn(["object", "put", "subnets", "web:10.0.0.0/24", "--create", "-f", directory + "/subnet.json", "--server", server.url])
+        #expect(create.status == 0 && create.stdout == "subnets web: created (revision 5)\n", "\(create.stderr)")
+        let second = try #require(server.requests.last)
+        #expect(second.target == "/v1/objects/subnets/web:10.0.0.0%2F24" && second.headers["if-match"] == nil)
+        #expect(String(decoding: second.body, as: UTF8.self) == #"{"object": {"gateway": "10.0.0.1"}}"#)
+    }
+
     @Test func planAndApplyThroughTheDaemon() throws {
         let plan = #"[{"node":"pve1","revision":2,"text":"node pve1: 1 step\n  + link web (bridge)\n","steps":1,"firewallChanges":0,"conflicts":[],"diagnostics":[]}]"#
         let applied = #"{"node":"pve1","revision":2,"converged":true,"outcome":"converged","errors":[],"stepsApplied":1,"linkWrites":2,"firewallMessages":0,"milliseconds":3.25}"#

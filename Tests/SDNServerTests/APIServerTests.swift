@@ -26,6 +26,8 @@ import Testing
         }
         #expect(operations == Set(APIServer.routeList))
         #expect(operations.count == APIServer.routeList.count)
+        // The line scan above reads an unparsable document too; schemathesis (and every client) would not.
+        #expect(throws: Never.self) { try RenderedTree.read(spec) }
     }
 
     @Test func everyRouteOverTheTrustedSocket() async throws {
