@@ -22,6 +22,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // sdnd's https:// listeners: the self-signed certificate (swift-certificates, its PEM through
+        // swift-asn1) and the TLS server (swift-nio-ssl, under HummingbirdTLS). The CLI uses the system's OpenSSL.
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // Pure core: no C modules, no I/O that is not injected.
@@ -42,11 +47,14 @@ let package = Package(
             name: "SDNCLI",
             dependencies: [
                 "SDNModel", "SDNConfig", "SDNNFTables", "SDNFirewall", "SDNDataplane", "SDNNFTablesNetlink", "SDNNetns",
-                "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink", "SDNProxmoxImport",
+                "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink", "SDNProxmoxImport", "COpenSSL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "sdn", dependencies: ["SDNCLI"]),
+        // TLS of the client's https:// connections: the system's OpenSSL, imported by SDNCLI only
+        // (`TLSConnection`), so that `sdn` links no NIO and compiles no BoringSSL.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
 
         // The controller: revisioned store, reconcile loop, HTTP API, and the `sdnd` service.
         .target(name: "SDNStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
@@ -63,6 +71,7 @@ let package = Package(
             dependencies: [
                 "SDNStore", "SDNDaemon", "SDNModel", "SDNConfig", "SDNFirewall", "SDNNFTables", "SDNReconciler",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -78,6 +87,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

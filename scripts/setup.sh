@@ -6,8 +6,12 @@ set -euo pipefail
 packages=(
   # C libraries sdn links (netlink, nftables, libvirt) and pkg-config to find them
   pkg-config libnl-3-dev libnftnl-dev libmnl-dev libvirt-dev libsqlite3-dev
+  # the sdn client's https:// connections (the system's OpenSSL; sdnd's TLS is swift-nio-ssl's BoringSSL)
+  libssl-dev
   # reference tools the tests use to check what sdn did to the kernel
   nftables iproute2 iputils-ping netcat-openbsd procps
+  # certificates for the TLS tests (a CA of their own, mismatched keys) and a second opinion on fingerprints
+  openssl ca-certificates
   # the test summary and the broadcast listeners of the traffic tests; venv for schemathesis (scripts/api-conformance.sh)
   python3 python3-venv
   # throughput benchmark (sdn-bench per-packet); HTTP reference load of scripts/bench-daemon.sh

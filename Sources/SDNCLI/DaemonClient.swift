@@ -5,8 +5,11 @@ import Foundation
 /// server-sent events. Blocking and bounded by deadlines: a command does one thing and exits.
 struct DaemonClient: Sendable {
     var server: ServerAddress
-    /// Sent as `Authorization: Bearer …` (the Unix socket needs none; TCP does).
+    /// Sent as `Authorization: Bearer …` (the Unix socket needs none; TCP does), and over https:// only
+    /// to a server `trust` accepted.
     var token: String?
+    /// Which certificates an https:// server may present.
+    var trust: ServerTrust
     /// How long one request may take in all, connection included.
     var timeout: Duration = .seconds(60)
 
@@ -22,9 +25,10 @@ struct DaemonClient: Sendable {
         case refused(HTTPResponse)
     }
 
-    init(server: ServerAddress, token: String? = nil, timeout: Duration = .seconds(60)) {
+    init(server: ServerAddress, token: String? = nil, trust: ServerTrust = ServerTrust(), timeout: Duration = .seconds(60)) {
         self.server = server
         self.token = token
+        self.trust = trust
         self.timeout = timeout
     }
 
@@ -32,7 +36,7 @@ struct DaemonClient: Sendable {
     func send(_ method: String, _ target: String, body: Data? = nil, headers: [(String, String)] = [],
               timeout: Duration? = nil) throws(DaemonClientError) -> HTTPResponse {
         let deadline = ContinuousClock.now + (timeout ?? self.timeout)
-        let connection = try SocketConnection.connect(to: server, deadline: deadline)
+        let connection = try DaemonConnector.open(server, trust: trust, deadline: deadline)
         var allHeaders = headers
         if body != nil { allHeaders.append(("Content-Type", "application/json")) }
         var reader = HTTPResponseReader(connection: connection)
@@ -68,7 +72,7 @@ struct DaemonClient: Sendable {
                       handler: (ServerSentEvent) -> Bool) throws(DaemonClientError) -> StreamEnd {
         // Connecting and the response head are bounded even when the stream is not.
         let setupDeadline = min(ContinuousClock.now + timeout, deadline ?? .now + timeout)
-        let connection = try SocketConnection.connect(to: server, deadline: setupDeadline)
+        let connection = try DaemonConnector.open(server, trust: trust, deadline: setupDeadline)
         try connection.write(requestBytes("GET", target, body: nil, headers: [("Accept", "text/event-stream")]), deadline: setupDeadline)
         var reader = HTTPResponseReader(connection: connection)
         let head = try reader.readHead(deadline: setupDeadline)

@@ -5,8 +5,13 @@ import Foundation
 enum DaemonClientError: Error, Equatable, CustomStringConvertible {
     /// `--server` / `SDN_SERVER` is not an address sdn can use.
     case invalidServer(String, String)
-    /// An `https://` server: this build has no TLS.
-    case tlsUnsupported(String)
+    /// `--fingerprint` / `SDN_SERVER_FINGERPRINT` is not a SHA-256 fingerprint, or not for an https:// server.
+    case invalidFingerprint(String, String)
+    /// The TLS handshake with an `https://` server failed.
+    case tlsFailed(server: String, reason: String)
+    /// The `https://` server's certificate is neither the pinned one nor (none pinned) trusted by the
+    /// system's CAs for that host: nothing was sent to it.
+    case untrustedServer(server: String, reason: String)
     /// Nothing answers there: the socket is missing, the connection was refused, the host is unknown.
     /// `daemonMayBeDown`: the socket is missing or refuses, so the hint on starting sdnd applies.
     case unreachable(server: String, reason: String, daemonMayBeDown: Bool)
@@ -19,8 +24,12 @@ enum DaemonClientError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .invalidServer(let text, let reason):
             "invalid server address '\(text)': \(reason)"
-        case .tlsUnsupported(let text):
-            "cannot use \(text): TLS is not supported by this sdn build yet; use the Unix socket or an SSH tunnel (ssh -L 8080:/run/sdn/sdnd.sock node, then --server http://127.0.0.1:8080)"
+        case .invalidFingerprint(let text, let reason):
+            "invalid fingerprint '\(text)': \(reason)"
+        case .tlsFailed(let server, let reason):
+            "cannot reach sdnd at \(server): \(reason)"
+        case .untrustedServer(let server, let reason):
+            "refused to talk to \(server), nothing was sent: \(reason)"
         case .unreachable(let server, let reason, let daemonMayBeDown):
             "cannot reach sdnd at \(server): \(reason)"
                 + (daemonMayBeDown ? " (is sdnd running? start it with `sdnd --state-dir …` or `systemctl start sdnd`)" : "")

@@ -3,12 +3,16 @@ import Foundation
 
 /// Which daemon a client command talks to, and as whom.
 struct DaemonOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("sdnd's address: unix:///path/to/sdnd.sock or http://host:port (default: $SDN_SERVER; without either, plan and apply act locally, the other client commands use \(ServerAddress.defaultURL)).",
+    @Option(help: ArgumentHelp("sdnd's address: unix:///path/to/sdnd.sock, https://host:port or http://host:port (default: $SDN_SERVER; without either, plan and apply act locally, the other client commands use \(ServerAddress.defaultURL)).",
                                valueName: "url"))
     var server: String?
 
     @Option(help: ArgumentHelp("API token, sent as Authorization: Bearer (default: $SDN_TOKEN). The Unix socket needs none.", valueName: "secret"))
     var token: String?
+
+    @Option(help: ArgumentHelp("The SHA-256 fingerprint of the https:// server's certificate, as sdnd prints it at start (default: $SDN_SERVER_FINGERPRINT). Without it, the certificate must verify against the system's CAs.",
+                               valueName: "sha256"))
+    var fingerprint: String?
 
     /// `--server`, else `SDN_SERVER` (an empty variable counts as unset).
     var explicitServer: String? {
@@ -23,9 +27,17 @@ struct DaemonOptions: ParsableArguments {
         return nil
     }
 
+    /// `--fingerprint`, else `SDN_SERVER_FINGERPRINT` (which only https:// servers read: it may stay set
+    /// while other commands use the Unix socket).
+    var resolvedFingerprint: (text: String, explicit: Bool)? {
+        if let fingerprint { return (fingerprint, true) }
+        if let fromEnvironment = ProcessInfo.processInfo.environment["SDN_SERVER_FINGERPRINT"], !fromEnvironment.isEmpty { return (fromEnvironment, false) }
+        return nil
+    }
+
     /// The session for the explicit server, else the node's own socket.
     func session(output: OutputFormat) throws -> DaemonSession {
-        try DaemonSession(url: explicitServer ?? ServerAddress.defaultURL, token: resolvedToken, output: output)
+        try DaemonSession(url: explicitServer ?? ServerAddress.defaultURL, token: resolvedToken, fingerprint: resolvedFingerprint, output: output)
     }
 }
 

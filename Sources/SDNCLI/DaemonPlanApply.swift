@@ -33,7 +33,7 @@ struct RemotePlanningOptions: ParsableArguments {
             printError("sdn: \(local.joined(separator: ", ")) act on local files and kernels; with a daemon (\(url)) `sdn \(verb)` works on its revisions: `sdn push` the files first, or drop --server / unset SDN_SERVER")
             throw ExitCode.badInput
         }
-        return try DaemonSession(url: url, token: daemon.resolvedToken, output: output ?? .text)
+        return try DaemonSession(url: url, token: daemon.resolvedToken, fingerprint: daemon.resolvedFingerprint, output: output ?? .text)
     }
 }
 

@@ -9,9 +9,19 @@ struct DaemonSession {
     let client: DaemonClient
     let output: OutputFormat
 
-    init(url: String, token: String?, output: OutputFormat) throws {
+    /// `fingerprint`: the pinned certificate of an https:// server; `explicit` when given on the
+    /// command line, where it is an error for any other server.
+    init(url: String, token: String?, fingerprint: (text: String, explicit: Bool)? = nil, output: OutputFormat) throws {
         do {
-            client = DaemonClient(server: try ServerAddress(parsing: url), token: token)
+            let server = try ServerAddress(parsing: url)
+            var trust = ServerTrust()
+            if let fingerprint, server.usesTLS || fingerprint.explicit {
+                guard server.usesTLS else {
+                    throw DaemonClientError.invalidFingerprint(fingerprint.text, "--fingerprint pins the certificate of an https:// server, and \(server) is not one")
+                }
+                trust.pinned = try CertificateFingerprint(parsing: fingerprint.text)
+            }
+            client = DaemonClient(server: server, token: token, trust: trust)
         } catch {
             printError("sdn: \(error)")
             throw ExitCode.badInput

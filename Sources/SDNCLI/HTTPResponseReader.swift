@@ -36,13 +36,13 @@ struct HTTPResponseReader {
         case finished
     }
 
-    private let connection: SocketConnection
+    private let connection: any DaemonConnection
     private var buffer: [UInt8] = []
     private var start = 0
     private var framing = Framing.finished
     private var server: String { connection.server.description }
 
-    init(connection: SocketConnection) {
+    init(connection: any DaemonConnection) {
         self.connection = connection
     }
 
@@ -50,7 +50,9 @@ struct HTTPResponseReader {
     mutating func readHead(deadline: ContinuousClock.Instant?) throws(DaemonClientError) -> HTTPResponseHead {
         var consumed = 0
         guard let statusLine = try line(deadline: deadline, consumed: &consumed) else {
-            throw .brokenResponse(server: server, reason: "the connection closed before a response")
+            // sdnd's TLS listeners close on a request in clear: the likely cause of silence on http://.
+            let hint = if case .tcp = connection.server.endpoint { " (if sdnd listens there with https://, use https://)" } else { "" }
+            throw .brokenResponse(server: server, reason: "the connection closed before a response\(hint)")
         }
         let parts = statusLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), let status = Int(parts[1]), (100...999).contains(status) else {

@@ -1,11 +1,13 @@
 import Foundation
 
 /// Where sdnd listens, as `--server` / `SDN_SERVER` name it: `unix:///run/sdn/sdnd.sock` (or a bare
-/// absolute socket path) or `http://host:port`.
+/// absolute socket path), `https://host:port` (TLS; port 8443 unless given, as sdnd's and Incus's) or
+/// `http://host:port`.
 struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
     enum Endpoint: Hashable, Sendable {
         case unix(path: String)
         case tcp(host: String, port: UInt16)
+        case https(host: String, port: UInt16)
     }
 
     /// The node's own daemon, trusted by the socket's file permissions.
@@ -18,14 +20,17 @@ struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
         switch endpoint {
         case .unix(let path): "unix://" + path
         case .tcp(let host, let port): "http://" + (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
+        case .https(let host, let port): "https://" + (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
         }
     }
+
+    var usesTLS: Bool { if case .https = endpoint { true } else { false } }
 
     /// The `Host:` header: a Unix socket has no host name, HTTP/1.1 still wants one.
     var hostHeader: String {
         switch endpoint {
         case .unix: "localhost"
-        case .tcp(let host, let port): (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
+        case .tcp(let host, let port), .https(let host, let port): (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
         }
     }
 
@@ -34,7 +39,7 @@ struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     init(parsing text: String) throws(DaemonClientError) {
-        let forms = "use unix:///path/to/sdnd.sock or http://host:port"
+        let forms = "use unix:///path/to/sdnd.sock, https://host:port or http://host:port"
         if text.hasPrefix("/") {
             self.init(endpoint: .unix(path: text))
             return
@@ -50,11 +55,11 @@ struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
                 throw .invalidServer(text, "a Unix socket URL names an absolute path after unix:// (unix:///run/sdn/sdnd.sock)")
             }
             self.init(endpoint: .unix(path: rest))
-        case "http":
+        case "http", "https":
             var authority = rest
             if authority.hasSuffix("/") { authority.removeLast() }
             guard !authority.isEmpty, !authority.contains("/"), !authority.contains("?"), !authority.contains("@") else {
-                throw .invalidServer(text, "an http:// server is host:port with no path, user or query (http://10.0.0.5:8080)")
+                throw .invalidServer(text, "an \(scheme):// server is host:port with no path, user or query (\(scheme)://10.0.0.5:8443)")
             }
             let host: String
             var portText: Substring?
@@ -73,16 +78,14 @@ struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
                 host = authority
             }
             guard !host.isEmpty else { throw .invalidServer(text, "no host name; \(forms)") }
-            var port: UInt16 = 80
+            var port: UInt16 = scheme == "https" ? 8443 : 80
             if let portText {
                 guard let number = UInt16(portText), number > 0 else {
                     throw .invalidServer(text, "port '\(portText)' is not a number from 1 to 65535")
                 }
                 port = number
             }
-            self.init(endpoint: .tcp(host: host, port: port))
-        case "https":
-            throw .tlsUnsupported(text)
+            self.init(endpoint: scheme == "https" ? .https(host: host, port: port) : .tcp(host: host, port: port))
         default:
             throw .invalidServer(text, "unknown scheme '\(scheme)'; \(forms)")
         }

@@ -33,7 +33,7 @@ final class SocketConnection {
                     try connect(server: server, family: AF_UNIX, address: address, length: length, deadline: deadline)
                 }
             }
-        case .tcp(let host, let port):
+        case .tcp(let host, let port), .https(let host, let port):
             var hints = addrinfo()
             hints.ai_family = AF_UNSPEC
             hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

@@ -2,6 +2,7 @@ import Crypto
 import HTTPTypes
 import Foundation
 public import Hummingbird
+public import HummingbirdCore
 import Synchronization
 public import Logging
 public import NIOCore
@@ -99,10 +100,12 @@ public final class APIServer: Sendable {
         }
     }
 
-    /// An application serving the API on one address (a Unix socket: `trusted`; TCP: tokens).
-    public func makeApplication(trusted: Bool, address: BindAddress, serverName: String? = "sdnd", logger: Logger? = nil,
+    /// An application serving the API on one address (a Unix socket: `trusted`; TCP: tokens), over
+    /// `server`: plain HTTP/1.1, or (sdnd's https:// listeners) HummingbirdTLS's `.tls(.http1(), …)`.
+    public func makeApplication(trusted: Bool, address: BindAddress, server: HTTPServerBuilder = .http1(), serverName: String? = "sdnd",
+                                logger: Logger? = nil,
                                 onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> Application<CallbackResponder<APIRequestContext>> {
-        Application(responder: responder(trusted: trusted), configuration: .init(address: address, serverName: serverName),
+        Application(responder: responder(trusted: trusted), server: server, configuration: .init(address: address, serverName: serverName),
                     onServerRunning: onServerRunning, logger: logger)
     }
 

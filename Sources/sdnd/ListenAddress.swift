@@ -3,47 +3,66 @@ import Foundation
 import Glibc
 import Hummingbird
 
-/// Where the API listens: a Unix socket (trusted by its file permissions) or TCP (bearer tokens).
+/// Where the API listens: a Unix socket (trusted by its file permissions), TLS on any address, or
+/// plain HTTP on loopback only (both TCP forms need bearer tokens).
 enum ListenAddress: CustomStringConvertible, Sendable {
     case unix(path: String)
-    case tcp(host: String, port: Int)
+    case http(host: String, port: Int)
+    case https(host: String, port: Int)
+
+    static let forms = "write unix:///PATH, https://ADDRESS:PORT (e.g. https://0.0.0.0:8443, https://[::]:8443) or http://127.0.0.1:PORT"
 
     init(parsing text: String) throws {
         if text.hasPrefix("unix://") {
             let path = String(text.dropFirst("unix://".count))
             guard path.hasPrefix("/") else { throw ValidationError("--listen \(text): a Unix socket needs an absolute path (unix:///run/sdn/sdnd.sock)") }
             self = .unix(path: path)
+        } else if text.hasPrefix("https://") {
+            let (host, port) = try Self.hostAndPort(text, scheme: "https")
+            self = .https(host: host, port: port)
         } else if text.hasPrefix("http://") {
-            let rest = String(text.dropFirst("http://".count)).split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
-            guard let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), (0...65535).contains(port) else {
-                throw ValidationError("--listen \(text): write http://ADDRESS:PORT, e.g. http://127.0.0.1:8443")
-            }
-            let host = String(rest[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            let (host, port) = try Self.hostAndPort(text, scheme: "http")
             // Tokens travel in clear over plain HTTP: only where nobody else can listen.
             guard ["127.0.0.1", "::1", "localhost"].contains(host) else {
-                throw ValidationError("--listen \(text): plain HTTP is allowed on loopback only (tokens would cross the network in clear); TLS listeners are not in this build yet: use the Unix socket, or an SSH tunnel to a loopback listener")
+                throw ValidationError("--listen \(text): plain HTTP is allowed on loopback only (tokens would cross the network in clear); listen with TLS instead: https://\(Self.bracketed(host)):\(port)")
             }
-            self = .tcp(host: host, port: port)
-        } else if text.hasPrefix("https://") {
-            throw ValidationError("--listen \(text): TLS listeners are not in this build yet; use unix:///PATH, or http://127.0.0.1:PORT behind an SSH tunnel")
+            self = .http(host: host, port: port)
         } else {
-            throw ValidationError("--listen \(text): write unix:///PATH or http://127.0.0.1:PORT")
+            throw ValidationError("--listen \(text): \(Self.forms)")
         }
     }
 
+    /// `ADDRESS:PORT` after the scheme; an IPv6 address in brackets, as in a URL.
+    private static func hostAndPort(_ text: String, scheme: String) throws -> (String, Int) {
+        var rest = String(text.dropFirst(scheme.count + 3))
+        if rest.hasSuffix("/") { rest.removeLast() }
+        guard !rest.contains("/"), let colon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ValidationError("--listen \(text): write \(scheme)://ADDRESS:PORT with no path, e.g. \(scheme)://\(scheme == "https" ? "0.0.0.0" : "127.0.0.1"):8443")
+        }
+        let host = String(rest[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard !host.isEmpty else { throw ValidationError("--listen \(text): no address; \(forms)") }
+        return (host, port)
+    }
+
+    private static func bracketed(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
+
     var trusted: Bool { if case .unix = self { true } else { false } }
+
+    /// The address of a TLS listener (for the certificate's names), nil for the others.
+    var tlsHost: String? { if case .https(let host, _) = self { host } else { nil } }
 
     var bindAddress: BindAddress {
         switch self {
         case .unix(let path): .unixDomainSocket(path: path)
-        case .tcp(let host, let port): .hostname(host, port: port)
+        case .http(let host, let port), .https(let host, let port): .hostname(host, port: port)
         }
     }
 
     var description: String {
         switch self {
         case .unix(let path): "unix://\(path)"
-        case .tcp(let host, let port): "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        case .http(let host, let port): "http://\(Self.bracketed(host)):\(port)"
+        case .https(let host, let port): "https://\(Self.bracketed(host)):\(port)"
         }
     }
 

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Glibc
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import Metrics
 import Prometheus
@@ -13,7 +15,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// `sdnd`: the controller daemon of one node. It keeps the desired state's revisions (SQLite under
-/// `--state-dir`), serves the API on a Unix socket (and TCP with tokens), and keeps the node's kernel at
+/// `--state-dir`), serves the API on a Unix socket (and TLS with tokens), and keeps the node's kernel at
 /// the applied revision.
 @main
 struct SDNDaemonCommand: AsyncParsableCommand {
@@ -24,9 +26,11 @@ struct SDNDaemonCommand: AsyncParsableCommand {
         abstract: "The sdn controller daemon: revisioned desired state, HTTP API, and the reconcile loop of one node.",
         discussion: """
             Listens on unix:///run/sdn/sdnd.sock by default (mode 0660: the socket's file permissions are the \
-            access control). TCP listeners (http://127.0.0.1:PORT, loopback only in this build) require API \
-            tokens (`sdn token create`). Stops on SIGTERM or SIGINT after the running apply finished; a restart \
-            adopts what the kernel holds.
+            access control). TCP listeners require API tokens (`sdn token create`): https://ADDRESS:PORT on any \
+            address, plain http://127.0.0.1:PORT on loopback only. Without --tls-cert, the first start with an \
+            https:// listener makes a self-signed certificate in STATE-DIR/tls (server.crt, server.key 0600) and \
+            every start prints its SHA-256 fingerprint for clients to pin (sdn --fingerprint). Stops on SIGTERM \
+            or SIGINT after the running apply finished; a restart adopts what the kernel holds.
             """,
         version: version
     )
@@ -34,8 +38,14 @@ struct SDNDaemonCommand: AsyncParsableCommand {
     @Option(help: "Where the store lives (sdn.sqlite) — created 0700 if missing.")
     var stateDir = "/var/lib/sdn"
 
-    @Option(name: .customLong("listen"), help: ArgumentHelp("unix:///PATH or http://ADDRESS:PORT (repeatable).", valueName: "url"))
+    @Option(name: .customLong("listen"), help: ArgumentHelp("unix:///PATH, https://ADDRESS:PORT, or http://127.0.0.1:PORT (loopback only) (repeatable).", valueName: "url"))
     var listeners: [String] = []
+
+    @Option(help: ArgumentHelp("The https:// listeners' certificate (PEM, the chain after it) instead of the self-signed one in STATE-DIR/tls.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The private key of --tls-cert (PEM, unencrypted).", valueName: "file"))
+    var tlsKey: String?
 
     @Option(help: "Run as this node of the topology (default: the only node).")
     var node: String?
@@ -63,7 +73,13 @@ struct SDNDaemonCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        for listener in listeners { _ = try ListenAddress(parsing: listener) }
+        let addresses = try listeners.map(ListenAddress.init(parsing:))
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw ValidationError("--tls-cert and --tls-key go together: give the certificate and its private key, or neither (a self-signed certificate is made in \(stateDir)/tls)")
+        }
+        if tlsCert != nil, !addresses.contains(where: { $0.tlsHost != nil }) {
+            throw ValidationError("--tls-cert is for https:// listeners, and there is none: add --listen https://ADDRESS:PORT")
+        }
     }
 
     func run() async throws {
@@ -78,9 +94,34 @@ struct SDNDaemonCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let addresses = try (listeners.isEmpty ? ["unix:///run/sdn/sdnd.sock"] : listeners).map(ListenAddress.init(parsing:))
 
-        let store: SQLiteStateStore
         do {
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            logger.critical("cannot create the state directory \(stateDir): \(error)")
+            throw ExitCode.failure
+        }
+
+        // Before the store: a certificate sdnd cannot use stops it having opened nothing.
+        var tls: TLSConfiguration?
+        let tlsHosts = addresses.compactMap(\.tlsHost)
+        if !tlsHosts.isEmpty {
+            let identity: ServerCertificate
+            do { identity = try serverCertificate(listenHosts: tlsHosts) } catch {
+                logger.critical("cannot serve https: \(error)")
+                throw ExitCode.failure
+            }
+            if identity.created {
+                logger.notice("made a self-signed TLS certificate", metadata: ["tls.certificate": "\(identity.certificatePath)", "tls.key": "\(identity.keyPath)"])
+            }
+            logger.info("TLS certificate", metadata: ["tls.certificate": "\(identity.certificatePath)", "tls.fingerprint": "\(identity.fingerprint)"])
+            // As Incus shows it: clients compare it and pin it (`sdn --fingerprint`).
+            // Unbuffered: a log file or a pipe sees it at once, not when sdnd exits.
+            FileHandle.standardOutput.write(Data("TLS certificate fingerprint (SHA-256): \(identity.fingerprint)\n".utf8))
+            tls = identity.tlsConfiguration
+        }
+
+        let store: SQLiteStateStore
+        do {
             store = try SQLiteStateStore(path: stateDir + "/sdn.sqlite")
         } catch {
             logger.critical("cannot open the store in \(stateDir): \(error)")
@@ -126,7 +167,14 @@ struct SDNDaemonCommand: AsyncParsableCommand {
         }
         var services: [any Service] = [ControllerService(controller: controller, ready: ready)]
         for address in addresses {
-            services.append(api.makeApplication(trusted: address.trusted, address: address.bindAddress, logger: Logger(label: "sdnd.api"),
+            var server = HTTPServerBuilder.http1()
+            if address.tlsHost != nil, let tls {
+                do { server = try .tls(.http1(), tlsConfiguration: tls) } catch {
+                    logger.critical("cannot serve https on \(address): \(error)")
+                    throw ExitCode.failure
+                }
+            }
+            services.append(api.makeApplication(trusted: address.trusted, address: address.bindAddress, server: server, logger: Logger(label: "sdnd.api"),
                                                 onServerRunning: { _ in
                                                     address.listening()
                                                     ready.pass()
@@ -136,6 +184,20 @@ struct SDNDaemonCommand: AsyncParsableCommand {
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         notifier.notify("STOPPING=1")
+    }
+}
+
+extension SDNDaemonCommand {
+    /// `--tls-cert`/`--tls-key`, else STATE-DIR/tls/server.crt + server.key (made on the first start).
+    func serverCertificate(listenHosts: [String]) throws(ServerCertificateError) -> ServerCertificate {
+        if let tlsCert, let tlsKey {
+            return try ServerCertificate.load(certificatePath: tlsCert, keyPath: tlsKey,
+                                              fix: "give --tls-cert a readable PEM certificate and --tls-key its unencrypted PEM private key")
+        }
+        var name = [UInt8](repeating: 0, count: 256)
+        let named = name.withUnsafeMutableBufferPointer { $0.withMemoryRebound(to: CChar.self) { gethostname($0.baseAddress!, $0.count - 1) } }
+        let hostName = named == 0 ? String(decoding: name.prefix { $0 != 0 }, as: UTF8.self) : "localhost"
+        return try ServerCertificate.loadOrCreate(directory: stateDir + "/tls", names: .init(hostName: hostName, listenHosts: listenHosts))
     }
 }
 

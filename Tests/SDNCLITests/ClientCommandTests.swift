@@ -144,9 +144,12 @@ import Testing
         let result = try Self.sdn(["status", "--server", "unix:///nonexistent/sdnd.sock"])
         #expect(result.status == 1)
         #expect(result.stderr == "sdn: cannot reach sdnd at unix:///nonexistent/sdnd.sock: no such file (is sdnd running? start it with `sdnd --state-dir …` or `systemctl start sdnd`)\n")
-        let tls = try Self.sdn(["history", "--server", "https://node1:8443"])
-        #expect(tls.status == 2)
-        #expect(tls.stderr.contains("TLS is not supported by this sdn build yet; use the Unix socket or an SSH tunnel"))
+        let badPin = try Self.sdn(["history", "--server", "https://node1:8443", "--fingerprint", "abc"])
+        #expect(badPin.status == 2)
+        #expect(badPin.stderr == "sdn: invalid fingerprint 'abc': a SHA-256 fingerprint is 64 hex digits (colons allowed), as sdnd prints it at start; this has 3\n")
+        let pinOnUnix = try Self.sdn(["history", "--server", "unix:///run/sdn/sdnd.sock", "--fingerprint", String(repeating: "ab", count: 32)])
+        #expect(pinOnUnix.status == 2)
+        #expect(pinOnUnix.stderr.contains("--fingerprint pins the certificate of an https:// server, and unix:///run/sdn/sdnd.sock is not one"))
     }
 
     @Test func eventsPrintsOneLinePerEventAndStopsAtTheCount() throws {

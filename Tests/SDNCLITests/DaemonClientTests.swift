@@ -182,12 +182,41 @@ import Testing
         #expect(try ServerAddress(parsing: "http://node1/").endpoint == .tcp(host: "node1", port: 80))
         #expect(try ServerAddress(parsing: "http://[::1]:8443").endpoint == .tcp(host: "::1", port: 8443))
         #expect(try ServerAddress(parsing: "http://[::1]:8443").description == "http://[::1]:8443")
-        #expect(throws: DaemonClientError.tlsUnsupported("https://node1:8443")) { try ServerAddress(parsing: "https://node1:8443") }
-        #expect(DaemonClientError.tlsUnsupported("https://node1:8443").description
-            .contains("TLS is not supported by this sdn build yet; use the Unix socket or an SSH tunnel"))
-        for bad in ["node1:8080", "ftp://x", "unix://relative.sock", "http://host:99999", "http://host:8080/api", "http://:80"] {
+        #expect(try ServerAddress(parsing: "https://node1:9443").endpoint == .https(host: "node1", port: 9443))
+        #expect(try ServerAddress(parsing: "https://node1").endpoint == .https(host: "node1", port: 8443))
+        #expect(try ServerAddress(parsing: "https://[fd00::1]:8443").description == "https://[fd00::1]:8443")
+        #expect(try ServerAddress(parsing: "https://[fd00::1]:8443").hostHeader == "[fd00::1]:8443")
+        for bad in ["node1:8080", "ftp://x", "unix://relative.sock", "http://host:99999", "http://host:8080/api", "http://:80", "https://host/api", "https://u@host"] {
             #expect(throws: DaemonClientError.self, "\(bad)") { try ServerAddress(parsing: bad) }
         }
+    }
+
+    @Test func fingerprintsParseInTheFormsPeopleCopy() throws {
+        let hex = "d6dab31287af0d885e2e9a53d69d684585b7a8c75dedf296e4bbfa8ad862391c"
+        let colons = "D6:DA:B3:12:87:AF:0D:88:5E:2E:9A:53:D6:9D:68:45:85:B7:A8:C7:5D:ED:F2:96:E4:BB:FA:8A:D8:62:39:1C"
+        for form in [hex, hex.uppercased(), colons, "sha256 Fingerprint=" + colons, "SHA256:" + hex, " \(hex) "] {
+            #expect(try CertificateFingerprint(parsing: form).description == hex, "\(form)")
+        }
+        #expect(throws: DaemonClientError.invalidFingerprint("abc", "a SHA-256 fingerprint is 64 hex digits (colons allowed), as sdnd prints it at start; this has 3")) {
+            try CertificateFingerprint(parsing: "abc")
+        }
+        #expect(throws: DaemonClientError.self) { try CertificateFingerprint(parsing: String(repeating: "zz", count: 32)) }
+        #expect(throws: DaemonClientError.self) { try CertificateFingerprint(parsing: hex + "00") }
+    }
+
+    @Test func serverTrustAcceptsThePinOrAVerifiedChainOnly() throws {
+        let presented = CertificateFingerprint(bytes: Array(repeating: 0xab, count: 32))
+        let other = CertificateFingerprint(bytes: Array(repeating: 0x01, count: 32))
+        let server = "https://node1:8443"
+        // Pinned: the fingerprint decides, whatever the CAs say.
+        #expect(ServerTrust(pinned: presented).refusal(presented: presented, chainProblem: "self-signed certificate", server: server) == nil)
+        let mismatch = try #require(ServerTrust(pinned: other).refusal(presented: presented, chainProblem: nil, server: server))
+        #expect(mismatch.description.hasPrefix("refused to talk to https://node1:8443, nothing was sent: its certificate's SHA-256 fingerprint is \(presented), not the pinned \(other)"))
+        // Not pinned: the system's CAs decide; a refusal shows the fingerprint to pin.
+        #expect(ServerTrust().refusal(presented: presented, chainProblem: nil, server: server) == nil)
+        let unverified = try #require(ServerTrust().refusal(presented: presented, chainProblem: "self-signed certificate", server: server))
+        #expect(unverified.description.contains("not trusted by this system (self-signed certificate) and no fingerprint is pinned"))
+        #expect(unverified.description.contains("pass --fingerprint \(presented) or set SDN_SERVER_FINGERPRINT=\(presented)"))
     }
 
     @Test func pullRefusesPathsThatLeaveTheDirectory() {
