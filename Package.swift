@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // HTTP/1.1 to etcd's JSON gateway (SDNEtcd); already built for Hummingbird, named here because we import it.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Pure core: no C modules, no I/O that is not injected.
@@ -50,6 +52,16 @@ let package = Package(
 
         // The controller: revisioned store, reconcile loop, HTTP API, and the `sdnd` service.
         .target(name: "SDNStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // The cluster's store: `StateStore` on etcd v3 through its JSON gateway.
+        .target(
+            name: "SDNEtcd",
+            dependencies: [
+                "SDNStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "SDNDaemon",
             dependencies: [
@@ -133,6 +145,7 @@ let package = Package(
         .testTarget(name: "SDNReconcilerTests", dependencies: ["SDNReconciler", "SDNHostNetwork", "SDNDataplane", "SDNConfig", "SDNModel", "SDNFirewall", "SDNTesting"], exclude: ["Fixtures", "NodeReconcilerFixtures"]),
         .testTarget(name: "SDNRouteNetlinkTests", dependencies: ["SDNRouteNetlink", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting"]),
         .testTarget(name: "SDNStoreTests", dependencies: ["SDNStore", "SDNTesting", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "SDNEtcdTests", dependencies: ["SDNEtcd", "SDNStore", "SDNTesting"]),
         .testTarget(name: "SDNDaemonTests", dependencies: ["SDNDaemon", "SDNStore", "SDNReconciler", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"]),
         .testTarget(name: "SDNServerTests", dependencies: ["SDNServer", "SDNDaemon", "SDNStore", "SDNTesting",
                                                              .product(name: "Hummingbird", package: "hummingbird")]),
