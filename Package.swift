@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(
             name: "sdnd",
             dependencies: [
-                "SDNServer", "SDNDaemon", "SDNStore", "SDNModel", "SDNFirewall", "SDNNFTablesNetlink", "SDNRouteNetlink", "SDNNetns",
+                "SDNServer", "SDNDaemon", "SDNStore", "SDNEtcd", "SDNModel", "SDNFirewall", "SDNNFTablesNetlink", "SDNRouteNetlink", "SDNNetns",
                 "SDNDataplane", "SDNReconciler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -146,7 +146,7 @@ let package = Package(
         .testTarget(name: "SDNRouteNetlinkTests", dependencies: ["SDNRouteNetlink", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting"]),
         .testTarget(name: "SDNStoreTests", dependencies: ["SDNStore", "SDNTesting", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "SDNEtcdTests", dependencies: ["SDNEtcd", "SDNStore", "SDNTesting"]),
-        .testTarget(name: "SDNDaemonTests", dependencies: ["SDNDaemon", "SDNStore", "SDNReconciler", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"]),
+        .testTarget(name: "SDNDaemonTests", dependencies: ["SDNDaemon", "SDNEtcd", "SDNStore", "SDNReconciler", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"]),
         .testTarget(name: "SDNServerTests", dependencies: ["SDNServer", "SDNDaemon", "SDNStore", "SDNTesting",
                                                              .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "KernelLabTests", dependencies: ["SDNTesting"], exclude: ["Fixtures"]),

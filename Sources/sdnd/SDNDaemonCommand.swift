@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import Prometheus
 import SDNDaemon
+import SDNEtcd
 import SDNNFTablesNetlink
 import SDNNetns
 import SDNServer
@@ -13,7 +14,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// `sdnd`: the controller daemon of one node. It keeps the desired state's revisions (SQLite under
-/// `--state-dir`), serves the API on a Unix socket (and TCP with tokens), and keeps the node's kernel at
+/// `--state-dir`, or etcd with `--etcd`), serves the API on a Unix socket (and TCP with tokens), and keeps the node's kernel at
 /// the applied revision.
 @main
 struct SDNDaemonCommand: AsyncParsableCommand {
@@ -33,6 +34,14 @@ struct SDNDaemonCommand: AsyncParsableCommand {
 
     @Option(help: "Where the store lives (sdn.sqlite) — created 0700 if missing.")
     var stateDir = "/var/lib/sdn"
+
+    @Option(name: .customLong("etcd"),
+            help: ArgumentHelp("Keep the desired state in etcd v3 at this client URL instead of SQLite (repeatable: one cluster's members).",
+                               valueName: "url"))
+    var etcdEndpoints: [String] = []
+
+    @Option(help: "Where in etcd the state lives: a key prefix starting and ending with /.")
+    var etcdPrefix = "/sdn/"
 
     @Option(name: .customLong("listen"), help: ArgumentHelp("unix:///PATH or http://ADDRESS:PORT (repeatable).", valueName: "url"))
     var listeners: [String] = []
@@ -64,6 +73,12 @@ struct SDNDaemonCommand: AsyncParsableCommand {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         for listener in listeners { _ = try ListenAddress(parsing: listener) }
+        if !etcdEndpoints.isEmpty {
+            do { _ = try EtcdClient(endpoints: etcdEndpoints) } catch { throw ValidationError("--etcd: \(error)") }
+            guard etcdPrefix.hasPrefix("/"), etcdPrefix.hasSuffix("/"), etcdPrefix.count >= 2 else {
+                throw ValidationError("--etcd-prefix must start and end with / and name something, like /sdn/ (not '\(etcdPrefix)')")
+            }
+        }
     }
 
     func run() async throws {
@@ -78,13 +93,25 @@ struct SDNDaemonCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let addresses = try (listeners.isEmpty ? ["unix:///run/sdn/sdnd.sock"] : listeners).map(ListenAddress.init(parsing:))
 
-        let store: SQLiteStateStore
-        do {
-            try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            store = try SQLiteStateStore(path: stateDir + "/sdn.sqlite")
-        } catch {
-            logger.critical("cannot open the store in \(stateDir): \(error)")
-            throw ExitCode.failure
+        let store: any StateStore
+        if etcdEndpoints.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                store = try SQLiteStateStore(path: stateDir + "/sdn.sqlite")
+            } catch {
+                logger.critical("cannot open the store in \(stateDir): \(error)")
+                throw ExitCode.failure
+            }
+        } else {
+            do {
+                store = try EtcdStateStore(endpoints: etcdEndpoints, prefix: etcdPrefix)
+            } catch {
+                logger.critical("cannot use etcd at \(etcdEndpoints.joined(separator: ", ")): \(error)")
+                throw ExitCode.failure
+            }
+            // Not fatal: a node starts (and keeps its kernel as it is) while etcd is away; the API and the
+            // reconcile loop report the store's errors until it is back.
+            do { _ = try await store.headNumber() } catch { logger.warning("\(error)") }
         }
 
         let namespace: NetworkNamespace
