@@ -82,8 +82,7 @@ public final class EtcdClient: Sendable {
         pools = try endpoints.map { endpoint in
             let (host, port) = try Self.parse(endpoint)
             return EtcdConnectionPool(host: host, port: port, group: MultiThreadedEventLoopGroup.singleton,
-                                      connectTimeout: .nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000
-                                          + connectTimeout.components.attoseconds / 1_000_000_000))
+                                      connectTimeout: Self.timeAmount(connectTimeout))
         }
     }
 
