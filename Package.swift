@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // HTTP/1.1 to etcd's JSON gateway (SDNEtcd); already built for Hummingbird, named here because we import it.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Pure core: no C modules, no I/O that is not injected.
@@ -58,6 +60,16 @@ let package = Package(
 
         // The controller: revisioned store, reconcile loop, HTTP API, and the `sdnd` service.
         .target(name: "SDNStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // The cluster's store: `StateStore` on etcd v3 through its JSON gateway.
+        .target(
+            name: "SDNEtcd",
+            dependencies: [
+                "SDNStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "SDNDaemon",
             dependencies: [
@@ -82,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "sdnd",
             dependencies: [
-                "SDNServer", "SDNDaemon", "SDNStore", "SDNModel", "SDNFirewall", "SDNNFTablesNetlink", "SDNRouteNetlink", "SDNNetns",
+                "SDNServer", "SDNDaemon", "SDNStore", "SDNEtcd", "SDNModel", "SDNFirewall", "SDNNFTablesNetlink", "SDNRouteNetlink", "SDNNetns",
                 "SDNDataplane", "SDNReconciler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -148,7 +160,8 @@ let package = Package(
         .testTarget(name: "SDNReconcilerTests", dependencies: ["SDNReconciler", "SDNHostNetwork", "SDNDataplane", "SDNConfig", "SDNModel", "SDNFirewall", "SDNTesting"], exclude: ["Fixtures", "NodeReconcilerFixtures"]),
         .testTarget(name: "SDNRouteNetlinkTests", dependencies: ["SDNRouteNetlink", "SDNDataplane", "SDNNetns", "SDNModel", "SDNTesting"]),
         .testTarget(name: "SDNStoreTests", dependencies: ["SDNStore", "SDNTesting", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "SDNDaemonTests", dependencies: ["SDNDaemon", "SDNStore", "SDNReconciler", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"]),
+        .testTarget(name: "SDNEtcdTests", dependencies: ["SDNEtcd", "SDNStore", "SDNTesting"]),
+        .testTarget(name: "SDNDaemonTests", dependencies: ["SDNDaemon", "SDNEtcd", "SDNStore", "SDNReconciler", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"]),
         .testTarget(name: "SDNServerTests", dependencies: ["SDNServer", "SDNDaemon", "SDNStore", "SDNTesting", "SDNModel", "SDNConfig",
                                                              .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "KernelLabTests", dependencies: ["SDNTesting"], exclude: ["Fixtures"]),

@@ -18,6 +18,8 @@ packages=(
   iperf3 wrk
   # kernel lab (scripts/kernel-lab/build.sh): a Debian kernel booted under QEMU with a busybox initramfs
   qemu-system-x86 busybox-static cpio
+  # the cluster store's tests start a private etcd (SDNEtcdTests); etcdctl to look at what the store wrote
+  etcd-server etcd-client
 )
 
 missing=()

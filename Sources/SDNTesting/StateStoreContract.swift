@@ -286,7 +286,7 @@ public enum StateStoreContract {
 
     /// The first `count` elements, or fewer if the stream ends or stays silent for a minute (so that a store
     /// that never sends fails the check instead of hanging the test run).
-    static func firstChanges(_ stream: AsyncStream<StoreChange>, count: Int) async -> [StoreChange] {
+    public static func firstChanges(_ stream: AsyncStream<StoreChange>, count: Int) async -> [StoreChange] {
         await withTaskGroup(of: [StoreChange]?.self) { group in
             group.addTask {
                 var received: [StoreChange] = []

@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import Prometheus
 import SDNDaemon
+import SDNEtcd
 import SDNNFTablesNetlink
 import SDNNetns
 import SDNServer
@@ -15,7 +16,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// `sdnd`: the controller daemon of one node. It keeps the desired state's revisions (SQLite under
-/// `--state-dir`), serves the API on a Unix socket (and TLS with tokens), and keeps the node's kernel at
+/// `--state-dir`, or etcd with `--etcd`), serves the API on a Unix socket (and TLS with tokens), and keeps the node's kernel at
 /// the applied revision.
 @main
 struct SDNDaemonCommand: AsyncParsableCommand {
@@ -37,6 +38,14 @@ struct SDNDaemonCommand: AsyncParsableCommand {
 
     @Option(help: "Where the store lives (sdn.sqlite) — created 0700 if missing.")
     var stateDir = "/var/lib/sdn"
+
+    @Option(name: .customLong("etcd"),
+            help: ArgumentHelp("Keep the desired state in etcd v3 at this client URL instead of SQLite (repeatable: one cluster's members).",
+                               valueName: "url"))
+    var etcdEndpoints: [String] = []
+
+    @Option(help: "Where in etcd the state lives: a key prefix starting and ending with /.")
+    var etcdPrefix = "/sdn/"
 
     @Option(name: .customLong("listen"), help: ArgumentHelp("unix:///PATH, https://ADDRESS:PORT, or http://127.0.0.1:PORT (loopback only) (repeatable).", valueName: "url"))
     var listeners: [String] = []
@@ -80,6 +89,12 @@ struct SDNDaemonCommand: AsyncParsableCommand {
         if tlsCert != nil, !addresses.contains(where: { $0.tlsHost != nil }) {
             throw ValidationError("--tls-cert is for https:// listeners, and there is none: add --listen https://ADDRESS:PORT")
         }
+        if !etcdEndpoints.isEmpty {
+            do { _ = try EtcdClient(endpoints: etcdEndpoints) } catch { throw ValidationError("--etcd: \(error)") }
+            guard etcdPrefix.hasPrefix("/"), etcdPrefix.hasSuffix("/"), etcdPrefix.count >= 2 else {
+                throw ValidationError("--etcd-prefix must start and end with / and name something, like /sdn/ (not '\(etcdPrefix)')")
+            }
+        }
     }
 
     func run() async throws {
@@ -120,12 +135,24 @@ struct SDNDaemonCommand: AsyncParsableCommand {
             tls = identity.tlsConfiguration
         }
 
-        let store: SQLiteStateStore
-        do {
-            store = try SQLiteStateStore(path: stateDir + "/sdn.sqlite")
-        } catch {
-            logger.critical("cannot open the store in \(stateDir): \(error)")
-            throw ExitCode.failure
+        let store: any StateStore
+        if etcdEndpoints.isEmpty {
+            do {
+                store = try SQLiteStateStore(path: stateDir + "/sdn.sqlite")
+            } catch {
+                logger.critical("cannot open the store in \(stateDir): \(error)")
+                throw ExitCode.failure
+            }
+        } else {
+            do {
+                store = try EtcdStateStore(endpoints: etcdEndpoints, prefix: etcdPrefix)
+            } catch {
+                logger.critical("cannot use etcd at \(etcdEndpoints.joined(separator: ", ")): \(error)")
+                throw ExitCode.failure
+            }
+            // Not fatal: a node starts (and keeps its kernel as it is) while etcd is away; the API and the
+            // reconcile loop report the store's errors until it is back.
+            do { _ = try await store.headNumber() } catch { logger.warning("\(error)") }
         }
 
         let namespace: NetworkNamespace

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import SDNEtcd
 import SDNNetns
 import SDNStore
 import SDNTesting
@@ -64,11 +65,11 @@ final class DaemonEndToEndTests {
 
     // MARK: helpers
 
-    func startDaemon(drift: String = "repair", environment: [String: String] = [:]) throws {
+    func startDaemon(drift: String = "repair", environment: [String: String] = [:], extraArguments: [String] = []) throws {
         let sdnd = try #require(Self.product("sdnd"), "sdnd was not built next to the tests (run `swift build --build-tests`)")
         daemon = try BackgroundProcess(executable: sdnd,
                                        arguments: ["--state-dir", directory + "/state", "--listen", server, "--netns", namespaceName,
-                                                   "--drift", drift, "--resync", "30", "--log-level", "debug"],
+                                                   "--drift", drift, "--resync", "30", "--log-level", "debug"] + extraArguments,
                                        logPath: directory + "/sdnd.log", environment: environment)
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
@@ -142,6 +143,30 @@ final class DaemonEndToEndTests {
         let back = try FileManager.default.subpathsOfDirectory(atPath: pulled).filter { $0.hasSuffix("fw.yaml") }
         #expect(back.count == 1)
         if let path = back.first { #expect(try String(contentsOfFile: pulled + "/" + path, encoding: .utf8) == original) }
+    }
+
+    @Test(.etcd) func withEtcdEndpointsTheDesiredStateLivesInEtcd() async throws {
+        let etcd = try EtcdTestServer()
+        defer { etcd.stop() }
+        let arguments = ["--etcd", etcd.clientURL, "--etcd-prefix", "/sdn-e2e/"]
+        try startDaemon(extraArguments: arguments)
+        try pushAndApply()
+        #expect(try nft("list", "table", "inet", "sdn").contains("dport 80"))
+        #expect(!FileManager.default.fileExists(atPath: directory + "/state/sdn.sqlite"))
+
+        // Another node's store on the same etcd sees what this sdnd wrote.
+        let otherNode = try await EtcdStateStore.connect(endpoints: [etcd.clientURL], prefix: "/sdn-e2e/")
+        #expect(try await otherNode.headNumber() == 1)
+        #expect(try await otherNode.target() == 1)
+        #expect(try await otherNode.head()?.documents.contains { $0.path.hasSuffix("fw.yaml") } == true)
+        #expect(try await otherNode.nodeStatuses().map(\.appliedRevision) == [1])
+
+        // A restarted sdnd finds its state in etcd.
+        #expect(try stopDaemon() == 0)
+        try startDaemon(extraArguments: arguments)
+        let status = try sdn("status", "--output", "json")
+        let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        #expect((json?["nodes"] as? [[String: Any]])?.first?["appliedRevision"] as? Int == 1, "\(status.stdout)")
     }
 
     @Test func itTellsSystemdWhenItIsReadyAndWhenItStops() throws {

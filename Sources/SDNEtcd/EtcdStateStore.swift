@@ -1,0 +1,318 @@
+public import Foundation
+public import SDNStore
+
+/// The cluster's store: the same `StateStore` contract as `SQLiteStateStore`, kept in etcd v3 under one
+/// key prefix (`EtcdStoreKeys` lists the keys), so that every node's `sdnd` reads and writes one state.
+///
+/// - Every write that depends on what it read is one etcd transaction comparing the mod revision of the
+///   key it read (the head, the audit counter, a token): two writers that read the same head race in etcd,
+///   one commits and the other gets `headMoved` (or, writing unconditionally, reads again and retries).
+/// - `changes()` comes from one etcd watch on the prefix, started at the newest revision this store had
+///   seen, so it includes writes made by other nodes. A watch that breaks (etcd restarted, a member lost)
+///   resumes after the last revision it delivered; one whose history was compacted meanwhile re-reads
+///   what changed since (`EtcdChangeFeed`).
+/// - When etcd is unreachable every call fails with `StateStoreError.storage` naming the endpoints and
+///   what the system said; nothing is retried behind the caller's back except the watch.
+public final class EtcdStateStore: StateStore {
+    public let client: EtcdClient
+    public var prefix: String { keys.prefix }
+    let keys: EtcdStoreKeys
+    private let feed: EtcdChangeFeed
+
+    /// - Parameter prefix: where the state lives in etcd: starts and ends with `/` (`/sdn/`), so that
+    ///   one etcd can hold several independent states (tests, staging).
+    public init(client: EtcdClient, prefix: String = "/sdn/") throws {
+        guard prefix.hasPrefix("/"), prefix.hasSuffix("/"), prefix.count >= 2 else {
+            throw StateStoreError.storage("etcd key prefix \"\(prefix)\" must start and end with / and name something, like /sdn/")
+        }
+        self.client = client
+        keys = EtcdStoreKeys(prefix: prefix)
+        feed = EtcdChangeFeed(client: client, keys: keys)
+    }
+
+    public convenience init(endpoints: [String], prefix: String = "/sdn/") throws {
+        let client: EtcdClient
+        do {
+            client = try EtcdClient(endpoints: endpoints)
+        } catch {
+            throw StateStoreError.storage("\(error)")
+        }
+        try self.init(client: client, prefix: prefix)
+    }
+
+    /// Opens the store and reads etcd once, so that a failure to reach it shows here and `changes()` starts
+    /// at etcd's current revision. (`init` does not talk to etcd: a node must start while etcd is down.)
+    public static func connect(endpoints: [String], prefix: String = "/sdn/") async throws -> EtcdStateStore {
+        let store = try EtcdStateStore(endpoints: endpoints, prefix: prefix)
+        _ = try await store.headNumber()
+        return store
+    }
+
+    deinit {
+        feed.stop()
+    }
+
+    /// Stops the watch behind `changes()` and ends every stream it feeds.
+    public func close() {
+        feed.stop()
+    }
+
+    // MARK: - Revisions
+
+    public func createRevision(documents: [StoredDocument], author: String, message: String,
+                               expectedHead: RevisionNumber??) async throws -> Revision {
+        try await storage {
+            while true {
+                try Task.checkCancellation()
+                let headKey = try await client.get(keys.head)
+                let head = try headKey.map(headNumber)
+                if let expected = expectedHead, expected != head {
+                    throw StateStoreError.headMoved(expected: expected, actual: head)
+                }
+                var parentDocuments: [StoredDocument] = []
+                if let head { parentDocuments = try await content(of: head).documents }
+                let summary = RevisionSummary(number: (head ?? 0) + 1, parent: head, author: author, createdAt: Date(), message: message)
+                let revision = Revision(summary: summary, documents: documents, diff: UnifiedDiff.between(old: parentDocuments, new: documents))
+                let response = try await client.txn(EtcdTxnRequest(
+                    compare: [headKey.map { .unchanged(keys.head, since: $0.modRevision) } ?? .absent(keys.head)],
+                    success: [
+                        .put(EtcdPutRequest(key: keys.head, value: Data(String(summary.number).utf8))),
+                        .put(EtcdPutRequest(key: keys.summary(summary.number), value: try encode(EtcdRevisionSummaryRecord(summary)))),
+                        .put(EtcdPutRequest(key: keys.content(summary.number),
+                                            value: try encode(EtcdRevisionContentRecord(documents: documents, diff: revision.diff)))),
+                    ],
+                    failure: [.range(EtcdRangeRequest(key: keys.head))]
+                ))
+                if response.succeeded { return revision }
+                // Someone else's revision landed between the read and the write.
+                if let expected = expectedHead {
+                    let actual = try response.responses.first?.range?.kvs.first.map(headNumber)
+                    throw StateStoreError.headMoved(expected: expected, actual: actual)
+                }
+            }
+        }
+    }
+
+    public func revision(_ number: RevisionNumber) async throws -> Revision? {
+        guard number >= 1 else { return nil }
+        return try await storage {
+            let values = try await read([keys.summary(number), keys.content(number)])
+            guard let summaryKey = values[0], let contentKey = values[1] else { return nil }
+            let summary: EtcdRevisionSummaryRecord = try decode(summaryKey)
+            let content: EtcdRevisionContentRecord = try decode(contentKey)
+            return Revision(summary: summary.summary, documents: content.documents, diff: content.diff)
+        }
+    }
+
+    public func head() async throws -> Revision? {
+        guard let number = try await headNumber() else { return nil }
+        // Revisions are never removed: the head read a moment ago is still there.
+        return try await revision(number)
+    }
+
+    public func headNumber() async throws -> RevisionNumber? {
+        try await storage { try await client.get(keys.head).map(headNumber) }
+    }
+
+    public func history(limit: Int, before: RevisionNumber?) async throws -> [RevisionSummary] {
+        guard limit > 0 else { return [] }
+        if let before, before <= 1 { return [] }
+        return try await storage {
+            var request = EtcdRangeRequest(key: keys.historyPrefix,
+                                           rangeEnd: before.map(keys.summary) ?? EtcdKeyRange.end(ofPrefix: keys.historyPrefix))
+            request.limit = Int64(limit)
+            request.sortOrder = .descend
+            request.sortTarget = .key
+            return try await client.range(request).kvs.map { (try decode($0) as EtcdRevisionSummaryRecord).summary }
+        }
+    }
+
+    // MARK: - Target
+
+    public func target() async throws -> RevisionNumber? {
+        try await storage {
+            try await client.get(keys.target).map { (try decode($0) as EtcdTargetRecord).revision }
+        }
+    }
+
+    public func setTarget(_ number: RevisionNumber, author: String) async throws {
+        guard number >= 1 else { throw StateStoreError.noSuchRevision(number) }
+        try await storage {
+            let record = EtcdTargetRecord(revision: number, setBy: author, setAt: Date().timeIntervalSinceReferenceDate)
+            let response = try await client.txn(EtcdTxnRequest(
+                compare: [.present(keys.summary(number))],
+                success: [.put(EtcdPutRequest(key: keys.target, value: try encode(record)))]
+            ))
+            guard response.succeeded else { throw StateStoreError.noSuchRevision(number) }
+        }
+    }
+
+    // MARK: - Nodes
+
+    public func recordNodeStatus(_ status: NodeApplyStatus) async throws {
+        try await storage {
+            _ = try await client.put(EtcdPutRequest(key: keys.nodeStatus(status.node), value: try encode(EtcdNodeStatusRecord(status))))
+        }
+    }
+
+    public func nodeStatuses() async throws -> [NodeApplyStatus] {
+        try await storage {
+            // Key order is the nodes' names in byte order, as SQLite's ORDER BY node.
+            try await client.range(.prefix(keys.nodeStatusPrefix)).kvs.map { (try decode($0) as EtcdNodeStatusRecord).status }
+        }
+    }
+
+    // MARK: - Audit
+
+    @discardableResult
+    public func appendAudit(_ entry: AuditEntry) async throws -> AuditEntry {
+        try await storage {
+            while true {
+                try Task.checkCancellation()
+                let counter = try await client.get(keys.auditSequence)
+                let last = try counter.map { try number($0, what: "the audit sequence") } ?? 0
+                var stored = entry
+                stored.sequence = last + 1
+                let response = try await client.txn(EtcdTxnRequest(
+                    compare: [counter.map { .unchanged(keys.auditSequence, since: $0.modRevision) } ?? .absent(keys.auditSequence)],
+                    success: [
+                        .put(EtcdPutRequest(key: keys.auditSequence, value: Data(String(stored.sequence).utf8))),
+                        .put(EtcdPutRequest(key: keys.audit(stored.sequence), value: try encode(EtcdAuditRecord(stored)))),
+                    ]
+                ))
+                // Lost the number to a concurrent append: take the next one.
+                if response.succeeded { return stored }
+            }
+        }
+    }
+
+    public func audit(after: Int64, limit: Int) async throws -> [AuditEntry] {
+        guard limit > 0, after < Int64.max else { return [] }
+        return try await storage {
+            var request = EtcdRangeRequest(key: keys.audit(max(after, 0) + 1), rangeEnd: EtcdKeyRange.end(ofPrefix: keys.auditPrefix))
+            request.limit = Int64(limit)
+            return try await client.range(request).kvs.map { (try decode($0) as EtcdAuditRecord).entry }
+        }
+    }
+
+    // MARK: - Tokens
+
+    public func addToken(_ token: APIToken, secretHash: [UInt8]) async throws {
+        try await storage {
+            let idKey = keys.token(id: token.id)
+            let hashKey = keys.token(hash: secretHash)
+            let response = try await client.txn(EtcdTxnRequest(
+                compare: [.absent(idKey), .absent(hashKey)],
+                success: [
+                    .put(EtcdPutRequest(key: hashKey, value: try encode(EtcdTokenRecord(token)))),
+                    .put(EtcdPutRequest(key: idKey, value: Data(secretHash.map { String(format: "%02x", $0) }.joined().utf8))),
+                ],
+                failure: [.range(EtcdRangeRequest(key: idKey))]
+            ))
+            guard response.succeeded else {
+                if response.responses.first?.range?.kvs.isEmpty == false {
+                    throw StateStoreError.storage("a token with id \(token.id) already exists; choose another id")
+                }
+                throw StateStoreError.storage("a token with the same secret already exists; generate a new secret")
+            }
+        }
+    }
+
+    public func token(secretHash: [UInt8]) async throws -> APIToken? {
+        try await storage {
+            try await client.get(keys.token(hash: secretHash)).map { try (try decode($0) as EtcdTokenRecord).token() }
+        }
+    }
+
+    public func tokens() async throws -> [APIToken] {
+        try await storage {
+            let tokens = try await client.range(.prefix(keys.tokensByHashPrefix)).kvs.map { try (try decode($0) as EtcdTokenRecord).token() }
+            // As SQLite orders them: by creation time, then id.
+            return tokens.sorted {
+                $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id.utf8.lexicographicallyPrecedes($1.id.utf8)
+            }
+        }
+    }
+
+    public func revokeToken(id: String, at time: Date) async throws {
+        try await storage {
+            while true {
+                try Task.checkCancellation()
+                guard let hashName = try await client.get(keys.token(id: id)) else { throw StateStoreError.noSuchToken(id) }
+                let hashKey = Data((prefix + "tokens/by-hash/").utf8) + hashName.value
+                guard let stored = try await client.get(hashKey) else { throw StateStoreError.noSuchToken(id) }
+                var record: EtcdTokenRecord = try decode(stored)
+                // A token revoked twice keeps the time it was first revoked.
+                guard record.revokedAt == nil else { return }
+                record.revokedAt = time.timeIntervalSinceReferenceDate
+                let response = try await client.txn(EtcdTxnRequest(
+                    compare: [.unchanged(hashKey, since: stored.modRevision)],
+                    success: [.put(EtcdPutRequest(key: hashKey, value: try encode(record)))]
+                ))
+                if response.succeeded { return }
+            }
+        }
+    }
+
+    // MARK: - Changes
+
+    public func changes() -> AsyncStream<StoreChange> {
+        feed.subscribe()
+    }
+
+    // MARK: - Access
+
+    /// Several keys at one etcd revision (one transaction of reads); nil for those missing.
+    private func read(_ keyList: [Data]) async throws -> [EtcdKeyValue?] {
+        let response = try await client.txn(EtcdTxnRequest(compare: [], success: keyList.map { .range(EtcdRangeRequest(key: $0)) }))
+        guard response.responses.count == keyList.count else {
+            throw StateStoreError.storage("etcd answered \(response.responses.count) reads for \(keyList.count) keys")
+        }
+        return response.responses.map { $0.range?.kvs.first }
+    }
+
+    private func content(of number: RevisionNumber) async throws -> EtcdRevisionContentRecord {
+        guard let stored = try await client.get(keys.content(number)) else {
+            throw StateStoreError.storage("revision \(number) has no documents in etcd (key \(String(decoding: keys.content(number), as: UTF8.self)))")
+        }
+        return try decode(stored)
+    }
+
+    private func headNumber(_ stored: EtcdKeyValue) throws -> RevisionNumber {
+        try number(stored, what: "the head revision")
+    }
+
+    private func number(_ stored: EtcdKeyValue, what: String) throws -> Int64 {
+        guard let value = Int64(String(decoding: stored.value, as: UTF8.self)) else {
+            throw StateStoreError.storage("etcd key \(stored.keyString) (\(what)) holds \(String(decoding: stored.value.prefix(40), as: UTF8.self).debugDescription), not a number")
+        }
+        return value
+    }
+
+    private func encode(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+
+    private func decode<T: Decodable>(_ stored: EtcdKeyValue) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: stored.value)
+        } catch {
+            throw StateStoreError.storage("etcd key \(stored.keyString) does not hold what this sdnd expects (\(T.self)): \(error)")
+        }
+    }
+
+    /// Our own errors pass through; etcd's become `storage` errors that name the endpoints.
+    private func storage<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as StateStoreError {
+            throw error
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw StateStoreError.storage("\(error)")
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import SDNStore
+
+/// Where `EtcdStateStore` keeps what, under one prefix (`/sdn/`):
+///
+///     head                         the newest revision's number ("12")
+///     history/<number>             a revision's summary (JSON), one key per revision
+///     revisions/<number>           a revision's documents and diff (JSON)
+///     target                       the revision nodes should run, who chose it and when (JSON)
+///     node-status/<node>           what the node last applied (JSON)
+///     audit-sequence               the last audit sequence number given ("41")
+///     audit/<sequence>             one audit entry (JSON)
+///     tokens/by-hash/<hex sha256>  a token (JSON), found by the hash of its secret
+///     tokens/by-id/<id>            the hex hash of that token's secret
+///
+/// Numbers in keys are zero-padded to 20 digits, so that etcd's key order is numeric order and a range
+/// read pages through history or the audit log. Summaries and documents are separate keys so that history
+/// listings never read documents (megabytes, for a large site).
+struct EtcdStoreKeys: Sendable {
+    let prefix: String
+
+    var prefixData: Data { Data(prefix.utf8) }
+    var head: Data { key("head") }
+    var target: Data { key("target") }
+    var auditSequence: Data { key("audit-sequence") }
+    var historyPrefix: Data { key("history/") }
+    var nodeStatusPrefix: Data { key("node-status/") }
+    var auditPrefix: Data { key("audit/") }
+    var tokensByHashPrefix: Data { key("tokens/by-hash/") }
+
+    func summary(_ number: RevisionNumber) -> Data { key("history/" + Self.padded(number)) }
+    func content(_ number: RevisionNumber) -> Data { key("revisions/" + Self.padded(number)) }
+    func nodeStatus(_ node: String) -> Data { key("node-status/" + node) }
+    func audit(_ sequence: Int64) -> Data { key("audit/" + Self.padded(sequence)) }
+    func token(hash: [UInt8]) -> Data { key("tokens/by-hash/" + hash.map { String(format: "%02x", $0) }.joined()) }
+    func token(id: String) -> Data { key("tokens/by-id/" + id) }
+
+    private func key(_ suffix: String) -> Data { Data((prefix + suffix).utf8) }
+
+    /// Non-negative numbers only (callers check): 20 digits hold any Int64.
+    static func padded(_ number: Int64) -> String {
+        let digits = String(number)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+
+    /// What a change of this key means to watchers, or nil for keys nobody watches (contents, audit, tokens).
+    func change(for event: EtcdEvent) -> StoreChange? {
+        guard event.kind == .put else { return nil }
+        let name = event.keyValue.keyString
+        guard name.hasPrefix(prefix) else { return nil }
+        let suffix = name.dropFirst(prefix.count)
+        if suffix.hasPrefix("history/"), event.keyValue.version == 1, let number = RevisionNumber(suffix.dropFirst("history/".count)) {
+            return .revisionCreated(number)
+        }
+        if suffix == "target", let record = try? JSONDecoder().decode(EtcdTargetRecord.self, from: event.keyValue.value) {
+            return .targetChanged(record.revision)
+        }
+        if suffix.hasPrefix("node-status/") {
+            return .nodeStatus(String(suffix.dropFirst("node-status/".count)))
+        }
+        return nil
+    }
+}
+
+// The values, as JSON. Times are seconds since Foundation's reference date (2001-01-01), as the SQLite
+// store keeps them, so that a `Date` comes back bit for bit.
+
+struct EtcdRevisionSummaryRecord: Codable {
+    var number: RevisionNumber
+    var parent: RevisionNumber?
+    var author: String
+    var createdAt: Double
+    var message: String
+
+    init(_ summary: RevisionSummary) {
+        number = summary.number
+        parent = summary.parent
+        author = summary.author
+        createdAt = summary.createdAt.timeIntervalSinceReferenceDate
+        message = summary.message
+    }
+
+    var summary: RevisionSummary {
+        RevisionSummary(number: number, parent: parent, author: author, createdAt: Date(timeIntervalSinceReferenceDate: createdAt), message: message)
+    }
+}
+
+struct EtcdRevisionContentRecord: Codable {
+    var documents: [StoredDocument]
+    var diff: String
+}
+
+struct EtcdTargetRecord: Codable {
+    var revision: RevisionNumber
+    var setBy: String
+    var setAt: Double
+}
+
+struct EtcdNodeStatusRecord: Codable {
+    var node: String
+    var appliedRevision: RevisionNumber?
+    var lastError: String?
+    var updatedAt: Double
+
+    init(_ status: NodeApplyStatus) {
+        node = status.node
+        appliedRevision = status.appliedRevision
+        lastError = status.lastError
+        updatedAt = status.updatedAt.timeIntervalSinceReferenceDate
+    }
+
+    var status: NodeApplyStatus {
+        NodeApplyStatus(node: node, appliedRevision: appliedRevision, lastError: lastError, updatedAt: Date(timeIntervalSinceReferenceDate: updatedAt))
+    }
+}
+
+struct EtcdAuditRecord: Codable {
+    var sequence: Int64
+    var time: Double
+    var actor: String
+    var action: String
+    var object: String
+    var outcome: String
+    var revision: RevisionNumber?
+    var detail: String
+
+    init(_ entry: AuditEntry) {
+        sequence = entry.sequence
+        time = entry.time.timeIntervalSinceReferenceDate
+        actor = entry.actor
+        action = entry.action
+        object = entry.object
+        outcome = entry.outcome
+        revision = entry.revision
+        detail = entry.detail
+    }
+
+    var entry: AuditEntry {
+        AuditEntry(sequence: sequence, time: Date(timeIntervalSinceReferenceDate: time), actor: actor, action: action, object: object,
+                   outcome: outcome, revision: revision, detail: detail)
+    }
+}
+
+struct EtcdTokenRecord: Codable {
+    var id: String
+    var role: String
+    var pathPrefix: String
+    var comment: String
+    var createdAt: Double
+    var expiresAt: Double?
+    var revokedAt: Double?
+
+    init(_ token: APIToken) {
+        id = token.id
+        role = token.role.rawValue
+        pathPrefix = token.pathPrefix
+        comment = token.comment
+        createdAt = token.createdAt.timeIntervalSinceReferenceDate
+        expiresAt = token.expiresAt?.timeIntervalSinceReferenceDate
+        revokedAt = token.revokedAt?.timeIntervalSinceReferenceDate
+    }
+
+    func token() throws -> APIToken {
+        guard let role = Role(rawValue: role) else {
+            throw StateStoreError.storage("token \(id) has role \(role), which this sdnd does not know")
+        }
+        return APIToken(id: id, role: role, pathPrefix: pathPrefix, comment: comment, createdAt: Date(timeIntervalSinceReferenceDate: createdAt),
+                        expiresAt: expiresAt.map(Date.init(timeIntervalSinceReferenceDate:)),
+                        revokedAt: revokedAt.map(Date.init(timeIntervalSinceReferenceDate:)))
+    }
+}
