@@ -169,6 +169,24 @@ import Testing
         #expect(Set(kernel.firewallPlane.ruleset.canonical().tables) == (try Self.compiledTables(changed)))
     }
 
+    @Test func theStoresEchoOfAnAppliedTargetReadsNothing() async throws {
+        let (controller, kernel, store, _) = try await makeController()
+        _ = try await controller.apply(revision: nil, author: "test")
+        let loop = try await Self.startLoop(controller)
+        defer { loop.cancel() }
+        let reads = kernel.countingFirewall.readCount
+        // What the store says after an apply (and what another writer choosing the same revision says).
+        try await store.setTarget(1, author: "echo")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(kernel.countingFirewall.readCount == reads, "the echo read the ruleset \(kernel.countingFirewall.readCount - reads) times")
+        // A real drift notification still is checked.
+        try kernel.firewallPlane.commitAsAnotherWriter([.deleteTable(.inet, FirewallNaming.tableName)])
+        kernel.triggerContinuation.yield(.ruleset(generation: kernel.firewallPlane.generation))
+        let deadline = ContinuousClock.now + .seconds(30)
+        while kernel.countingFirewall.readCount == reads && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(kernel.countingFirewall.readCount > reads)
+    }
+
     @Test func aChangeBeyondGuestPoliciesTakesTheFullPath() async throws {
         let (controller, kernel, store, _) = try await makeController()
         _ = try await controller.apply(revision: nil, author: "test")
