@@ -113,9 +113,10 @@ struct DaemonSession {
             return ("sdnd at \(server) refused the request: \(detail) (\(status)); the token's role or path does not allow it (ask an Administrator for a token that does)", .failed)
         case 404:
             return ("sdnd: \(detail) (\(status))", .failed)
-        case 409 where code == "in-use", 428:
+        case 409, 428:
+            // The message says why (no revision yet, a revision this node cannot run, an id in use, …).
             return ("sdnd refused the change: \(detail) (\(status))", .failed)
-        case 409, 412:
+        case 412:
             return ("sdnd refused the change: \(detail) (\(status)); it changed since you read it: read it again (`sdn pull`, `sdn rule list`, `sdn object get`), redo your change and retry", .failed)
         case 413:
             return ("sdnd refused the request as too large: \(detail) (\(status))", .badInput)
