@@ -58,7 +58,7 @@ extension APIServer {
             try call.require(.read, on: "/")
             let head = try await server.store.headNumber()
             let target = try await server.store.target()
-            return try APIServer.json(StatusJSON(head: head, target: target, pending: head != target && head != nil, nodes: [try await server.control.status()]))
+            return try server.statusResponse(StatusJSON(head: head, target: target, pending: head != target && head != nil, nodes: [try await server.control.status()]))
         },
         Route(.get, "/v1/events") { server, call in
             try call.require(.read, on: "/")
@@ -131,6 +131,21 @@ extension APIServer {
         if let cached = stateCache.state(of: number) { return (number, cached.value) }
         guard let head = try await store.revision(number) else { return nil }
         return (number, try state(of: head))
+    }
+
+    /// The status as JSON, encoded again only when it changed: status pages poll it, and at 1,000 guests
+    /// it lists 2,000 ports (encoding them took more than the rest of the request).
+    func statusResponse(_ status: StatusJSON) throws -> Response {
+        let body: ByteBuffer
+        if let cached = statusCache.withLock({ $0 }), cached.status == status {
+            body = cached.body
+        } else {
+            body = ByteBuffer(bytes: try Self.encoder.encode(status))
+            statusCache.withLock { $0 = (status, body) }
+        }
+        var headers: HTTPFields = [:]
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
     }
 
     /// The head's objects with their ETags, made once per revision (at 1,000 guests, rendering and
@@ -305,7 +320,7 @@ struct ConfigJSON: Encodable {
     var documents: [StoredDocument]
 }
 
-struct StatusJSON: Encodable {
+struct StatusJSON: Encodable, Equatable {
     var head: RevisionNumber?
     var target: RevisionNumber?
     var pending: Bool

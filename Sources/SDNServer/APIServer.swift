@@ -56,6 +56,8 @@ public final class APIServer: Sendable {
     /// node's reconcile loop, which then need not parse what an edit just wrote.
     public let stateCache: RevisionStateCache
     /// The head's objects, by the revision they were made from (see `headObjects()`).
+    /// The last status answered and its encoding (see `statusResponse`).
+    let statusCache = Mutex<(status: StatusJSON, body: ByteBuffer)?>(nil)
     let objectsCache = Mutex<(number: RevisionNumber, objects: [ObjectKind: [ModelObject]])?>(nil)
 
     public init(store: any StateStore, control: any NodeControl, metrics: ServerMetrics = ServerMetrics(), options: APIServerOptions = APIServerOptions(),
