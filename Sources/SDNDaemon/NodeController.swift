@@ -87,6 +87,11 @@ public actor NodeController: NodeControl {
         var generation: UInt32
     }
 
+    /// A target's firewall as a delta against the baseline (see `incrementalChange`).
+    typealias Delta = (compiled: RevisionCompiler.Compiled, validated: Validated<DesiredState>, changes: [FirewallChange], guests: Set<Int>)
+    /// The last delta computed, for the target and the baseline (revision, generation) it was computed over.
+    private var lastDelta: (target: RevisionNumber, baseline: (RevisionNumber, UInt32), delta: Delta?)?
+
     /// The incremental path takes at most this many changed guests; more go through the full compare.
     static let incrementalGuestLimit = 64
     private var appliedRevision: RevisionNumber?
@@ -283,9 +288,17 @@ public actor NodeController: NodeControl {
     /// One new target's firewall as a delta against the baseline, when the target changes only some
     /// guests' policies and the changed guests need no object the kernel lacks; nil otherwise (the
     /// full path then compiles and compares everything).
-    private func incrementalChange(to target: RevisionNumber) async -> (compiled: RevisionCompiler.Compiled, validated: Validated<DesiredState>,
-                                                                         changes: [FirewallChange], guests: Set<Int>)? {
-        guard let baseline, let features, baseline.features == features, let ruleset = baseline.compiled.desired.firewall,
+    private func incrementalChange(to target: RevisionNumber) async -> Delta? {
+        guard let baseline else { return nil }
+        // `apply` asks first (to refuse what does not compile), then its reconcile: compute it once.
+        if let lastDelta, lastDelta.target == target, lastDelta.baseline == (baseline.revision, baseline.generation) { return lastDelta.delta }
+        let delta = await computeIncrementalChange(to: target, over: baseline)
+        lastDelta = (target, (baseline.revision, baseline.generation), delta)
+        return delta
+    }
+
+    private func computeIncrementalChange(to target: RevisionNumber, over baseline: Baseline) async -> Delta? {
+        guard let features, baseline.features == features, let ruleset = baseline.compiled.desired.firewall,
               let validated = try? await validatedState(of: target),
               let changed = validated.value.guestPolicyChanges(since: baseline.validated.value),
               !changed.isEmpty, changed.count <= Self.incrementalGuestLimit else { return nil }
@@ -417,8 +430,7 @@ public actor NodeController: NodeControl {
     /// Applies a delta computed by `incrementalChange` against the baseline's generation. Nil when the
     /// kernel refused it (someone committed since the baseline, or the batch failed and was undone):
     /// the caller then takes the full path, which sees and says what happened.
-    private func applyIncrementally(_ delta: (compiled: RevisionCompiler.Compiled, validated: Validated<DesiredState>, changes: [FirewallChange], guests: Set<Int>),
-                                    target: RevisionNumber, reason: String) async -> NodeApplyResult? {
+    private func applyIncrementally(_ delta: Delta, target: RevisionNumber, reason: String) async -> NodeApplyResult? {
         guard var baseline, let features else { return nil }
         let started = ContinuousClock.now
         var messages = 0

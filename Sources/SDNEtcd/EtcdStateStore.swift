@@ -77,7 +77,7 @@ public final class EtcdStateStore: StateStore {
                     compare: [headKey.map { .unchanged(keys.head, since: $0.modRevision) } ?? .absent(keys.head)],
                     success: [
                         .put(EtcdPutRequest(key: keys.head, value: Data(String(summary.number).utf8))),
-                        .put(EtcdPutRequest(key: keys.summary(summary.number), value: try encode(EtcdRevisionSummaryRecord(summary)))),
+                        .put(EtcdPutRequest(key: keys.summary(summary.number), value: try encode(summary))),
                         .put(EtcdPutRequest(key: keys.content(summary.number),
                                             value: try encode(EtcdRevisionContentRecord(documents: documents, diff: revision.diff)))),
                     ],
@@ -98,9 +98,9 @@ public final class EtcdStateStore: StateStore {
         return try await storage {
             let values = try await read([keys.summary(number), keys.content(number)])
             guard let summaryKey = values[0], let contentKey = values[1] else { return nil }
-            let summary: EtcdRevisionSummaryRecord = try decode(summaryKey)
+            let summary: RevisionSummary = try decode(summaryKey)
             let content: EtcdRevisionContentRecord = try decode(contentKey)
-            return Revision(summary: summary.summary, documents: content.documents, diff: content.diff)
+            return Revision(summary: summary, documents: content.documents, diff: content.diff)
         }
     }
 
@@ -123,7 +123,7 @@ public final class EtcdStateStore: StateStore {
             request.limit = Int64(limit)
             request.sortOrder = .descend
             request.sortTarget = .key
-            return try await client.range(request).kvs.map { (try decode($0) as EtcdRevisionSummaryRecord).summary }
+            return try await client.range(request).kvs.map { try decode($0) as RevisionSummary }
         }
     }
 
@@ -151,14 +151,14 @@ public final class EtcdStateStore: StateStore {
 
     public func recordNodeStatus(_ status: NodeApplyStatus) async throws {
         try await storage {
-            _ = try await client.put(EtcdPutRequest(key: keys.nodeStatus(status.node), value: try encode(EtcdNodeStatusRecord(status))))
+            _ = try await client.put(EtcdPutRequest(key: keys.nodeStatus(status.node), value: try encode(status)))
         }
     }
 
     public func nodeStatuses() async throws -> [NodeApplyStatus] {
         try await storage {
             // Key order is the nodes' names in byte order, as SQLite's ORDER BY node.
-            try await client.range(.prefix(keys.nodeStatusPrefix)).kvs.map { (try decode($0) as EtcdNodeStatusRecord).status }
+            try await client.range(.prefix(keys.nodeStatusPrefix)).kvs.map { try decode($0) as NodeApplyStatus }
         }
     }
 
@@ -177,7 +177,7 @@ public final class EtcdStateStore: StateStore {
                     compare: [counter.map { .unchanged(keys.auditSequence, since: $0.modRevision) } ?? .absent(keys.auditSequence)],
                     success: [
                         .put(EtcdPutRequest(key: keys.auditSequence, value: Data(String(stored.sequence).utf8))),
-                        .put(EtcdPutRequest(key: keys.audit(stored.sequence), value: try encode(EtcdAuditRecord(stored)))),
+                        .put(EtcdPutRequest(key: keys.audit(stored.sequence), value: try encode(stored))),
                     ]
                 ))
                 // Lost the number to a concurrent append: take the next one.
@@ -191,7 +191,7 @@ public final class EtcdStateStore: StateStore {
         return try await storage {
             var request = EtcdRangeRequest(key: keys.audit(max(after, 0) + 1), rangeEnd: EtcdKeyRange.end(ofPrefix: keys.auditPrefix))
             request.limit = Int64(limit)
-            return try await client.range(request).kvs.map { (try decode($0) as EtcdAuditRecord).entry }
+            return try await client.range(request).kvs.map { try decode($0) as AuditEntry }
         }
     }
 
@@ -204,7 +204,7 @@ public final class EtcdStateStore: StateStore {
             let response = try await client.txn(EtcdTxnRequest(
                 compare: [.absent(idKey), .absent(hashKey)],
                 success: [
-                    .put(EtcdPutRequest(key: hashKey, value: try encode(EtcdTokenRecord(token)))),
+                    .put(EtcdPutRequest(key: hashKey, value: try encode(token))),
                     .put(EtcdPutRequest(key: idKey, value: Data(secretHash.map { String(format: "%02x", $0) }.joined().utf8))),
                 ],
                 failure: [.range(EtcdRangeRequest(key: idKey))]
@@ -220,13 +220,13 @@ public final class EtcdStateStore: StateStore {
 
     public func token(secretHash: [UInt8]) async throws -> APIToken? {
         try await storage {
-            try await client.get(keys.token(hash: secretHash)).map { try (try decode($0) as EtcdTokenRecord).token() }
+            try await client.get(keys.token(hash: secretHash)).map { try decode($0) as APIToken }
         }
     }
 
     public func tokens() async throws -> [APIToken] {
         try await storage {
-            let tokens = try await client.range(.prefix(keys.tokensByHashPrefix)).kvs.map { try (try decode($0) as EtcdTokenRecord).token() }
+            let tokens = try await client.range(.prefix(keys.tokensByHashPrefix)).kvs.map { try decode($0) as APIToken }
             // As SQLite orders them: by creation time, then id.
             return tokens.sorted {
                 $0.createdAt != $1.createdAt ? $0.createdAt < $1.createdAt : $0.id.utf8.lexicographicallyPrecedes($1.id.utf8)
@@ -241,10 +241,10 @@ public final class EtcdStateStore: StateStore {
                 guard let hashName = try await client.get(keys.token(id: id)) else { throw StateStoreError.noSuchToken(id) }
                 let hashKey = Data((prefix + "tokens/by-hash/").utf8) + hashName.value
                 guard let stored = try await client.get(hashKey) else { throw StateStoreError.noSuchToken(id) }
-                var record: EtcdTokenRecord = try decode(stored)
+                var record: APIToken = try decode(stored)
                 // A token revoked twice keeps the time it was first revoked.
                 guard record.revokedAt == nil else { return }
-                record.revokedAt = time.timeIntervalSinceReferenceDate
+                record.revokedAt = time
                 let response = try await client.txn(EtcdTxnRequest(
                     compare: [.unchanged(hashKey, since: stored.modRevision)],
                     success: [.put(EtcdPutRequest(key: hashKey, value: try encode(record)))]

@@ -62,28 +62,10 @@ struct EtcdStoreKeys: Sendable {
     }
 }
 
-// The values, as JSON. Times are seconds since Foundation's reference date (2001-01-01), as the SQLite
-// store keeps them, so that a `Date` comes back bit for bit.
-
-struct EtcdRevisionSummaryRecord: Codable {
-    var number: RevisionNumber
-    var parent: RevisionNumber?
-    var author: String
-    var createdAt: Double
-    var message: String
-
-    init(_ summary: RevisionSummary) {
-        number = summary.number
-        parent = summary.parent
-        author = summary.author
-        createdAt = summary.createdAt.timeIntervalSinceReferenceDate
-        message = summary.message
-    }
-
-    var summary: RevisionSummary {
-        RevisionSummary(number: number, parent: parent, author: author, createdAt: Date(timeIntervalSinceReferenceDate: createdAt), message: message)
-    }
-}
+// The values, as JSON. The store's own types (`RevisionSummary`, `NodeApplyStatus`, `AuditEntry`,
+// `APIToken`) are written as they encode: JSONEncoder's default writes a `Date` as seconds since
+// Foundation's reference date (2001-01-01), as the SQLite store keeps them, so it comes back bit for bit.
+// Only what has no type of its own is declared here.
 
 struct EtcdRevisionContentRecord: Codable {
     var documents: [StoredDocument]
@@ -94,78 +76,4 @@ struct EtcdTargetRecord: Codable {
     var revision: RevisionNumber
     var setBy: String
     var setAt: Double
-}
-
-struct EtcdNodeStatusRecord: Codable {
-    var node: String
-    var appliedRevision: RevisionNumber?
-    var lastError: String?
-    var updatedAt: Double
-
-    init(_ status: NodeApplyStatus) {
-        node = status.node
-        appliedRevision = status.appliedRevision
-        lastError = status.lastError
-        updatedAt = status.updatedAt.timeIntervalSinceReferenceDate
-    }
-
-    var status: NodeApplyStatus {
-        NodeApplyStatus(node: node, appliedRevision: appliedRevision, lastError: lastError, updatedAt: Date(timeIntervalSinceReferenceDate: updatedAt))
-    }
-}
-
-struct EtcdAuditRecord: Codable {
-    var sequence: Int64
-    var time: Double
-    var actor: String
-    var action: String
-    var object: String
-    var outcome: String
-    var revision: RevisionNumber?
-    var detail: String
-
-    init(_ entry: AuditEntry) {
-        sequence = entry.sequence
-        time = entry.time.timeIntervalSinceReferenceDate
-        actor = entry.actor
-        action = entry.action
-        object = entry.object
-        outcome = entry.outcome
-        revision = entry.revision
-        detail = entry.detail
-    }
-
-    var entry: AuditEntry {
-        AuditEntry(sequence: sequence, time: Date(timeIntervalSinceReferenceDate: time), actor: actor, action: action, object: object,
-                   outcome: outcome, revision: revision, detail: detail)
-    }
-}
-
-struct EtcdTokenRecord: Codable {
-    var id: String
-    var role: String
-    var pathPrefix: String
-    var comment: String
-    var createdAt: Double
-    var expiresAt: Double?
-    var revokedAt: Double?
-
-    init(_ token: APIToken) {
-        id = token.id
-        role = token.role.rawValue
-        pathPrefix = token.pathPrefix
-        comment = token.comment
-        createdAt = token.createdAt.timeIntervalSinceReferenceDate
-        expiresAt = token.expiresAt?.timeIntervalSinceReferenceDate
-        revokedAt = token.revokedAt?.timeIntervalSinceReferenceDate
-    }
-
-    func token() throws -> APIToken {
-        guard let role = Role(rawValue: role) else {
-            throw StateStoreError.storage("token \(id) has role \(role), which this sdnd does not know")
-        }
-        return APIToken(id: id, role: role, pathPrefix: pathPrefix, comment: comment, createdAt: Date(timeIntervalSinceReferenceDate: createdAt),
-                        expiresAt: expiresAt.map(Date.init(timeIntervalSinceReferenceDate:)),
-                        revokedAt: revokedAt.map(Date.init(timeIntervalSinceReferenceDate:)))
-    }
 }

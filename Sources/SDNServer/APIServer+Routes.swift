@@ -127,10 +127,11 @@ extension APIServer {
 
     /// The head revision and its model, nil when nothing was written yet.
     func headState() async throws -> (number: RevisionNumber, state: DesiredState)? {
-        guard let number = try await store.headNumber() else { return nil }
-        if let cached = stateCache.state(of: number) { return (number, cached.value) }
-        guard let head = try await store.revision(number) else { return nil }
-        return (number, try state(of: head))
+        guard let head = try await headValidatedState() else { return nil }
+        if let validated = head.validated { return (head.number, validated.value) }
+        // Written by an older version and no longer valid: still readable.
+        guard let revision = try await store.revision(head.number) else { return nil }
+        return (head.number, try ConfigWorkspace.state(of: revision))
     }
 
     /// The status as JSON, encoded again only when it changed: status pages poll it, and at 1,000 guests
