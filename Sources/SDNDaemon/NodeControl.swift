@@ -134,4 +134,16 @@ public protocol NodeControl: Sendable {
     func status() async throws -> NodeStatusReport
     /// Events from now on; the stream ends when the subscriber stops listening or the daemon stops.
     func events() -> AsyncStream<DaemonEvent>
+    /// KVM guest `guest`'s taps made and attached with their firewall (the libvirt hook's `prepare`).
+    func preparePorts(guest: Int) async throws -> GuestPortsReport
+    /// The host end of an LXC guest's veth attached with its firewall (the `lxc.net.N.script.up` hook).
+    func plugPort(named: String) async throws -> GuestPortsReport
+    /// Guest `guest`'s ports that are left removed (the libvirt hook's `release`, `lxc.hook.stop`).
+    func releasePorts(guest: Int) async throws -> GuestPortsReport
+}
+
+extension NodeControl {
+    public func preparePorts(guest: Int) async throws -> GuestPortsReport { throw NodeControlError.kernel("this node does not manage guest ports") }
+    public func plugPort(named: String) async throws -> GuestPortsReport { throw NodeControlError.kernel("this node does not manage guest ports") }
+    public func releasePorts(guest: Int) async throws -> GuestPortsReport { throw NodeControlError.kernel("this node does not manage guest ports") }
 }

@@ -41,9 +41,30 @@ public enum NodeControlError: Error, Sendable, CustomStringConvertible {
     case noSuchRevision(RevisionNumber)
     case invalidRevision(RevisionNumber, RevisionCompiler.Failure)
     case kernel(String)
+    /// A hook asked for a guest's ports, and the applied revision does not put that guest on this node.
+    case unknownGuest(Int, node: String, revision: RevisionNumber?)
+    case guestOnOtherNode(Int, node: String, declaredNode: String)
+    /// `prepare` is for KVM guests (the daemon makes their taps); LXC makes its own veths (`plug`).
+    case wrongGuestKind(Int, kind: String, operation: String)
+    /// A port name that belongs to no declared guest NIC of this node.
+    case notAGuestPort(String, node: String)
+    /// The ports were made but are not ready (not attached, or their firewall is not in the kernel).
+    case portsNotReady(GuestPortsReport, reason: String)
 
     public var description: String {
         switch self {
+        case .unknownGuest(let guest, let node, let revision):
+            "guest \(guest) is not declared on node \(node) in the applied revision\(revision.map { " \($0)" } ?? ""): its ports would have no firewall; declare it under guests: in Topologies/ and apply"
+        case .guestOnOtherNode(let guest, let node, let declaredNode):
+            "guest \(guest) runs on node \(declaredNode) in the applied revision, not on \(node): change its node: (a move) and apply before starting it here"
+        case .wrongGuestKind(let guest, let kind, let operation):
+            operation == "prepare"
+                ? "guest \(guest) is declared as \(kind): LXC makes its veths, and its lxc.net.N.script.up hook plugs them (sdn guest lxc-config \(guest))"
+                : "guest \(guest) is declared as \(kind): its taps are prepared by the libvirt hook (sdn guest xml \(guest))"
+        case .notAGuestPort(let name, let node):
+            "\(name) belongs to no guest NIC declared on node \(node): it would pass no traffic; declare the guest (ports are named tap<vmid>i<n> and veth<vmid>i<n>) and apply"
+        case .portsNotReady(let report, let reason):
+            "guest \(report.guest)'s ports are not ready: \(reason)"
         case .noRevision: "there is no revision yet: push a configuration first (sdn push)"
         case .noSuchRevision(let number): "no revision \(number)"
         case .invalidRevision(let number, let failure): "revision \(number): \(failure)"
@@ -58,9 +79,9 @@ public enum NodeControlError: Error, Sendable, CustomStringConvertible {
 /// overlap: an API apply waits for the one running.
 public actor NodeController: NodeControl {
     private let store: any StateStore
-    private let kernel: any NodeKernel
+    let kernel: any NodeKernel
     private let options: ControllerOptions
-    private let logger: Logger
+    let logger: Logger
     public nonisolated let broadcaster: EventBroadcaster
     private let resolvedNode: Mutex<String>
     private let statusSnapshot: Mutex<NodeStatusReport>
@@ -69,7 +90,7 @@ public actor NodeController: NodeControl {
     /// The last revision compiled (one revision is compiled once, whatever wakes the loop). `complete`:
     /// compiled as a whole, rather than patched by the incremental path (whose diagnostics cover the
     /// changed guests only).
-    private var compiled: (revision: RevisionNumber, features: KernelFeatures, result: RevisionCompiler.Compiled, complete: Bool)?
+    var compiled: (revision: RevisionNumber, features: KernelFeatures, result: RevisionCompiler.Compiled, complete: Bool)?
     /// Validated models by revision, shared with the API (which made them when it wrote the revision).
     private let stateCache: RevisionStateCache
     /// What the kernel's firewall holds as far as this controller knows: the applied revision's model
@@ -94,11 +115,11 @@ public actor NodeController: NodeControl {
 
     /// The incremental path takes at most this many changed guests; more go through the full compare.
     static let incrementalGuestLimit = 64
-    private var appliedRevision: RevisionNumber?
-    private var lastError: String?
+    var appliedRevision: RevisionNumber?
+    var lastError: String?
     private var lastReconcile: Date?
     private var drift = false
-    private var presentPorts: Set<String> = []
+    var presentPorts: Set<String> = []
     /// Notifications since the last reconcile.
     private var pending = PendingWork()
     private var wake: AsyncStream<Void>.Continuation?
@@ -238,7 +259,7 @@ public actor NodeController: NodeControl {
     }
 
     /// Runs `body` after the reconcile running now (if any) finished.
-    private func serialized<T: Sendable>(_ body: @escaping @Sendable (isolated NodeController) async -> T) async -> T {
+    func serialized<T: Sendable>(_ body: @escaping @Sendable (isolated NodeController) async -> T) async -> T {
         let previous = tail
         let task = Task { () -> T in
             await previous?.value
@@ -259,7 +280,7 @@ public actor NodeController: NodeControl {
     /// The revision compiled as a whole for this node (what `plan` shows and the full reconcile applies).
     /// `complete`: compiled as a whole, for its diagnostics (a patched result holds the same desired
     /// state, but only the changed guests' findings).
-    private func compile(_ number: RevisionNumber, complete: Bool = true) async throws -> RevisionCompiler.Compiled {
+    func compile(_ number: RevisionNumber, complete: Bool = true) async throws -> RevisionCompiler.Compiled {
         let features = await currentFeatures()
         if let compiled, compiled.revision == number, compiled.features == features, compiled.complete || !complete { return compiled.result }
         let validated = try await validatedState(of: number)
@@ -273,7 +294,7 @@ public actor NodeController: NodeControl {
         }
     }
 
-    private func validatedState(of number: RevisionNumber) async throws -> Validated<DesiredState> {
+    func validatedState(of number: RevisionNumber) async throws -> Validated<DesiredState> {
         if let cached = stateCache.state(of: number) { return cached }
         guard let revision = try await store.revision(number) else { throw NodeControlError.noSuchRevision(number) }
         do {
@@ -319,7 +340,7 @@ public actor NodeController: NodeControl {
 
     /// Brings the kernel to the target revision; what it reports depends on why it ran: an apply of a
     /// new target, a port that appeared, or drift.
-    private func reconcileNow(_ unfiltered: PendingWork, reason: String) async -> NodeApplyResult? {
+    func reconcileNow(_ unfiltered: PendingWork, reason: String) async -> NodeApplyResult? {
         let work = withoutOwnCommits(unfiltered)
         if work.isEmpty { return nil }
         reconciles.increment()
@@ -518,7 +539,7 @@ public actor NodeController: NodeControl {
         publishStatus()
     }
 
-    private func recordStatus() async {
+    func recordStatus() async {
         publishStatus()
         let status = NodeApplyStatus(node: nodeName, appliedRevision: appliedRevision, lastError: lastError, updatedAt: Date())
         do { try await store.recordNodeStatus(status) } catch {

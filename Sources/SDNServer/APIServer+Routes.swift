@@ -71,6 +71,29 @@ extension APIServer {
             return try APIServer.json(try await server.store.audit(after: after, limit: Int(limit)))
         },
         Route(.post, "/v1/trace") { server, call in try await server.trace(&call) },
+        // The guest hooks (`sdn hook qemu`, `sdn hook lxc`): they block a guest's start until its ports
+        // carry its firewall, so they answer only when the ports are ready (or say why not).
+        Route(.post, "/v1/guests/{id}/ports/prepare") { server, call in
+            let guest = try call.guestID()
+            try call.require(.operate, on: "/topology/guests/\(guest)")
+            call.audit.object = "guest \(guest)"
+            return try APIServer.json(try await server.control.preparePorts(guest: guest))
+        },
+        Route(.post, "/v1/guests/{id}/ports/release") { server, call in
+            let guest = try call.guestID()
+            try call.require(.operate, on: "/topology/guests/\(guest)")
+            call.audit.object = "guest \(guest)"
+            return try APIServer.json(try await server.control.releasePorts(guest: guest))
+        },
+        Route(.post, "/v1/ports/{name}/plug") { server, call in
+            let name = call.parameter("name")
+            guard (1...15).contains(name.utf8.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+                throw APIError.badRequest("'\(name)' is not an interface name (1 to 15 letters, digits, '.', '_' or '-')", field: "name")
+            }
+            try call.require(.operate, on: "/topology/guests")
+            call.audit.object = name
+            return try APIServer.json(try await server.control.plugPort(named: name))
+        },
         Route(.get, "/v1/tokens") { server, call in
             try call.require(.tokens, on: "/tokens")
             return try APIServer.json(try await server.store.tokens())

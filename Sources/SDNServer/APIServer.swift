@@ -190,6 +190,12 @@ public final class APIServer: Sendable {
             .conflict("revision \(number) cannot run on this node: \(failure); push a configuration that describes it, or name another revision")
         case .kernel(let message):
             APIError(.internalServerError, code: "internal", "the node failed: \(message)")
+        case .unknownGuest, .notAGuestPort:
+            .notFound("\(error)")
+        case .guestOnOtherNode, .wrongGuestKind:
+            .conflict("\(error)")
+        case .portsNotReady:
+            APIError(.serviceUnavailable, code: "ports-not-ready", "\(error)")
         }
     }
 
@@ -320,6 +326,15 @@ struct APICall: Sendable {
     }
 
     func parameter(_ name: String) -> String { parameters[name] ?? "" }
+
+    /// The `{id}` of a guest route: a Proxmox-style vmid.
+    func guestID() throws(APIError) -> Int {
+        let text = parameter("id")
+        guard let id = Int(text), Guest.validIDs.contains(id) else {
+            throw APIError.badRequest("'\(text)' is not a guest id: ids are integers from \(Guest.validIDs.lowerBound) to \(Guest.validIDs.upperBound)", field: "id")
+        }
+        return id
+    }
 
     /// An integer query parameter within bounds, or nil when absent.
     func integer(_ name: String, in range: ClosedRange<Int64>) throws(APIError) -> Int64? {

@@ -1,0 +1,70 @@
+import ArgumentParser
+import SDNConfig
+import SDNModel
+
+/// `sdn guest lxc-config VMID`: the lines of an LXC container's config that let sdnd plug its veths,
+/// Proxmox's way: LXC makes the pair with our name and leaves the host end out of any bridge (no
+/// `lxc.net.N.link`); the up hook asks sdnd to attach it with its firewall before the container's init.
+struct GuestLXCConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lxc-config",
+        abstract: "Print the lxc.net.* and lxc.hook.stop lines of an LXC guest's config.",
+        discussion: "Paste them into the container's config (e.g. /var/lib/lxc/NAME/config) in place of its lxc.net.* lines. Containers started with lxc-start and lxc-execute both run the hooks."
+    )
+
+    @OptionGroup var input: ConfigInputOptions
+
+    @Option(help: "The hook program LXC runs (installed by scripts/install.sh).")
+    var hook = "/usr/local/lib/sdn/hooks/lxc"
+
+    @Argument(help: "The guest's vmid.") var vmid: Int
+
+    func run() throws {
+        let documents = try InputCollector.collectOrExit(input.paths)
+        let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
+        guard let state = validated?.value else {
+            let printer = DiagnosticPrinter(style: Style(enabled: false), documents: documents)
+            for diagnostic in diagnostics where diagnostic.severity == .error { printError(printer.render(diagnostic)) }
+            printError("sdn: the configuration has errors; run `sdn validate` for details")
+            throw ExitCode.failed
+        }
+        guard let guest = state.guests.first(where: { $0.id == vmid }) else {
+            printError("sdn: guest \(vmid) is not declared; declare it under guests: in Topologies/ (kind: lxc)")
+            throw ExitCode.badInput
+        }
+        guard guest.kind == .lxc else {
+            printError("sdn: guest \(vmid) is a \(guest.kind.rawValue) guest; `sdn guest xml \(vmid)` prints its libvirt interfaces")
+            throw ExitCode.badInput
+        }
+        print(Self.lines(for: guest, in: state, hook: hook).joined(separator: "\n"))
+    }
+
+    static func lines(for guest: Guest, in state: DesiredState, hook: String) -> [String] {
+        var lines = ["# sdn: guest \(guest.id) (\(guest.name)) on node \(guest.node). No lxc.net.N.link: sdnd attaches each host end",
+                     "# with its firewall before the container's init runs; a start fails if it cannot."]
+        for (position, nic) in guest.nics.sorted(by: { $0.index < $1.index }).enumerated() {
+            let prefix = "lxc.net.\(position)"
+            lines.append("\(prefix).type = veth")
+            lines.append("\(prefix).veth.pair = \(InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index))")
+            lines.append("\(prefix).name = eth\(nic.index)")
+            if let mac = nic.mac { lines.append("\(prefix).hwaddr = \(mac)") }
+            if case .vnet(let name) = nic.attachment, let vnet = state.vnet(named: name),
+               let mtu = vnet.mtu ?? state.zone(named: vnet.zone)?.mtu {
+                lines.append("\(prefix).mtu = \(mtu.value)")
+            }
+            lines.append("\(prefix).flags = up")
+            lines.append("\(prefix).script.up = \(hook) --guest \(guest.id)")
+        }
+        lines.append("lxc.hook.stop = \(hook) --guest \(guest.id)")
+        return lines
+    }
+}
+
+/// `sdn guest`: guests as libvirt and LXC see them.
+struct GuestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "guest",
+        abstract: "Guests and their ports: the config lines libvirt and LXC need.",
+        subcommands: [GuestLXCConfigCommand.self]
+    )
+}

@@ -1,0 +1,77 @@
+public import SDNStore
+
+/// A guest's ports on this node after a hook asked for them (`sdn hook qemu` before QEMU starts,
+/// `sdn hook lxc-up` before a container's init): what the daemon made, what is attached, and whether
+/// each port's firewall chains are in the kernel.
+public struct GuestPortsReport: Codable, Hashable, Sendable {
+    public enum Operation: String, Codable, Hashable, Sendable {
+        /// KVM: taps made and attached before QEMU opens them.
+        case prepare
+        /// LXC: the host end of a veth that LXC made, attached before the container's init runs.
+        case plug
+        /// The guest stopped: our taps are removed, what is left of its veths too.
+        case release
+    }
+
+    public var node: String
+    public var guest: Int
+    /// `kvm` or `lxc`.
+    public var kind: String
+    public var operation: Operation
+    /// The applied revision the ports were prepared from.
+    public var revision: RevisionNumber?
+    public var ports: [GuestPortState]
+    public var milliseconds: Double
+
+    public init(node: String, guest: Int, kind: String, operation: Operation, revision: RevisionNumber?, ports: [GuestPortState], milliseconds: Double) {
+        self.node = node
+        self.guest = guest
+        self.kind = kind
+        self.operation = operation
+        self.revision = revision
+        self.ports = ports
+        self.milliseconds = milliseconds
+    }
+
+    /// Every port the operation concerns is ready to carry traffic (or, for a release, gone).
+    public var complete: Bool {
+        switch operation {
+        case .prepare, .plug: ports.allSatisfy { $0.attached && $0.firewall != .missing }
+        case .release: ports.allSatisfy { !$0.present }
+        }
+    }
+}
+
+public struct GuestPortState: Codable, Hashable, Sendable {
+    public enum Firewall: String, Codable, Hashable, Sendable {
+        /// Its chains are in the applied ruleset.
+        case loaded
+        /// The NIC (or the firewall as a whole) is declared with the firewall off.
+        case off
+        /// Declared with a firewall whose chains the kernel does not hold (the apply failed).
+        case missing
+    }
+
+    /// `tap101i0`, `veth201i0`.
+    public var name: String
+    /// `net0`.
+    public var nic: String
+    /// The bridge it belongs on.
+    public var bridge: String?
+    public var present: Bool
+    /// A port of its bridge and up.
+    public var attached: Bool
+    public var firewall: Firewall
+    /// The daemon made it in this request (a KVM tap).
+    public var created: Bool
+
+    public init(name: String, nic: String, bridge: String?, present: Bool, attached: Bool, firewall: Firewall, created: Bool) {
+        self.name = name
+        self.nic = nic
+        self.bridge = bridge
+        self.present = present
+        self.attached = attached
+        self.firewall = firewall
+        self.created = created
+    }
+}

@@ -1,0 +1,184 @@
+import Foundation
+import SDNDataplane
+import SDNModel
+import SDNNFTables
+import SDNFirewall
+import SDNReconciler
+import SDNStore
+
+/// The hooks' side of the loop: a guest's ports made (KVM taps) or adopted (LXC veths) and attached with
+/// their firewall before the guest's first packet, and removed when it stops. Each request runs as one
+/// reconcile, after the one in flight, so it sees the applied revision and nothing runs beside it.
+extension NodeController {
+    /// Makes the taps of KVM guest `guest` (`tap<vmid>i<n>`, persistent, as libvirt's
+    /// `<target dev='…' managed='no'/>` expects them) and attaches them to their bridges with VLAN, MTU
+    /// and isolation; returns once they are attached. Their firewall chains are part of the applied
+    /// revision already (they are keyed by port name), so the first frame QEMU sends meets them.
+    public func preparePorts(guest: Int) async throws -> GuestPortsReport {
+        try await serialized { controller in
+            do { return Result<GuestPortsReport, any Error>.success(try await controller.preparePortsNow(guest: guest)) } catch { return .failure(error) }
+        }.get()
+    }
+
+    /// Attaches the host end of an LXC guest's veth (made by LXC, not yet in a bridge) the same way.
+    public func plugPort(named name: String) async throws -> GuestPortsReport {
+        try await serialized { controller in
+            do { return Result<GuestPortsReport, any Error>.success(try await controller.plugPortNow(named: name)) } catch { return .failure(error) }
+        }.get()
+    }
+
+    /// Removes guest `guest`'s ports that are left on this node: the taps the daemon made (QEMU closed
+    /// them), the host ends of veths whose container is gone. Works for a guest no longer declared too:
+    /// it goes by the port names of its id.
+    public func releasePorts(guest: Int) async throws -> GuestPortsReport {
+        try await serialized { controller in
+            do { return Result<GuestPortsReport, any Error>.success(try await controller.releasePortsNow(guest: guest)) } catch { return .failure(error) }
+        }.get()
+    }
+
+    // MARK: one request
+
+    private func preparePortsNow(guest id: Int) async throws -> GuestPortsReport {
+        let started = ContinuousClock.now
+        let (revision, compiled, guest) = try await declaredGuest(id)
+        guard guest.kind == .kvm else { throw NodeControlError.wrongGuestKind(id, kind: guest.kind.rawValue, operation: "prepare") }
+        guard let links = kernel.links else { throw NodeControlError.kernel("this node's links cannot be read") }
+        let present = try await observedLinks(links)
+        var created: Set<String> = []
+        for nic in guest.nics {
+            let name = InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)
+            if present[name] != nil { continue }
+            // Made as the plan says (bridge, MTU, port flags); the links-only reconcile below adds VLANs and FDB.
+            var spec = compiled.desired.network?.links.first { $0.spec.name == name }?.spec ?? LinkSpec(name: name, kind: .tap)
+            spec.kind = .tap
+            do {
+                try await links.perform(.createLink(spec))
+            } catch {
+                throw NodeControlError.kernel("cannot create \(name) for guest \(id): \(error)")
+            }
+            created.insert(name)
+        }
+        return try await attach(guest, revision: revision, compiled: compiled, operation: .prepare, created: created, started: started)
+    }
+
+    private func plugPortNow(named name: String) async throws -> GuestPortsReport {
+        let started = ContinuousClock.now
+        guard let revision = appliedRevision else { throw NodeControlError.notAGuestPort(name, node: nodeName) }
+        let validated = try await validatedState(of: revision)
+        let node = nodeName
+        guard let guest = validated.value.guests.first(where: { guest in
+            guest.node == node && guest.nics.contains { InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: $0.index) == name }
+        }) else {
+            throw NodeControlError.notAGuestPort(name, node: node)
+        }
+        let compiled = try await compile(revision, complete: false)
+        return try await attach(guest, revision: revision, compiled: compiled, operation: .plug, created: [], started: started)
+    }
+
+    private func releasePortsNow(guest id: Int) async throws -> GuestPortsReport {
+        let started = ContinuousClock.now
+        guard let links = kernel.links else { throw NodeControlError.kernel("this node's links cannot be read") }
+        let present = try await observedLinks(links)
+        let declared = try? await declaredGuest(id)
+        var ports: [GuestPortState] = []
+        // Only links named as this guest's ports, and only taps and veths: never a bridge or an uplink.
+        for (name, link) in present.sorted(by: { $0.key < $1.key }) {
+            guard let nic = Self.guestPortNIC(name, guest: id) else { continue }
+            switch link.spec.kind {
+            case .tap, .veth: break
+            case .other(let kind) where kind == "veth": break
+            default: continue
+            }
+            do {
+                try await links.perform(.deleteLink(name: name))
+            } catch {
+                throw NodeControlError.kernel("cannot remove \(name) of guest \(id): \(error)")
+            }
+            ports.append(GuestPortState(name: name, nic: "net\(nic)", bridge: link.spec.master, present: false, attached: false, firewall: .off, created: false))
+        }
+        if !ports.isEmpty {
+            // What the loop knows of present ports follows the links it reads.
+            var work = PendingWork()
+            work.links = ports.map { .removed(name: $0.name, index: 0) }
+            _ = await reconcileNow(work, reason: "guest \(id) released")
+        }
+        return GuestPortsReport(node: nodeName, guest: id, kind: declared?.2.kind.rawValue ?? (ports.first?.name.hasPrefix("veth") == true ? "lxc" : "kvm"),
+                                operation: .release, revision: appliedRevision, ports: ports, milliseconds: (ContinuousClock.now - started).milliseconds)
+    }
+
+    // MARK: parts
+
+
+    /// The guest as the applied revision declares it on this node.
+    private func declaredGuest(_ id: Int) async throws -> (RevisionNumber, RevisionCompiler.Compiled, Guest) {
+        let node = nodeName
+        guard let revision = appliedRevision else { throw NodeControlError.unknownGuest(id, node: node, revision: nil) }
+        let validated = try await validatedState(of: revision)
+        guard let guest = validated.value.guests.first(where: { $0.id == id }) else {
+            throw NodeControlError.unknownGuest(id, node: node, revision: revision)
+        }
+        guard guest.node == node else { throw NodeControlError.guestOnOtherNode(id, node: node, declaredNode: guest.node) }
+        return (revision, try await compile(revision, complete: false), guest)
+    }
+
+    /// A links-only reconcile (the ports' bridge, VLANs, MTU, FDB, up), then what the kernel holds.
+    private func attach(_ guest: Guest, revision: RevisionNumber, compiled: RevisionCompiler.Compiled, operation: GuestPortsReport.Operation,
+                        created: Set<String>, started: ContinuousClock.Instant) async throws -> GuestPortsReport {
+        guard let links = kernel.links else { throw NodeControlError.kernel("this node's links cannot be read") }
+        let names = guest.nics.map { InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: $0.index) }
+        var work = PendingWork()
+        work.links = names.map { .added(name: $0, index: 0) }
+        _ = await reconcileNow(work, reason: "guest \(guest.id) \(operation.rawValue)")
+        let present = try await observedLinks(links)
+        let chains = Self.chainNames(compiled.desired.firewall)
+        let firewallInKernel = appliedRevision == revision && lastError == nil
+        var ports: [GuestPortState] = []
+        for (nic, name) in zip(guest.nics, names) {
+            let bridge = compiled.desired.network?.links.first { $0.spec.name == name }?.spec.master
+            let link = present[name]
+            let attached = link.map { $0.spec.master == bridge && bridge != nil && $0.spec.up } ?? false
+            let firewall: GuestPortState.Firewall
+            if chains.contains(FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .out)) {
+                firewall = firewallInKernel ? .loaded : .missing
+            } else {
+                firewall = .off
+            }
+            ports.append(GuestPortState(name: name, nic: nic.key, bridge: bridge, present: link != nil, attached: attached, firewall: firewall, created: created.contains(name)))
+        }
+        let report = GuestPortsReport(node: nodeName, guest: guest.id, kind: guest.kind.rawValue, operation: operation, revision: revision,
+                                      ports: ports, milliseconds: (ContinuousClock.now - started).milliseconds)
+        if !report.complete {
+            let problems = ports.compactMap { port -> String? in
+                if !port.present { return "\(port.name) is not present" + (operation == .plug ? " (LXC makes it: is lxc.net.N.veth.pair set to it?)" : "") }
+                if port.bridge == nil { return "\(port.name) has no bridge on this node (its vnet's zone does not include node \(nodeName))" }
+                if !port.attached { return "\(port.name) is not attached to \(port.bridge ?? "its bridge")" + (lastError.map { ": \($0)" } ?? "") }
+                if port.firewall == .missing { return "\(port.name)'s firewall is not in the kernel: \(lastError ?? "the last apply failed")" }
+                return nil
+            }
+            throw NodeControlError.portsNotReady(report, reason: problems.joined(separator: "; "))
+        }
+        logger.info("guest \(guest.id): \(operation.rawValue) \(names.joined(separator: ", ")) in \(String(format: "%.1f", report.milliseconds)) ms")
+        return report
+    }
+
+    private func observedLinks(_ links: any LinkDataplane) async throws -> [String: ObservedLink] {
+        do {
+            let observed = try await links.observe(ObservationScope(bridgeVLANs: false, nodeWideIPv6: false))
+            return Dictionary(observed.links.map { ($0.spec.name, $0) }, uniquingKeysWith: { first, _ in first })
+        } catch {
+            throw NodeControlError.kernel("cannot read this node's links: \(error)")
+        }
+    }
+
+    private static func chainNames(_ ruleset: Ruleset?) -> Set<String> {
+        Set(ruleset?.tables.flatMap { $0.chains.map(\.name) } ?? [])
+    }
+
+    /// N of `tap<guest>iN` or `veth<guest>iN`.
+    static func guestPortNIC(_ name: String, guest: Int) -> Int? {
+        for prefix in ["tap\(guest)i", "veth\(guest)i"] where name.hasPrefix(prefix) {
+            if let index = Int(name.dropFirst(prefix.count)), GuestNIC.validIndices.contains(index) { return index }
+        }
+        return nil
+    }
+}
