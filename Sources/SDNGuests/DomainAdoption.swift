@@ -39,9 +39,9 @@ public struct DomainAdoption: Sendable {
     public static func rewrite(xml: String, domainName: String, guest: Guest, state: DesiredState) throws(GuestXMLError) -> DomainAdoption {
         let document: XMLDocument
         do {
-            document = try XMLDocument(xmlString: xml, options: [])
+            document = try DomainDescription.parse(xml, source: "domain \(domainName)")
         } catch {
-            throw GuestXMLError(message: "domain \(domainName): its XML is not well-formed: \((error as NSError).localizedDescription)")
+            throw GuestXMLError(message: error.description)
         }
         let elements = document.rootElement()?.elements(forName: "devices").first?.elements(forName: "interface") ?? []
         guard let spans = InterfaceSpans.find(in: xml), spans.count == elements.count else {

@@ -41,12 +41,7 @@ public struct DomainDescription: Sendable, Hashable {
     /// - Parameter source: where the XML came from, for error messages (a file path or a domain name).
     /// - Throws: ``DomainXMLError`` when the XML is malformed or is not a `<domain>` with a name.
     public init(xml: String, source: String = "domain XML") throws(DomainXMLError) {
-        let document: XMLDocument
-        do {
-            document = try XMLDocument(xmlString: xml, options: [])
-        } catch {
-            throw DomainXMLError(source: source, message: "not well-formed XML: \((error as NSError).localizedDescription)")
-        }
+        let document = try Self.parse(xml, source: source)
         guard let root = document.rootElement(), root.name == "domain" else {
             throw DomainXMLError(source: source, message: "the root element is not <domain>")
         }
@@ -65,6 +60,26 @@ public struct DomainDescription: Sendable, Hashable {
         }
         let interfaceElements = root.child("devices")?.children(named: "interface") ?? []
         interfaces = interfaceElements.enumerated().map { DomainInterface(element: $1, position: $0) }
+    }
+
+    /// The XML as a document, refusing what is not well-formed: FoundationXML's parsers recover from
+    /// errors (an unclosed element is closed at the end, and `parse()` still succeeds), so the
+    /// elements are counted open and closed as the SAX parser reports them.
+    static func parse(_ xml: String, source: String) throws(DomainXMLError) -> XMLDocument {
+        let checker = XMLParser(data: Data(xml.utf8))
+        let balance = ElementBalance()
+        checker.delegate = balance
+        let parsed = checker.parse()
+        if !parsed || balance.error != nil || balance.depth != 0 || balance.roots != 1 {
+            let reason = balance.error ?? checker.parserError.map { ($0 as NSError).localizedDescription }
+                ?? (balance.roots == 1 ? "an element is not closed" : "not one root element")
+            throw DomainXMLError(source: source, message: "not well-formed XML: \(reason)")
+        }
+        do {
+            return try XMLDocument(xmlString: xml, options: [])
+        } catch {
+            throw DomainXMLError(source: source, message: "not well-formed XML: \((error as NSError).localizedDescription)")
+        }
     }
 
     /// `101`, `vm101`, `vm-101` (any case) → 101, when it is a valid guest id.
@@ -184,4 +199,24 @@ extension XMLElement {
     func child(_ name: String) -> XMLElement? { elements(forName: name).first }
     func children(named name: String) -> [XMLElement] { elements(forName: name) }
     func attribute(_ name: String) -> String? { attribute(forName: name)?.stringValue }
+}
+
+/// Counts what the SAX parser opens and closes (see ``DomainDescription/parse(_:source:)``).
+private final class ElementBalance: NSObject, XMLParserDelegate {
+    var depth = 0
+    var roots = 0
+    var error: String?
+
+    func parser(_ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+        if depth == 0 { roots += 1 }
+        depth += 1
+    }
+
+    func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
+        depth -= 1
+    }
+
+    func parser(_ parser: XMLParser, parseErrorOccurred parseError: any Error) {
+        if error == nil { error = "line \(parser.lineNumber): \((parseError as NSError).localizedDescription)" }
+    }
 }

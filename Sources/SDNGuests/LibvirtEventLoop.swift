@@ -16,6 +16,8 @@ enum LibvirtEventLoop {
             guard !started else { return }
             started = true
             _ = virInitialize()
+            // libvirt prints every error on stderr by default; ours are thrown with its message.
+            virSetErrorFunc(nil, ignoreError)
             _ = virEventRegisterDefaultImpl()
             let thread = Thread {
                 while true {
@@ -29,3 +31,5 @@ enum LibvirtEventLoop {
         }
     }
 }
+
+private let ignoreError: @convention(c) (UnsafeMutableRawPointer?, virErrorPtr?) -> Void = { _, _ in }

@@ -78,7 +78,7 @@ public struct LibvirtImport: Sendable {
                 return SourceLocation(file: file, line: span.line, column: span.indent.count + 1)
             }
             func path(_ interface: DomainInterface?) -> String {
-                "domain \(domain.name)" + (interface.map { " \($0.summary)" } ?? "")
+                "domain \(domain.name)" + (interface.map { " interface \($0.position)" } ?? "")
             }
             guard let id = domain.vmid else {
                 let hint = "name the domain 101, vm101 or vm-101, or add <metadata><sdn:guest xmlns:sdn='\(DomainDescription.metadataNamespace)' vmid='101'/></metadata> to it"

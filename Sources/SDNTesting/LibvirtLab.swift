@@ -125,6 +125,7 @@ public final class LibvirtLab: @unchecked Sendable {
     }
 
     /// A domain booting `image` under TCG with `interfaces` and its serial console in ``serialLogPath(_:)``.
+    /// It has ACPI, without which QEMU's PCI bus takes no hot-plugged NIC.
     /// - Parameters:
     ///   - settings: `sdn.KEY=VALUE` words for the guest script's kernel command line (`ip`, `gw`,
     ///     `first`, `port`).
@@ -144,6 +145,9 @@ public final class LibvirtLab: @unchecked Sendable {
                 <initrd>\(image.initrd)</initrd>
                 <cmdline>\(cmdline)</cmdline>
               </os>
+              <features>
+                <acpi/>
+              </features>
               <on_poweroff>destroy</on_poweroff>
               <on_reboot>restart</on_reboot>
               <on_crash>destroy</on_crash>
