@@ -151,4 +151,27 @@ import Testing
             #expect(tcp.stdout.hasPrefix("hello from 10.0.0.2"), "\(tcp)")
         }
     }
+
+    @Test(.libvirtLab) func theQemuHookRunsPrepareBeforeQEMUAndReleaseAfter() throws {
+        try withTemporaryNetworkNamespace { namespace in
+            let log = FileManager.default.temporaryDirectory.path + "/sdn-hook-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
+            defer { try? FileManager.default.removeItem(atPath: log) }
+            // What the hook sees: its arguments, and whether the domain's tap exists then.
+            let lab = try LibvirtLab(namespace: namespace, hooks: ["qemu": """
+                #!/bin/sh
+                echo "$1 $2 $3 $4 tap=$(test -e /sys/class/net/tap101i0 && echo yes || echo no)" >>\(log)
+                cat >/dev/null
+                """])
+            defer { lab.stop() }
+            try Shell.output(["ip", "tuntap", "add", "dev", "tap101i0", "mode", "tap"], in: namespace)
+            try lab.define(lab.domainXML(name: "vm101", image: try lab.makeGuestImage(), interfaces: [.init(mac: "52:54:00:00:01:01", tap: "tap101i0")]))
+            try lab.connection.start("vm101")
+            try lab.connection.destroy("vm101")
+            let calls = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map(String.init)
+            #expect(calls == [
+                "vm101 prepare begin - tap=yes", "vm101 start begin - tap=yes", "vm101 started begin - tap=yes",
+                "vm101 stopped end - tap=yes", "vm101 release end - tap=yes",
+            ])
+        }
+    }
 }
