@@ -49,7 +49,7 @@ let package = Package(
             name: "SDNCLI",
             dependencies: [
                 "SDNModel", "SDNConfig", "SDNNFTables", "SDNFirewall", "SDNDataplane", "SDNNFTablesNetlink", "SDNNetns",
-                "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink", "SDNProxmoxImport", "COpenSSL",
+                "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink", "SDNProxmoxImport", "SDNGuests", "COpenSSL",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -133,8 +133,14 @@ let package = Package(
         // Reading netlink replies (acks with extended-ack text): shared by both kernel adapters.
         .target(name: "CNetlinkMessages"),
 
+        // Guests through libvirt: the only module that imports libvirt (domains, their XML, lifecycle
+        // events on an event-loop thread), with the pure parts beside it (domain XML parsing, `sdn guest
+        // xml`/`adopt` rewrites, `sdn import libvirt`).
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        .target(name: "SDNGuests", dependencies: ["SDNModel", "SDNConfig", "CLibvirt"]),
+
         // Shared test support: golden files, system-test traits, namespace helpers.
-        .target(name: "SDNTesting", dependencies: ["SDNNetns", "SDNConfig", "SDNDataplane", "SDNNFTables", "SDNStore"]),
+        .target(name: "SDNTesting", dependencies: ["SDNNetns", "SDNConfig", "SDNDataplane", "SDNNFTables", "SDNStore", "SDNGuests"]),
 
         .testTarget(name: "SDNModelTests", dependencies: ["SDNModel", "SDNTesting"]),
         .testTarget(
@@ -164,6 +170,7 @@ let package = Package(
         .testTarget(name: "SDNDaemonTests", dependencies: ["SDNDaemon", "SDNEtcd", "SDNStore", "SDNReconciler", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"]),
         .testTarget(name: "SDNServerTests", dependencies: ["SDNServer", "SDNDaemon", "SDNStore", "SDNTesting", "SDNModel", "SDNConfig",
                                                              .product(name: "Hummingbird", package: "hummingbird")]),
+        .testTarget(name: "SDNGuestsTests", dependencies: ["SDNGuests", "SDNModel", "SDNConfig", "SDNNetns", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "KernelLabTests", dependencies: ["SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SDNNFTablesTests", dependencies: ["SDNNFTables", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),
         .testTarget(

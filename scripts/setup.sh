@@ -18,6 +18,9 @@ packages=(
   iperf3 wrk
   # kernel lab (scripts/kernel-lab/build.sh): a Debian kernel booted under QEMU with a busybox initramfs
   qemu-system-x86 busybox-static cpio
+  # guests: the libvirt daemon and QEMU driver the guest tests run privately (scripts/guest-lab/libvirtd.sh;
+  # libvirt-daemon-system creates the libvirt-qemu user libvirtd needs), virsh, and the LXC tools
+  libvirt-daemon-system libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients lxc
   # the cluster store's tests start a private etcd (SDNEtcdTests); etcdctl to look at what the store wrote
   etcd-server etcd-client
 )

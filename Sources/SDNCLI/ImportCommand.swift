@@ -9,7 +9,7 @@ struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
         abstract: "Import another system's network and firewall configuration.",
-        subcommands: [ImportProxmoxCommand.self]
+        subcommands: [ImportProxmoxCommand.self, ImportLibvirtCommand.self]
     )
 }
 

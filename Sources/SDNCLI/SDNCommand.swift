@@ -13,7 +13,7 @@ public struct SDNCommand: AsyncParsableCommand {
             """,
         version: SDNVersion.current,
         subcommands: [
-            ValidateCommand.self, ShowCommand.self, CompileCommand.self, TraceCommand.self, PlanCommand.self, DiffCommand.self, ApplyCommand.self, ImportCommand.self,
+            ValidateCommand.self, ShowCommand.self, CompileCommand.self, TraceCommand.self, PlanCommand.self, DiffCommand.self, ApplyCommand.self, ImportCommand.self, GuestCommand.self,
             // Clients of sdnd (--server URL or SDN_SERVER; plan and apply act locally without one).
             PushCommand.self, PullCommand.self, StatusCommand.self, HistoryCommand.self, EventsCommand.self,
             TokenCommand.self, RuleCommand.self, IPSetCommand.self, ObjectCommand.self,

@@ -44,6 +44,13 @@ public enum KernelLab {
         public var release: String
         /// The Debian package the kernel came from.
         public var package: String
+
+        public init(kernel: String, initrd: String, release: String, package: String) {
+            self.kernel = kernel
+            self.initrd = initrd
+            self.release = release
+            self.package = package
+        }
     }
 
     /// The netfilter modules a test inserts (`modprobe`) before `sdn apply` programs a firewall in
@@ -129,6 +136,17 @@ public enum KernelLab {
         }
         result.wallTime = wallTime
         return result
+    }
+
+    /// Writes an initramfs at `path`: the base one followed by a layer with `script` as `/lab/run.sh`
+    /// and the given files and binaries (as for ``run(script:files:binaries:timeout:memoryMiB:)``), and
+    /// returns the lab's kernel with it, for a guest that something else boots (LibvirtLab's domains).
+    public static func makeImage(at path: String, script: String, files: [String: String] = [:], binaries: [String] = []) throws -> Image {
+        var image = try image()
+        try? FileManager.default.removeItem(atPath: path)
+        try writeInitramfs(at: path, base: image.initrd, script: script, files: files, binaries: binaries)
+        image.initrd = path
+        return image
     }
 
     /// The path of the product executable `name` (by default `sdn`) built from the current tree,

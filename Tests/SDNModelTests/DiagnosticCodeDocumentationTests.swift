@@ -73,14 +73,18 @@ import Testing
     @Test func everyCodeIsDocumentedAndEveryDocumentedCodeExists() throws {
         let declarations = try Self.declarations()
         let importer = Set(declarations.filter { $0.module == "SDNProxmoxImport" }.map(\.code))
-        let others = Set(declarations.filter { $0.module != "SDNProxmoxImport" }.map(\.code))
+        let libvirt = Set(declarations.filter { $0.module == "SDNGuests" }.map(\.code))
+        let others = Set(declarations.filter { !["SDNProxmoxImport", "SDNGuests"].contains($0.module) }.map(\.code))
         let schema = try Self.documentedCodes(in: "docs/schema.md")
         let importDocs = try Self.documentedCodes(in: "docs/import-proxmox.md")
+        let libvirtDocs = try Self.documentedCodes(in: "docs/import-libvirt.md")
 
         #expect(others.subtracting(schema).sorted() == [], "declared but not in docs/schema.md")
         #expect(schema.subtracting(others).sorted() == [], "in docs/schema.md but not declared")
         #expect(importer.subtracting(importDocs).sorted() == [], "declared but not in docs/import-proxmox.md")
         #expect(importDocs.subtracting(importer).sorted() == [], "in docs/import-proxmox.md but not declared")
+        #expect(libvirt.subtracting(libvirtDocs).sorted() == [], "declared but not in docs/import-libvirt.md")
+        #expect(libvirtDocs.subtracting(libvirt).sorted() == [], "in docs/import-libvirt.md but not declared")
     }
 
     @Test func aCodePrintsAndEncodesAsItsString() throws {

@@ -39,6 +39,9 @@ on_demand_modules=(
   nft_ct nft_reject nft_reject_inet nft_reject_ipv4 nft_reject_ipv6 nft_reject_bridge nft_meta_bridge
   nft_nat nft_masq nft_chain_nat nft_limit nft_log nft_quota nft_numgen nft_hash nft_objref
   nft_fib nft_fib_inet nft_fib_ipv4 nft_fib_ipv6
+  # A virtio NIC, for guests booted by libvirt on a tap (scripts/guest-lab, LibvirtLab.swift):
+  # `modprobe virtio_pci; modprobe virtio_net` brings up eth0. Lab boots have no NIC and skip them.
+  virtio_pci virtio_net
 )
 
 image="" script=""

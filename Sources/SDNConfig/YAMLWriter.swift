@@ -1,50 +1,50 @@
-import SDNConfig
+/// Writes block-style YAML with comments, line by line, for the importers (Proxmox, libvirt): the
+/// importer decides the order of everything, so the same input always gives the same bytes.
+public struct YAMLWriter: Sendable {
+    public private(set) var lines: [String] = []
 
-/// Writes block-style YAML with comments, line by line. The importer decides the order of everything,
-/// so the same input always gives the same bytes.
-struct YAMLWriter {
-    private(set) var lines: [String] = []
+    public init() {}
 
-    var text: String { lines.joined(separator: "\n") + "\n" }
+    public var text: String { lines.joined(separator: "\n") + "\n" }
 
-    mutating func comment(_ text: String, indent: Int = 0) {
+    public mutating func comment(_ text: String, indent: Int = 0) {
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lines.append(String(repeating: "  ", count: indent) + (line.isEmpty ? "#" : "# " + line))
         }
     }
 
-    mutating func blank() { lines.append("") }
+    public mutating func blank() { lines.append("") }
 
     /// `key:` opening a nested mapping or list.
-    mutating func open(_ key: String, indent: Int) {
+    public mutating func open(_ key: String, indent: Int) {
         lines.append(String(repeating: "  ", count: indent) + Self.key(key) + ":")
     }
 
     /// `key: value` (the value already formatted with `scalar`/`flow`).
-    mutating func field(_ key: String, _ value: String, indent: Int, comment: String? = nil) {
+    public mutating func field(_ key: String, _ value: String, indent: Int, comment: String? = nil) {
         lines.append(String(repeating: "  ", count: indent) + Self.key(key) + ": " + value + (comment.map { "  # " + Self.oneLine($0) } ?? ""))
     }
 
     /// `- value`.
-    mutating func item(_ value: String, indent: Int, comment: String? = nil) {
+    public mutating func item(_ value: String, indent: Int, comment: String? = nil) {
         lines.append(String(repeating: "  ", count: indent) + "- " + value + (comment.map { "  # " + Self.oneLine($0) } ?? ""))
     }
 
-    static func oneLine(_ text: String) -> String { String(text.map { $0 == "\n" || $0 == "\r" ? " " : $0 }) }
+    public static func oneLine(_ text: String) -> String { String(text.map { $0 == "\n" || $0 == "\r" ? " " : $0 }) }
 
     /// A mapping key: guest ids stay bare numbers, which the loader reads as their keys.
-    static func key(_ text: String) -> String { isPlain(text) || (!text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber }) ? text : quoted(text) }
+    public static func key(_ text: String) -> String { isPlain(text) || (!text.isEmpty && text.allSatisfy { $0.isASCII && $0.isNumber }) ? text : quoted(text) }
 
     /// A string scalar: plain when YAML reads it back as the same string, double-quoted otherwise.
-    static func scalar(_ text: String) -> String { isPlain(text) ? text : quoted(text) }
+    public static func scalar(_ text: String) -> String { isPlain(text) ? text : quoted(text) }
 
-    static func flow(_ items: [String]) -> String { "[" + items.map(scalar).joined(separator: ", ") + "]" }
+    public static func flow(_ items: [String]) -> String { "[" + items.map(scalar).joined(separator: ", ") + "]" }
 
-    static func bool(_ value: Bool) -> String { value ? "true" : "false" }
+    public static func bool(_ value: Bool) -> String { value ? "true" : "false" }
 
     private static let reserved: Set<String> = ["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"]
 
-    static func isPlain(_ text: String) -> Bool {
+    public static func isPlain(_ text: String) -> Bool {
         guard let first = text.unicodeScalars.first, !reserved.contains(text.lowercased()) else { return false }
         let allowed = text.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-./+".unicodeScalars.contains($0)) }
         guard allowed else { return false }
@@ -55,5 +55,5 @@ struct YAMLWriter {
     }
 
     /// A double-quoted YAML scalar: JSON's string escapes are YAML's too.
-    static func quoted(_ text: String) -> String { RenderedTree.jsonString(text) }
+    public static func quoted(_ text: String) -> String { RenderedTree.jsonString(text) }
 }
