@@ -8,12 +8,13 @@ import SDNModel
 struct GuestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guest",
-        abstract: "Connect KVM guests to the taps sdnd prepares before they start.",
+        abstract: "Connect KVM and LXC guests to the ports sdnd prepares before they start.",
         discussion: """
             sdnd creates each KVM NIC's tap (tap<vmid>i<n>) with its bridge, VLAN and firewall before QEMU opens it; \
-            the domain uses it as <interface type='ethernet'> with <target dev='tap<vmid>i<n>' managed='no'/>.
+            the domain uses it as <interface type='ethernet'> with <target dev='tap<vmid>i<n>' managed='no'/>. \
+            An LXC container names its veth's host end veth<vmid>i<n> and leaves it out of any bridge; its up hook asks sdnd to plug it.
             """,
-        subcommands: [GuestXMLCommand.self, GuestAdoptCommand.self]
+        subcommands: [GuestXMLCommand.self, GuestAdoptCommand.self, GuestLXCConfigCommand.self]
     )
 }
 

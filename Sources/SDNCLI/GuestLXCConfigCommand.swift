@@ -59,12 +59,3 @@ struct GuestLXCConfigCommand: ParsableCommand {
         return lines
     }
 }
-
-/// `sdn guest`: guests as libvirt and LXC see them.
-struct GuestCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "guest",
-        abstract: "Guests and their ports: the config lines libvirt and LXC need.",
-        subcommands: [GuestLXCConfigCommand.self]
-    )
-}

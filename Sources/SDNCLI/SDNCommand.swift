@@ -17,8 +17,8 @@ public struct SDNCommand: AsyncParsableCommand {
             // Clients of sdnd (--server URL or SDN_SERVER; plan and apply act locally without one).
             PushCommand.self, PullCommand.self, StatusCommand.self, HistoryCommand.self, EventsCommand.self,
             TokenCommand.self, RuleCommand.self, IPSetCommand.self, ObjectCommand.self,
-            // Guests: config lines for libvirt and LXC, and the hooks they run.
-            GuestCommand.self, HookCommand.self,
+            // The libvirt and LXC hooks: they ask sdnd for a guest's ports before it starts.
+            HookCommand.self,
         ]
     )
 
