@@ -633,7 +633,7 @@ struct Builder {
         guard features.bridgeMeta else {
             let names = state.vnets.filter { strict.contains(InterfaceNaming.vnetBridge($0.name)) }.map(\.name)
             diagnostics.append(.warning(.unknownPortsPass,
-                "this kernel has no bridge meta support (nft_meta_bridge), so ports on vnet \(names.count == 1 ? "" : "bridges ")\(names.joined(separator: ", ")) that no guest NIC declares pass traffic instead of being dropped",
+                "this kernel has no bridge meta support (nft_meta_bridge), so ports on \(names.count == 1 ? "vnet" : "vnets") \(names.joined(separator: ", ")) that no guest NIC declares pass traffic instead of being dropped",
                 at: state.sources.location(of: ConfigPath.topology / "vnets" / names[0]), path: "vnets.\(names[0])",
                 hint: "load nft_meta_bridge on the node, or write unknown-ports: accept on the vnet to accept such ports knowingly"))
             return ([], [], [])
