@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "SDNProxmoxImport", dependencies: ["SDNModel", "SDNConfig"]),
 
         .target(name: "SDNNFTables", dependencies: ["SDNModel"]),
-        .target(name: "SDNFirewall", dependencies: ["SDNModel", "SDNNFTables"]),
+        .target(name: "SDNFirewall", dependencies: ["SDNModel", "SDNNFTables", "SDNHostNetwork"]),
         .target(name: "SDNDataplane", dependencies: ["SDNModel", "SDNNFTables"]),
         .target(name: "SDNHostNetwork", dependencies: ["SDNModel", "SDNDataplane"]),
         .target(name: "SDNReconciler", dependencies: ["SDNModel", "SDNDataplane", "SDNHostNetwork", "SDNNFTables"]),

@@ -39,19 +39,19 @@ struct TraceCommand: AsyncParsableCommand {
     @Option(name: .customLong("config"), help: ArgumentHelp("A YAML file or directory to read (repeatable).", valueName: "path"))
     var configPaths: [String] = []
 
-    @Option(help: "Sender: a guest (ID, ID/netN, or NAME/netN), `node`, or an address.")
+    @Option(help: "Sender: a guest (ID, ID/netN, or NAME/netN), `node`, a bridge port (PORT@VNET, e.g. an undeclared tap999i0@web), or an address.")
     var from: String
 
-    @Option(help: "Receiver: a guest, `node`, or an address.")
+    @Option(help: "Receiver: a guest, `node`, a bridge port (PORT@VNET, with --dst-ip), or an address.")
     var to: String
 
     @Option(name: .customLong("src-ip"), help: "Send from this address (a forged or undeclared source of the --from NIC, or the node's source address).")
     var sourceAddress: String?
 
-    @Option(name: .customLong("src-mac"), help: "Send from this MAC (a forged MAC of the --from NIC).")
+    @Option(name: .customLong("src-mac"), help: "Send from this MAC (a forged MAC of the --from NIC or port).")
     var sourceMAC: String?
 
-    @Option(name: .customLong("dst-ip"), help: "Deliver to this address of the --to NIC (one it does not declare).")
+    @Option(name: .customLong("dst-ip"), help: "Deliver to this address of the --to NIC or port (one it does not declare).")
     var destinationAddress: String?
 
     @Option(help: "Connection state of the packet: new, established, related or invalid.")

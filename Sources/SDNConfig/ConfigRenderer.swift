@@ -140,7 +140,8 @@ public enum ConfigRenderer {
     private static func vnet(_ vnet: VNet) -> RenderedTree {
         var fields: [(String, RenderedTree)] = [("zone", .string(vnet.zone))]
         if let tag = vnet.tag { fields.append(("tag", .integer(tag))) }
-        fields += [("vlan-aware", .bool(vnet.vlanAware)), ("isolate-ports", .bool(vnet.isolatePorts)), ("mac-learning", .bool(vnet.macLearning))]
+        fields += [("vlan-aware", .bool(vnet.vlanAware)), ("isolate-ports", .bool(vnet.isolatePorts)), ("mac-learning", .bool(vnet.macLearning)),
+                   ("unknown-ports", .string(vnet.unknownPorts.rawValue))]
         if let alias = vnet.alias { fields.append(("alias", .string(alias))) }
         if let mtu = vnet.mtu { fields.append(("mtu", .integer(mtu.value))) }
         fields.append(("subnets", .map(vnet.subnets.map { subnet in

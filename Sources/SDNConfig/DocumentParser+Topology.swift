@@ -17,7 +17,7 @@ struct DocumentParser {
     static let vlanKeys = ["parent", "id", "protocol"]
     static let bridgeKeys = ["ports", "vlan-aware", "vids", "pvid", "stp"]
     static let zoneKeys = ["type", "nodes", "mtu", "bridge", "service-tag", "service-protocol", "peers", "port", "controller", "vrf-vni", "exit-nodes"]
-    static let vnetKeys = ["zone", "tag", "vlan-aware", "isolate-ports", "alias", "mtu", "mac-learning", "subnets"]
+    static let vnetKeys = ["zone", "tag", "vlan-aware", "isolate-ports", "alias", "mtu", "mac-learning", "unknown-ports", "subnets"]
     static let subnetKeys = ["gateway", "snat", "dhcp", "dns"]
     static let guestKeys = ["name", "kind", "node", "nics"]
     static let nicKeys = ["vnet", "bridge", "mac", "tag", "trunks", "firewall", "ip", "rate"]
@@ -276,6 +276,7 @@ struct DocumentParser {
             case "alias": vnet.alias = reader.string(field.value, at: fieldPath)
             case "mtu": vnet.mtu = reader.scalar(field.value, at: fieldPath) { text throws(ScalarParseError) in try MTU(Int(text) ?? -1) }
             case "mac-learning": vnet.macLearning = reader.bool(field.value, at: fieldPath) ?? true
+            case "unknown-ports": vnet.unknownPorts = reader.enumeration(field.value, at: fieldPath, what: "unknown-ports policy") ?? .drop
             case "subnets":
                 for subnet in reader.mapping(field.value, at: fieldPath, what: "a mapping of subnet prefixes") ?? [] {
                     if let parsed = parseSubnet(subnet, at: fieldPath / subnet.key) { vnet.subnets.append(parsed) }

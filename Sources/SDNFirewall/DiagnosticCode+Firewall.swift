@@ -14,5 +14,6 @@ extension DiagnosticCode {
     public static let rejectNonIp = DiagnosticCode("reject-non-ip")
     public static let rejectUnsupported = DiagnosticCode("reject-unsupported")
     public static let shadowedRule = DiagnosticCode("shadowed-rule")
+    public static let unknownPortsPass = DiagnosticCode("unknown-ports-pass")
     public static let vnetPolicyUnsupported = DiagnosticCode("vnet-policy-unsupported")
 }

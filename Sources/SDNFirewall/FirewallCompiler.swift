@@ -1,4 +1,5 @@
 import Dispatch
+import SDNHostNetwork
 public import SDNModel
 import Synchronization
 public import SDNNFTables
@@ -476,7 +477,9 @@ struct Builder {
         var nicChains: [Chain] = []
         var groupMap: [SetElement] = []
         var groupChains: [Chain] = []
+        var knownPorts: [SetElement] = []
         for chunk in chunks {
+            knownPorts += chunk.knownPorts
             groupMap += chunk.groupMap
             groupChains += chunk.groupChains
             spoofMap += chunk.spoofMap
@@ -502,10 +505,13 @@ struct Builder {
             NamedSet(name: FirewallNaming.guestIPv4Set, keyType: [.interfaceName, .etherAddress, .ipv4Address], flags: Builder.addressSetFlags(ipv4Elements), elements: ipv4Elements),
             NamedSet(name: FirewallNaming.guestIPv6Set, keyType: [.interfaceName, .etherAddress, .ipv6Address], flags: Builder.addressSetFlags(ipv6Elements), elements: ipv6Elements),
         ]
-        bridge.chains.append(Chain(name: FirewallNaming.guestSpoofDispatch, base: BaseChain(type: .filter, hook: .prerouting, priority: -300, policy: .accept), rules: [
+        let unknownPorts = unknownPortRules(guestPorts: knownPorts)
+        bridge.sets += unknownPorts.sets
+        bridge.chains.append(Chain(name: FirewallNaming.guestSpoofDispatch, base: BaseChain(type: .filter, hook: .prerouting, priority: -300, policy: .accept),
+                                   rules: unknownPorts.inbound + [
             Rule(id: "guests-spoof/dispatch", statements: [.vmap(.meta(.iifname), map: FirewallNaming.guestSpoofMap)]),
         ]))
-        bridge.chains += spoofChains
+        bridge.chains += unknownPorts.outbound + spoofChains
 
         let keyType: SetKeyType = mode == .bridgeFamily ? .interfaceName : .etherAddress
         var maps = [
@@ -609,6 +615,64 @@ struct Builder {
         }
     }
 
+    /// This node's vnet bridges that drop their unknown ports (`unknown-ports: drop`, the default), sorted.
+    var strictVNetBridges: [String] {
+        state.vnets.filter { $0.unknownPorts == .drop && state.zone(named: $0.zone)?.includes(node: nodeName) == true }
+            .map { InterfaceNaming.vnetBridge($0.name) }.sorted()
+    }
+
+    /// The unknown-port drop in both layouts: what enters a strict vnet bridge from a port that is no
+    /// declared guest NIC of this node and none of the node's own ports (the first rule of bridge
+    /// prerouting), and what the bridge would send out of such a port, bridged, flooded or the node's own
+    /// (bridge postrouting, which both pass). Both need the bridge's name (`meta ibrname`/`obrname`,
+    /// nft_meta_bridge); without it nothing tells a vnet bridge's port from another bridge's, so unknown
+    /// ports pass and the compiler says so.
+    mutating func unknownPortRules(guestPorts: [SetElement]) -> (sets: [NamedSet], inbound: [Rule], outbound: [Chain]) {
+        let strict = strictVNetBridges
+        guard !strict.isEmpty else { return ([], [], []) }
+        guard features.bridgeMeta else {
+            let names = state.vnets.filter { strict.contains(InterfaceNaming.vnetBridge($0.name)) }.map(\.name)
+            diagnostics.append(.warning(.unknownPortsPass,
+                "this kernel has no bridge meta support (nft_meta_bridge), so ports on \(names.count == 1 ? "vnet" : "vnets") \(names.joined(separator: ", ")) that no guest NIC declares pass traffic instead of being dropped",
+                at: state.sources.location(of: ConfigPath.topology / "vnets" / names[0]), path: "vnets.\(names[0])",
+                hint: "load nft_meta_bridge on the node, or write unknown-ports: accept on the vnet to accept such ports knowingly"))
+            return ([], [], [])
+        }
+        var known = guestPorts
+        let own = NodeNetworkBuilder.ownVNetBridgePorts(Validated(unchecked: state, diagnostics: []), node: nodeName)
+        for bridgeName in strict {
+            for port in own[bridgeName] ?? [] { known.append(SetElement(key: [.string(bridgeName), .string(port)])) }
+        }
+        let sets = [
+            NamedSet(name: FirewallNaming.strictVNetBridges, keyType: [.interfaceName], elements: strict.map { SetElement(key: [.string($0)]) }),
+            NamedSet(name: FirewallNaming.knownVNetPorts, keyType: [.interfaceName, .interfaceName], elements: known),
+        ]
+        let inbound = Rule(id: "unknown-ports/in", statements: [
+            .match(.meta(.ibrname), .equal, .setReference(FirewallNaming.strictVNetBridges)),
+            .match(.concat([.meta(.ibrname), .meta(.iifname)]), .notEqual, .setReference(FirewallNaming.knownVNetPorts)),
+            .counter, .verdict(.drop)])
+        let outbound = Chain(name: FirewallNaming.unknownPortsOut, base: BaseChain(type: .filter, hook: .postrouting, priority: -300, policy: .accept), rules: [
+            Rule(id: "unknown-ports/out", statements: [
+                .match(.meta(.obrname), .equal, .setReference(FirewallNaming.strictVNetBridges)),
+                .match(.concat([.meta(.obrname), .meta(.oifname)]), .notEqual, .setReference(FirewallNaming.knownVNetPorts)),
+                .counter, .verdict(.drop)]),
+        ])
+        return (sets, [inbound], [outbound])
+    }
+
+    /// The (vnet bridge . port) elements of some guests' NICs on this node's strict vnet bridges.
+    func knownPortElements(of guest: Guest) -> [SetElement] {
+        guard features.bridgeMeta else { return [] }
+        var elements: [SetElement] = []
+        for nic in guest.nics {
+            guard case .vnet(let name) = nic.attachment, let vnet = state.vnet(named: name), vnet.unknownPorts == .drop,
+                  state.zone(named: vnet.zone)?.includes(node: nodeName) == true else { continue }
+            elements.append(SetElement(key: [.string(InterfaceNaming.vnetBridge(name)),
+                                             .string(InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index))]))
+        }
+        return elements
+    }
+
     /// `minimal` layout: the sets of (vnet bridge . subnet) this node routes, per family, without the IPv4
     /// subnet broadcast address, for the `undeclared` rules.
     func undeclaredSubnetSets() -> (sets: [NamedSet], families: Set<IPAddress.Family>) {
@@ -695,6 +759,8 @@ struct Builder {
         let chunk = compileGuests(guests, enabled: clusterOptions.enable, mode: mode, policyFamily: policyFamily)
         var elements: [TableFamily: [String: [SetElement]]] = [:]
         elements[.bridge] = [FirewallNaming.guestSpoofMap: chunk.spoofMap, FirewallNaming.guestIPv4Set: chunk.ipv4, FirewallNaming.guestIPv6Set: chunk.ipv6]
+        // The set exists only where a strict vnet bridge does, and only then has a guest NIC elements for it.
+        if !chunk.knownPorts.isEmpty { elements[.bridge]?[FirewallNaming.knownVNetPorts] = chunk.knownPorts }
         var policyMaps = [FirewallNaming.guestOutMap: chunk.outMap, FirewallNaming.guestInMap: chunk.inMap]
         if mode == .brNetfilter {
             policyMaps[FirewallNaming.guestInMapV4] = chunk.inMapV4
@@ -713,6 +779,9 @@ struct Builder {
     private func compileGuests(_ guests: [Guest], enabled: Bool, mode: GuestFirewallMode, policyFamily: TableFamily) -> GuestChunk {
         var chunk = GuestChunk()
         for guest in guests {
+            // Whether a port may carry traffic is the topology's business, not the policy's: a NIC with the
+            // firewall off, or of a guest whose firewall is off, is still a known port.
+            chunk.knownPorts += knownPortElements(of: guest)
             let policy = guestPolicies[guest.id]
             let options = clusterOptions.applying(policy?.options ?? FirewallOptions())
             if mode == .brNetfilter {
@@ -1144,6 +1213,8 @@ extension FirewallRule {
 
 /// What one chunk of guests compiles to.
 struct GuestChunk: Sendable {
+    /// (vnet bridge . port) of the NICs on strict vnet bridges (`vnet_ports`).
+    var knownPorts: [SetElement] = []
     var spoofMap: [SetElement] = []
     var outMap: [SetElement] = []
     var inMap: [SetElement] = []

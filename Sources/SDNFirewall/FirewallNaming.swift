@@ -36,6 +36,14 @@ public enum FirewallNaming {
     /// in them that no guest declares cannot be matched to a NIC's policy.
     public static let vnetSubnetsV4 = "vnet_subnets_v4"
     public static let vnetSubnetsV6 = "vnet_subnets_v6"
+    /// Vnet bridges of the node whose unknown ports are dropped (`unknown-ports: drop`).
+    public static let strictVNetBridges = "vnets_strict"
+    /// (vnet bridge . port) of every port allowed on a strict bridge: the declared guest NICs of the
+    /// node and the node's own ports (VLAN sub-interface, VXLAN device).
+    public static let knownVNetPorts = "vnet_ports"
+    /// Bridge postrouting: what a strict bridge would send out of an unknown port (flooded, bridged or
+    /// the node's own) is dropped there. The inbound side is the first rule of `guests-spoof`.
+    public static let unknownPortsOut = "unknown-ports-out"
     public static let guestOutMap = "guest_out"
     public static let guestInMap = "guest_in"
     public static let guestInMapV4 = "guest_in_v4"

@@ -38,11 +38,28 @@ public enum TraceScenario {
         case address(IPAddress)
         /// The traced node itself, at the address it would use (`--from node`, `--to node`).
         case node
+        /// Whatever is behind a bridge port named by hand (`tap999i0@web`): a port no guest NIC declares,
+        /// as a hypervisor may plug one in, or any port of the bridge.
+        case port(String, bridge: String)
 
-        /// `101/net0`, `101` (its first NIC), `web1/net1` (by name), `node`, or an address.
+        /// `101/net0`, `101` (its first NIC), `web1/net1` (by name), `node`, `PORT@VNET` (a port on the
+        /// vnet's bridge, or on an uplink bridge by its name), or an address.
         public static func parse(_ text: String, in state: DesiredState) throws(TraceError) -> Endpoint {
             if let address = try? IPAddress(text) { return .address(address) }
             if text == "node" { return .node }
+            if let at = text.firstIndex(of: "@") {
+                let portText = String(text[..<at]), network = String(text[text.index(after: at)...])
+                let port: InterfaceName
+                do { port = try InterfaceName(portText) } catch {
+                    throw TraceError("'\(portText)' is not an interface name: \(error.reason)")
+                }
+                if let vnet = state.vnet(named: network) { return .port(port.rawValue, bridge: InterfaceNaming.vnetBridge(vnet.name)) }
+                let uplinkBridges = state.nodes.flatMap(\.uplinks).filter { if case .bridge = $0.kind { true } else { false } }.map(\.name.rawValue)
+                if uplinkBridges.contains(network) { return .port(port.rawValue, bridge: network) }
+                let candidates = state.vnets.map(\.name) + uplinkBridges
+                throw TraceError("'\(network)' is neither a vnet nor an uplink bridge; write PORT@VNET, e.g. tap999i0@\(state.vnets.first?.name ?? "web")"
+                                 + (Suggestion.hint(for: network, in: candidates).map { "; \($0)" } ?? ""))
+            }
             let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
             // An empty text, or one of slashes only, splits into nothing.
             guard let guestText = parts.first else {
@@ -67,6 +84,7 @@ public enum TraceScenario {
             case .guest(let id, let nic): "guest \(id) net\(nic)"
             case .address(let address): address.description
             case .node: "the node"
+            case .port(let port, let bridge): "port \(port) on \(bridge)"
             }
         }
     }
@@ -160,6 +178,8 @@ public enum TraceScenario {
     public static let routerMAC = MACAddress(octets: [0x02, 0x00, 0x00, 0x00, 0x00, 0x01])
     /// A MAC standing for the next hop beyond an uplink (the upstream router, a host on the LAN).
     public static let upstreamMAC = MACAddress(octets: [0x02, 0x00, 0x00, 0x00, 0x00, 0xfe])
+    /// A MAC standing for the host behind a port no guest NIC declares (`--from PORT@VNET` without `--src-mac`).
+    public static let portHostMAC = MACAddress(octets: [0x02, 0x00, 0x00, 0x00, 0x00, 0x99])
 
     /// The hooks a packet passes from `from` to `to` on `node`, with the packet as each hook sees it.
     ///
@@ -182,17 +202,20 @@ public enum TraceScenario {
                             sourceAddress: IPAddress? = nil, sourceMAC: MACAddress? = nil, destinationAddress: IPAddress? = nil) throws(TraceError) -> Path {
         let view = NodeView(desired: desired, node: node)
         if sourceMAC != nil {
-            guard case .guest = from else { throw TraceError("--src-mac needs a guest NIC to send from (--from GUEST/netN)") }
+            switch from {
+            case .guest, .port: break
+            case .node, .address: throw TraceError("--src-mac needs a guest NIC or a port to send from (--from GUEST/netN or --from PORT@VNET)")
+            }
         }
         if let destinationAddress {
             switch to {
-            case .guest: break
+            case .guest, .port: break
             case .node:
                 guard view.nodeAddresses.contains(destinationAddress) else {
                     throw TraceError("\(destinationAddress) is not an address of node \(node)")
                 }
             case .address:
-                throw TraceError("--dst-ip needs a guest NIC to deliver to (--to GUEST/netN)")
+                throw TraceError("--dst-ip needs a guest NIC or a port to deliver to (--to GUEST/netN or --to PORT@VNET)")
             }
         }
         if sourceAddress != nil, case .address = from {
@@ -456,7 +479,21 @@ extension TraceScenario {
             case .node: nodeAddresses.contains { $0.family == family }
             case .guest(let id, let index):
                 desired.guest(id: id)?.nics.first { $0.index == index }?.ips.contains { $0.family == family } ?? false
+            case .port(let port, let bridge):
+                // A declared NIC's port sends from its addresses; any other is given one (--src-ip, --dst-ip).
+                declaredPort(port, on: bridge).map { $0.1.ips.contains { $0.family == family } } ?? true
             }
+        }
+
+        /// The NIC of a guest on this node whose port is `port` on `bridge`.
+        func declaredPort(_ port: String, on bridge: String) -> (Guest, GuestNIC)? {
+            for guest in desired.guests where guest.node == nodeName {
+                for nic in guest.nics where self.bridge(of: nic) == bridge
+                    && InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index) == port {
+                    return (guest, nic)
+                }
+            }
+            return nil
         }
 
         /// A guest NIC of any node declaring `address`.
@@ -532,6 +569,25 @@ extension TraceScenario {
                     throw TraceError("guest \(id) \(nic.key) declares no \(family.displayName) address; declare ip: in the topology or name one with \(flag)")
                 }
                 return guestStation(guest, nic, address: address)
+            case .port(let port, let bridge):
+                guard let segment = segment(bridge: bridge) else { throw TraceError("node \(nodeName) has no bridge \(bridge)") }
+                let flag = role == .source ? "--src-ip" : "--dst-ip"
+                if let (guest, nic) = declaredPort(port, on: bridge) {
+                    guard let address = override ?? nic.ips.first(where: { $0.family == family })?.address else {
+                        throw TraceError("guest \(guest.id) \(nic.key) (port \(port)) declares no \(family.displayName) address; name one with \(flag)")
+                    }
+                    return guestStation(guest, nic, address: address)
+                }
+                guard let address = override else {
+                    throw TraceError("no guest NIC declares port \(port) on \(bridge), so it has no address: name the one it \(role == .source ? "sends from" : "receives on") with \(flag)")
+                }
+                if port == segment.farPort {
+                    return Station(address: address, mac: TraceScenario.upstreamMAC, place: .port(port, bridge: bridge), label: "\(address) beyond \(port)")
+                }
+                // On the node like a guest's port, but nobody declared it: whatever the bridge does with an
+                // unknown port (unknown-ports) decides.
+                return Station(address: address, mac: TraceScenario.portHostMAC, place: .port(port, bridge: bridge),
+                               label: "port \(port) on \(bridge) (no guest NIC declares it)", isLocalGuest: true)
             case .address(let address):
                 if nodeAddresses.contains(address) {
                     return Station(address: address, mac: nil, place: .node, label: "the node (\(address))")

@@ -28,6 +28,29 @@ public enum NodeNetworkBuilder {
         return builder.network
     }
 
+    /// The node's own ports on each of its vnet bridges, by bridge: the links its network plan enslaves
+    /// there that are no guest NIC (a VLAN sub-interface, a QinQ customer interface, a VXLAN device).
+    /// The firewall keeps them out of the unknown-port drop: they are infrastructure, never a guest.
+    public static func ownVNetBridgePorts(_ validated: Validated<DesiredState>, node nodeName: String) -> [String: [String]] {
+        let state = validated.value
+        guard let node = state.node(named: nodeName) else { return [:] }
+        var builder = Builder(state: state, node: node, network: NodeNetwork(node: nodeName))
+        builder.addUplinks()
+        var vnetBridges = Set<String>()
+        for zone in state.zones where zone.includes(node: nodeName) {
+            for vnet in state.vnets where vnet.zone == zone.name {
+                builder.addVNet(vnet, in: zone)
+                vnetBridges.insert(InterfaceNaming.vnetBridge(vnet.name))
+            }
+        }
+        var ports: [String: [String]] = [:]
+        for link in builder.network.links {
+            guard let master = link.spec.master, vnetBridges.contains(master) else { continue }
+            ports[master, default: []].append(link.spec.name)
+        }
+        return ports
+    }
+
     /// The MTU of the link that carries the node's underlay address (where VXLAN packets leave), when
     /// the topology says it.
     static func underlayMTU(of node: Node) -> Int? {

@@ -265,10 +265,14 @@ public struct VNet: Hashable, Sendable, Codable {
     public var mtu: MTU?
     /// Learn guest MACs on bridge ports (off: static FDB entries from declared MACs).
     public var macLearning: Bool
+    /// What the vnet's bridge does with a port that is neither a declared guest NIC of the node nor one
+    /// of the node's own ports (its VLAN sub-interface or VXLAN device): drop its frames both ways
+    /// (the default) or pass them.
+    public var unknownPorts: UnknownPortPolicy
     public var subnets: [Subnet]
 
     public init(name: String, zone: String, tag: Int? = nil, vlanAware: Bool = false, isolatePorts: Bool = false,
-                alias: String? = nil, mtu: MTU? = nil, macLearning: Bool = true, subnets: [Subnet] = []) {
+                alias: String? = nil, mtu: MTU? = nil, macLearning: Bool = true, unknownPorts: UnknownPortPolicy = .drop, subnets: [Subnet] = []) {
         self.name = name
         self.zone = zone
         self.tag = tag
@@ -277,8 +281,35 @@ public struct VNet: Hashable, Sendable, Codable {
         self.alias = alias
         self.mtu = mtu
         self.macLearning = macLearning
+        self.unknownPorts = unknownPorts
         self.subnets = subnets
     }
+
+    private enum CodingKeys: String, CodingKey { case name, zone, tag, vlanAware, isolatePorts, alias, mtu, macLearning, unknownPorts, subnets }
+
+    /// Revisions stored before `unknownPorts` existed decode with its default.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        zone = try container.decode(String.self, forKey: .zone)
+        tag = try container.decodeIfPresent(Int.self, forKey: .tag)
+        vlanAware = try container.decode(Bool.self, forKey: .vlanAware)
+        isolatePorts = try container.decode(Bool.self, forKey: .isolatePorts)
+        alias = try container.decodeIfPresent(String.self, forKey: .alias)
+        mtu = try container.decodeIfPresent(MTU.self, forKey: .mtu)
+        macLearning = try container.decode(Bool.self, forKey: .macLearning)
+        unknownPorts = try container.decodeIfPresent(UnknownPortPolicy.self, forKey: .unknownPorts) ?? .drop
+        subnets = try container.decode([Subnet].self, forKey: .subnets)
+    }
+}
+
+/// What a vnet's bridge does with frames of a port that belongs to no declared guest NIC of the node
+/// and is none of the node's own ports.
+public enum UnknownPortPolicy: String, Hashable, Sendable, Codable, CaseIterable {
+    /// Nothing passes in either direction, counted (a tap nobody declared carries no traffic).
+    case drop
+    /// Such ports pass traffic like any bridge port (Proxmox's behaviour for taps it does not know).
+    case accept
 }
 
 public struct Subnet: Hashable, Sendable, Codable {
