@@ -106,6 +106,48 @@ extension NodeController {
                                 operation: .release, revision: appliedRevision, ports: ports, milliseconds: (ContinuousClock.now - started).milliseconds)
     }
 
+    /// After a new revision: the taps of KVM guests that run here (a tap of theirs is present) follow
+    /// their declaration. A NIC added gets its tap, ready for `virsh attach-device` (libvirt needs it to
+    /// exist); a NIC removed, or a guest no longer declared here (removed, or moved to another node),
+    /// loses its taps, so nothing of it is left on this node. Only taps, and only those the previous
+    /// revision gave this node: a tap of a guest nobody declared (a domain someone runs with
+    /// `type='bridge'`) is not ours to remove; an LXC veth belongs to its container and goes with it.
+    func followRunningGuests(_ state: DesiredState, previous: DesiredState?, compiled: RevisionCompiler.Compiled) async {
+        guard let links = kernel.links, let present = try? await observedLinks(links) else { return }
+        let node = nodeName
+        var running: [Int: [String]] = [:]
+        for (name, link) in present where link.spec.kind == .tap {
+            guard let guest = DomainTapName.guest(ofTap: name) else { continue }
+            running[guest, default: []].append(name)
+        }
+        guard !running.isEmpty else { return }
+        var created: [String] = []
+        var removed: [String] = []
+        for (id, taps) in running.sorted(by: { $0.key < $1.key }) {
+            let declared = state.guests.first { $0.id == id && $0.node == node && $0.kind == .kvm }
+            let wanted = Set(declared?.nics.map { InterfaceNaming.guestInterface(kind: .kvm, guestID: id, nicIndex: $0.index) } ?? [])
+            let before = previous?.guests.first { $0.id == id && $0.node == node && $0.kind == .kvm }
+            let had = Set(before?.nics.map { InterfaceNaming.guestInterface(kind: .kvm, guestID: id, nicIndex: $0.index) } ?? [])
+            for name in taps.sorted() where !wanted.contains(name) && had.contains(name) {
+                do { try await links.perform(.deleteLink(name: name)); removed.append(name) } catch {
+                    logger.error("guest \(id): cannot remove \(name), which revision no longer gives this node: \(error)")
+                }
+            }
+            for name in wanted.sorted() where present[name] == nil {
+                var spec = compiled.desired.network?.links.first { $0.spec.name == name }?.spec ?? LinkSpec(name: name, kind: .tap)
+                spec.kind = .tap
+                do { try await links.perform(.createLink(spec)); created.append(name) } catch {
+                    logger.error("guest \(id): cannot create \(name) for its new NIC: \(error)")
+                }
+            }
+        }
+        guard !created.isEmpty || !removed.isEmpty else { return }
+        logger.info("guest ports follow the revision: created \(created.joined(separator: ", ")), removed \(removed.joined(separator: ", "))")
+        var work = PendingWork()
+        work.links = created.map { .added(name: $0, index: 0) } + removed.map { .removed(name: $0, index: 0) }
+        _ = await reconcileNow(work, reason: "guest ports follow the revision")
+    }
+
     // MARK: parts
 
 
@@ -180,5 +222,18 @@ extension NodeController {
             if let index = Int(name.dropFirst(prefix.count)), GuestNIC.validIndices.contains(index) { return index }
         }
         return nil
+    }
+}
+
+/// The guest of a tap named as sdn names them.
+enum DomainTapName {
+    /// 101 of `tap101i0`.
+    static func guest(ofTap name: String) -> Int? {
+        guard name.hasPrefix("tap"), let separator = name.lastIndex(of: "i") else { return nil }
+        let id = name[name.index(name.startIndex, offsetBy: 3)..<separator]
+        let nic = name[name.index(after: separator)...]
+        guard !id.isEmpty, !nic.isEmpty, id.allSatisfy(\.isASCII), nic.allSatisfy(\.isASCII),
+              let guest = Int(id), let index = Int(nic), GuestNIC.validIndices.contains(index), Guest.validIDs.contains(guest) else { return nil }
+        return guest
     }
 }

@@ -420,6 +420,10 @@ public actor NodeController: NodeControl {
             appliedRevision = target
             lastError = nil
             drift = false
+            if newTarget, let validated = try? await validatedState(of: target) {
+                let previous = if let previouslyApplied { try? await validatedState(of: previouslyApplied) } else { Validated<DesiredState>?.none }
+                await followRunningGuests(validated.value, previous: previous?.value, compiled: compiled)
+            }
             // Which ports are present changes only with links (or a new revision naming others): a drift
             // check of the ruleset alone does not read the links again.
             if newTarget || work.target || work.overrun || work.resync || !work.links.isEmpty {
