@@ -94,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "sdnd",
             dependencies: [
-                "SDNServer", "SDNDaemon", "SDNStore", "SDNEtcd", "SDNModel", "SDNFirewall", "SDNNFTablesNetlink", "SDNRouteNetlink", "SDNNetns",
+                "SDNServer", "SDNDaemon", "SDNStore", "SDNEtcd", "SDNGuests", "SDNModel", "SDNFirewall", "SDNNFTablesNetlink", "SDNRouteNetlink", "SDNNetns",
                 "SDNDataplane", "SDNReconciler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -12,12 +12,12 @@ struct GuestLXCConfigCommand: ParsableCommand {
         discussion: "Paste them into the container's config (e.g. /var/lib/lxc/NAME/config) in place of its lxc.net.* lines. Containers started with lxc-start and lxc-execute both run the hooks."
     )
 
+    @Argument(help: "The guest's vmid.") var vmid: Int
+
     @OptionGroup var input: ConfigInputOptions
 
     @Option(help: "The hook program LXC runs (installed by scripts/install.sh).")
     var hook = "/usr/local/lib/sdn/hooks/lxc"
-
-    @Argument(help: "The guest's vmid.") var vmid: Int
 
     func run() throws {
         let documents = try InputCollector.collectOrExit(input.paths)

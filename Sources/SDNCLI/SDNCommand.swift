@@ -18,7 +18,7 @@ public struct SDNCommand: AsyncParsableCommand {
             PushCommand.self, PullCommand.self, StatusCommand.self, HistoryCommand.self, EventsCommand.self,
             TokenCommand.self, RuleCommand.self, IPSetCommand.self, ObjectCommand.self,
             // The libvirt and LXC hooks: they ask sdnd for a guest's ports before it starts.
-            HookCommand.self,
+            GuestsCommand.self, HookCommand.self,
         ]
     )
 

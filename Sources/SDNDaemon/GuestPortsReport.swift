@@ -1,4 +1,5 @@
 public import SDNStore
+public import SDNDataplane
 
 /// A guest's ports on this node after a hook asked for them (`sdn hook qemu` before QEMU starts,
 /// `sdn hook lxc-up` before a container's init): what the daemon made, what is attached, and whether
@@ -73,5 +74,62 @@ public struct GuestPortState: Codable, Hashable, Sendable {
         self.attached = attached
         self.firewall = firewall
         self.created = created
+    }
+}
+
+/// `GET /v1/guests`, `sdn guests`: every guest of the applied revision, and for this node's guests
+/// their state and each NIC's port as the kernel holds it.
+public struct GuestsReport: Codable, Hashable, Sendable {
+    public struct Guest: Codable, Hashable, Sendable {
+        public var id: Int
+        public var name: String
+        public var kind: String
+        public var node: String
+        /// `running`, `shut off`, … (libvirt's word), `running`/`stopped` inferred from its ports, or
+        /// `on <node>` for a guest of another node.
+        public var state: String
+        /// `libvirt`, `ports` (inferred: a port of it is present), or `other-node`.
+        public var stateSource: String
+        public var ports: [Port]
+
+        public init(id: Int, name: String, kind: String, node: String, state: String, stateSource: String, ports: [Port]) {
+            self.id = id
+            self.name = name
+            self.kind = kind
+            self.node = node
+            self.state = state
+            self.stateSource = stateSource
+            self.ports = ports
+        }
+    }
+
+    public struct Port: Codable, Hashable, Sendable {
+        public var name: String
+        public var nic: String
+        public var bridge: String?
+        public var present: Bool
+        public var attached: Bool
+        public var firewall: GuestPortState.Firewall
+        public var counters: LinkCounters?
+
+        public init(name: String, nic: String, bridge: String?, present: Bool, attached: Bool, firewall: GuestPortState.Firewall, counters: LinkCounters?) {
+            self.name = name
+            self.nic = nic
+            self.bridge = bridge
+            self.present = present
+            self.attached = attached
+            self.firewall = firewall
+            self.counters = counters
+        }
+    }
+
+    public var node: String
+    public var revision: RevisionNumber?
+    public var guests: [Guest]
+
+    public init(node: String, revision: RevisionNumber?, guests: [Guest]) {
+        self.node = node
+        self.revision = revision
+        self.guests = guests
     }
 }

@@ -140,10 +140,13 @@ public protocol NodeControl: Sendable {
     func plugPort(named: String) async throws -> GuestPortsReport
     /// Guest `guest`'s ports that are left removed (the libvirt hook's `release`, `lxc.hook.stop`).
     func releasePorts(guest: Int) async throws -> GuestPortsReport
+    /// Every guest of the applied revision; this node's with their state, ports and counters.
+    func guests() async throws -> GuestsReport
 }
 
 extension NodeControl {
     public func preparePorts(guest: Int) async throws -> GuestPortsReport { throw NodeControlError.kernel("this node does not manage guest ports") }
     public func plugPort(named: String) async throws -> GuestPortsReport { throw NodeControlError.kernel("this node does not manage guest ports") }
     public func releasePorts(guest: Int) async throws -> GuestPortsReport { throw NodeControlError.kernel("this node does not manage guest ports") }
+    public func guests() async throws -> GuestsReport { GuestsReport(node: nodeName, revision: nil, guests: []) }
 }

@@ -106,6 +106,47 @@ extension NodeController {
                                 operation: .release, revision: appliedRevision, ports: ports, milliseconds: (ContinuousClock.now - started).milliseconds)
     }
 
+    /// Every guest of the applied revision; this node's with their state and ports.
+    public func guests() async throws -> GuestsReport {
+        let node = nodeName
+        guard let revision = appliedRevision else { return GuestsReport(node: node, revision: nil, guests: []) }
+        let validated = try await validatedState(of: revision)
+        let compiled = try await compile(revision, complete: false)
+        guard let links = kernel.links else { throw NodeControlError.kernel("this node's links cannot be read") }
+        let present = try await observedLinks(links)
+        let counters = (try? await links.counters()) ?? [:]
+        let domainStates = await options.guestStates?() ?? [:]
+        let chains = Self.chainNames(compiled.desired.firewall)
+        let firewallInKernel = lastError == nil
+        var entries: [GuestsReport.Guest] = []
+        for guest in validated.value.guests.sorted(by: { $0.id < $1.id }) {
+            guard guest.node == node else {
+                entries.append(GuestsReport.Guest(id: guest.id, name: guest.name, kind: guest.kind.rawValue, node: guest.node,
+                                                  state: "on \(guest.node)", stateSource: "other-node", ports: []))
+                continue
+            }
+            var ports: [GuestsReport.Port] = []
+            for nic in guest.nics.sorted(by: { $0.index < $1.index }) {
+                let name = InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)
+                let bridge = compiled.desired.network?.links.first { $0.spec.name == name }?.spec.master
+                let link = present[name]
+                let hasChain = chains.contains(FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .out))
+                ports.append(GuestsReport.Port(name: name, nic: nic.key, bridge: bridge, present: link != nil,
+                                               attached: link.map { bridge != nil && $0.spec.master == bridge && $0.spec.up } ?? false,
+                                               firewall: hasChain ? (firewallInKernel ? .loaded : .missing) : .off, counters: counters[name]))
+            }
+            let state: String
+            let source: String
+            if guest.kind == .kvm, let known = domainStates[guest.id] {
+                (state, source) = (known, "libvirt")
+            } else {
+                (state, source) = (ports.contains(where: \.present) ? "running" : "stopped", "ports")
+            }
+            entries.append(GuestsReport.Guest(id: guest.id, name: guest.name, kind: guest.kind.rawValue, node: guest.node, state: state, stateSource: source, ports: ports))
+        }
+        return GuestsReport(node: node, revision: revision, guests: entries)
+    }
+
     /// After a new revision: the taps of KVM guests that run here (a tap of theirs is present) follow
     /// their declaration. A NIC added gets its tap, ready for `virsh attach-device` (libvirt needs it to
     /// exist); a NIC removed, or a guest no longer declared here (removed, or moved to another node),

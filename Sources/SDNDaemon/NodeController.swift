@@ -27,9 +27,14 @@ public struct ControllerOptions: Sendable {
     /// its MAC, brings it up: one reconcile, not three).
     public var debounce: Duration
 
+    /// The hypervisor's word on this node's KVM guests (vmid → `running`, `shut off`, …) for `sdn guests`;
+    /// without it, a guest's state is inferred from its ports.
+    public var guestStates: (@Sendable () async -> [Int: String])?
+
     public init(node: String? = nil, driftMode: DriftMode = .repair, resyncInterval: Duration = .seconds(60),
-                debounce: Duration = .milliseconds(30)) {
+                debounce: Duration = .milliseconds(30), guestStates: (@Sendable () async -> [Int: String])? = nil) {
         self.node = node
+        self.guestStates = guestStates
         self.driftMode = driftMode
         self.resyncInterval = resyncInterval
         self.debounce = debounce
@@ -80,7 +85,7 @@ public enum NodeControlError: Error, Sendable, CustomStringConvertible {
 public actor NodeController: NodeControl {
     private let store: any StateStore
     let kernel: any NodeKernel
-    private let options: ControllerOptions
+    let options: ControllerOptions
     let logger: Logger
     public nonisolated let broadcaster: EventBroadcaster
     private let resolvedNode: Mutex<String>

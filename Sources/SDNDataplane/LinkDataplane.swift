@@ -165,4 +165,31 @@ public protocol LinkDataplane: Sendable {
     var writeCount: Int { get }
     /// Link add/change/remove notifications until the stream is cancelled.
     func linkEvents() -> AsyncThrowingStream<LinkEvent, any Error>
+    /// The kernel's packet counters of every link, by name (`sdn guests`). Kept out of `observe`, whose
+    /// readings are compared: counters change with every packet.
+    func counters() async throws -> [String: LinkCounters]
+}
+
+extension LinkDataplane {
+    public func counters() async throws -> [String: LinkCounters] { [:] }
+}
+
+/// A link's packet counters (the kernel's rtnl_link_stats64), as the host sees the port: `received` is
+/// what the guest sent.
+public struct LinkCounters: Hashable, Sendable, Codable {
+    public var receivedPackets: UInt64
+    public var sentPackets: UInt64
+    public var receivedBytes: UInt64
+    public var sentBytes: UInt64
+    public var receiveDropped: UInt64
+    public var sendDropped: UInt64
+
+    public init(receivedPackets: UInt64, sentPackets: UInt64, receivedBytes: UInt64, sentBytes: UInt64, receiveDropped: UInt64, sendDropped: UInt64) {
+        self.receivedPackets = receivedPackets
+        self.sentPackets = sentPackets
+        self.receivedBytes = receivedBytes
+        self.sentBytes = sentBytes
+        self.receiveDropped = receiveDropped
+        self.sendDropped = sendDropped
+    }
 }

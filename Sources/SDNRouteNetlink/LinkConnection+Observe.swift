@@ -57,6 +57,25 @@ extension LinkConnection {
         return links.sorted { $0.index < $1.index }
     }
 
+    /// Every link's IFLA_STATS64, by name.
+    func dumpCounters() throws(RouteNetlinkError) -> [String: LinkCounters] {
+        let message = RouteMessage(type: RTM_GETLINK)
+        message.append(ifinfomsg())
+        var counters: [String: LinkCounters] = [:]
+        try socket.dump(message, operation: "dump link counters") { reply in
+            guard reply.pointee.nlmsg_type == UInt16(RTM_NEWLINK) else { return }
+            let attributes = AttributeTable(message: reply, headerLength: MemoryLayout<ifinfomsg>.size, maxType: __IFLA_MAX - 1)
+            guard let name = attributes.string(IFLA_IFNAME), let bytes = attributes.bytes(IFLA_STATS64), bytes.count >= 8 * 8 else { return }
+            // struct rtnl_link_stats64: rx_packets, tx_packets, rx_bytes, tx_bytes, rx_errors, tx_errors, rx_dropped, tx_dropped, …
+            func field(_ index: Int) -> UInt64 {
+                bytes[(index * 8)..<(index * 8 + 8)].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            }
+            counters[name] = LinkCounters(receivedPackets: field(0), sentPackets: field(1), receivedBytes: field(2), sentBytes: field(3),
+                                          receiveDropped: field(6), sendDropped: field(7))
+        }
+        return counters
+    }
+
     // MARK: - Node-wide settings
 
     static let defaultAcceptRAPath = "/proc/sys/net/ipv6/conf/default/accept_ra"

@@ -78,6 +78,11 @@ public final class NetlinkLinks: LinkDataplane {
         }.get()
     }
 
+    /// Every link's packet counters (one dump with statistics; a read, not a write).
+    public func counters() async throws -> [String: LinkCounters] {
+        try await run { connection throws(RouteNetlinkError) in try connection.dumpCounters() }.get()
+    }
+
     /// Kernel writes sent so far: netlink requests that change state (each request of an operation that
     /// needs several), tap creations and sysctl writes. Failed requests count too: they
     /// were attempts to change state. Reads (`observe`, index lookups) never count.

@@ -73,6 +73,10 @@ extension APIServer {
         Route(.post, "/v1/trace") { server, call in try await server.trace(&call) },
         // The guest hooks (`sdn hook qemu`, `sdn hook lxc`): they block a guest's start until its ports
         // carry its firewall, so they answer only when the ports are ready (or say why not).
+        Route(.get, "/v1/guests") { server, call in
+            try call.require(.read, on: "/topology/guests")
+            return try APIServer.json(try await server.control.guests())
+        },
         Route(.post, "/v1/guests/{id}/ports/prepare") { server, call in
             let guest = try call.guestID()
             try call.require(.operate, on: "/topology/guests/\(guest)")

@@ -62,6 +62,9 @@ struct SDNDaemonCommand: AsyncParsableCommand {
     @Option(help: "Act on the kernel of this network namespace (as `ip netns` names it) instead of the daemon's own.")
     var netns: String?
 
+    @Option(help: ArgumentHelp("The libvirt connection that says whether KVM guests run (`sdn guests`); 'none' to infer it from their ports.", valueName: "uri"))
+    var libvirt = "qemu:///system"
+
     @Option(help: "What to do when the kernel drifts from the applied revision: repair or report.")
     var drift: String = "repair"
 
@@ -171,7 +174,8 @@ struct SDNDaemonCommand: AsyncParsableCommand {
         }
 
         let options = ControllerOptions(node: node, driftMode: ControllerOptions.DriftMode(rawValue: drift) ?? .repair,
-                                        resyncInterval: .milliseconds(Int64(resync * 1000)))
+                                        resyncInterval: .milliseconds(Int64(resync * 1000)),
+                                        guestStates: libvirt == "none" ? nil : LibvirtGuestStates(uri: libvirt, logger: logger).states)
         // The API parses (or makes) each revision's model once; the loop reads it from here.
         let stateCache = RevisionStateCache()
         let controller = NodeController(store: store, kernel: kernel, options: options, stateCache: stateCache)
