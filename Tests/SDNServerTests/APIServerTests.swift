@@ -94,6 +94,26 @@ import Testing
         #expect(audit.allSatisfy { ($0["actor"] as? String)?.hasPrefix("unix") == true })
     }
 
+    @Test func theGuestHooksRoutesAnswerWithThePortsOrSayWhyNot() async throws {
+        let server = try await RunningServer.start()
+        defer { Task { await server.stop() } }
+        let unix = server.unix
+        let prepared = try await TestHTTP.send(unix, "POST", "/v1/guests/101/ports/prepare", json: [String: String]())
+        #expect(prepared.status == 200, "\(prepared.text)")
+        #expect((prepared.object["ports"] as? [[String: Any]])?.first?["firewall"] as? String == "loaded")
+        let unknown = try await TestHTTP.send(unix, "POST", "/v1/guests/999/ports/prepare", json: [String: String]())
+        #expect(unknown.status == 404 && unknown.text.contains("guest 999 is not declared"), "\(unknown.text)")
+        let notAnID = try await TestHTTP.send(unix, "POST", "/v1/guests/abc/ports/prepare", json: [String: String]())
+        #expect(notAnID.status == 400 && notAnID.text.contains("\"field\":\"id\""), "\(notAnID.text)")
+        #expect(try await TestHTTP.send(unix, "POST", "/v1/guests/42/ports/release", json: [String: String]()).status == 400)
+        #expect(try await TestHTTP.send(unix, "POST", "/v1/ports/veth102i0/plug", json: [String: String]()).object["guest"] as? Int == 102)
+        #expect(try await TestHTTP.send(unix, "POST", "/v1/ports/veth999i0/plug", json: [String: String]()).status == 404)
+        #expect(try await TestHTTP.send(unix, "POST", "/v1/ports/averyveryverylongname/plug", json: [String: String]()).status == 400)
+        #expect(try await TestHTTP.send(unix, "GET", "/v1/guests").status == 200)
+        let audit = try await TestHTTP.send(unix, "GET", "/v1/audit").list
+        #expect(audit.contains { ($0["action"] as? String) == "POST /v1/guests/101/ports/prepare" && ($0["outcome"] as? String) == "ok" }, "\(audit)")
+    }
+
     @Test func tokensAreCheckedOnTCP() async throws {
         let server = try await RunningServer.start()
         defer { Task { await server.stop() } }

@@ -31,6 +31,18 @@ struct ScriptedControl: NodeControl {
             continuation.yield(DaemonEvent(sequence: 7, kind: .portPlugged, node: "demo1", message: "tap101i0 attached to vnet web"))
         }
     }
+    func preparePorts(guest: Int) async throws -> GuestPortsReport {
+        guard guest == 101 else { throw NodeControlError.unknownGuest(guest, node: nodeName, revision: 1) }
+        return GuestPortsReport(node: nodeName, guest: 101, kind: "kvm", operation: .prepare, revision: 1,
+                                ports: [GuestPortState(name: "tap101i0", nic: "net0", bridge: "web", present: true, attached: true, firewall: .loaded, created: true)],
+                                milliseconds: 2)
+    }
+    func plugPort(named name: String) async throws -> GuestPortsReport {
+        guard name == "veth102i0" else { throw NodeControlError.notAGuestPort(name, node: nodeName) }
+        return GuestPortsReport(node: nodeName, guest: 102, kind: "lxc", operation: .plug, revision: 1,
+                                ports: [GuestPortState(name: name, nic: "net0", bridge: "web", present: true, attached: true, firewall: .loaded, created: false)],
+                                milliseconds: 1)
+    }
 }
 
 /// A response as the test client read it.
