@@ -14,7 +14,7 @@ struct GuestCommand: ParsableCommand {
             the domain uses it as <interface type='ethernet'> with <target dev='tap<vmid>i<n>' managed='no'/>. \
             An LXC container names its veth's host end veth<vmid>i<n> and leaves it out of any bridge; its up hook asks sdnd to plug it.
             """,
-        subcommands: [GuestXMLCommand.self, GuestAdoptCommand.self, GuestLXCConfigCommand.self]
+        subcommands: [GuestXMLCommand.self, GuestAdoptCommand.self, GuestLXCConfigCommand.self, GuestPrepareCommand.self, GuestReleaseCommand.self]
     )
 }
 

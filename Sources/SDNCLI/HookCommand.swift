@@ -1,8 +1,7 @@
 import ArgumentParser
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
+import SDNGuests
+import SDNModel
 
 /// `sdn hook`: what libvirt and LXC run on the host when a guest starts and stops. A guest does not
 /// start until sdnd says its ports are attached with their firewall: a hook that fails stops the start
@@ -134,17 +133,11 @@ enum HookCall {
 /// What the hooks read of a domain: the sdn ports it opens (`<interface type='ethernet'>` with
 /// `<target dev='tap<vmid>i<n>' managed='no'/>`), as the guests they belong to.
 enum DomainPorts {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
     static func guests(inDomainXML data: Data) throws -> [Int] {
-        let document: XMLDocument
-        do { document = try XMLDocument(data: data) } catch { throw Failure(description: "\(error)") }
-        let targets = try document.nodes(forXPath: "/domain/devices/interface[@type='ethernet']/target/@dev")
+        let domain = try DomainDescription(xml: String(decoding: data, as: UTF8.self), source: "the domain XML on standard input")
         var guests: [Int] = []
-        for node in targets {
-            guard let name = node.stringValue, let guest = guest(ofTap: name), !guests.contains(guest) else { continue }
+        for interface in domain.interfaces where interface.type == "ethernet" {
+            guard let name = interface.targetDevice, let guest = guest(ofTap: name), !guests.contains(guest) else { continue }
             guests.append(guest)
         }
         return guests
@@ -152,12 +145,8 @@ enum DomainPorts {
 
     /// 101 of `tap101i0`.
     static func guest(ofTap name: String) -> Int? {
-        guard name.hasPrefix("tap"), let separator = name.lastIndex(of: "i") else { return nil }
-        let id = name[name.index(name.startIndex, offsetBy: 3)..<separator]
-        let nic = name[name.index(after: separator)...]
-        guard !id.isEmpty, !nic.isEmpty, id.allSatisfy(\.isASCII), nic.allSatisfy(\.isASCII),
-              let guest = Int(id), let index = Int(nic), (0...31).contains(index), guest >= 100 else { return nil }
-        return guest
+        guard let port = InterfaceNaming.guestPort(named: name), port.kind == .kvm else { return nil }
+        return port.guestID
     }
 }
 

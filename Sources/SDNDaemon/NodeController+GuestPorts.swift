@@ -158,8 +158,8 @@ extension NodeController {
         let node = nodeName
         var running: [Int: [String]] = [:]
         for (name, link) in present where link.spec.kind == .tap {
-            guard let guest = DomainTapName.guest(ofTap: name) else { continue }
-            running[guest, default: []].append(name)
+            guard let port = InterfaceNaming.guestPort(named: name), port.kind == .kvm else { continue }
+            running[port.guestID, default: []].append(name)
         }
         guard !running.isEmpty else { return }
         var created: [String] = []
@@ -259,22 +259,7 @@ extension NodeController {
 
     /// N of `tap<guest>iN` or `veth<guest>iN`.
     static func guestPortNIC(_ name: String, guest: Int) -> Int? {
-        for prefix in ["tap\(guest)i", "veth\(guest)i"] where name.hasPrefix(prefix) {
-            if let index = Int(name.dropFirst(prefix.count)), GuestNIC.validIndices.contains(index) { return index }
-        }
-        return nil
-    }
-}
-
-/// The guest of a tap named as sdn names them.
-enum DomainTapName {
-    /// 101 of `tap101i0`.
-    static func guest(ofTap name: String) -> Int? {
-        guard name.hasPrefix("tap"), let separator = name.lastIndex(of: "i") else { return nil }
-        let id = name[name.index(name.startIndex, offsetBy: 3)..<separator]
-        let nic = name[name.index(after: separator)...]
-        guard !id.isEmpty, !nic.isEmpty, id.allSatisfy(\.isASCII), nic.allSatisfy(\.isASCII),
-              let guest = Int(id), let index = Int(nic), GuestNIC.validIndices.contains(index), Guest.validIDs.contains(guest) else { return nil }
-        return guest
+        guard let port = InterfaceNaming.guestPort(named: name), port.guestID == guest else { return nil }
+        return port.nicIndex
     }
 }

@@ -17,4 +17,18 @@ public enum InterfaceNaming {
         case .lxc: "veth\(guestID)i\(nicIndex)"
         }
     }
+
+    /// The guest, NIC and kind a port name says (`tap101i0` → kvm 101 net0), or nil for any other name.
+    public static func guestPort(named name: String) -> (kind: Guest.Kind, guestID: Int, nicIndex: Int)? {
+        let kind: Guest.Kind
+        let rest: Substring
+        if name.hasPrefix("tap") { (kind, rest) = (.kvm, name.dropFirst(3)) } else if name.hasPrefix("veth") { (kind, rest) = (.lxc, name.dropFirst(4)) } else { return nil }
+        guard let separator = rest.firstIndex(of: "i") else { return nil }
+        let id = rest[..<separator]
+        let nic = rest[rest.index(after: separator)...]
+        guard !id.isEmpty, !nic.isEmpty, id.allSatisfy({ $0.isASCII && $0.isNumber }), nic.allSatisfy({ $0.isASCII && $0.isNumber }),
+              let guestID = Int(id), let nicIndex = Int(nic), Guest.validIDs.contains(guestID), GuestNIC.validIndices.contains(nicIndex),
+              guestInterface(kind: kind, guestID: guestID, nicIndex: nicIndex) == name else { return nil }
+        return (kind, guestID, nicIndex)
+    }
 }
