@@ -102,7 +102,7 @@ public enum KernelLab {
         files: [String: String] = [:],
         binaries: [String] = [],
         timeout: Duration = defaultTimeout,
-        memoryMiB: Int = 512
+        memoryMiB: Int = 1024
     ) throws -> KernelLabResult {
         let image = try image()
         guard let qemu = ExecutableLookup.find(qemuName) else {

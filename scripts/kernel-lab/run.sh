@@ -15,5 +15,5 @@ trap 'rm -f "$image"' EXIT
 config=$("$here/build.sh" --image "$image" --script "$script" "$@")
 kernel=$(sed -n 's/^kernel=//p' <<<"$config")
 exec timeout -s KILL "${SDN_KERNEL_LAB_TIMEOUT:-300}" qemu-system-x86_64 \
-  -accel tcg -m 512 -nodefaults -nographic -no-reboot -serial stdio -monitor none \
+  -accel tcg -m 1024 -nodefaults -nographic -no-reboot -serial stdio -monitor none \
   -kernel "$kernel" -initrd "$image" -append "console=ttyS0 quiet panic=-1" </dev/null
