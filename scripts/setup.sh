@@ -10,6 +10,8 @@ packages=(
   libssl-dev
   # reference tools the tests use to check what sdn did to the kernel
   nftables iproute2 iputils-ping netcat-openbsd procps
+  # captures of what a guest's port passed (the KVM guest end-to-end tests)
+  tcpdump
   # certificates for the TLS tests (a CA of their own, mismatched keys) and a second opinion on fingerprints
   openssl ca-certificates
   # the test summary and the broadcast listeners of the traffic tests; venv for schemathesis (scripts/api-conformance.sh)

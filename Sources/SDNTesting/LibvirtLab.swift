@@ -128,10 +128,12 @@ public final class LibvirtLab: @unchecked Sendable {
     /// It has ACPI, without which QEMU's PCI bus takes no hot-plugged NIC.
     /// - Parameters:
     ///   - settings: `sdn.KEY=VALUE` words for the guest script's kernel command line (`ip`, `gw`,
-    ///     `first`, `port`).
+    ///     `first`, `port`, `ipv6`).
     ///   - vmid: adds `<sdn:guest vmid=…>` metadata.
+    ///   - devices: more device elements as XML, after `interfaces`: what `sdn guest xml` prints, or an
+    ///     `<interface type='bridge'>` on which libvirt makes the tap itself.
     public func domainXML(name: String, image: KernelLab.Image, interfaces: [Interface], settings: [String: String] = [:],
-                          memoryMiB: Int = 256, vmid: Int? = nil) -> String {
+                          memoryMiB: Int = 256, vmid: Int? = nil, devices: String = "") -> String {
         let cmdline = (["console=ttyS0", "quiet", "panic=-1"] + settings.sorted { $0.key < $1.key }.map { "sdn.\($0.key)=\($0.value)" }).joined(separator: " ")
         let metadata = vmid.map { "\n  <metadata>\n    <sdn:guest xmlns:sdn='\(DomainDescription.metadataNamespace)' vmid='\($0)'/>\n  </metadata>" } ?? ""
         return """
@@ -153,6 +155,7 @@ public final class LibvirtLab: @unchecked Sendable {
               <on_crash>destroy</on_crash>
               <devices>
             \(interfaces.map { "    " + $0.xml }.joined(separator: "\n"))
+            \(devices)
                 <serial type='file'>
                   <source path='\(serialLogPath(name))'/>
                 </serial>

@@ -8,9 +8,13 @@
 # Settings come from the kernel command line (or /lab/guest.conf, same words, one per line):
 #   sdn.ip=ADDRESS/LENGTH   eth0's address (required)
 #   sdn.gw=ADDRESS          default route
-#   sdn.first=PROBE,…       first packets, each ping:ADDRESS, tcp:ADDRESS:PORT or udp:ADDRESS:PORT
+#   sdn.first=PROBE,…       first packets, each ping:ADDRESS, tcp:ADDRESS:PORT, udp:ADDRESS:PORT or
+#                           pingfrom:SOURCE:ADDRESS (a ping from SOURCE, an address the guest adds to
+#                           eth0 for it: a forged source, as far as its declared addresses go)
 #   sdn.port=PORT           the TCP port it serves (default 7000); each connection reads
 #                           "hello from <address>" and the connection's number
+#   sdn.ipv6=off            no IPv6 on eth0: the probes are the only IP packets it sends before
+#                           serving (no MLD reports or DAD), so a test can count them exactly
 exec >/dev/console 2>&1
 
 setting() {
@@ -18,7 +22,7 @@ setting() {
     case $word in "sdn.$1="*) echo "${word#sdn.$1=}"; return ;; esac
   done
 }
-address=$(setting ip) gateway=$(setting gw) first=$(setting first) port=$(setting port)
+address=$(setting ip) gateway=$(setting gw) first=$(setting first) port=$(setting port) ipv6=$(setting ipv6)
 port=${port:-7000}
 
 # One by one, dependencies first: busybox modprobe inserts a module's modules.dep list from its end,
@@ -27,6 +31,7 @@ for module in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev vir
   modprobe "$module" || echo "guest: modprobe $module failed"
 done
 for _ in $(seq 50); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1; done
+[ "$ipv6" = off ] && echo 1 >/proc/sys/net/ipv6/conf/eth0/disable_ipv6
 ip link set eth0 up
 [ -n "$address" ] && ip address add "$address" dev eth0
 [ -n "$gateway" ] && ip route add default via "$gateway"
@@ -36,6 +41,7 @@ for probe in $(echo "$first" | tr ',' ' '); do
   kind=${probe%%:*} target=${probe#*:}
   case $kind in
     ping) ping -c 1 -W 1 "$target" >/dev/null 2>&1 ;;
+    pingfrom) ip address add "${target%%:*}/32" dev eth0 && ping -c 1 -W 1 -I "${target%%:*}" "${target#*:}" >/dev/null 2>&1 ;;
     tcp) echo first | nc -w 1 "${target%:*}" "${target##*:}" >/dev/null 2>&1 ;;
     udp) echo first | nc -u -w 1 "${target%:*}" "${target##*:}" >/dev/null 2>&1 ;;
     *) false ;;
