@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The daemon part of the demo: sdnd runs as the demo node (a network namespace), the sdn CLI is its
-# client over the Unix socket. Push the example, plan, apply; a guest's tap appears and is attached
-# with its firewall; a rule is added through the API; a rule deleted by hand with nft is put back;
+# client over the Unix socket. Push the example, plan, apply; a KVM guest's tap is prepared by the libvirt hook
+# (`sdn hook qemu`) with its firewall, an unknown guest is refused; `sdn guests`; a rule is added through the API; a rule deleted by hand with nft is put back;
 # sdn status. Everything happens in a namespace created here and removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,11 +46,19 @@ echo "…"
 step "sdn apply --yes"
 "$sdn" apply --yes | tail -3
 
-step "a guest starts: its hypervisor creates tap101i0 (down, in no bridge); sdnd attaches it"
-ip netns exec "$node" ip tuntap add dev tap101i0 mode tap
-for _ in $(seq 50); do ip -n "$node" link show tap101i0 | grep -q "master web" && break; sleep 0.05; done
+step "a KVM guest starts: libvirt's qemu hook asks sdnd for its tap first  (sdn hook qemu vm101 prepare begin -)"
+"$sdn" guest xml 101 | sed 's/^/  /'
+{ echo "<domain type='qemu'><name>vm101</name><devices>"; "$sdn" guest xml 101; echo "</devices></domain>"; } > "$state/vm101.xml"
+"$sdn" hook qemu vm101 prepare begin - < "$state/vm101.xml" 2>&1 | sed 's/^/  /'
 ip -n "$node" -br link show tap101i0 | sed 's/^/  /'
 ip -n "$node" -d link show tap101i0 | grep -o "master [a-z0-9]*" | sed 's/^/  /'
+
+step "a guest sdn does not know is refused: no port, and libvirt would not start it"
+sed 's/tap101i0/tap999i0/' "$state/vm101.xml" > "$state/vm999.xml"
+"$sdn" hook qemu vm999 prepare begin - < "$state/vm999.xml" 2>&1 | sed 's/^/  /' || true
+
+step "sdn guests  (state, ports, firewall, counters)"
+"$sdn" guests || true
 
 step "sdn rule add guest:102 'in accept tcp dport 8080'  (one rule through the API, then apply)"
 "$sdn" rule add guest:102 "in accept tcp dport 8080"
