@@ -8,10 +8,9 @@ packages=(
   pkg-config libnl-3-dev libnftnl-dev libmnl-dev libvirt-dev libsqlite3-dev
   # the sdn client's https:// connections (the system's OpenSSL; sdnd's TLS is swift-nio-ssl's BoringSSL)
   libssl-dev
-  # reference tools the tests use to check what sdn did to the kernel
-  nftables iproute2 iputils-ping netcat-openbsd procps
-  # captures of what a guest's port passed (the KVM guest end-to-end tests)
-  tcpdump
+  # reference tools the tests use to check what sdn did to the kernel (tcpdump: the KVM and LXC guests' captures;
+  # curl: sdnd's /metrics and /v1/audit over its Unix socket)
+  nftables iproute2 iputils-ping netcat-openbsd procps tcpdump curl
   # certificates for the TLS tests (a CA of their own, mismatched keys) and a second opinion on fingerprints
   openssl ca-certificates
   # the test summary and the broadcast listeners of the traffic tests; venv for schemathesis (scripts/api-conformance.sh)

@@ -12,12 +12,16 @@ struct GuestLXCConfigCommand: ParsableCommand {
         discussion: "Paste them into the container's config (e.g. /var/lib/lxc/NAME/config) in place of its lxc.net.* lines. Containers started with lxc-start and lxc-execute both run the hooks."
     )
 
+    // Before the configuration's paths: a positional after an array of positionals is refused by
+    // ArgumentParser (the command would not run at all).
     @Argument(help: "The guest's vmid.") var vmid: Int
 
     @OptionGroup var input: ConfigInputOptions
 
-    @Option(help: "The hook program LXC runs (installed by scripts/install.sh).")
-    var hook = "/usr/local/lib/sdn/hooks/lxc"
+    /// LXC runs a hook's value through `/bin/sh -c` with its arguments appended, so the hook can be the
+    /// `sdn` command itself: nothing else to install.
+    @Option(help: "The hook command LXC runs, arguments allowed (e.g. \"/usr/local/bin/sdn hook lxc --server unix:///run/sdn/sdnd.sock\").")
+    var hook = "/usr/local/bin/sdn hook lxc"
 
     func run() throws {
         let documents = try InputCollector.collectOrExit(input.paths)
@@ -41,7 +45,8 @@ struct GuestLXCConfigCommand: ParsableCommand {
 
     static func lines(for guest: Guest, in state: DesiredState, hook: String) -> [String] {
         var lines = ["# sdn: guest \(guest.id) (\(guest.name)) on node \(guest.node). No lxc.net.N.link: sdnd attaches each host end",
-                     "# with its firewall before the container's init runs; a start fails if it cannot."]
+                     "# with its firewall before the container's init runs; a start fails if it cannot (the hook says why",
+                     "# in LXC's log at level DEBUG: lxc-start -l DEBUG -o FILE; sdnd's audit log, GET /v1/audit, has it too)."]
         for (position, nic) in guest.nics.sorted(by: { $0.index < $1.index }).enumerated() {
             let prefix = "lxc.net.\(position)"
             lines.append("\(prefix).type = veth")

@@ -75,13 +75,18 @@ struct QemuHook: ParsableCommand {
     }
 }
 
-/// LXC's `lxc.net.N.script.up` (`… CONTAINER net up veth HOST-END`) and `lxc.hook.stop`
-/// (`… CONTAINER lxc stop`), with `--guest VMID` given in the config line.
+/// LXC's `lxc.net.N.script.up` and `lxc.hook.stop`, with `--guest VMID` given in the config line. LXC
+/// runs the line's value through `/bin/sh -c` with its own arguments appended, and waits: a hook that
+/// fails aborts the start (its output goes to LXC's log at level DEBUG, so the message is said there).
 struct LXCHook: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lxc",
         abstract: "LXC's network up hook (plug the veth's host end with its firewall) and stop hook (remove what is left).",
-        discussion: "`sdn guest lxc-config VMID` prints the config lines that name it."
+        discussion: """
+        `sdn guest lxc-config VMID` prints the config lines that name it. Both hook versions work:
+        lxc.hook.version = 0 (the default) passes CONTAINER net up veth HOST-END and CONTAINER lxc stop …,
+        version 1 passes the same in LXC_HOOK_SECTION, LXC_HOOK_TYPE and LXC_NET_PEER.
+        """
     )
 
     @OptionGroup var daemon: DaemonOptions
@@ -92,32 +97,76 @@ struct LXCHook: ParsableCommand {
     @Option(help: "How long to wait for sdnd, in seconds.")
     var timeout: Int = 60
 
-    @Argument(parsing: .captureForPassthrough, help: "What LXC passes: CONTAINER net up veth HOST-END, or CONTAINER lxc stop.")
+    @Argument(parsing: .captureForPassthrough, help: "What LXC passes: CONTAINER net up veth HOST-END, or CONTAINER lxc stop (hook version 0).")
     var lxcArguments: [String] = []
 
     func run() throws {
-        let session = try daemon.session(output: .text)
-        let words = lxcArguments
-        if words.count >= 3, words[1] == "net", words[2] == "up" {
-            // The host end is the last argument (LXC_NET_PEER says the same).
-            guard let port = ProcessInfo.processInfo.environment["LXC_NET_PEER"].flatMap({ $0.isEmpty ? nil : $0 }) ?? (words.count >= 5 ? words.last : nil) else {
-                printError("sdn hook lxc: guest \(guest): LXC named no host interface (\(words.joined(separator: " "))); use lxc.net.N.type = veth")
+        switch LXCHookCall(arguments: lxcArguments, environment: ProcessInfo.processInfo.environment) {
+        case .netUp(type: let type, hostEnd: let hostEnd):
+            guard type == "veth", let port = hostEnd else {
+                printError("sdn hook lxc: guest \(guest): LXC named no veth host end (network type \(type ?? "unknown"), arguments \(lxcArguments.joined(separator: " "))); use lxc.net.N.type = veth and lxc.net.N.veth.pair = veth\(guest)iN (sdn guest lxc-config \(guest))")
                 throw ExitCode.failed
             }
-            let report = try HookCall.post(session, "/v1/ports/\(port)/plug", timeout: timeout)
+            let session = try daemon.session(output: .text)
+            let report: RemoteGuestPorts
+            do {
+                report = try HookCall.post(session, "/v1/ports/\(port)/plug", timeout: timeout)
+            } catch {
+                printError("sdn hook lxc: guest \(guest): \(port) was not plugged, the container does not start: \(error)")
+                throw ExitCode.failed
+            }
             guard report.guest == guest else {
                 printError("sdn hook lxc: \(port) belongs to guest \(report.guest), not \(guest): check lxc.net.N.veth.pair in the container's config")
                 throw ExitCode.failed
             }
             printError("sdn hook lxc: guest \(guest): \(report.summary)")
-        } else if words.count >= 3, words[1] == "lxc", ["stop", "post-stop"].contains(words[2]) {
+        case .stop:
+            let session = try daemon.session(output: .text)
             do {
-                _ = try HookCall.post(session, "/v1/guests/\(guest)/ports/release", timeout: timeout)
+                let report = try HookCall.post(session, "/v1/guests/\(guest)/ports/release", timeout: timeout)
+                printError("sdn hook lxc: guest \(guest): \(report.summary)")
             } catch {
-                printError("sdn hook lxc: guest \(guest)'s veths were not removed; the kernel removes them with the container's namespace")
+                printError("sdn hook lxc: guest \(guest)'s veths were not removed (\(error)); the kernel removes them with the container's namespace")
             }
+        case .other:
+            // Other hook types (net down, start, mount, …): nothing of ours.
+            break
         }
-        // Other hook types: nothing of ours.
+    }
+}
+
+/// What LXC asks of the hook. Version 0 hooks (the default) get `CONTAINER SECTION TYPE …` as
+/// arguments (net up: `… veth HOST-END`; stop: `… NAMESPACE-FDS`); version 1 hooks get the section and
+/// type in the environment and only `veth HOST-END` (net up) or nothing (stop) as arguments. LXC 5.0
+/// sets LXC_NET_PEER for version 1 only.
+enum LXCHookCall: Equatable {
+    /// `lxc.net.N.script.up`: the network type and the host end LXC made (nil when it named none).
+    case netUp(type: String?, hostEnd: String?)
+    /// `lxc.hook.stop` or `lxc.hook.post-stop`.
+    case stop
+    case other
+
+    init(arguments: [String], environment: [String: String]) {
+        let nonEmpty = { (key: String) in environment[key].flatMap { $0.isEmpty ? nil : $0 } }
+        let section: String?, type: String?, rest: ArraySlice<String>
+        if let environmentSection = nonEmpty("LXC_HOOK_SECTION"), let environmentType = nonEmpty("LXC_HOOK_TYPE") {
+            (section, type, rest) = (environmentSection, environmentType, arguments[...])
+        } else if arguments.count >= 3 {
+            (section, type, rest) = (arguments[1], arguments[2], arguments.dropFirst(3))
+        } else {
+            self = .other
+            return
+        }
+        switch (section, type) {
+        case ("net", "up"):
+            let networkType = nonEmpty("LXC_NET_TYPE") ?? rest.first
+            let hostEnd = nonEmpty("LXC_NET_PEER") ?? (rest.count >= 2 ? rest[rest.startIndex + 1] : nil)
+            self = .netUp(type: networkType, hostEnd: hostEnd)
+        case ("lxc", "stop"), ("lxc", "post-stop"):
+            self = .stop
+        default:
+            self = .other
+        }
     }
 }
 

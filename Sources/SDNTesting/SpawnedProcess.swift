@@ -38,8 +38,7 @@ struct SpawnedProcess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP))
-        posix_spawnattr_setpgroup(&attributes, 0)
+        Self.startInOwnGroupWithDefaultSignals(&attributes)
 
         let cArguments = arguments.map { strdup($0) } + [nil]
         defer { for pointer in cArguments { free(pointer) } }
@@ -55,6 +54,20 @@ struct SpawnedProcess {
         pid = child
         stdoutFD = out[0]
         stderrFD = err[0]
+    }
+
+    /// A process group of its own, no signal blocked and none ignored. The test runner's threads block
+    /// nearly every signal and ignore SIGPIPE, and a spawned child inherits both: `nc -w`, `ping -W` and
+    /// `timeout` (SIGALRM) then never time out, inside an LXC container too (lxc-init passes the mask on).
+    static func startInOwnGroupWithDefaultSignals(_ attributes: inout posix_spawnattr_t) {
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setpgroup(&attributes, 0)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigdefault(&attributes, &all)
     }
 
     /// Reads both streams until the child has exited and both are closed (waiting at most `drainAfterExit`

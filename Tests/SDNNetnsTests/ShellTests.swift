@@ -21,6 +21,25 @@ struct ShellTests {
         #expect(error.stderr == "broken\n")
     }
 
+    @Test func childrenGetNoBlockedOrIgnoredSignals() throws {
+        // The test runner's threads block nearly every signal and ignore SIGPIPE; tools that time out
+        // with SIGALRM (nc -w, ping -W, timeout) must not inherit that. (Signals 32 and 33 are glibc's
+        // own, which posix_spawn cannot reset: only the standard ones 1-31 are checked.)
+        func standardSignals(_ field: String, in status: String) -> UInt64? {
+            status.split(separator: "\n").first { $0.hasPrefix(field + ":") }
+                .flatMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) }.map { $0 & 0x7fff_ffff }
+        }
+        let status = try Shell.output(["grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"])
+        #expect(standardSignals("SigBlk", in: status) == 0, "\(status)")
+        #expect(standardSignals("SigIgn", in: status) == 0, "\(status)")
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sdn-signals-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let background = try BackgroundProcess(executable: "/bin/sh", arguments: ["-c", "grep -E '^Sig(Blk|Ign):' /proc/self/status"], logPath: log)
+        #expect(background.wait(timeout: .seconds(10)) == 0)
+        #expect(standardSignals("SigBlk", in: background.log) == 0, "\(background.log)")
+        #expect(standardSignals("SigIgn", in: background.log) == 0, "\(background.log)")
+    }
+
     @Test func missingToolIsReported() throws {
         let error = try #require(throws: ShellError.self) { try Shell.run(["sdn-no-such-tool"]) }
         #expect(error.code == .executableNotFound)
