@@ -49,8 +49,7 @@ extension NodeController {
             let name = InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)
             if present[name] != nil { continue }
             // Made as the plan says (bridge, MTU, port flags); the links-only reconcile below adds VLANs and FDB.
-            var spec = compiled.desired.network?.links.first { $0.spec.name == name }?.spec ?? LinkSpec(name: name, kind: .tap)
-            spec.kind = .tap
+            let spec = Self.tapSpec(name, nic: nic, compiled: compiled)
             do {
                 try await links.perform(.createLink(spec))
             } catch {
@@ -71,6 +70,8 @@ extension NodeController {
         }) else {
             throw NodeControlError.notAGuestPort(name, node: node)
         }
+        // A KVM guest's taps are the daemon's to make (prepare), not LXC's to hand over.
+        guard guest.kind == .lxc else { throw NodeControlError.wrongGuestKind(guest.id, kind: guest.kind.rawValue, operation: "plug") }
         let compiled = try await compile(revision, complete: false)
         return try await attach(guest, revision: revision, compiled: compiled, operation: .plug, created: [], started: started)
     }
@@ -174,9 +175,10 @@ extension NodeController {
                     logger.error("guest \(id): cannot remove \(name), which revision no longer gives this node: \(error)")
                 }
             }
-            for name in wanted.sorted() where present[name] == nil {
-                var spec = compiled.desired.network?.links.first { $0.spec.name == name }?.spec ?? LinkSpec(name: name, kind: .tap)
-                spec.kind = .tap
+            for nic in declared?.nics ?? [] {
+                let name = InterfaceNaming.guestInterface(kind: .kvm, guestID: id, nicIndex: nic.index)
+                guard present[name] == nil else { continue }
+                let spec = Self.tapSpec(name, nic: nic, compiled: compiled)
                 do { try await links.perform(.createLink(spec)); created.append(name) } catch {
                     logger.error("guest \(id): cannot create \(name) for its new NIC: \(error)")
                 }
@@ -255,6 +257,18 @@ extension NodeController {
 
     private static func chainNames(_ ruleset: Ruleset?) -> Set<String> {
         Set(ruleset?.tables.flatMap { $0.chains.map(\.name) } ?? [])
+    }
+
+    /// A tap as the plan puts it (bridge, MTU, port flags), with libvirt's MAC for the host end: the
+    /// guest's MAC with a first octet of 0xfe (the guest's own when it declares none is not known:
+    /// then the kernel's random one). A bridge takes the lowest MAC of its ports; fe: keeps guests'
+    /// taps from becoming the vnet bridge's address (and changing it as they come and go) wherever the
+    /// bridge has an uplink or VXLAN port.
+    static func tapSpec(_ name: String, nic: GuestNIC, compiled: RevisionCompiler.Compiled) -> LinkSpec {
+        var spec = compiled.desired.network?.links.first { $0.spec.name == name }?.spec ?? LinkSpec(name: name, kind: .tap)
+        spec.kind = .tap
+        if let mac = nic.mac { spec.macAddress = MACAddress(octets: [0xfe] + mac.octets.dropFirst()) }
+        return spec
     }
 
     /// N of `tap<guest>iN` or `veth<guest>iN`.

@@ -195,7 +195,8 @@ public final class APIServer: Sendable {
         case .guestOnOtherNode, .wrongGuestKind:
             .conflict("\(error)")
         case .portsNotReady:
-            APIError(.serviceUnavailable, code: "ports-not-ready", "\(error)")
+            // The guest's state (no such port, a vnet this node does not carry), not a server failure.
+            APIError(.conflict, code: "ports-not-ready", "\(error)")
         }
     }
 

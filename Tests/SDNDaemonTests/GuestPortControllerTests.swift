@@ -28,6 +28,8 @@ import Testing
         let tap = kernel.linkPlane.network.link(named: "tap101i0")
         #expect(tap?.spec.kind == .tap)
         #expect(tap?.spec.master == "web" && tap?.spec.up == true, "\(String(describing: tap))")
+        // libvirt's host-end MAC: the guest's (52:54:00:00:01:01) with fe: first, never the bridge's lowest.
+        #expect(tap?.spec.macAddress?.description == "fe:54:00:00:01:01", "\(String(describing: tap))")
         // Again (libvirt's prepare of a restart after a crash): nothing new is made.
         let again = try await controller.preparePorts(guest: 101)
         #expect(again.complete && again.ports.first?.created == false)
