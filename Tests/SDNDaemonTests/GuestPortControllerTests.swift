@@ -129,6 +129,29 @@ import Testing
         #expect(kernel.linkPlane.network.link(named: "tap101i0") == nil)
     }
 
+    @Test func theGuestListSaysWhatRunsWhatIsPluggedAndWhereTheStateCameFrom() async throws {
+        let store = InMemoryStateStore()
+        _ = try await store.createRevision(documents: Fixture.documents, author: "test", message: "first", expectedHead: .some(nil))
+        let kernel = NodeControllerTests.ScriptedKernel()
+        // libvirt knows guest 101 (running); nothing else.
+        let controller = NodeController(store: store, kernel: kernel, options: ControllerOptions(resyncInterval: .seconds(3600), guestStates: { [101: "running"] }))
+        #expect(try await controller.guests().guests.isEmpty, "nothing applied, nothing listed")
+        _ = try await controller.apply(revision: nil, author: "test")
+        var listed = try await controller.guests()
+        var guest = try #require(listed.guests.first { $0.id == 101 })
+        #expect(guest.state == "running" && guest.stateSource == "libvirt")
+        #expect(guest.ports.map(\.name) == ["tap101i0"] && guest.ports.first?.present == false && guest.ports.first?.firewall == .loaded)
+        _ = try await controller.preparePorts(guest: 101)
+        listed = try await controller.guests()
+        guest = try #require(listed.guests.first { $0.id == 101 })
+        #expect(guest.ports.first?.attached == true && guest.ports.first?.bridge == "web", "\(guest)")
+        // Without the hypervisor's word, the state is inferred from the ports.
+        let inferred = NodeController(store: store, kernel: kernel, options: ControllerOptions(resyncInterval: .seconds(3600)))
+        _ = try await inferred.apply(revision: nil, author: "test")
+        let seen = try #require(try await inferred.guests().guests.first { $0.id == 101 })
+        #expect(seen.state == "running" && seen.stateSource == "ports")
+    }
+
     @Test func aTapOfAGuestNobodyDeclaredIsNotOursToRemove() async throws {
         let (controller, kernel, store, _) = try await NodeControllerTests().makeController()
         _ = try await controller.apply(revision: nil, author: "test")
