@@ -1,3 +1,4 @@
+import SDNModel
 import Yams
 
 /// An ordered document tree, printable as YAML or JSON with keys in a fixed order, so `sdn show` output
@@ -52,7 +53,7 @@ public indirect enum RenderedTree: Equatable, Sendable {
     public func json(indent: String = "") -> String {
         let inner = indent + "  "
         switch self {
-        case .string(let text): return RenderedTree.jsonString(text)
+        case .string(let text): return text.jsonLiteral
         case .integer(let value): return String(value)
         case .number(let value): return value.formattedForConfig
         case .bool(let value): return value ? "true" : "false"
@@ -61,30 +62,8 @@ public indirect enum RenderedTree: Equatable, Sendable {
             return "[\n" + items.map { inner + $0.json(indent: inner) }.joined(separator: ",\n") + "\n\(indent)]"
         case .map(let pairs):
             if pairs.isEmpty { return "{}" }
-            return "{\n" + pairs.map { inner + RenderedTree.jsonString($0.0) + ": " + $0.1.json(indent: inner) }.joined(separator: ",\n") + "\n\(indent)}"
+            return "{\n" + pairs.map { inner + $0.0.jsonLiteral + ": " + $0.1.json(indent: inner) }.joined(separator: ",\n") + "\n\(indent)}"
         }
-    }
-
-    /// `text` as a JSON string literal (also a valid double-quoted YAML scalar).
-    public static func jsonString(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
     }
 }
 

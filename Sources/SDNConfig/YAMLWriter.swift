@@ -1,3 +1,5 @@
+import SDNModel
+
 /// Writes block-style YAML with comments, line by line, for the importers (Proxmox, libvirt): the
 /// importer decides the order of everything, so the same input always gives the same bytes.
 public struct YAMLWriter: Sendable {
@@ -55,5 +57,5 @@ public struct YAMLWriter: Sendable {
     }
 
     /// A double-quoted YAML scalar: JSON's string escapes are YAML's too.
-    public static func quoted(_ text: String) -> String { RenderedTree.jsonString(text) }
+    public static func quoted(_ text: String) -> String { text.jsonLiteral }
 }

@@ -400,7 +400,7 @@ struct Builder {
         case .accept: rules.append(Rule(id: scope + "/policy", statements: Builder.countAccept))
         case .drop: rules.append(Rule(id: scope + "/policy", statements: Builder.countDrop))
         case .reject:
-            rules.append(Rule(id: "\(scope)/policy-tcp", statements: [.match(.meta(.l4proto), .equal, .value(.symbol("tcp"))), .counter, .reject(.tcpReset)]))
+            rules.append(Rule(id: "\(scope)/policy-tcp", statements: [.match(.meta(.l4proto), .equal, .value(.symbol(.tcp))), .counter, .reject(.tcpReset)]))
             rules.append(Rule(id: "\(scope)/policy", statements: [.counter, .reject(.default)]))
         }
         return rules
@@ -731,7 +731,7 @@ struct Builder {
         return rules
     }
 
-    static let dropTCP: [Statement] = [.match(.meta(.l4proto), .equal, .value(.symbol("tcp"))), .counter, .verdict(.drop)]
+    static let dropTCP: [Statement] = [.match(.meta(.l4proto), .equal, .value(.symbol(.tcp))), .counter, .verdict(.drop)]
 
     /// Whether a rule can only match TCP (it matches a TCP header field or `meta l4proto tcp`).
     static func isTCPOnly(_ rule: Rule) -> Bool {
@@ -739,7 +739,7 @@ struct Builder {
             guard case .match(let left, let op, let right) = statement, op == .equal || op == .implicit || op == .notEqual else { return false }
             switch left {
             case .payload(let field): return field.protocolName == "tcp"
-            case .meta(.l4proto): return op != .notEqual && right == .value(.symbol("tcp"))
+            case .meta(.l4proto): return op != .notEqual && right == .value(.symbol(.tcp))
             default: return false
             }
         }
@@ -1058,7 +1058,7 @@ struct Builder {
         .match(.payload(.udpDport), .equal, .value(.integer(67))), .verdict(.return)]
     static let ipfilterDAD: [Statement] = [
         .match(.payload(.ip6Saddr), .equal, .value(.address(.v6(0)))),
-        .match(.payload(.icmpv6Type), .equal, .value(.symbol("nd-neighbor-solicit"))), .verdict(.return)]
+        .match(.payload(.icmpv6Type), .equal, .value(.symbol(.ndNeighborSolicit))), .verdict(.return)]
     static let ipfilterV4: [Statement] = [
         .match(.concat([.meta(.iifname), .payload(.etherSaddr), .payload(.ipSaddr)]), .notEqual, .setReference(FirewallNaming.guestIPv4Set)),
         .counter, .verdict(.drop)]
@@ -1239,6 +1239,6 @@ extension Builder {
     static func arpAccept(prefix: String) -> Rule {
         // `meta protocol`, not `ether type`: on a VLAN-aware bridge the frame's tag sits in front of the
         // ether type nft reads, and `ether type arp` would miss every tagged ARP frame.
-        Rule(id: "\(prefix)/arp", statements: [.match(.meta(.protocol), .equal, .value(.symbol("arp"))), .verdict(.accept)])
+        Rule(id: "\(prefix)/arp", statements: [.match(.meta(.protocol), .equal, .value(.symbol(.arp))), .verdict(.accept)])
     }
 }

@@ -35,18 +35,45 @@ extension LockoutCheck {
     /// The lockout errors `compile` would report, for every node: `sdn validate` runs this so that a
     /// configuration it accepts never fails to compile. Only a node with the failsafe off and
     /// management networks can lock anyone out (the failsafe's accept comes before every rule), so
-    /// only such nodes are compiled, in both kernel layouts.
-    public static func findings(in validated: Validated<DesiredState>) -> [Diagnostic] {
+    /// only such nodes are compiled, in both kernel layouts. Blocks the calling thread while the
+    /// compiles run on `parallelism` threads: for the CLI; a caller on the cooperative pool uses the
+    /// `async` variant.
+    public static func findings(in validated: Validated<DesiredState>, parallelism: Parallelism = .automatic) -> [Diagnostic] {
+        let jobs = Self.jobs(validated.value)
+        return merged(parallelism.map(jobs.count) { findings(for: jobs[$0], in: validated.value) })
+    }
+
+    /// The same findings, the compiles as child tasks, so no thread of the pool blocks waiting for them
+    /// (the API checks every write with it).
+    public static func findings(in validated: Validated<DesiredState>, parallelism: Parallelism = .automatic) async -> [Diagnostic] {
+        let jobs = Self.jobs(validated.value)
         let state = validated.value
+        return merged(await parallelism.map(jobs.count) { findings(for: jobs[$0], in: state) })
+    }
+
+    /// One compile to check: a node that can lock anyone out, in one kernel layout.
+    private struct Job: Sendable {
+        let node: String
+        let features: KernelFeatures
+    }
+
+    private static func jobs(_ state: DesiredState) -> [Job] {
+        state.nodes.filter { !$0.management.isEmpty && !state.firewall.resolvedOptions(for: .node($0.name)).failsafe }
+            .flatMap { node in [KernelFeatures.minimal, .full].map { Job(node: node.name, features: $0) } }
+    }
+
+    /// The job's findings; its guests are compiled serially, as the jobs themselves run side by side.
+    private static func findings(for job: Job, in state: DesiredState) -> [Diagnostic] {
+        var builder = Builder(state: state, nodeName: job.node, features: job.features)
+        builder.build(parallelism: .serial)
+        return findings(ruleset: Ruleset(tables: [builder.inet, builder.bridge]), state: state, node: job.node)
+    }
+
+    /// The jobs' findings in job order, each once (both layouts usually find the same).
+    private static func merged(_ perJob: [[Diagnostic]]) -> [Diagnostic] {
         var findings: [Diagnostic] = []
-        for node in state.nodes where !node.management.isEmpty && !state.firewall.resolvedOptions(for: .node(node.name)).failsafe {
-            for features in [KernelFeatures.minimal, .full] {
-                var builder = Builder(state: state, nodeName: node.name, features: features)
-                builder.build()
-                for finding in Self.findings(ruleset: Ruleset(tables: [builder.inet, builder.bridge]), state: state, node: node.name) where !findings.contains(finding) {
-                    findings.append(finding)
-                }
-            }
+        for finding in perJob.joined() where !findings.contains(finding) {
+            findings.append(finding)
         }
         return findings
     }

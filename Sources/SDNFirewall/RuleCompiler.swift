@@ -117,6 +117,14 @@ struct RuleCompiler {
         var index = 0
         for variant in protocols {
             let protoFamily: IPAddress.Family? = variant.proto == .icmp ? .ipv4 : variant.proto == .icmpv6 ? .ipv6 : nil
+            let icmpType: Value?
+            do {
+                icmpType = try Self.icmpTypeValue(variant)
+            } catch {
+                diagnostics.append(.error(.unknownIcmpType, "rule '\(match.oneLine)': \(error)", at: rule.origin, path: rule.sourcePath?.description ?? "",
+                                          hint: "write an ICMP type nft knows, or its number"))
+                continue
+            }
             for source in sources {
                 for destination in destinations {
                     // Protocol, source and destination must not name two different families.
@@ -133,7 +141,7 @@ struct RuleCompiler {
                     }
                     if let right = source.right { matches.append(.match(.payload(.address(ipv6: source.family == .ipv6, destination: false)), .equal, right)) }
                     if let right = destination.right { matches.append(.match(.payload(.address(ipv6: destination.family == .ipv6, destination: true)), .equal, right)) }
-                    appendProtocolMatches(variant, to: &matches)
+                    appendProtocolMatches(variant, icmpType: icmpType, to: &matches)
                     let id = index == 0 ? baseID : "\(baseID)/\(index)"
                     index += 1
                     if let level = match.log, level != .nolog {
@@ -151,7 +159,14 @@ struct RuleCompiler {
         }
     }
 
-    private func appendProtocolMatches(_ variant: ProtocolVariant, to matches: inout [Statement]) {
+    /// The ICMP type a variant matches, checked against nft's names for its protocol.
+    private static func icmpTypeValue(_ variant: ProtocolVariant) throws(UnknownSymbolError) -> Value? {
+        guard let proto = variant.proto, proto.isICMP, let type = variant.icmpType else { return nil }
+        if let number = UInt8(type) { return .integer(Int(number)) }
+        return .symbol(try Symbol(type, of: proto == .icmp ? .icmpType : .icmpv6Type))
+    }
+
+    private func appendProtocolMatches(_ variant: ProtocolVariant, icmpType: Value?, to matches: inout [Statement]) {
         guard let proto = variant.proto else { return }
         if proto.hasPorts && (!variant.sport.isEmpty || !variant.dport.isEmpty) {
             // `hasPorts` protocols are exactly those with port fields in the catalog.
@@ -161,8 +176,7 @@ struct RuleCompiler {
             if !variant.dport.isEmpty, let field = Field.port(proto.description, destination: true) {
                 matches.append(.match(.payload(field), .equal, Self.portExpression(variant.dport)))
             }
-        } else if proto.isICMP, let type = variant.icmpType {
-            let value: Value = UInt8(type) != nil ? .integer(Int(type)!) : .symbol(type)
+        } else if proto.isICMP, let value = icmpType {
             matches.append(.match(.payload(proto == .icmp ? .icmpType : .icmpv6Type), .equal, .value(value)))
         } else {
             matches.append(.match(.meta(.l4proto), .equal, .value(Self.protocolValue(proto))))
@@ -174,7 +188,7 @@ struct RuleCompiler {
     /// (where protocol 4 is `ipencap` and `ipip` is 94), so the number, not the name, crosses over.
     static func protocolValue(_ proto: IPProtocolName) -> Value {
         if case .number(let number) = proto { return .integer(Int(number)) }
-        if let name = Datatype.inetProtocol.symbols.name(of: UInt64(proto.number)) { return .symbol(name) }
+        if let name = Datatype.inetProtocol.symbols.name(of: UInt64(proto.number)) { return .symbol(Symbol(unchecked: name)) }
         return .integer(Int(proto.number))
     }
 

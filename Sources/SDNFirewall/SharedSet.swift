@@ -36,10 +36,10 @@ enum SharedSet: Int, CaseIterable, Comparable, Sendable {
         }
     }
 
-    static let ndpTypes = ["nd-router-solicit", "nd-router-advert", "nd-neighbor-solicit", "nd-neighbor-advert", "nd-redirect"]
+    static let ndpTypes: [Symbol] = [.ndRouterSolicit, .ndRouterAdvert, .ndNeighborSolicit, .ndNeighborAdvert, .ndRedirect]
     /// What only a router sends: a guest without `radv` sending a redirect could divert its neighbours'
     /// traffic as a rogue router advertisement would, so the RA guard drops both (as Proxmox's does).
-    static let routerOnlyNDPTypes = ["nd-router-advert", "nd-redirect"]
+    static let routerOnlyNDPTypes: [Symbol] = [.ndRouterAdvert, .ndRedirect]
 
     private static let definitions: [NamedSet] = allCases.map { $0.makeDefinition() }
 
@@ -60,7 +60,7 @@ enum SharedSet: Int, CaseIterable, Comparable, Sendable {
             NamedSet(name: name, keyType: [.ipv4Address], flags: [.interval],
                      elements: [SetElement(key: [.prefix(IPPrefix(address: .v4(0xe000_0000), length: 4))]), SetElement(key: [.address(.v4(0xffff_ffff))])])
         case .ipEtherTypes:
-            NamedSet(name: name, keyType: [.etherType], elements: ["ip", "ip6", "arp"].map { SetElement(key: [.symbol($0)]) })
+            NamedSet(name: name, keyType: [.etherType], elements: ([.ip, .ip6, .arp] as [Symbol]).map { SetElement(key: [.symbol($0)]) })
         }
     }
 

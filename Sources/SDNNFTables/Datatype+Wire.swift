@@ -31,9 +31,9 @@ extension Datatype {
             return mac.octets
         case (.number, .integer(let number)):
             return try integer(UInt64(exactly: number), from: value)
-        case (_, .symbol(let name)):
-            guard let number = symbols.value(named: name) else {
-                throw WireValueError("unknown \(self.name) value \"\(name)\"")
+        case (_, .symbol(let symbol)):
+            guard let number = symbols.value(named: symbol.name) else {
+                throw WireValueError("unknown \(self.name) value \"\(symbol.name)\"")
             }
             return try integer(number, from: value)
         case (_, .flags(let names)) where isBitmask:
@@ -88,7 +88,7 @@ extension Datatype {
             if isBitmask {
                 return flagNames(number).map { .flags($0) } ?? .integer(Int(number))
             }
-            if let name = symbols.name(of: number) { return .symbol(name) }
+            if let name = symbols.name(of: number) { return .symbol(Symbol(unchecked: name)) }
             return .integer(Int(number))
         }
     }

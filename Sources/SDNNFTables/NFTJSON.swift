@@ -172,7 +172,8 @@ public enum NFTJSON {
     /// A constant: strings and symbols as JSON strings, a flag list as an array (one flag as a string).
     public static func json(_ value: Value) -> NFTJSONValue {
         switch value {
-        case .string(let text), .symbol(let text): .string(text)
+        case .string(let text): .string(text)
+        case .symbol(let symbol): .string(symbol.name)
         case .integer(let number): .integer(number)
         case .address(let address): .string(address.description)
         case .prefix(let prefix): .object(["prefix": .object(["addr": .string(prefix.network.description), "len": .integer(prefix.length)])])
@@ -664,7 +665,8 @@ private struct ObjectReader {
                 return .ether(mac)
             case _ where kind.isBitmask: return .flags([text])
             case .verdict: throw failure(.invalid, "expected a verdict", at: path)
-            default: return .symbol(text)
+            default:
+                do { return .symbol(try Symbol(text, of: kind)) } catch { throw failure(.invalid, error.description, at: path) }
             }
         case .array(let list) where kind.isBitmask:
             var names: [String] = []

@@ -1,3 +1,5 @@
+import SDNModel
+
 /// A JSON value, small and order-preserving, for nft's JSON schema (`nft -j`).
 ///
 /// Objects keep their members in the order written, so output reads like nft's own and parsed listings
@@ -75,7 +77,7 @@ extension NFTJSONValue {
         case .double(let number):
             // JSON has no NaN or infinity; nft never produces them either.
             output += number.isFinite ? String(number) : "null"
-        case .string(let text): Self.writeString(text, to: &output)
+        case .string(let text): text.appendJSONLiteral(to: &output)
         case .array(let elements):
             guard !elements.isEmpty else { output += "[]"; return }
             output += "["
@@ -92,7 +94,7 @@ extension NFTJSONValue {
             for (index, member) in members.enumerated() {
                 if index > 0 { output += pretty ? "," : ", " }
                 if pretty { Self.newline(&output, indent + 1) }
-                Self.writeString(member.key, to: &output)
+                member.key.appendJSONLiteral(to: &output)
                 output += ": "
                 member.value.write(to: &output, pretty: pretty, indent: indent + 1)
             }
@@ -103,29 +105,6 @@ extension NFTJSONValue {
 
     private static func newline(_ output: inout String, _ indent: Int) {
         output += "\n" + String(repeating: "  ", count: indent)
-    }
-
-    private static func writeString(_ text: String, to output: inout String) {
-        output += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case "\u{08}": output += "\\b"
-            case "\u{0C}": output += "\\f"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    output.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        output += "\""
     }
 }
 

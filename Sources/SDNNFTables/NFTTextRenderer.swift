@@ -170,17 +170,61 @@ public enum NFTTextRenderer {
         case .prefix(let prefix): return prefix.masked.description
         case .range(let low, let high): return "\(render(value: low))-\(render(value: high))"
         case .ether(let mac): return mac.description
-        case .symbol(let name): return name
+        case .symbol(let symbol): return symbol.name
         case .flags(let names): return names.joined(separator: ",")
         case .verdict(let verdict): return render(verdict: verdict)
         }
     }
+
+    /// Whether nft can read `name` as a table, chain, set or map name: nft's grammar takes only a bare
+    /// word there (`identifier: STRING`), never a quoted string, so a name that is not a plain word
+    /// or that nft's scanner takes for a keyword (`fwd`, `set`, `counter`) cannot be written at all —
+    /// `chain "fwd"` is refused as well (checked against nft 1.0.6, whose own `list ruleset` prints
+    /// such a chain unloadably). The kernel and nft's JSON take any name; the text does not, so
+    /// whoever names things checks here (the compiler's names all carry a prefix and pass).
+    public static func canWrite(name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first.isASCIILetter || first == "_" || first == "." else { return false }
+        let allowed = name.unicodeScalars.allSatisfy { $0.isASCIILetter || ("0"..."9").contains($0) || "/\\_.-".unicodeScalars.contains($0) }
+        return allowed && !reservedWords.contains(name)
+    }
+
+    /// The table, chain and set names of `ruleset` that ``canWrite(name:)`` refuses, each once.
+    public static func unwritableNames(in ruleset: Ruleset) -> [String] {
+        var names: [String] = []
+        for table in ruleset.tables {
+            for name in [table.name] + table.chains.map(\.name) + table.sets.map(\.name) where !canWrite(name: name) && !names.contains(name) {
+                names.append(name)
+            }
+        }
+        return names
+    }
+
+    /// Words nft 1.0.6's scanner returns as keywords wherever a name can stand, so `chain <word>`
+    /// does not parse (`NFTTextLoadTests` loads each through `nft -c` to keep the list honest). Hook
+    /// and type names (`input`, `forward`, `filter`) are plain words there and are not listed.
+    public static let reservedWords: Set<String> = [
+        "accept", "drop", "continue", "jump", "goto", "return", "inet", "netdev", "add", "replace", "update", "create", "insert",
+        "delete", "get", "list", "reset", "flush", "rename", "import", "export", "monitor", "position", "index", "comment",
+        "constant", "interval", "dynamic", "timeout", "elements", "expires", "policy", "size", "flow", "offload", "meter",
+        "counter", "log", "queue", "limit", "quota", "hour", "day", "reject", "snat", "dnat", "masquerade", "redirect", "random",
+        "th", "bridge", "ether", "type", "typeof", "vlan", "arp", "ip", "ecn", "time", "icmp", "icmpv6", "igmp", "ip6",
+        "priority", "ah", "esp", "comp", "flags", "udp", "udplite", "tcp", "dccp", "sctp", "rt", "rt0", "rt2", "srh", "hbh",
+        "frag", "dst", "mh", "meta", "mark", "iif", "iifname", "iiftype", "oif", "oifname", "oiftype", "skuid", "skgid",
+        "nftrace", "rtclassid", "ibriport", "ibrname", "obriport", "obrname", "pkttype", "cpu", "iifgroup", "oifgroup", "cgroup",
+        "ct", "numgen", "jhash", "symhash", "dup", "fwd", "fib", "osf", "synproxy", "notrack", "all", "table", "chain", "set",
+        "map", "rule", "element", "flowtable", "secmark", "hook", "device", "devices", "define", "redefine", "undefine",
+        "include", "describe", "handle", "vmap", "ruleset",
+    ]
 
     /// nft strings have no escape sequences: a backslash is taken literally (escaping it would double
     /// it). A double quote cannot be written at all; it stays escaped so nft fails loudly on it.
     static func quoted(_ text: String) -> String {
         "\"" + text.replacingAll("\"", with: "\\\"") + "\""
     }
+}
+
+extension Unicode.Scalar {
+    var isASCIILetter: Bool { ("a"..."z").contains(self) || ("A"..."Z").contains(self) }
 }
 
 extension String {

@@ -487,7 +487,9 @@ private struct Evaluator {
         case .integer(let number):
             guard number >= 0, kind.representation == .number else { throw mismatch() }
             return .exact(.number(UInt128(number)))
-        case .string(let text), .symbol(let text):
+        case .symbol(let symbol):
+            return try pattern(.string(symbol.name), kind: kind)
+        case .string(let text):
             switch kind.representation {
             case .interfaceName:
                 return text.hasSuffix("*") ? .namePrefix(String(text.dropLast())) : .exact(.text(text))

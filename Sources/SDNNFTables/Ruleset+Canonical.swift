@@ -182,7 +182,7 @@ enum Canonical {
         case .tcpReset:
             guard context[.transport] != .tcp else { return [.reject(.tcpReset)] }
             context.learn(MetaKey.l4proto.field, equals: 6)
-            return [.match(.meta(.l4proto), .equal, .value(.symbol("tcp"))), .reject(.tcpReset)]
+            return [.match(.meta(.l4proto), .equal, .value(.symbol(.tcp))), .reject(.tcpReset)]
         case .default:
             return [.reject(.default)]
         case .icmpx(let name):
@@ -273,7 +273,7 @@ enum Canonical {
             decoded.append((SetElement(key: [value]), part.low))
         }
         return SetElement.sortedLikeKernel(decoded).map { element in
-            if case .flags(let names) = element.key[0], names.count == 1 { return .symbol(names[0]) }
+            if case .flags(let names) = element.key[0], names.count == 1 { return .symbol(Symbol(unchecked: names[0])) }
             return element.key[0]
         }
     }

@@ -96,7 +96,7 @@ public enum Value: Hashable, Sendable, Comparable {
     indirect case range(Value, Value)
     case ether(MACAddress)
     /// A symbolic constant such as `established`, `tcp`, `ipv4`, `echo-request`, `broadcast`.
-    case symbol(String)
+    case symbol(Symbol)
     /// Several flags or-ed together (`fin|syn`).
     case flags([String])
     case verdict(Verdict)
@@ -111,7 +111,7 @@ public enum Value: Hashable, Sendable, Comparable {
         case .prefix(let prefix): "a" + (prefix.family == .ipv4 ? "4" : "6") + String(prefix.network.integerValue, radix: 16).leftPadded(32) + "/" + String(prefix.length).leftPadded(3)
         case .range(let low, _): low.sortKey
         case .ether(let mac): "e" + mac.description
-        case .symbol(let name): "y" + name
+        case .symbol(let symbol): "y" + symbol.name
         case .flags(let names): "f" + names.joined(separator: "|")
         case .verdict: "v"
         }

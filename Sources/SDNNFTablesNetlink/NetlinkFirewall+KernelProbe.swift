@@ -40,7 +40,7 @@ extension NetlinkFirewall {
         }
         return KernelFeatures(
             bridgeConntrack: await supports([.match(.ct(.state), .implicit, .value(.flags(["established"]))), .verdict(.accept)]),
-            bridgeReject: await supports([.match(.meta(.l4proto), .equal, .value(.symbol("tcp"))), .reject(.tcpReset)]),
+            bridgeReject: await supports([.match(.meta(.l4proto), .equal, .value(.symbol(.tcp))), .reject(.tcpReset)]),
             bridgeMeta: await supports([.match(.meta(.ibrname), .equal, .value(.string("probe0"))), .verdict(.accept)]))
     }
 }

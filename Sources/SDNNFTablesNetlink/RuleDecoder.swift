@@ -258,7 +258,7 @@ struct RuleDecoder {
 
     private func lift(_ statement: NFTStatement, context: ProtocolContext) -> Statement {
         let unrecognised = { (text: String) in
-            Statement.match(.unrecognised(text), .implicit, .value(.symbol("?")))
+            Statement.match(.unrecognised(text), .implicit, .value(.symbol(.unrecognised)))
         }
         switch statement {
         case .match(let match):
@@ -362,7 +362,7 @@ struct RuleDecoder {
             guard let elements = SetEncoding.decodeElements(set, kinds: [kind], dataKind: nil) else { return nil }
             let values = elements.map { element -> Value in
                 // A single flag in a set of flags is one symbol (`ct state { established, related }`).
-                if case .flags(let names) = element.key[0], names.count == 1 { return .symbol(names[0]) }
+                if case .flags(let names) = element.key[0], names.count == 1 { return .symbol(Symbol(unchecked: names[0])) }
                 return element.key[0]
             }
             return .match(left, op, .set(values))

@@ -78,9 +78,9 @@ struct ModelObject: Sendable {
     /// them, and the order of a node's uplinks or a vnet's subnets is the order they are stored in (a
     /// client that writes back what it read must not reorder them). `extra` members are appended.
     func json(extra: [(String, String)] = []) -> String {
-        let members = [("etag", RenderedTree.jsonString(etag)), ("id", RenderedTree.jsonString(id)), ("kind", RenderedTree.jsonString(kind)),
-                       ("object", object.json(indent: "  ")), ("path", RenderedTree.jsonString(path))] + extra
-        return "{\n" + members.map { "  \(RenderedTree.jsonString($0.0)): \($0.1)" }.joined(separator: ",\n") + "\n}"
+        let members = [("etag", etag.jsonLiteral), ("id", id.jsonLiteral), ("kind", kind.jsonLiteral),
+                       ("object", object.json(indent: "  ")), ("path", path.jsonLiteral)] + extra
+        return "{\n" + members.map { "  \($0.0.jsonLiteral): \($0.1)" }.joined(separator: ",\n") + "\n}"
     }
 }
 
@@ -207,7 +207,7 @@ enum ConfigWorkspace {
     static func check(loaded: LoadResult) async -> (validated: Validated<DesiredState>?, diagnostics: [Diagnostic]) {
         let (validated, diagnostics) = ConfigLoader.validate(loaded)
         guard let validated else { return (nil, diagnostics) }
-        var all = diagnostics + LockoutCheck.findings(in: validated)
+        var all = diagnostics + (await LockoutCheck.findings(in: validated))
         for node in validated.value.nodes {
             let compiled = await FirewallCompiler.compile(validated, node: node.name, features: .full, parallelism: .serial)
             all += compiled.diagnostics.errors
@@ -314,7 +314,7 @@ enum ConfigWorkspace {
 
     /// Parses one rule line on its own, to report a mistake in it against the request's `rule` field.
     static func parseRule(_ line: String) throws(APIError) -> FirewallRule {
-        let quoted = RenderedTree.jsonString(line)
+        let quoted = line.jsonLiteral
         let prefix = "    - "
         let text = "kind: policy\ncluster:\n  rules:\n\(prefix)\(quoted)\n"
         let loaded = ConfigLoader.load([ConfigDocument(path: "rule", text: text, kind: .policy)])

@@ -123,15 +123,17 @@ enum Normalizer {
     /// One spelling per constant of `kind`.
     static func value(_ constant: Value, kind: Datatype) -> Value {
         switch constant {
-        case .string(let text), .symbol(let text):
+        case .symbol(let symbol):
+            return value(.string(symbol.name), kind: kind)
+        case .string(let text):
             if kind.representation == .interfaceName { return .string(text) }
             if kind.isBitmask { return value(.flags([text]), kind: kind) }
             if kind.isAddress, let address = try? IPAddress(text) { return .address(address) }
             if kind.representation == .etherAddress, let mac = try? MACAddress(text) { return .ether(mac) }
             if let number = kind.number(named: text), let integer = Int(exactly: number) { return .integer(integer) }
-            return .symbol(text)
+            return .symbol(Symbol(unchecked: text))
         case .flags(let names):
-            guard kind.isBitmask else { return names.count == 1 ? value(.symbol(names[0]), kind: kind) : constant }
+            guard kind.isBitmask else { return names.count == 1 ? value(.string(names[0]), kind: kind) : constant }
             let unique = Array(Set(names))
             if unique.isEmpty { return .integer(0) }
             return .flags(unique.sorted { (kind.number(named: $0) ?? .max, $0) < (kind.number(named: $1) ?? .max, $1) })

@@ -1,5 +1,6 @@
 import SDNModel
 import SDNNFTables
+import SDNTesting
 @testable import SDNNFTablesNetlink
 import Testing
 
@@ -11,13 +12,13 @@ struct CatalogEncodingTests {
     func everyNameOfAFieldEncodesToItsCatalogNumber(_ field: Field) throws {
         let datatype = field.datatype
         for (name, number) in datatype.symbols.pairs {
-            let value: Value = datatype.isBitmask ? .flags([name]) : .symbol(name)
+            let value: Value = datatype.isBitmask ? .flags([name]) : .symbol(named: name)
             let bytes = try datatype.encode(value)
             #expect(bytes.count == field.length)
             let wire = datatype.isHostOrderOnWire ? ValueKind.number(hostOrder: bytes) : ValueKind.number(bigEndian: bytes)
             #expect(wire == number, "\(field) \(name): wire \(wire), catalog \(number)")
             let back: String? = switch datatype.decode(bytes) {
-            case .symbol(let printed)?: printed
+            case .symbol(let printed)?: printed.name
             case .flags(let names)? where names.count == 1: names[0]
             default: nil
             }
@@ -27,9 +28,9 @@ struct CatalogEncodingTests {
 
     /// The `ipip` mix-up, on the wire: nft's `ipip` is 94, `ipencap` 4 (what the policy word `ipip` compiles to).
     @Test func ipipTravelsAs94AndIpencapAs4() throws {
-        #expect(try Datatype.inetProtocol.encode(.symbol("ipip")) == [94])
-        #expect(try Datatype.inetProtocol.encode(.symbol("ipencap")) == [4])
-        #expect(Datatype.inetProtocol.decode([4]) == .symbol("ipencap"))
-        #expect(Datatype.inetProtocol.decode([94]) == .symbol("ipip"))
+        #expect(try Datatype.inetProtocol.encode(.symbol(named: "ipip")) == [94])
+        #expect(try Datatype.inetProtocol.encode(.symbol(named: "ipencap")) == [4])
+        #expect(Datatype.inetProtocol.decode([4]) == .symbol(named: "ipencap"))
+        #expect(Datatype.inetProtocol.decode([94]) == .symbol(named: "ipip"))
     }
 }

@@ -21,7 +21,7 @@ struct CatalogKernelTests {
         let rules = Datatype.inetProtocol.symbols.pairs.map { name, _ in
             Rule(id: "l4proto-\(name)", statements: [
                 .match(.payload(.ipSaddr), .equal, .value(.address(source))),
-                .match(.meta(.l4proto), .equal, .value(.symbol(name))),
+                .match(.meta(.l4proto), .equal, .value(.symbol(named: name))),
                 .counter,
             ])
         } + [Rule(id: "l4proto-253", statements: [

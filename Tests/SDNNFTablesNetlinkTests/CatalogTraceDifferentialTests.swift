@@ -34,30 +34,30 @@ struct CatalogTraceDifferentialTests {
 
     // MARK: The ruleset
 
-    static let portProtocols: [Value] = ["tcp", "udp", "udplite", "sctp", "dccp"].map { .symbol($0) }
+    static let portProtocols: [Value] = ["tcp", "udp", "udplite", "sctp", "dccp"].map { .symbol(named: $0) }
 
     static let ruleset: Ruleset = {
         var rules: [Rule] = []
         // Every symbol of every field a packet on the IP prerouting hook has.
         for (name, _) in Datatype.inetProtocol.symbols.pairs {
-            rules.append(rule("l4proto-\(name)", match(.meta(.l4proto), .symbol(name))))
-            rules.append(rule("ipproto-\(name)", match(.payload(.ipProtocol), .symbol(name))))
+            rules.append(rule("l4proto-\(name)", match(.meta(.l4proto), .symbol(named: name))))
+            rules.append(rule("ipproto-\(name)", match(.payload(.ipProtocol), .symbol(named: name))))
         }
         rules.append(rule("l4proto-253", match(.meta(.l4proto), .integer(253))))
-        for name in ["tcp", "udp", "ipv6-icmp"] { rules.append(rule("nexthdr-\(name)", match(.payload(.ip6Nexthdr), .symbol(name)))) }
-        for (name, _) in Datatype.icmpType.symbols.pairs { rules.append(rule("icmp-\(name)", match(.payload(.icmpType), .symbol(name)))) }
-        for (name, _) in Datatype.icmpCode.symbols.pairs { rules.append(rule("icmpcode-\(name)", match(.payload(.icmpCode), .symbol(name)))) }
-        for (name, _) in Datatype.icmpv6Type.symbols.pairs { rules.append(rule("icmpv6-\(name)", match(.payload(.icmpv6Type), .symbol(name)))) }
-        for (name, _) in Datatype.icmpv6Code.symbols.pairs { rules.append(rule("icmpv6code-\(name)", match(.payload(.icmpv6Code), .symbol(name)))) }
+        for name in ["tcp", "udp", "ipv6-icmp"] { rules.append(rule("nexthdr-\(name)", match(.payload(.ip6Nexthdr), .symbol(named: name)))) }
+        for (name, _) in Datatype.icmpType.symbols.pairs { rules.append(rule("icmp-\(name)", match(.payload(.icmpType), .symbol(named: name)))) }
+        for (name, _) in Datatype.icmpCode.symbols.pairs { rules.append(rule("icmpcode-\(name)", match(.payload(.icmpCode), .symbol(named: name)))) }
+        for (name, _) in Datatype.icmpv6Type.symbols.pairs { rules.append(rule("icmpv6-\(name)", match(.payload(.icmpv6Type), .symbol(named: name)))) }
+        for (name, _) in Datatype.icmpv6Code.symbols.pairs { rules.append(rule("icmpv6code-\(name)", match(.payload(.icmpv6Code), .symbol(named: name)))) }
         for (name, _) in Datatype.tcpFlags.symbols.pairs { rules.append(rule("flag-\(name)", .match(.payload(.tcpFlags), .implicit, .value(.flags([name]))))) }
         rules.append(rule("flags-syn-only", .match(.bitwiseAnd(.payload(.tcpFlags), .value(.flags(["syn", "ack"]))), .equal, .value(.flags(["syn"])))))
         for (name, _) in Datatype.ctState.symbols.pairs { rules.append(rule("ct-\(name)", .match(.ct(.state), .implicit, .value(.flags([name]))))) }
         for (name, _) in Datatype.etherType.symbols.pairs {
-            rules.append(rule("metaproto-\(name)", match(.meta(.protocol), .symbol(name))))
-            rules.append(rule("ethertype-\(name)", match(.payload(.etherType), .symbol(name))))
+            rules.append(rule("metaproto-\(name)", match(.meta(.protocol), .symbol(named: name))))
+            rules.append(rule("ethertype-\(name)", match(.payload(.etherType), .symbol(named: name))))
         }
-        for (name, _) in Datatype.nfProtocol.symbols.pairs { rules.append(rule("nfproto-\(name)", match(.meta(.nfproto), .symbol(name)))) }
-        for (name, _) in Datatype.packetType.symbols.pairs { rules.append(rule("pkttype-\(name)", match(.meta(.pkttype), .symbol(name)))) }
+        for (name, _) in Datatype.nfProtocol.symbols.pairs { rules.append(rule("nfproto-\(name)", match(.meta(.nfproto), .symbol(named: name)))) }
+        for (name, _) in Datatype.packetType.symbols.pairs { rules.append(rule("pkttype-\(name)", match(.meta(.pkttype), .symbol(named: name)))) }
         // Interface names, marks, MACs, addresses, prefixes, ranges, ports, comparisons.
         rules += [
             rule("iif-exact", match(.meta(.iifname), .string(interface))),
@@ -106,9 +106,9 @@ struct CatalogTraceDifferentialTests {
             rule("set-not-addrs4", .match(.payload(.ipSaddr), .notEqual, .setReference("addrs4"))),
             // Verdicts: a verdict map, a jump into a chain that returns, a drop.
             rule("vmap-udp", .vmap(.payload(.udpDport), map: "udpverdicts")),
-            rule("jump-tcp", match(.meta(.l4proto), .symbol("tcp")), .verdict(.jump("tcpchain"))),
+            rule("jump-tcp", match(.meta(.l4proto), .symbol(named: "tcp")), .verdict(.jump("tcpchain"))),
             rule("drop-66", match(.payload(.ipSaddr), address("192.0.2.66")), .verdict(.drop)),
-            rule("accept-v6-echo", match(.payload(.icmpv6Type), .symbol("echo-request")), .verdict(.accept)),
+            rule("accept-v6-echo", match(.payload(.icmpv6Type), .symbol(named: "echo-request")), .verdict(.accept)),
             rule("after-accept", match(.payload(.ip6Saddr), prefix("2001:db8::/32"))),
         ]
         let sets = [
@@ -122,9 +122,9 @@ struct CatalogTraceDifferentialTests {
             NamedSet(name: "services", keyType: [.inetService], flags: [.interval], elements: [
                 SetElement(key: [.integer(22)]), SetElement(key: [.range(.integer(8000), .integer(8080))]),
             ]),
-            NamedSet(name: "protos", keyType: [.inetProtocol], elements: [SetElement(key: [.symbol("gre")]), SetElement(key: [.symbol("ipencap")]), SetElement(key: [.symbol("ipip")])]),
-            NamedSet(name: "icmpv6types", keyType: [.icmpv6Type], elements: [SetElement(key: [.symbol("nd-neighbor-solicit")]), SetElement(key: [.symbol("packet-too-big")])]),
-            NamedSet(name: "ethertypes", keyType: [.etherType], elements: [SetElement(key: [.symbol("ip6")])]),
+            NamedSet(name: "protos", keyType: [.inetProtocol], elements: [SetElement(key: [.symbol(named: "gre")]), SetElement(key: [.symbol(named: "ipencap")]), SetElement(key: [.symbol(named: "ipip")])]),
+            NamedSet(name: "icmpv6types", keyType: [.icmpv6Type], elements: [SetElement(key: [.symbol(named: "nd-neighbor-solicit")]), SetElement(key: [.symbol(named: "packet-too-big")])]),
+            NamedSet(name: "ethertypes", keyType: [.etherType], elements: [SetElement(key: [.symbol(named: "ip6")])]),
             NamedSet(name: "macs", keyType: [.etherAddress], elements: [SetElement(key: [.ether(try! MACAddress("ff:ff:ff:ff:ff:ff"))])]),
             NamedSet(name: "ifnames", keyType: [.interfaceName], elements: [SetElement(key: [.string(interface)]), SetElement(key: [.string("eth1")])]),
             NamedSet(name: "marks", keyType: [.mark], elements: [SetElement(key: [.integer(0)])]),
@@ -155,8 +155,8 @@ struct CatalogTraceDifferentialTests {
             rule("fwd-reject", match(.payload(.udpDport), .integer(6000)), match(.payload(.ipSaddr), address("192.0.2.41")), .reject(.default)),
             rule("fwd-reject-tcp", match(.payload(.tcpDport), .integer(8080)), match(.payload(.tcpFlags), .flags(["fin"])), .reject(.tcpReset)),
             rule("fwd-drop-v6", match(.payload(.ip6Daddr), address("2001:db8:2::5")), .verdict(.drop)),
-            rule("fwd-accept-udp", match(.meta(.l4proto), .symbol("udp")), .verdict(.accept)),
-            rule("fwd-accept-icmp", .match(.meta(.l4proto), .implicit, .set([.symbol("icmp"), .symbol("ipv6-icmp")])), .verdict(.accept)),
+            rule("fwd-accept-udp", match(.meta(.l4proto), .symbol(named: "udp")), .verdict(.accept)),
+            rule("fwd-accept-icmp", .match(.meta(.l4proto), .implicit, .set([.symbol(named: "icmp"), .symbol(named: "ipv6-icmp")])), .verdict(.accept)),
         ])
         let paths = NamedSet(name: "paths", keyType: [.interfaceName, .interfaceName], elements: [SetElement(key: [.string(interface), .string(uplink)])])
         return Ruleset(tables: [Table(family: .inet, name: table, sets: sets + [paths], chains: [pre, tcpChain, udpChain, forward])])

@@ -1,5 +1,6 @@
 import SDNModel
 import SDNNFTables
+import SDNTesting
 
 /// Shorthands for hand-built rulesets.
 func address(_ text: String) -> Value { .address(try! IPAddress(text)) }
@@ -27,7 +28,7 @@ enum BroadRuleset {
                     SetElement(key: [address("fd01::1")]),
                 ]),
                 NamedSet(name: "ports", keyType: [.inetService], elements: [SetElement(key: [.integer(22)]), SetElement(key: [.integer(8006)])]),
-                NamedSet(name: "protos", keyType: [.inetProtocol], elements: [SetElement(key: [.symbol("tcp")]), SetElement(key: [.symbol("udp")])]),
+                NamedSet(name: "protos", keyType: [.inetProtocol], elements: [SetElement(key: [.symbol(named: "tcp")]), SetElement(key: [.symbol(named: "udp")])]),
                 NamedSet(name: "marks", keyType: [.mark], elements: [SetElement(key: [.integer(1)]), SetElement(key: [.integer(16)])]),
                 NamedSet(name: "host_port", keyType: [.ipv4Address, .inetService], elements: [
                     SetElement(key: [address("10.0.0.5"), .integer(22)]),
@@ -54,13 +55,13 @@ enum BroadRuleset {
                         .match(.payload(.tcpDport), .equal, .setReference("ports")), .verdict(.accept),
                     ]),
                     Rule(id: "node/ping", statements: [
-                        match(.payload(.icmpType), .symbol("echo-request")), .limit(rate: 10, per: "second", burst: 5), .verdict(.accept),
+                        match(.payload(.icmpType), .symbol(named: "echo-request")), .limit(rate: 10, per: "second", burst: 5), .verdict(.accept),
                     ]),
                     Rule(id: "node/ping-burst", statements: [
-                        match(.payload(.icmpType), .symbol("echo-reply")), .limit(rate: 3, per: "minute", burst: 20), .verdict(.accept),
+                        match(.payload(.icmpType), .symbol(named: "echo-reply")), .limit(rate: 3, per: "minute", burst: 20), .verdict(.accept),
                     ]),
                     Rule(id: "node/ndp", statements: [
-                        .match(.payload(.icmpv6Type), .equal, .set([.symbol("nd-neighbor-solicit"), .symbol("nd-router-advert")])), .verdict(.accept),
+                        .match(.payload(.icmpv6Type), .equal, .set([.symbol(named: "nd-neighbor-solicit"), .symbol(named: "nd-router-advert")])), .verdict(.accept),
                     ]),
                     Rule(id: "node/port-range", statements: [match(.payload(.tcpDport), .range(.integer(1000), .integer(2000))), .verdict(.accept)]),
                     Rule(id: "node/high-udp", statements: [match(.payload(.udpDport), .integer(1024), .greaterThan), .verdict(.accept)]),
@@ -91,14 +92,14 @@ enum BroadRuleset {
                     Rule(id: "syn-exact", statements: [match(.payload(.tcpFlags), .flags(["syn"])), .verdict(.accept)]),
                     Rule(id: "ct-exact", statements: [match(.ct(.state), .flags(["new"])), .verdict(.accept)]),
                     Rule(id: "mark", statements: [match(.meta(.mark), .integer(1)), .verdict(.accept)]),
-                    Rule(id: "nfproto", statements: [match(.meta(.nfproto), .symbol("ipv6")), match(.meta(.l4proto), .symbol("ipv6-icmp")), .verdict(.accept)]),
+                    Rule(id: "nfproto", statements: [match(.meta(.nfproto), .symbol(named: "ipv6")), match(.meta(.l4proto), .symbol(named: "ipv6-icmp")), .verdict(.accept)]),
                     Rule(id: "not-private", statements: [match(.payload(.ipSaddr), prefix("10.0.0.0/8"), .notEqual), .verdict(.drop)]),
                     Rule(id: "v6-prefix", statements: [match(.payload(.ip6Daddr), prefix("fd00:1::/48")), .verdict(.accept)]),
                     Rule(id: "addr-range", statements: [match(.payload(.ipDaddr), .range(address("10.9.0.10"), address("10.9.0.20"))), .verdict(.accept)]),
                     Rule(id: "wildcard", statements: [match(.meta(.iifname), .string("veth*")), .verdict(.continue)]),
-                    Rule(id: "broadcast", statements: [match(.meta(.pkttype), .symbol("broadcast")), .verdict(.drop)]),
-                    Rule(id: "reject-tcp", statements: [match(.meta(.l4proto), .symbol("tcp")), .reject(.tcpReset)]),
-                    Rule(id: "reject-admin", statements: [match(.meta(.l4proto), .symbol("udp")), .reject(.icmpx("admin-prohibited"))]),
+                    Rule(id: "broadcast", statements: [match(.meta(.pkttype), .symbol(named: "broadcast")), .verdict(.drop)]),
+                    Rule(id: "reject-tcp", statements: [match(.meta(.l4proto), .symbol(named: "tcp")), .reject(.tcpReset)]),
+                    Rule(id: "reject-admin", statements: [match(.meta(.l4proto), .symbol(named: "udp")), .reject(.icmpx("admin-prohibited"))]),
                     Rule(id: "reject", statements: [.reject(.default)]),
                     Rule(id: "return", statements: [.verdict(.return)]),
                 ]),
@@ -164,10 +165,10 @@ enum BroadRuleset {
                     Rule(id: "guest-100-net0-out/ipfilter-v6", statements: [
                         .match(.concat([.meta(.iifname), .payload(.etherSaddr), .payload(.ip6Saddr)]), .notEqual, .setReference("guest_ipv6")), .counter, .verdict(.drop),
                     ]),
-                    Rule(id: "guest-100-net0-out/ra-guard", statements: [match(.payload(.icmpv6Type), .symbol("nd-router-advert")), .counter, .verdict(.drop)]),
+                    Rule(id: "guest-100-net0-out/ra-guard", statements: [match(.payload(.icmpv6Type), .symbol(named: "nd-router-advert")), .counter, .verdict(.drop)]),
                     Rule(id: "guest-100-net0-out/dhcp", statements: [match(.payload(.udpSport), .integer(68)), match(.payload(.udpDport), .integer(67)), .verdict(.accept)]),
-                    Rule(id: "guest-100-net0-out/arp", statements: [match(.payload(.etherType), .symbol("arp")), .verdict(.accept)]),
-                    Rule(id: "guest-100-net0-out/arp-op", statements: [match(.payload(.arpOperation), .symbol("request")), .verdict(.accept)]),
+                    Rule(id: "guest-100-net0-out/arp", statements: [match(.payload(.etherType), .symbol(named: "arp")), .verdict(.accept)]),
+                    Rule(id: "guest-100-net0-out/arp-op", statements: [match(.payload(.arpOperation), .symbol(named: "request")), .verdict(.accept)]),
                 ]),
             ]
         )

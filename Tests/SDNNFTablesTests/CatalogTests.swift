@@ -1,5 +1,6 @@
 import SDNModel
 import SDNNFTables
+import SDNTesting
 import Testing
 
 /// The field and datatype catalog: one table that text, JSON, the interpreter and netlink all read.
@@ -19,10 +20,10 @@ struct CatalogTests {
     /// `meta l4proto ipip` is protocol 94 to nft and the kernel (/etc/protocols), so `sdn trace` must
     /// say so too; it used to resolve the name through the policy language, where `ipip` is 4.
     @Test func ipipIsProtocol94AndIpencapIs4InTheIR() throws {
-        let ipip: [Statement] = [.match(.meta(.l4proto), .equal, .value(.symbol("ipip"))), .verdict(.accept)]
+        let ipip: [Statement] = [.match(.meta(.l4proto), .equal, .value(.symbol(named: "ipip"))), .verdict(.accept)]
         #expect(try Self.trace(ipip, Self.packet(.number(94))).verdict == .accept)
         #expect(try Self.trace(ipip, Self.packet(.ipip)).verdict == .drop)
-        let ipencap: [Statement] = [.match(.meta(.l4proto), .equal, .value(.symbol("ipencap"))), .verdict(.accept)]
+        let ipencap: [Statement] = [.match(.meta(.l4proto), .equal, .value(.symbol(named: "ipencap"))), .verdict(.accept)]
         #expect(try Self.trace(ipencap, Self.packet(.ipip)).verdict == .accept)
         #expect(try Self.trace(ipencap, Self.packet(.number(94))).verdict == .drop)
         #expect(Datatype.inetProtocol.number(named: "ipip") == 94)
@@ -34,7 +35,7 @@ struct CatalogTests {
     /// packets whose field has that number.
     @Test func everyProtocolNameMeansItsNumberToTheInterpreter() throws {
         for (name, number) in Datatype.inetProtocol.symbols.pairs {
-            let rule: [Statement] = [.match(.meta(.l4proto), .equal, .value(.symbol(name))), .verdict(.accept)]
+            let rule: [Statement] = [.match(.meta(.l4proto), .equal, .value(.symbol(named: name))), .verdict(.accept)]
             let proto = IPProtocolName.number(UInt8(number))
             #expect(try Self.trace(rule, Self.packet(proto)).verdict == .accept, "meta l4proto \(name) should match protocol \(number)")
             let other = IPProtocolName.number(UInt8((number + 1) % 256))

@@ -213,7 +213,7 @@ struct NormalizationTests {
         let listed = rule(
             match(.payload(.ipSaddr), address("10.0.0.1")),
             .match(.payload(.ipDaddr), .equal, .set([address("10.0.1.1"), prefix("10.0.0.0/24")])),
-            match(.payload(.icmpType), .symbol("echo-request")),
+            match(.payload(.icmpType), .symbol(named: "echo-request")),
             match(.ct(.state), .flags(["established", "related"]), .implicit),
             match(.payload(.tcpDport), .integer(22)),
             match(.payload(.udpDport), .integer(53)),
@@ -226,13 +226,13 @@ struct NormalizationTests {
 
     @Test func dropsDependenciesNftLeavesOut() {
         let written = rule(
-            match(.meta(.nfproto), .symbol("ipv4")), match(.meta(.l4proto), .symbol("tcp")),
+            match(.meta(.nfproto), .symbol(named: "ipv4")), match(.meta(.l4proto), .symbol(named: "tcp")),
             match(.payload(.ipSaddr), address("10.0.0.1")), match(.payload(.thDport), .integer(22)), .verdict(.accept)
         )
         let listed = rule(match(.payload(.ipSaddr), address("10.0.0.1")), match(.payload(.tcpDport), .integer(22)), .verdict(.accept))
         #expect(written.normalizedForComparison() == listed.normalizedForComparison())
         // A protocol match that guards nothing stays: it is the rule's meaning.
-        let alone = rule(match(.meta(.l4proto), .symbol("tcp")), .reject(.tcpReset))
+        let alone = rule(match(.meta(.l4proto), .symbol(named: "tcp")), .reject(.tcpReset))
         #expect(alone.normalizedForComparison().tables[0].chains[0].rules[0].statements.count == 2)
     }
 

@@ -1,5 +1,6 @@
 import SDNModel
 import SDNNFTables
+import SDNTesting
 import Testing
 
 private func ip(_ text: String) -> IPAddress { try! IPAddress(text) }
@@ -99,7 +100,7 @@ struct PacketInterpreterTests {
             rule("to-sub", match(.payload(.tcpDport), .integer(22)), .verdict(.jump("sub"))),
             rule("to-goto", match(.payload(.tcpDport), .integer(23)), .verdict(.goto("sub"))),
             rule("to-nested", match(.payload(.tcpDport), .integer(24)), .verdict(.jump("outer"))),
-            rule("after", match(.meta(.l4proto), .symbol("tcp")), .verdict(.drop)),
+            rule("after", match(.meta(.l4proto), .symbol(named: "tcp")), .verdict(.drop)),
         ]),
         Chain(name: "sub", rules: [rule("sub/count", .counter)]),
         Chain(name: "outer", rules: [
@@ -251,7 +252,7 @@ struct PacketInterpreterTests {
     static let intervals = inet([base("input", policy: .drop, [
         rule("allowed", .match(.payload(.ipSaddr), .equal, .setReference("allowed")), .verdict(.accept)),
         rule("not-allowed-v6", .match(.payload(.ip6Saddr), .notEqual, .setReference("allowed_v6")), .verdict(.drop)),
-        rule("v6-ok", match(.meta(.nfproto), .symbol("ipv6")), .verdict(.accept)),
+        rule("v6-ok", match(.meta(.nfproto), .symbol(named: "ipv6")), .verdict(.accept)),
     ])], sets: [
         NamedSet(name: "allowed", keyType: [.ipv4Address], flags: [.interval], elements: [
             SetElement(key: [.range(address("10.0.0.0"), address("10.0.0.99"))]),
@@ -323,7 +324,7 @@ struct PacketInterpreterTests {
     static let conntrack = inet([base("input", policy: .drop, [
         rule("ct", match(.ct(.state), .flags(["established", "related"]), .implicit), .verdict(.accept)),
         rule("invalid", match(.ct(.state), .flags(["invalid"]), .implicit), .counter, .verdict(.drop)),
-        rule("not-new", match(.ct(.state), .symbol("new"), .notEqual), .verdict(.drop)),
+        rule("not-new", match(.ct(.state), .symbol(named: "new"), .notEqual), .verdict(.drop)),
         rule("ssh", match(.payload(.tcpDport), .integer(22)), .verdict(.accept)),
     ])])
 
@@ -341,11 +342,11 @@ struct PacketInterpreterTests {
     }
 
     static let icmp = inet([base("input", policy: .drop, [
-        rule("echo", match(.payload(.icmpType), .symbol("echo-request")), .verdict(.accept)),
+        rule("echo", match(.payload(.icmpType), .symbol(named: "echo-request")), .verdict(.accept)),
         rule("unreachable", match(.payload(.icmpType), .integer(3)), .verdict(.accept)),
-        rule("ndp", .match(.payload(.icmpv6Type), .equal, .set([.symbol("nd-neighbor-solicit"), .symbol("nd-neighbor-advert")])), .verdict(.accept)),
-        rule("v6-any", match(.meta(.l4proto), .symbol("ipv6-icmp")), match(.payload(.icmpv6Type), .symbol("echo-request"), .notEqual), .verdict(.drop)),
-        rule("v6-echo", match(.meta(.l4proto), .symbol("icmpv6")), .verdict(.accept)),
+        rule("ndp", .match(.payload(.icmpv6Type), .equal, .set([.symbol(named: "nd-neighbor-solicit"), .symbol(named: "nd-neighbor-advert")])), .verdict(.accept)),
+        rule("v6-any", match(.meta(.l4proto), .symbol(named: "ipv6-icmp")), match(.payload(.icmpv6Type), .symbol(named: "echo-request"), .notEqual), .verdict(.drop)),
+        rule("v6-echo", match(.meta(.l4proto), .symbol(named: "icmpv6")), .verdict(.accept)),
     ])])
 
     @Test(arguments: [
@@ -406,7 +407,7 @@ struct PacketInterpreterTests {
             rule("veth", match(.meta(.iifname), .string("veth*")), match(.payload(.tcpDport), .range(.integer(1000), .integer(2000))), .verdict(.accept)),
             rule("high", match(.payload(.tcpDport), .integer(60000), .greaterOrEqual), .verdict(.accept)),
             rule("mark", match(.meta(.mark), .integer(7)), .verdict(.accept)),
-            rule("proto", .match(.meta(.l4proto), .equal, .set([.symbol("udp"), .integer(132)])), .verdict(.accept)),
+            rule("proto", .match(.meta(.l4proto), .equal, .set([.symbol(named: "udp"), .integer(132)])), .verdict(.accept)),
         ])])
         #expect(try trace([table], tcp("192.0.2.7", "192.0.2.1", dport: 1500, iif: "veth12")).verdict == .accept)
         #expect(try trace([table], tcp("192.0.2.7", "192.0.2.1", dport: 1500, iif: "eth0")).verdict == .drop)
@@ -422,7 +423,7 @@ struct PacketInterpreterTests {
     }
 
     @Test func packetTypeFromDestinationMAC() throws {
-        let table = inet([base("fwd", .forward, [rule("no-broadcast", match(.meta(.pkttype), .symbol("broadcast")), .verdict(.drop))])], family: .bridge)
+        let table = inet([base("fwd", .forward, [rule("no-broadcast", match(.meta(.pkttype), .symbol(named: "broadcast")), .verdict(.drop))])], family: .bridge)
         var packet = udp("10.0.0.5", "10.0.0.255", dport: 137)
         packet.etherDestination = ether("ff:ff:ff:ff:ff:ff")
         #expect(try trace([table], packet, at: bridgeForward).verdict == .drop)
@@ -447,7 +448,7 @@ struct PacketInterpreterTests {
     }
 
     @Test func unsupportedExpressionsAreErrorsNotMisses() throws {
-        let table = inet([base("input", .input, [rule("iiftype", match(.meta(.iiftype), .symbol("ether")), .verdict(.drop))])])
+        let table = inet([base("input", .input, [rule("iiftype", match(.meta(.iiftype), .symbol(named: "ether")), .verdict(.drop))])])
         #expect(throws: InterpreterError.self) { try trace([table], udp("192.0.2.7", "192.0.2.1", dport: 9)) }
         let wrongFamily = inet([base("input", .input, [rule("v6-in-v4", match(.payload(.ipSaddr), prefix("fd00::/8")), .verdict(.drop))])])
         do {
