@@ -53,13 +53,19 @@ run_pass() {
 # The tests that read the kernel's own trace (`nft monitor trace`) run in a pass of their own: inside the
 # parallel run their monitor has seen no trace event at all, under load (cause not found; alone they pass).
 isolated="CatalogTraceDifferentialTests|TraceHookOrderTests"
+# The real guests (QEMU under TCG, LXC containers, a private libvirtd) wait on processes synchronously for
+# minutes: beside the in-process reconcile-loop tests they starve Swift's cooperative pool (two threads on
+# two cores), whose tests then miss their events. They run in a pass of their own, after the others.
+guests="KVMGuestEndToEndTests|LXCGuestEndToEndTests|MixedGuestsEndToEndTests|LibvirtSystemTests"
 if (($#)); then
   run_pass "$@"
   status=$pass_status
 else
-  run_pass --skip "$isolated"
+  run_pass --skip "$isolated|$guests"
   status=$pass_status
   run_pass --filter "$isolated"
+  if ((pass_status != 0)); then status=$pass_status; fi
+  run_pass --filter "$guests"
   if ((pass_status != 0)); then status=$pass_status; fi
 fi
 
