@@ -15,25 +15,19 @@ extension NodeController {
     /// and isolation; returns once they are attached. Their firewall chains are part of the applied
     /// revision already (they are keyed by port name), so the first frame QEMU sends meets them.
     public func preparePorts(guest: Int) async throws -> GuestPortsReport {
-        try await serialized { controller in
-            do { return Result<GuestPortsReport, any Error>.success(try await controller.preparePortsNow(guest: guest)) } catch { return .failure(error) }
-        }.get()
+        try await serializedRequest { controller in try await controller.preparePortsNow(guest: guest) }
     }
 
     /// Attaches the host end of an LXC guest's veth (made by LXC, not yet in a bridge) the same way.
     public func plugPort(named name: String) async throws -> GuestPortsReport {
-        try await serialized { controller in
-            do { return Result<GuestPortsReport, any Error>.success(try await controller.plugPortNow(named: name)) } catch { return .failure(error) }
-        }.get()
+        try await serializedRequest { controller in try await controller.plugPortNow(named: name) }
     }
 
     /// Removes guest `guest`'s ports that are left on this node: the taps the daemon made (QEMU closed
     /// them), the host ends of veths whose container is gone. Works for a guest no longer declared too:
     /// it goes by the port names of its id.
     public func releasePorts(guest: Int) async throws -> GuestPortsReport {
-        try await serialized { controller in
-            do { return Result<GuestPortsReport, any Error>.success(try await controller.releasePortsNow(guest: guest)) } catch { return .failure(error) }
-        }.get()
+        try await serializedRequest { controller in try await controller.releasePortsNow(guest: guest) }
     }
 
     // MARK: one request
@@ -57,7 +51,14 @@ extension NodeController {
             }
             created.insert(name)
         }
-        return try await attach(guest, revision: revision, compiled: compiled, operation: .prepare, created: created, started: started)
+        do {
+            return try await attach(guest, revision: revision, compiled: compiled, operation: .prepare, created: created, started: started)
+        } catch {
+            // A refused prepare leaves nothing behind: libvirt will not start the domain, and a tap of ours
+            // with no bridge or no firewall must not wait for someone else to open it.
+            for name in created.sorted() { try? await links.perform(.deleteLink(name: name)) }
+            throw error
+        }
     }
 
     private func plugPortNow(named name: String) async throws -> GuestPortsReport {
@@ -80,7 +81,7 @@ extension NodeController {
         let started = ContinuousClock.now
         guard let links = kernel.links else { throw NodeControlError.kernel("this node's links cannot be read") }
         let present = try await observedLinks(links)
-        let declared = try? await declaredGuest(id)
+        let declaredKind = try? await declaredGuestModel(id).guest.kind
         var ports: [GuestPortState] = []
         // Only links named as this guest's ports, and only taps and veths: never a bridge or an uplink.
         for (name, link) in present.sorted(by: { $0.key < $1.key }) {
@@ -103,7 +104,7 @@ extension NodeController {
             work.links = ports.map { .removed(name: $0.name, index: 0) }
             _ = await reconcileNow(work, reason: "guest \(id) released")
         }
-        return GuestPortsReport(node: nodeName, guest: id, kind: declared?.2.kind.rawValue ?? (ports.first?.name.hasPrefix("veth") == true ? "lxc" : "kvm"),
+        return GuestPortsReport(node: nodeName, guest: id, kind: declaredKind?.rawValue ?? (ports.first?.name.hasPrefix("veth") == true ? "lxc" : "kvm"),
                                 operation: .release, revision: appliedRevision, ports: ports, milliseconds: (ContinuousClock.now - started).milliseconds)
     }
 
@@ -117,8 +118,7 @@ extension NodeController {
         let present = try await observedLinks(links)
         let counters = (try? await links.counters()) ?? [:]
         let domainStates = await options.guestStates?() ?? [:]
-        let chains = Self.chainNames(compiled.desired.firewall)
-        let firewallInKernel = lastError == nil
+        let facts = PortFacts(compiled, firewallInKernel: lastError == nil)
         var entries: [GuestsReport.Guest] = []
         for guest in validated.value.guests.sorted(by: { $0.id < $1.id }) {
             guard guest.node == node else {
@@ -126,15 +126,10 @@ extension NodeController {
                                                   state: "on \(guest.node)", stateSource: "other-node", ports: []))
                 continue
             }
-            var ports: [GuestsReport.Port] = []
-            for nic in guest.nics.sorted(by: { $0.index < $1.index }) {
-                let name = InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)
-                let bridge = compiled.desired.network?.links.first { $0.spec.name == name }?.spec.master
-                let link = present[name]
-                let hasChain = chains.contains(FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .out))
-                ports.append(GuestsReport.Port(name: name, nic: nic.key, bridge: bridge, present: link != nil,
-                                               attached: link.map { bridge != nil && $0.spec.master == bridge && $0.spec.up } ?? false,
-                                               firewall: hasChain ? (firewallInKernel ? .loaded : .missing) : .off, counters: counters[name]))
+            let ports = guest.nics.sorted(by: { $0.index < $1.index }).map { nic in
+                let port = facts.port(guest, nic, link: present[InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)])
+                return GuestsReport.Port(name: port.name, nic: nic.key, bridge: port.bridge, present: present[port.name] != nil,
+                                         attached: port.attached, firewall: port.firewall, counters: counters[port.name])
             }
             let state: String
             let source: String
@@ -193,9 +188,15 @@ extension NodeController {
 
     // MARK: parts
 
+    /// Runs a hook's request after the reconcile in flight, as one unit.
+    private func serializedRequest<T: Sendable>(_ body: @escaping @Sendable (isolated NodeController) async throws -> T) async throws -> T {
+        try await serialized { controller in
+            do { return Result<T, any Error>.success(try await body(controller)) } catch { return .failure(error) }
+        }.get()
+    }
 
     /// The guest as the applied revision declares it on this node.
-    private func declaredGuest(_ id: Int) async throws -> (RevisionNumber, RevisionCompiler.Compiled, Guest) {
+    private func declaredGuestModel(_ id: Int) async throws -> (revision: RevisionNumber, guest: Guest) {
         let node = nodeName
         guard let revision = appliedRevision else { throw NodeControlError.unknownGuest(id, node: node, revision: nil) }
         let validated = try await validatedState(of: revision)
@@ -203,7 +204,38 @@ extension NodeController {
             throw NodeControlError.unknownGuest(id, node: node, revision: revision)
         }
         guard guest.node == node else { throw NodeControlError.guestOnOtherNode(id, node: node, declaredNode: guest.node) }
+        return (revision, guest)
+    }
+
+    /// … and the revision compiled for this node (its plan and ruleset).
+    private func declaredGuest(_ id: Int) async throws -> (RevisionNumber, RevisionCompiler.Compiled, Guest) {
+        let (revision, guest) = try await declaredGuestModel(id)
         return (revision, try await compile(revision, complete: false), guest)
+    }
+
+    /// What the applied revision says of each guest port (its bridge, whether it has chains), read once
+    /// per request rather than searched per NIC; `firewallInKernel`: that revision's ruleset converged.
+    struct PortFacts {
+        let bridges: [String: String]
+        let chains: Set<String>
+        let firewallInKernel: Bool
+
+        init(_ compiled: RevisionCompiler.Compiled, firewallInKernel: Bool) {
+            var bridges: [String: String] = [:]
+            for link in compiled.desired.network?.links ?? [] { if let master = link.spec.master { bridges[link.spec.name] = master } }
+            self.bridges = bridges
+            chains = Set(compiled.desired.firewall?.tables.flatMap { $0.chains.map(\.name) } ?? [])
+            self.firewallInKernel = firewallInKernel
+        }
+
+        /// The port of `guest`'s `nic` as `link` (nil: absent) shows it.
+        func port(_ guest: Guest, _ nic: GuestNIC, link: ObservedLink?) -> (name: String, bridge: String?, attached: Bool, firewall: GuestPortState.Firewall) {
+            let name = InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)
+            let bridge = bridges[name]
+            let attached = link.map { bridge != nil && $0.spec.master == bridge && $0.spec.up } ?? false
+            let hasChain = chains.contains(FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .out))
+            return (name, bridge, attached, hasChain ? (firewallInKernel ? .loaded : .missing) : .off)
+        }
     }
 
     /// A links-only reconcile (the ports' bridge, VLANs, MTU, FDB, up), then what the kernel holds.
@@ -215,20 +247,11 @@ extension NodeController {
         work.links = names.map { .added(name: $0, index: 0) }
         _ = await reconcileNow(work, reason: "guest \(guest.id) \(operation.rawValue)")
         let present = try await observedLinks(links)
-        let chains = Self.chainNames(compiled.desired.firewall)
-        let firewallInKernel = appliedRevision == revision && lastError == nil
-        var ports: [GuestPortState] = []
-        for (nic, name) in zip(guest.nics, names) {
-            let bridge = compiled.desired.network?.links.first { $0.spec.name == name }?.spec.master
-            let link = present[name]
-            let attached = link.map { $0.spec.master == bridge && bridge != nil && $0.spec.up } ?? false
-            let firewall: GuestPortState.Firewall
-            if chains.contains(FirewallNaming.guestChain(guest: guest.id, nic: nic.index, .out)) {
-                firewall = firewallInKernel ? .loaded : .missing
-            } else {
-                firewall = .off
-            }
-            ports.append(GuestPortState(name: name, nic: nic.key, bridge: bridge, present: link != nil, attached: attached, firewall: firewall, created: created.contains(name)))
+        let facts = PortFacts(compiled, firewallInKernel: appliedRevision == revision && lastError == nil)
+        let ports = guest.nics.map { nic in
+            let port = facts.port(guest, nic, link: present[InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)])
+            return GuestPortState(name: port.name, nic: nic.key, bridge: port.bridge, present: present[port.name] != nil, attached: port.attached,
+                                  firewall: port.firewall, created: created.contains(port.name))
         }
         let report = GuestPortsReport(node: nodeName, guest: guest.id, kind: guest.kind.rawValue, operation: operation, revision: revision,
                                       ports: ports, milliseconds: (ContinuousClock.now - started).milliseconds)
@@ -253,10 +276,6 @@ extension NodeController {
         } catch {
             throw NodeControlError.kernel("cannot read this node's links: \(error)")
         }
-    }
-
-    private static func chainNames(_ ruleset: Ruleset?) -> Set<String> {
-        Set(ruleset?.tables.flatMap { $0.chains.map(\.name) } ?? [])
     }
 
     /// A tap as the plan puts it (bridge, MTU, port flags), with libvirt's MAC for the host end: the

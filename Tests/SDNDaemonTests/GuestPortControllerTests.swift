@@ -47,6 +47,23 @@ import Testing
         }
     }
 
+    @Test func aPrepareThatCannotBeMadeReadyLeavesNoTapBehind() async throws {
+        let (controller, kernel, _, _) = try await NodeControllerTests().makeController()
+        _ = try await controller.apply(revision: nil, author: "test")
+        // The tap is made (write 1); putting it in its bridge (write 2) fails.
+        kernel.linkPlane.setFault(.init(write: 2, errno: EBUSY))
+        do {
+            _ = try await controller.preparePorts(guest: 101)
+            Issue.record("prepared a tap that is in no bridge")
+        } catch {
+            #expect("\(error)".contains("tap101i0 is not attached to web"), "\(error)")
+        }
+        kernel.linkPlane.setFault(nil)
+        #expect(kernel.linkPlane.network.link(named: "tap101i0") == nil, "the refused prepare left its tap")
+        // The next start prepares it from scratch.
+        #expect(try await controller.preparePorts(guest: 101).complete)
+    }
+
     @Test func prepareBeforeAnyApplySaysThereIsNoFirewallYet() async throws {
         let (controller, _, _, _) = try await NodeControllerTests().makeController()
         do {
