@@ -24,14 +24,7 @@ struct GuestLXCConfigCommand: ParsableCommand {
     var hook = "/usr/local/bin/sdn hook lxc"
 
     func run() throws {
-        let documents = try InputCollector.collectOrExit(input.paths)
-        let (validated, diagnostics) = ConfigLoader.loadAndValidate(documents)
-        guard let state = validated?.value else {
-            let printer = DiagnosticPrinter(style: Style(enabled: false), documents: documents)
-            for diagnostic in diagnostics where diagnostic.severity == .error { printError(printer.render(diagnostic)) }
-            printError("sdn: the configuration has errors; run `sdn validate` for details")
-            throw ExitCode.failed
-        }
+        let state = try GuestConfiguration.load(input.paths)
         guard let guest = state.guests.first(where: { $0.id == vmid }) else {
             printError("sdn: guest \(vmid) is not declared; declare it under guests: in Topologies/ (kind: lxc)")
             throw ExitCode.badInput

@@ -25,7 +25,7 @@ struct GuestsCommand: ParsableCommand {
         }
     }
 
-    static func portColumns(_ port: RemoteGuests.Port) -> [String] {
+    static func portColumns(_ port: RemoteGuestPort) -> [String] {
         let plugged: String = port.attached ? "yes" : (port.present ? "present, not attached" : "no")
         var columns: [String] = ["\(port.name) (\(port.nic))", port.bridge ?? "-", plugged, port.firewall]
         if let counters = port.counters {
@@ -68,25 +68,8 @@ struct RemoteGuests: Decodable {
         var node: String
         var state: String
         var stateSource: String
-        var ports: [Port]
+        var ports: [RemoteGuestPort]
         var isRunning: Bool { state == "running" }
-    }
-
-    struct Port: Decodable {
-        var name: String
-        var nic: String
-        var bridge: String?
-        var present: Bool
-        var attached: Bool
-        var firewall: String
-        var counters: Counters?
-    }
-
-    struct Counters: Decodable {
-        var receivedPackets: UInt64
-        var sentPackets: UInt64
-        var receiveDropped: UInt64
-        var sendDropped: UInt64
     }
 
     var node: String

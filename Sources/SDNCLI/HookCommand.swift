@@ -199,24 +199,34 @@ enum DomainPorts {
     }
 }
 
+/// `GuestPortState` as the client reads it (the hooks' reports and `sdn guests`).
+struct RemoteGuestPort: Decodable {
+    struct Counters: Decodable {
+        var receivedPackets: UInt64
+        var sentPackets: UInt64
+        var receiveDropped: UInt64
+        var sendDropped: UInt64
+    }
+
+    var name: String
+    var nic: String
+    var bridge: String?
+    var present: Bool
+    var attached: Bool
+    var firewall: String
+    var created: Bool
+    var counters: Counters?
+}
+
 /// `GuestPortsReport` as the client reads it.
 struct RemoteGuestPorts: Decodable {
-    struct Port: Decodable {
-        var name: String
-        var nic: String
-        var bridge: String?
-        var present: Bool
-        var attached: Bool
-        var firewall: String
-        var created: Bool
-    }
 
     var node: String
     var guest: Int
     var kind: String
     var operation: String
     var revision: Int64?
-    var ports: [Port]
+    var ports: [RemoteGuestPort]
     var milliseconds: Double
 
     var summary: String {

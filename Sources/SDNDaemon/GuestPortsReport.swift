@@ -65,8 +65,11 @@ public struct GuestPortState: Codable, Hashable, Sendable {
     public var firewall: Firewall
     /// The daemon made it in this request (a KVM tap).
     public var created: Bool
+    /// Its packet counters (`sdn guests`; nil when absent or not asked for).
+    public var counters: LinkCounters?
 
-    public init(name: String, nic: String, bridge: String?, present: Bool, attached: Bool, firewall: Firewall, created: Bool) {
+    public init(name: String, nic: String, bridge: String?, present: Bool, attached: Bool, firewall: Firewall, created: Bool = false,
+                counters: LinkCounters? = nil) {
         self.name = name
         self.nic = nic
         self.bridge = bridge
@@ -74,6 +77,7 @@ public struct GuestPortState: Codable, Hashable, Sendable {
         self.attached = attached
         self.firewall = firewall
         self.created = created
+        self.counters = counters
     }
 }
 
@@ -90,9 +94,10 @@ public struct GuestsReport: Codable, Hashable, Sendable {
         public var state: String
         /// `libvirt`, `ports` (inferred: a port of it is present), or `other-node`.
         public var stateSource: String
-        public var ports: [Port]
+        /// Each NIC's port, with its packet counters when present.
+        public var ports: [GuestPortState]
 
-        public init(id: Int, name: String, kind: String, node: String, state: String, stateSource: String, ports: [Port]) {
+        public init(id: Int, name: String, kind: String, node: String, state: String, stateSource: String, ports: [GuestPortState]) {
             self.id = id
             self.name = name
             self.kind = kind
@@ -100,26 +105,6 @@ public struct GuestsReport: Codable, Hashable, Sendable {
             self.state = state
             self.stateSource = stateSource
             self.ports = ports
-        }
-    }
-
-    public struct Port: Codable, Hashable, Sendable {
-        public var name: String
-        public var nic: String
-        public var bridge: String?
-        public var present: Bool
-        public var attached: Bool
-        public var firewall: GuestPortState.Firewall
-        public var counters: LinkCounters?
-
-        public init(name: String, nic: String, bridge: String?, present: Bool, attached: Bool, firewall: GuestPortState.Firewall, counters: LinkCounters?) {
-            self.name = name
-            self.nic = nic
-            self.bridge = bridge
-            self.present = present
-            self.attached = attached
-            self.firewall = firewall
-            self.counters = counters
         }
     }
 

@@ -128,8 +128,8 @@ extension NodeController {
             }
             let ports = guest.nics.sorted(by: { $0.index < $1.index }).map { nic in
                 let port = facts.port(guest, nic, link: present[InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: nic.index)])
-                return GuestsReport.Port(name: port.name, nic: nic.key, bridge: port.bridge, present: present[port.name] != nil,
-                                         attached: port.attached, firewall: port.firewall, counters: counters[port.name])
+                return GuestPortState(name: port.name, nic: nic.key, bridge: port.bridge, present: present[port.name] != nil,
+                                      attached: port.attached, firewall: port.firewall, counters: counters[port.name])
             }
             let state: String
             let source: String
