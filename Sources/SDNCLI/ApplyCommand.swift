@@ -84,7 +84,9 @@ struct ApplyCommand: AsyncParsableCommand {
         abstract: "Apply the desired state to a node's kernel: links and firewall as one plan, with rollback.",
         discussion: """
             Exit status: 0 applied (or nothing to do), 1 failed (the previous state is back), 2 bad input.
-            With --server URL (or SDN_SERVER): sdnd applies its head (or --revision N, a rollback to an older one).
+            With --server URL (or SDN_SERVER): sdnd applies its head (or --revision N, a rollback to an older one); \
+            with --wait, sdn returns once every live node holds it, and otherwise (after --timeout) exits 1 naming \
+            the nodes that have not, with their last error. Dead nodes are named and not waited for.
             """
     )
 
@@ -97,12 +99,23 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(help: "Show the plan and stop.")
     var dryRun = false
 
+    @Flag(help: "With a daemon: return once every live node of the cluster applied it (dead nodes are named, not waited for).")
+    var wait = false
+
+    @Option(help: ArgumentHelp("With --wait: give up after this many seconds, naming the nodes that have not applied.", valueName: "seconds"))
+    var timeout: Double = 60
+
     /// Plans with more steps than this print the first ones only (all with --dry-run or `sdn plan`).
     static let printedSteps = 60
 
     func run() async throws {
         if let session = try remote.session(refusingLocal: input, verb: "apply") {
-            return try DaemonPlanApply.apply(session, revision: remote.revision, yes: yes, dryRun: dryRun)
+            return try DaemonPlanApply.apply(session, revision: remote.revision, yes: yes, dryRun: dryRun,
+                                             wait: wait ? .milliseconds(Int64(timeout * 1000)) : nil)
+        }
+        if wait {
+            printError("sdn: --wait waits for the nodes of a cluster: it needs a daemon (--server URL or SDN_SERVER)")
+            throw ExitCode.badInput
         }
         let prepared = try await input.prepare()
         if let features = prepared.features { print("kernel: \(features)") }

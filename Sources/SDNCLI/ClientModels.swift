@@ -91,6 +91,7 @@ struct RemoteApplyResult: Decodable {
     var linkWrites: Int
     var firewallMessages: Int
     var milliseconds: Double
+    var generation: Int64?
 }
 
 /// `GET /v1/status`
@@ -113,6 +114,33 @@ struct RemoteNodeStatus: Decodable {
     var portsPlugged: [String]
     var portsMissing: [String]
     var driftMode: String?
+    var targetGeneration: Int64?
+    var appliedGeneration: Int64?
+    var storeError: String?
+}
+
+/// `GET /v1/cluster`
+struct RemoteClusterReport: Decodable {
+    var targetRevision: Int64?
+    var generation: Int64?
+    var headRevision: Int64?
+    var nodes: [RemoteClusterNode]
+    var converged: Bool
+}
+
+struct RemoteClusterNode: Decodable {
+    var name: String
+    var declared: Bool
+    var address: String?
+    var live: Bool
+    /// applied, pending, failed or dead.
+    var state: String
+    var appliedRevision: Int64?
+    var appliedGeneration: Int64?
+    var lastError: String?
+    var drift: Bool
+    var updatedAt: Date?
+    var ports: Int
 }
 
 /// The `data:` of one event on `GET /v1/events`.

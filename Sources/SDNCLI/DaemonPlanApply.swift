@@ -50,7 +50,7 @@ enum DaemonPlanApply {
     }
 
     /// Shows the plan, asks (unless `yes`), applies, and prints each node's result.
-    static func apply(_ session: DaemonSession, revision: Int64?, yes: Bool, dryRun: Bool) throws {
+    static func apply(_ session: DaemonSession, revision: Int64?, yes: Bool, dryRun: Bool, wait: Duration? = nil) throws {
         let plans = try fetchPlans(session, revision: revision, printing: true)
         if dryRun { return }
         if plans.contains(where: { !$0.conflicts.isEmpty }) {
@@ -90,6 +90,13 @@ enum DaemonPlanApply {
             }
         }
         if failed { throw ExitCode.failed }
+        if let wait {
+            guard let generation = results.compactMap(\.generation).max() else {
+                printError("sdn: the daemon did not say which generation it applied (an older sdnd?); cannot wait")
+                throw ExitCode.failed
+            }
+            try ClusterWait.waitAndReport(session, generation: generation, timeout: wait)
+        }
     }
 
     private static func fetchPlans(_ session: DaemonSession, revision: Int64?, printing: Bool) throws -> [RemoteNodePlan] {

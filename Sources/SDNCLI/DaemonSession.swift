@@ -47,6 +47,16 @@ struct DaemonSession {
         return response
     }
 
+    /// Sends a request and returns the response whatever its status (transport failures still exit).
+    func send(_ method: String, _ target: String, body: Data? = nil, headers: [(String, String)] = []) throws -> HTTPResponse {
+        do {
+            return try client.send(method, target, body: body, headers: headers, timeout: nil)
+        } catch {
+            printError("sdn: \(error)")
+            throw ExitCode.failed
+        }
+    }
+
     @discardableResult
     func call(_ method: String, _ target: String, json: some Encodable, headers: [(String, String)] = [],
               timeout: Duration? = nil, sources: [ConfigDocument] = []) throws -> HTTPResponse {

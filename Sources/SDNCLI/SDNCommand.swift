@@ -16,7 +16,7 @@ public struct SDNCommand: AsyncParsableCommand {
             ValidateCommand.self, ShowCommand.self, CompileCommand.self, TraceCommand.self, PlanCommand.self, DiffCommand.self, ApplyCommand.self, ImportCommand.self, GuestCommand.self,
             // Clients of sdnd (--server URL or SDN_SERVER; plan and apply act locally without one).
             PushCommand.self, PullCommand.self, StatusCommand.self, HistoryCommand.self, EventsCommand.self,
-            TokenCommand.self, RuleCommand.self, IPSetCommand.self, ObjectCommand.self,
+            TokenCommand.self, RuleCommand.self, IPSetCommand.self, ObjectCommand.self, NodeCommand.self, ClusterCommand.self,
             // The libvirt and LXC hooks: they ask sdnd for a guest's ports before it starts.
             GuestsCommand.self, HookCommand.self,
         ]

@@ -5,7 +5,7 @@ import Foundation
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show sdnd's head and target revisions and, per node, what is applied, drift, errors and guest ports.",
+        abstract: "Show sdnd's head and target revisions and, per node, what is applied, drift, errors and guest ports; in a cluster, every node's liveness and generation.",
         discussion: "Exit status: 0 all nodes applied their target without error, 3 changes pending or drift, 1 a node has an error or sdnd cannot be reached."
     )
 
@@ -15,12 +15,17 @@ struct StatusCommand: ParsableCommand {
         let session = try client.session()
         let response = try session.call("GET", "/v1/status")
         let status = try session.decode(RemoteStatus.self, from: response)
+        // The cluster's other nodes: what the store says they applied, and whether they are live.
+        let cluster = try session.decode(RemoteClusterReport.self, from: try session.call("GET", "/v1/cluster"))
+        let others = cluster.nodes.filter { node in !status.nodes.contains { $0.node == node.name } }
         if session.output == .json {
             session.printJSON(response)
         } else {
             print(Self.render(status))
+            if !others.isEmpty { print("\ncluster:\n" + NodeListCommand.render(cluster)) }
         }
         if status.nodes.contains(where: { $0.lastError != nil }) { throw ExitCode.failed }
+        if !others.isEmpty { try NodeListCommand.exitStatus(cluster) }
         if status.pending == true || status.nodes.contains(where: { $0.pendingChanges || $0.drift }) { throw ExitCode.changesPending }
     }
 
@@ -38,6 +43,7 @@ struct StatusCommand: ParsableCommand {
         for node in status.nodes {
             if !node.portsMissing.isEmpty { lines.append("\(node.node): ports not present yet: \(node.portsMissing.joined(separator: ", "))") }
             if let error = node.lastError { lines.append("\(node.node): last error: \(error)") }
+            if let error = node.storeError { lines.append("\(node.node): cannot reach the store (it keeps enforcing revision \(ClientFormat.revision(node.appliedRevision))): \(error)") }
         }
         return lines.joined(separator: "\n")
     }

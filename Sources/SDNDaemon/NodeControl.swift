@@ -72,9 +72,12 @@ public struct NodeApplyResult: Codable, Hashable, Sendable {
     public var linkWrites: Int
     public var firewallMessages: Int
     public var milliseconds: Double
+    /// The target generation this apply chose (`sdn apply --wait` waits for every live node to hold it).
+    public var generation: Int64?
 
     public init(node: String, revision: RevisionNumber, converged: Bool, outcome: String, errors: [String],
-                stepsApplied: Int, linkWrites: Int, firewallMessages: Int, milliseconds: Double) {
+                stepsApplied: Int, linkWrites: Int, firewallMessages: Int, milliseconds: Double, generation: Int64? = nil) {
+        self.generation = generation
         self.node = node
         self.revision = revision
         self.converged = converged
@@ -104,10 +107,19 @@ public struct NodeStatusReport: Codable, Hashable, Sendable {
     public var portsMissing: [String]
     /// `repair` or `report`.
     public var driftMode: String
+    /// The target's generation (one more for each choice of target), and the one this node holds.
+    public var targetGeneration: Int64?
+    public var appliedGeneration: Int64?
+    /// Why the store cannot be reached now (the node keeps enforcing what it applied), nil when it can.
+    public var storeError: String?
 
     public init(node: String, targetRevision: RevisionNumber?, appliedRevision: RevisionNumber?, headRevision: RevisionNumber?,
                 pendingChanges: Bool, drift: Bool, lastError: String?, lastReconcile: Date?, portsPlugged: [String],
-                portsMissing: [String], driftMode: String) {
+                portsMissing: [String], driftMode: String, targetGeneration: Int64? = nil, appliedGeneration: Int64? = nil,
+                storeError: String? = nil) {
+        self.targetGeneration = targetGeneration
+        self.appliedGeneration = appliedGeneration
+        self.storeError = storeError
         self.node = node
         self.targetRevision = targetRevision
         self.appliedRevision = appliedRevision

@@ -31,9 +31,14 @@ public struct ControllerOptions: Sendable {
     /// without it, a guest's state is inferred from its ports.
     public var guestStates: (@Sendable () async -> [Int: String])?
 
+    /// How long the node counts as live after it last told the store so (it does every third of it).
+    public var livenessTTL: Duration
+
     public init(node: String? = nil, driftMode: DriftMode = .repair, resyncInterval: Duration = .seconds(60),
-                debounce: Duration = .milliseconds(30), guestStates: (@Sendable () async -> [Int: String])? = nil) {
+                debounce: Duration = .milliseconds(30), guestStates: (@Sendable () async -> [Int: String])? = nil,
+                livenessTTL: Duration = .seconds(10)) {
         self.node = node
+        self.livenessTTL = livenessTTL
         self.guestStates = guestStates
         self.driftMode = driftMode
         self.resyncInterval = resyncInterval
@@ -121,7 +126,17 @@ public actor NodeController: NodeControl {
     /// The incremental path takes at most this many changed guests; more go through the full compare.
     static let incrementalGuestLimit = 64
     var appliedRevision: RevisionNumber?
+    /// The target generation the kernel holds, and the one the loop works on now.
+    private var appliedGeneration: Int64?
+    private var workingGeneration: Int64?
     var lastError: String?
+    /// Since when, and why, the store cannot be reached (nil: it answered last time). Meanwhile the node
+    /// keeps enforcing its applied revision: drift is repaired against it, nothing is flushed.
+    private var storeUnreachable: (since: Date, reason: String)?
+    /// A status the store did not take (it was away): written again once it answers.
+    private var statusUnrecorded = false
+    /// The installed ports last recorded, and at which generation.
+    private var recordedPorts: (ports: Set<String>, generation: Int64?)?
     private var lastReconcile: Date?
     private var drift = false
     var presentPorts: Set<String> = []
@@ -201,6 +216,7 @@ public actor NodeController: NodeControl {
                     await self.noteResync()
                 }
             }
+            group.addTask { await self.keepAlive() }
             group.addTask {
                 // Another writer of a shared store (the cluster) can move the target.
                 for await change in store.changes() {
@@ -221,9 +237,53 @@ public actor NodeController: NodeControl {
             group.cancelAll()
         }
         wakeContinuation.finish()
+        // A graceful stop: the node is dead at once, not a TTL later.
+        if !nodeName.isEmpty { try? await store.endNodeLiveness(nodeName) }
         broadcaster.finishAll()
     }
 
+    /// Keeps the node's liveness in the store, every third of its TTL; notes when the store goes away and
+    /// comes back.
+    private func keepAlive() async {
+        let ttl = options.livenessTTL
+        while !Task.isCancelled {
+            let node = nodeName
+            if !node.isEmpty {
+                do {
+                    try await store.keepNodeAlive(node, ttl: ttl)
+                    await storeAnswered()
+                } catch is CancellationError {
+                    return
+                } catch {
+                    storeFailed(error)
+                }
+            }
+            do { try await Task.sleep(for: ttl / 3) } catch { return }
+        }
+    }
+
+    private func storeFailed(_ error: any Error) {
+        guard storeUnreachable == nil else { return }
+        storeUnreachable = (Date(), "\(error)")
+        let keeping = appliedRevision.map { "keeping revision \($0) enforced" } ?? "the kernel is left as it is"
+        logger.warning("cannot reach the store: \(error); \(keeping) until it answers")
+        broadcaster.publish(DaemonEvent(kind: .applyFailed, node: nodeName, revision: appliedRevision,
+                                        message: "the store is unreachable (\(error)); \(keeping)"))
+        publishStatus()
+    }
+
+    /// The store answers again: catch up on whatever target was chosen meanwhile (the watch resumes too;
+    /// this also covers a node that started while the store was away) and report what was not recorded.
+    private func storeAnswered() async {
+        guard storeUnreachable != nil || statusUnrecorded else { return }
+        if let since = storeUnreachable?.since {
+            logger.notice("the store answers again (unreachable for \(Int(Date().timeIntervalSince(since))) s)")
+        }
+        storeUnreachable = nil
+        publishStatus()
+        if statusUnrecorded { await recordStatus() }
+        noteTarget()
+    }
     /// Waits for the reconcile in flight (shutdown: the process must not exit in the middle of a plan).
     public func drain() async {
         await tail?.value
@@ -350,11 +410,29 @@ public actor NodeController: NodeControl {
         if work.isEmpty { return nil }
         reconciles.increment()
         let node = nodeName
-        guard let target = try? await store.target() else { return nil }
+        let target: RevisionNumber
+        do {
+            guard let state = try await store.targetState() else { return nil }
+            target = state.revision
+            workingGeneration = state.generation
+            if storeUnreachable != nil { await storeAnswered() }
+        } catch {
+            // The store is away: the kernel keeps the applied revision (drift repaired against it, ports
+            // attached), never an empty state because the store did not answer.
+            storeFailed(error)
+            guard let applied = appliedRevision, compiled?.revision == applied else { return nil }
+            target = applied
+            workingGeneration = appliedGeneration
+        }
         // The store's echo of the apply that just converged this revision (or another writer choosing the
         // revision this node already runs): nothing to do. Comparing the whole state would dump the ruleset
         // (seconds at 1,000 guests) while the next apply waits; drift has its own notifications.
         if appliedRevision == target, work.target, !work.explicitApply, work.links.isEmpty, !work.overrun, !work.resync, !work.kernelRuleset {
+            // The same revision chosen again is a new generation, and the node holds it already.
+            if let workingGeneration, workingGeneration != appliedGeneration, lastError == nil {
+                appliedGeneration = workingGeneration
+                await recordStatus()
+            }
             return nil
         }
         // A new target and nothing else to look at: try it as a delta of the guests it changes.
@@ -423,6 +501,7 @@ public actor NodeController: NodeControl {
             }
             let previouslyApplied = appliedRevision
             appliedRevision = target
+            appliedGeneration = workingGeneration
             lastError = nil
             drift = false
             if newTarget, let validated = try? await validatedState(of: target) {
@@ -484,6 +563,7 @@ public actor NodeController: NodeControl {
         self.baseline = baseline
         compiled = (target, features, delta.compiled, false)
         appliedRevision = target
+        appliedGeneration = workingGeneration
         lastError = nil
         drift = false
         lastReconcile = Date()
@@ -546,13 +626,38 @@ public actor NodeController: NodeControl {
         }
         presentPorts = present
         publishStatus()
+        await recordInstalledPorts()
+    }
+
+    /// The ports present and attached with their firewall, as the store's `installed` records (written
+    /// when the set or the generation changed).
+    private func recordInstalledPorts() async {
+        let node = nodeName
+        guard !node.isEmpty, recordedPorts.map({ $0.ports != presentPorts || $0.generation != appliedGeneration }) ?? true else { return }
+        let now = Date()
+        let installed = presentPorts.sorted().compactMap { name in
+            InterfaceNaming.guestPort(named: name).map {
+                InstalledPort(port: name, node: node, guest: $0.guestID, generation: appliedGeneration, installedAt: now)
+            }
+        }
+        do {
+            try await store.recordInstalledPorts(installed, node: node)
+            recordedPorts = (presentPorts, appliedGeneration)
+        } catch {
+            logger.warning("cannot record the node's installed ports: \(error)")
+        }
     }
 
     func recordStatus() async {
         publishStatus()
-        let status = NodeApplyStatus(node: nodeName, appliedRevision: appliedRevision, lastError: lastError, updatedAt: Date())
-        do { try await store.recordNodeStatus(status) } catch {
-            logger.error("cannot record the node's status: \(error)")
+        let status = NodeApplyStatus(node: nodeName, appliedRevision: appliedRevision, appliedGeneration: appliedGeneration,
+                                     generation: workingGeneration, lastError: lastError, drift: drift, updatedAt: Date())
+        do {
+            try await store.recordNodeStatus(status)
+            statusUnrecorded = false
+        } catch {
+            statusUnrecorded = true
+            storeFailed(error)
         }
     }
 
@@ -581,21 +686,32 @@ public actor NodeController: NodeControl {
         try await store.setTarget(number, author: author)
         var work = PendingWork(target: true)
         work.explicitApply = true
-        let result = await serialized { [work] in await $0.reconcileNow(work, reason: "apply by \(author)") }
-        guard let result else { throw NodeControlError.noRevision }
+        let outcome = await serialized { [work] in (await $0.reconcileNow(work, reason: "apply by \(author)"), $0.workingGeneration) }
+        guard var result = outcome.0 else { throw NodeControlError.noRevision }
+        result.generation = outcome.1
         return result
     }
 
     /// Never waits for the loop: a reconcile of a large state keeps the actor busy for a while, and
     /// status pages are read often. It reads the loop's last published snapshot and the store.
     public nonisolated func status() async throws -> NodeStatusReport {
-        let head = try await store.headNumber()
-        let target = try await store.target()
         var report = statusSnapshot.withLock { $0 }
+        let head: RevisionNumber?
+        let target: TargetState?
+        do {
+            head = try await store.headNumber()
+            target = try await store.targetState()
+        } catch {
+            // A node cut off from the store still says what its kernel holds, and why it cannot say more.
+            report.node = nodeName
+            report.storeError = "\(error)"
+            return report
+        }
         report.node = nodeName
-        report.targetRevision = target
+        report.targetRevision = target?.revision
+        report.targetGeneration = target?.generation
         report.headRevision = head
-        report.pendingChanges = head != nil && head != target
+        report.pendingChanges = head != nil && head != target?.revision
         return report
     }
 
@@ -605,7 +721,9 @@ public actor NodeController: NodeControl {
         if let compiled = compiled?.result { missing = compiled.guestPorts.filter { !presentPorts.contains($0) } }
         let report = NodeStatusReport(node: nodeName, targetRevision: nil, appliedRevision: appliedRevision, headRevision: nil,
                                       pendingChanges: false, drift: drift, lastError: lastError, lastReconcile: lastReconcile,
-                                      portsPlugged: presentPorts.sorted(), portsMissing: missing, driftMode: options.driftMode.rawValue)
+                                      portsPlugged: presentPorts.sorted(), portsMissing: missing, driftMode: options.driftMode.rawValue,
+                                      targetGeneration: workingGeneration, appliedGeneration: appliedGeneration,
+                                      storeError: storeUnreachable?.reason)
         statusSnapshot.withLock { $0 = report }
     }
 

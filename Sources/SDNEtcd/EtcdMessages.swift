@@ -111,6 +111,7 @@ public struct EtcdCompare: Sendable {
     public static func present(_ key: Data) -> Self { Self(key: key, .greater, .createRevision(0)) }
     /// The key was last changed at `revision`: nobody wrote it since it was read.
     public static func unchanged(_ key: Data, since revision: Int64) -> Self { Self(key: key, .equal, .modRevision(revision)) }
+    public static func value(_ key: Data, equals value: Data) -> Self { Self(key: key, .equal, .value(value)) }
 }
 
 public enum EtcdRequestOp: Sendable {

@@ -1,5 +1,6 @@
 public import Foundation
 public import SDNStore
+import Synchronization
 
 /// The cluster's store: the same `StateStore` contract as `SQLiteStateStore`, kept in etcd v3 under one
 /// key prefix (`EtcdStoreKeys` lists the keys), so that every node's `sdnd` reads and writes one state.
@@ -18,6 +19,8 @@ public final class EtcdStateStore: StateStore {
     public var prefix: String { keys.prefix }
     let keys: EtcdStoreKeys
     private let feed: EtcdChangeFeed
+    /// The lease behind each liveness key this store keeps (normally one: its node's).
+    private let leases = Mutex<[String: Int64]>([:])
 
     /// - Parameter prefix: where the state lives in etcd: starts and ends with `/` (`/sdn/`), so that
     ///   one etcd can hold several independent states (tests, staging).
@@ -130,20 +133,39 @@ public final class EtcdStateStore: StateStore {
     // MARK: - Target
 
     public func target() async throws -> RevisionNumber? {
+        try await targetState()?.revision
+    }
+
+    public func targetState() async throws -> TargetState? {
         try await storage {
-            try await client.get(keys.target).map { (try decode($0) as EtcdTargetRecord).revision }
+            try await client.get(keys.target).map { stored in
+                let record: EtcdTargetRecord = try decode(stored)
+                return TargetState(revision: record.revision, generation: record.generation ?? 1, setBy: record.setBy,
+                                   setAt: Date(timeIntervalSinceReferenceDate: record.setAt))
+            }
         }
     }
 
     public func setTarget(_ number: RevisionNumber, author: String) async throws {
         guard number >= 1 else { throw StateStoreError.noSuchRevision(number) }
         try await storage {
-            let record = EtcdTargetRecord(revision: number, setBy: author, setAt: Date().timeIntervalSinceReferenceDate)
-            let response = try await client.txn(EtcdTxnRequest(
-                compare: [.present(keys.summary(number))],
-                success: [.put(EtcdPutRequest(key: keys.target, value: try encode(record)))]
-            ))
-            guard response.succeeded else { throw StateStoreError.noSuchRevision(number) }
+            while true {
+                try Task.checkCancellation()
+                // The generation is read, then written comparing the target's mod revision: two nodes
+                // choosing targets at once get consecutive generations, never the same one.
+                let current = try await client.get(keys.target)
+                let generation = try current.map { (try decode($0) as EtcdTargetRecord).generation ?? 1 } ?? 0
+                let record = EtcdTargetRecord(revision: number, generation: generation + 1, setBy: author,
+                                              setAt: Date().timeIntervalSinceReferenceDate)
+                let unchanged: EtcdCompare = current.map { .unchanged(keys.target, since: $0.modRevision) } ?? .absent(keys.target)
+                let response = try await client.txn(EtcdTxnRequest(
+                    compare: [.present(keys.summary(number)), unchanged],
+                    success: [.put(EtcdPutRequest(key: keys.target, value: try encode(record)))],
+                    failure: [.range(EtcdRangeRequest(key: keys.summary(number)))]
+                ))
+                if response.succeeded { return }
+                if response.responses.first?.range?.kvs.isEmpty ?? true { throw StateStoreError.noSuchRevision(number) }
+            }
         }
     }
 
@@ -159,6 +181,86 @@ public final class EtcdStateStore: StateStore {
         try await storage {
             // Key order is the nodes' names in byte order, as SQLite's ORDER BY node.
             try await client.range(.prefix(keys.nodeStatusPrefix)).kvs.map { try decode($0) as NodeApplyStatus }
+        }
+    }
+
+    /// The first call grants a lease of `ttl` and puts the node's liveness key on it; later calls renew
+    /// the lease. A lease that expired meanwhile (the node was cut off from etcd longer than `ttl`) took
+    /// the key with it: a new lease and key are made. Renewals are not writes to etcd's key space, so a
+    /// large cluster keeping alive costs its leader little.
+    public func keepNodeAlive(_ node: String, ttl: Duration) async throws {
+        let seconds = max(1, ttl.components.seconds + (ttl.components.attoseconds > 0 ? 1 : 0))
+        try await storage {
+            if let lease = leases.withLock({ $0[node] }) {
+                if try await client.keepAlive(lease: lease) > 0 { return }
+                leases.withLock { $0[node] = nil }
+            }
+            let lease = try await client.grantLease(ttl: seconds)
+            let record = EtcdLivenessRecord(node: node, since: Date().timeIntervalSinceReferenceDate, ttlSeconds: lease.ttl)
+            _ = try await client.put(EtcdPutRequest(key: keys.liveness(node), value: try encode(record), lease: lease.id))
+            leases.withLock { $0[node] = lease.id }
+        }
+    }
+
+    public func endNodeLiveness(_ node: String) async throws {
+        try await storage {
+            if let lease = leases.withLock({ $0.removeValue(forKey: node) }) {
+                try await client.revokeLease(lease)
+            }
+            _ = try await client.deleteRange(EtcdDeleteRangeRequest(key: keys.liveness(node)))
+        }
+    }
+
+    public func liveNodes() async throws -> Set<String> {
+        try await storage {
+            var request = EtcdRangeRequest.prefix(keys.livenessPrefix)
+            request.keysOnly = true
+            let names = try await client.range(request).kvs.map { String($0.keyString.dropFirst(prefix.count + "nodes/alive/".count)) }
+            return Set(names)
+        }
+    }
+
+    /// One transaction: the ports that went are deleted, the new or changed ones put, the rest untouched
+    /// (a node reporting the same ports again writes nothing).
+    public func recordInstalledPorts(_ ports: [InstalledPort], node: String) async throws {
+        try await storage {
+            let current = try await client.range(.prefix(keys.ports(of: node))).kvs
+            var stored: [String: Data] = [:]
+            for value in current { stored[value.keyString] = value.value }
+            var operations: [EtcdRequestOp] = []
+            var wanted: Set<String> = []
+            for port in ports {
+                let key = keys.port(port.port, of: node)
+                let name = String(decoding: key, as: UTF8.self)
+                wanted.insert(name)
+                // A port installed again at another generation keeps the time it was first installed.
+                let value = try encode(port)
+                if let existing = stored[name], let old = try? JSONDecoder().decode(InstalledPort.self, from: existing),
+                   old.guest == port.guest, old.generation == port.generation { continue }
+                operations.append(.put(EtcdPutRequest(key: key, value: value)))
+            }
+            for name in stored.keys where !wanted.contains(name) {
+                operations.append(.deleteRange(EtcdDeleteRangeRequest(key: Data(name.utf8))))
+            }
+            guard !operations.isEmpty else { return }
+            _ = try await client.txn(EtcdTxnRequest(compare: [], success: operations))
+        }
+    }
+
+    public func installedPorts() async throws -> [InstalledPort] {
+        try await storage {
+            try await client.range(.prefix(keys.portsPrefix)).kvs.map { try decode($0) as InstalledPort }
+        }
+    }
+
+    public func forgetNode(_ node: String) async throws {
+        try await storage {
+            if let lease = leases.withLock({ $0.removeValue(forKey: node) }) { try? await client.revokeLease(lease) }
+            _ = try await client.txn(EtcdTxnRequest(compare: [], success: [
+                .deleteRange(EtcdDeleteRangeRequest(key: keys.nodeStatus(node))),
+                .deleteRange(EtcdDeleteRangeRequest(key: keys.liveness(node))),
+                .deleteRange(EtcdDeleteRangeRequest(key: keys.ports(of: node), rangeEnd: EtcdKeyRange.end(ofPrefix: keys.ports(of: node)))),
+            ]))
         }
     }
 
@@ -289,7 +391,7 @@ public final class EtcdStateStore: StateStore {
         return value
     }
 
-    private func encode(_ value: some Encodable) throws -> Data {
+    func encode(_ value: some Encodable) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return try encoder.encode(value)
@@ -304,7 +406,7 @@ public final class EtcdStateStore: StateStore {
     }
 
     /// Our own errors pass through; etcd's become `storage` errors that name the endpoints.
-    private func storage<T>(_ body: () async throws -> T) async throws -> T {
+    func storage<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let error as StateStoreError {

@@ -6,8 +6,12 @@ import SDNStore
 ///     head                         the newest revision's number ("12")
 ///     history/<number>             a revision's summary (JSON), one key per revision
 ///     revisions/<number>           a revision's documents and diff (JSON)
-///     target                       the revision nodes should run, who chose it and when (JSON)
-///     node-status/<node>           what the node last applied (JSON)
+///     target                       the revision nodes should run, its generation (one more per choice),
+///                                  who chose it and when (JSON)
+///     nodes/applied/<node>         what the node last applied: revision, generation, errors, drift, time (JSON)
+///     nodes/alive/<node>           the node's liveness: attached to a lease the node keeps alive, so it
+///                                  disappears a TTL after the node stops (JSON: when it began, the TTL)
+///     ports/<node>/<port>          a guest port the node has installed: the guest, the generation (JSON)
 ///     audit-sequence               the last audit sequence number given ("41")
 ///     audit/<sequence>             one audit entry (JSON)
 ///     tokens/by-hash/<hex sha256>  a token (JSON), found by the hash of its secret
@@ -24,13 +28,19 @@ struct EtcdStoreKeys: Sendable {
     var target: Data { key("target") }
     var auditSequence: Data { key("audit-sequence") }
     var historyPrefix: Data { key("history/") }
-    var nodeStatusPrefix: Data { key("node-status/") }
+    var nodeStatusPrefix: Data { key("nodes/applied/") }
+    var livenessPrefix: Data { key("nodes/alive/") }
+    var portsPrefix: Data { key("ports/") }
     var auditPrefix: Data { key("audit/") }
     var tokensByHashPrefix: Data { key("tokens/by-hash/") }
 
     func summary(_ number: RevisionNumber) -> Data { key("history/" + Self.padded(number)) }
     func content(_ number: RevisionNumber) -> Data { key("revisions/" + Self.padded(number)) }
-    func nodeStatus(_ node: String) -> Data { key("node-status/" + node) }
+    func nodeStatus(_ node: String) -> Data { key("nodes/applied/" + node) }
+    func liveness(_ node: String) -> Data { key("nodes/alive/" + node) }
+    /// Node names are identifiers (no `/`), so a node's ports are one prefix.
+    func ports(of node: String) -> Data { key("ports/" + node + "/") }
+    func port(_ port: String, of node: String) -> Data { key("ports/" + node + "/" + port) }
     func audit(_ sequence: Int64) -> Data { key("audit/" + Self.padded(sequence)) }
     func token(hash: [UInt8]) -> Data { key("tokens/by-hash/" + hash.map { String(format: "%02x", $0) }.joined()) }
     func token(id: String) -> Data { key("tokens/by-id/" + id) }
@@ -45,18 +55,22 @@ struct EtcdStoreKeys: Sendable {
 
     /// What a change of this key means to watchers, or nil for keys nobody watches (contents, audit, tokens).
     func change(for event: EtcdEvent) -> StoreChange? {
-        guard event.kind == .put else { return nil }
         let name = event.keyValue.keyString
         guard name.hasPrefix(prefix) else { return nil }
         let suffix = name.dropFirst(prefix.count)
+        // A lease that expires deletes the key: the node died.
+        if suffix.hasPrefix("nodes/alive/") {
+            return .nodeLiveness(String(suffix.dropFirst("nodes/alive/".count)))
+        }
+        guard event.kind == .put else { return nil }
         if suffix.hasPrefix("history/"), event.keyValue.version == 1, let number = RevisionNumber(suffix.dropFirst("history/".count)) {
             return .revisionCreated(number)
         }
         if suffix == "target", let record = try? JSONDecoder().decode(EtcdTargetRecord.self, from: event.keyValue.value) {
             return .targetChanged(record.revision)
         }
-        if suffix.hasPrefix("node-status/") {
-            return .nodeStatus(String(suffix.dropFirst("node-status/".count)))
+        if suffix.hasPrefix("nodes/applied/") {
+            return .nodeStatus(String(suffix.dropFirst("nodes/applied/".count)))
         }
         return nil
     }
@@ -74,6 +88,14 @@ struct EtcdRevisionContentRecord: Codable {
 
 struct EtcdTargetRecord: Codable {
     var revision: RevisionNumber
+    /// Absent in records written before generations: those count as generation 1.
+    var generation: Int64?
     var setBy: String
     var setAt: Double
+}
+
+struct EtcdLivenessRecord: Codable {
+    var node: String
+    var since: Double
+    var ttlSeconds: Int64
 }

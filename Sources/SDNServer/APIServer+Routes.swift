@@ -60,6 +60,11 @@ extension APIServer {
             let target = try await server.store.target()
             return try server.statusResponse(StatusJSON(head: head, target: target, pending: head != target && head != nil, nodes: [try await server.control.status()]))
         },
+        Route(.get, "/v1/cluster") { server, call in
+            try call.require(.read, on: "/")
+            return try APIServer.json(try await server.clusterReport())
+        },
+        Route(.delete, "/v1/cluster/nodes/{name}") { server, call in try await server.forgetNode(&call) },
         Route(.get, "/v1/events") { server, call in
             try call.require(.read, on: "/")
             return server.eventStream()

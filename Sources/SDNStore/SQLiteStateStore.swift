@@ -141,6 +141,31 @@ public final class SQLiteStateStore: StateStore {
                     """
             )
         }
+        // The cluster's records, kept here too so that one node and a cluster answer alike: target
+        // generations, what a node applied, its liveness, its installed guest ports.
+        migrator.registerMigration("v2-generations") { db in
+            try db.execute(
+                sql: """
+                    -- Existing targets count as the first choice.
+                    ALTER TABLE target ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;
+                    ALTER TABLE node_status ADD COLUMN applied_generation INTEGER;
+                    ALTER TABLE node_status ADD COLUMN generation INTEGER;
+                    ALTER TABLE node_status ADD COLUMN drift INTEGER NOT NULL DEFAULT 0;
+                    CREATE TABLE node_liveness (
+                        node TEXT PRIMARY KEY,
+                        expires_at REAL NOT NULL
+                    );
+                    CREATE TABLE installed_port (
+                        node TEXT NOT NULL,
+                        port TEXT NOT NULL,
+                        guest INTEGER NOT NULL,
+                        generation INTEGER,
+                        installed_at REAL NOT NULL,
+                        PRIMARY KEY (node, port)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }()
 
@@ -227,6 +252,14 @@ public final class SQLiteStateStore: StateStore {
         try await read { db in try Int64.fetchOne(db, sql: "SELECT revision FROM target WHERE singleton = 1") }
     }
 
+    public func targetState() async throws -> TargetState? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM target WHERE singleton = 1").map { row in
+                TargetState(revision: row["revision"], generation: row["generation"], setBy: row["set_by"], setAt: Self.date(row["set_at"]))
+            }
+        }
+    }
+
     public func setTarget(_ number: RevisionNumber, author: String) async throws {
         let broadcaster = self.broadcaster
         try await write { db in
@@ -235,8 +268,9 @@ public final class SQLiteStateStore: StateStore {
             }
             try db.execute(
                 sql: """
-                    INSERT INTO target (singleton, revision, set_by, set_at) VALUES (1, ?, ?, ?)
-                    ON CONFLICT (singleton) DO UPDATE SET revision = excluded.revision, set_by = excluded.set_by, set_at = excluded.set_at
+                    INSERT INTO target (singleton, revision, set_by, set_at, generation) VALUES (1, ?, ?, ?, 1)
+                    ON CONFLICT (singleton) DO UPDATE SET revision = excluded.revision, set_by = excluded.set_by, set_at = excluded.set_at,
+                        generation = target.generation + 1
                     """,
                 arguments: [number, author, Self.seconds(Date())]
             )
@@ -251,11 +285,14 @@ public final class SQLiteStateStore: StateStore {
         try await write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO node_status (node, applied_revision, last_error, updated_at) VALUES (?, ?, ?, ?)
+                    INSERT INTO node_status (node, applied_revision, applied_generation, generation, last_error, drift, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (node) DO UPDATE SET applied_revision = excluded.applied_revision,
-                        last_error = excluded.last_error, updated_at = excluded.updated_at
+                        applied_generation = excluded.applied_generation, generation = excluded.generation,
+                        last_error = excluded.last_error, drift = excluded.drift, updated_at = excluded.updated_at
                     """,
-                arguments: [status.node, status.appliedRevision, status.lastError, Self.seconds(status.updatedAt)]
+                arguments: [status.node, status.appliedRevision, status.appliedGeneration, status.generation, status.lastError,
+                            status.drift, Self.seconds(status.updatedAt)]
             )
             db.afterNextTransaction { _ in broadcaster.send(.nodeStatus(status.node)) }
         }
@@ -264,8 +301,71 @@ public final class SQLiteStateStore: StateStore {
     public func nodeStatuses() async throws -> [NodeApplyStatus] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM node_status ORDER BY node").map { row in
-                NodeApplyStatus(node: row["node"], appliedRevision: row["applied_revision"], lastError: row["last_error"],
+                NodeApplyStatus(node: row["node"], appliedRevision: row["applied_revision"], appliedGeneration: row["applied_generation"],
+                                generation: row["generation"], lastError: row["last_error"], drift: row["drift"],
                                 updatedAt: Self.date(row["updated_at"]))
+            }
+        }
+    }
+
+    public func keepNodeAlive(_ node: String, ttl: Duration) async throws {
+        let broadcaster = self.broadcaster
+        let expiry = Self.seconds(Date()) + Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
+        try await write { db in
+            let wasLive = try Bool.fetchOne(db, sql: "SELECT expires_at > ? FROM node_liveness WHERE node = ?",
+                                            arguments: [Self.seconds(Date()), node]) ?? false
+            try db.execute(
+                sql: "INSERT INTO node_liveness (node, expires_at) VALUES (?, ?) ON CONFLICT (node) DO UPDATE SET expires_at = excluded.expires_at",
+                arguments: [node, expiry]
+            )
+            if !wasLive { db.afterNextTransaction { _ in broadcaster.send(.nodeLiveness(node)) } }
+        }
+    }
+
+    public func endNodeLiveness(_ node: String) async throws {
+        let broadcaster = self.broadcaster
+        try await write { db in
+            try db.execute(sql: "DELETE FROM node_liveness WHERE node = ?", arguments: [node])
+            if db.changesCount > 0 { db.afterNextTransaction { _ in broadcaster.send(.nodeLiveness(node)) } }
+        }
+    }
+
+    public func liveNodes() async throws -> Set<String> {
+        try await read { db in
+            Set(try String.fetchAll(db, sql: "SELECT node FROM node_liveness WHERE expires_at > ?", arguments: [Self.seconds(Date())]))
+        }
+    }
+
+    public func recordInstalledPorts(_ ports: [InstalledPort], node: String) async throws {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM installed_port WHERE node = ?", arguments: [node])
+            for port in ports {
+                try db.execute(
+                    sql: "INSERT INTO installed_port (node, port, guest, generation, installed_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [node, port.port, port.guest, port.generation, Self.seconds(port.installedAt)]
+                )
+            }
+        }
+    }
+
+    public func installedPorts() async throws -> [InstalledPort] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM installed_port ORDER BY node, port").map { row in
+                InstalledPort(port: row["port"], node: row["node"], guest: row["guest"], generation: row["generation"],
+                              installedAt: Self.date(row["installed_at"]))
+            }
+        }
+    }
+
+    public func forgetNode(_ node: String) async throws {
+        let broadcaster = self.broadcaster
+        try await write { db in
+            for table in ["node_status", "node_liveness", "installed_port"] {
+                try db.execute(sql: "DELETE FROM \(table) WHERE node = ?", arguments: [node])
+            }
+            db.afterNextTransaction { _ in
+                broadcaster.send(.nodeStatus(node))
+                broadcaster.send(.nodeLiveness(node))
             }
         }
     }
@@ -324,6 +424,16 @@ public final class SQLiteStateStore: StateStore {
 
     public func tokens() async throws -> [APIToken] {
         try await read { db in try Row.fetchAll(db, sql: "SELECT * FROM token ORDER BY created_at, id").map(Self.token) }
+    }
+
+    /// Every token with the hash of its secret (`sdn cluster init --from-sqlite` copies them as they are:
+    /// the secrets are not known, and need not be).
+    public func tokensWithHashes() async throws -> [(token: APIToken, secretHash: [UInt8])] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM token ORDER BY created_at, id").map { row in
+                (try Self.token(row), [UInt8](row["secret_hash"] as Data))
+            }
+        }
     }
 
     public func revokeToken(id: String, at time: Date) async throws {

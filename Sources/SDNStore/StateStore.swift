@@ -50,21 +50,86 @@ public struct Revision: Codable, Hashable, Sendable {
     }
 }
 
-/// What one node last did with the desired state.
+/// The revision nodes should run, and which choice of it this is: every `setTarget` (an apply, a
+/// rollback, the same revision chosen again) makes the next generation. A node that reports generation G
+/// has applied that choice, so `sdn apply --wait` waits for generations, not revision numbers (a rollback
+/// goes back in revisions but forward in generations).
+public struct TargetState: Codable, Hashable, Sendable {
+    public var revision: RevisionNumber
+    /// 1 for the first target, then one more for each.
+    public var generation: Int64
+    public var setBy: String
+    public var setAt: Date
+
+    public init(revision: RevisionNumber, generation: Int64, setBy: String, setAt: Date) {
+        self.revision = revision
+        self.generation = generation
+        self.setBy = setBy
+        self.setAt = setAt
+    }
+}
+
+/// What one node last did with the desired state (its `applied` record).
 public struct NodeApplyStatus: Codable, Hashable, Sendable {
     public var node: String
     /// The revision the node's kernel holds (nil before its first successful apply).
     public var appliedRevision: RevisionNumber?
+    /// The target generation the node holds (nil before its first successful apply).
+    public var appliedGeneration: Int64?
+    /// The target generation the node last worked on, applied or not: with `lastError`, the generation
+    /// that failed.
+    public var generation: Int64?
     /// The last apply's error, cleared by the next success.
     public var lastError: String?
+    /// The kernel differs from the applied revision (drift mode `report`, or a repair that failed).
+    public var drift: Bool
     /// When the node last reported.
     public var updatedAt: Date
 
-    public init(node: String, appliedRevision: RevisionNumber?, lastError: String?, updatedAt: Date) {
+    public init(node: String, appliedRevision: RevisionNumber?, appliedGeneration: Int64? = nil, generation: Int64? = nil,
+                lastError: String?, drift: Bool = false, updatedAt: Date) {
         self.node = node
         self.appliedRevision = appliedRevision
+        self.appliedGeneration = appliedGeneration
+        self.generation = generation
         self.lastError = lastError
+        self.drift = drift
         self.updatedAt = updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey { case node, appliedRevision, appliedGeneration, generation, lastError, drift, updatedAt }
+
+    /// Records written before generations existed decode with none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        node = try container.decode(String.self, forKey: .node)
+        appliedRevision = try container.decodeIfPresent(RevisionNumber.self, forKey: .appliedRevision)
+        appliedGeneration = try container.decodeIfPresent(Int64.self, forKey: .appliedGeneration)
+        generation = try container.decodeIfPresent(Int64.self, forKey: .generation)
+        lastError = try container.decodeIfPresent(String.self, forKey: .lastError)
+        drift = try container.decodeIfPresent(Bool.self, forKey: .drift) ?? false
+        updatedAt = try container.decode(Date.self, forKey: .updatedAt)
+    }
+}
+
+/// A guest port a node has installed: in its bridge, with its firewall in the kernel (the port's
+/// `installed` record). A guest that moves shows on its target node's list before it runs there, and
+/// leaves its source's list once its ports are gone there.
+public struct InstalledPort: Codable, Hashable, Sendable {
+    /// `tap101i0`, `veth201i0`.
+    public var port: String
+    public var node: String
+    public var guest: Int
+    /// The target generation the node held when it saw the port installed.
+    public var generation: Int64?
+    public var installedAt: Date
+
+    public init(port: String, node: String, guest: Int, generation: Int64?, installedAt: Date) {
+        self.port = port
+        self.node = node
+        self.guest = guest
+        self.generation = generation
+        self.installedAt = installedAt
     }
 }
 
@@ -145,6 +210,8 @@ public enum StoreChange: Hashable, Sendable {
     /// The revision nodes should run changed (an apply or a rollback).
     case targetChanged(RevisionNumber)
     case nodeStatus(String)
+    /// A node became live or dead (its liveness began, was ended, or expired).
+    case nodeLiveness(String)
 }
 
 public enum StateStoreError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -190,8 +257,26 @@ public protocol StateStore: Sendable {
     /// Chooses the revision nodes should run (it must exist).
     func setTarget(_ number: RevisionNumber, author: String) async throws
 
+    /// The target with its generation (`target()` is its revision).
+    func targetState() async throws -> TargetState?
+
     func recordNodeStatus(_ status: NodeApplyStatus) async throws
     func nodeStatuses() async throws -> [NodeApplyStatus]
+
+    /// Makes or refreshes the node's liveness for `ttl`. A node refreshes it well within `ttl` while it
+    /// runs; when it stops (a crash, a partition from the store) it is dead once `ttl` passed (etcd: a
+    /// lease-backed key).
+    func keepNodeAlive(_ node: String, ttl: Duration) async throws
+    /// Ends the node's liveness now (a graceful stop).
+    func endNodeLiveness(_ node: String) async throws
+    /// The nodes whose liveness holds now.
+    func liveNodes() async throws -> Set<String>
+    /// Replaces the node's installed ports with these.
+    func recordInstalledPorts(_ ports: [InstalledPort], node: String) async throws
+    /// Every node's installed ports, by node then port.
+    func installedPorts() async throws -> [InstalledPort]
+    /// Forgets what a node reported: its applied record, its liveness, its installed ports (`sdn node remove`).
+    func forgetNode(_ node: String) async throws
 
     /// Appends and returns the entry with its sequence number.
     @discardableResult
@@ -213,4 +298,5 @@ public protocol StateStore: Sendable {
 
 extension StateStore {
     public func headNumber() async throws -> RevisionNumber? { try await head()?.number }
+    public func target() async throws -> RevisionNumber? { try await targetState()?.revision }
 }

@@ -5,8 +5,10 @@ public import SDNStore
 /// the same contract (`StateStoreContract`) as `SQLiteStateStore`; being an actor, every call is atomic.
 public actor InMemoryStateStore: StateStore {
     private var revisions: [Revision] = []
-    private var currentTarget: RevisionNumber?
+    private var currentTarget: TargetState?
     private var statuses: [String: NodeApplyStatus] = [:]
+    private var liveUntil: [String: ContinuousClock.Instant] = [:]
+    private var ports: [String: [InstalledPort]] = [:]
     private var auditLog: [AuditEntry] = []
     private var storedTokens: [(token: APIToken, secretHash: [UInt8])] = []
     private let broadcaster = StoreChangeBroadcaster()
@@ -42,13 +44,49 @@ public actor InMemoryStateStore: StateStore {
     }
 
     public func target() async throws -> RevisionNumber? {
+        currentTarget?.revision
+    }
+
+    public func targetState() async throws -> TargetState? {
         currentTarget
     }
 
     public func setTarget(_ number: RevisionNumber, author: String) async throws {
         guard number >= 1, number <= revisions.count else { throw StateStoreError.noSuchRevision(number) }
-        currentTarget = number
+        currentTarget = TargetState(revision: number, generation: (currentTarget?.generation ?? 0) + 1, setBy: author, setAt: Date())
         broadcaster.send(.targetChanged(number))
+    }
+
+    public func keepNodeAlive(_ node: String, ttl: Duration) async throws {
+        let now = ContinuousClock.now
+        let wasLive = liveUntil[node].map { $0 > now } ?? false
+        liveUntil[node] = now + ttl
+        if !wasLive { broadcaster.send(.nodeLiveness(node)) }
+    }
+
+    public func endNodeLiveness(_ node: String) async throws {
+        if liveUntil.removeValue(forKey: node) != nil { broadcaster.send(.nodeLiveness(node)) }
+    }
+
+    public func liveNodes() async throws -> Set<String> {
+        let now = ContinuousClock.now
+        return Set(liveUntil.filter { $0.value > now }.keys)
+    }
+
+    public func recordInstalledPorts(_ installed: [InstalledPort], node: String) async throws {
+        ports[node] = installed.sorted { $0.port.utf8.lexicographicallyPrecedes($1.port.utf8) }
+    }
+
+    public func installedPorts() async throws -> [InstalledPort] {
+        ports.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.flatMap { ports[$0] ?? [] }
+    }
+
+    public func forgetNode(_ node: String) async throws {
+        statuses[node] = nil
+        liveUntil[node] = nil
+        ports[node] = nil
+        broadcaster.send(.nodeStatus(node))
+        broadcaster.send(.nodeLiveness(node))
     }
 
     public func recordNodeStatus(_ status: NodeApplyStatus) async throws {

@@ -33,6 +33,11 @@ public enum StateStoreContract {
         .init(name: "target is set and read back", run: targetSetAndRead),
         .init(name: "target of a missing revision is refused", run: targetOfMissingRevisionRefused),
         .init(name: "node status is upserted", run: nodeStatusUpsert),
+        .init(name: "every target choice makes the next generation", run: targetGenerations),
+        .init(name: "node status keeps generations and drift", run: nodeStatusGenerations),
+        .init(name: "liveness holds while kept, ends, and expires", run: livenessLifecycle),
+        .init(name: "installed ports are replaced per node", run: installedPortsPerNode),
+        .init(name: "a forgotten node leaves nothing behind", run: forgottenNode),
         .init(name: "audit appends in order and pages", run: auditAppendOrderAndPaging),
         .init(name: "tokens add, look up, list and revoke", run: tokensLifecycle),
         .init(name: "changes reach every subscriber", run: changesReachEverySubscriber),
@@ -200,6 +205,95 @@ public enum StateStoreContract {
         let recovered = NodeApplyStatus(node: "pve2", appliedRevision: 4, lastError: nil, updatedAt: time.addingTimeInterval(60))
         try await store.recordNodeStatus(recovered)
         #expect(try await store.nodeStatuses() == [applied, recovered])
+    }
+
+    public static func targetGenerations(_ makeStore: Factory) async throws {
+        let store = try await makeStore()
+        #expect(try await store.targetState() == nil)
+        _ = try await store.createRevision(documents: [demo], author: "t", message: "1", expectedHead: nil)
+        _ = try await store.createRevision(documents: [], author: "t", message: "2", expectedHead: 1)
+        let before = Date().addingTimeInterval(-1)
+        try await store.setTarget(2, author: "alice")
+        let first = try #require(try await store.targetState())
+        #expect(first.revision == 2 && first.generation == 1 && first.setBy == "alice")
+        #expect(first.setAt >= before && first.setAt <= Date().addingTimeInterval(1))
+        // A rollback goes back in revisions, forward in generations; choosing the same revision again counts too.
+        try await store.setTarget(1, author: "bob")
+        try await store.setTarget(1, author: "bob")
+        let third = try #require(try await store.targetState())
+        #expect(third.revision == 1 && third.generation == 3 && third.setBy == "bob")
+        #expect(try await store.target() == 1)
+        await #expect(throws: StateStoreError.noSuchRevision(9)) { try await store.setTarget(9, author: "t") }
+        #expect(try await store.targetState()?.generation == 3)
+    }
+
+    public static func nodeStatusGenerations(_ makeStore: Factory) async throws {
+        let store = try await makeStore()
+        let time = Date(timeIntervalSinceReferenceDate: 820_000_000.5)
+        let failing = NodeApplyStatus(node: "pve1", appliedRevision: 3, appliedGeneration: 4, generation: 5, lastError: "netlink: busy",
+                                      drift: true, updatedAt: time)
+        try await store.recordNodeStatus(failing)
+        #expect(try await store.nodeStatuses() == [failing])
+        let applied = NodeApplyStatus(node: "pve1", appliedRevision: 4, appliedGeneration: 5, generation: 5, lastError: nil, updatedAt: time)
+        try await store.recordNodeStatus(applied)
+        #expect(try await store.nodeStatuses() == [applied])
+    }
+
+    public static func livenessLifecycle(_ makeStore: Factory) async throws {
+        let store = try await makeStore()
+        #expect(try await store.liveNodes().isEmpty)
+        try await store.keepNodeAlive("pve1", ttl: .seconds(30))
+        try await store.keepNodeAlive("pve2", ttl: .seconds(2))
+        #expect(try await store.liveNodes() == ["pve1", "pve2"])
+        // Kept alive again: still one liveness, not two.
+        try await store.keepNodeAlive("pve1", ttl: .seconds(30))
+        try await store.endNodeLiveness("pve1")
+        #expect(try await store.liveNodes() == ["pve2"])
+        try await store.endNodeLiveness("pve1")
+        // pve2 is not kept alive: it expires (etcd rounds a lease's TTL up to its minimum, about 2 s, and
+        // expires it on its leader's clock).
+        let deadline = ContinuousClock.now + .seconds(15)
+        while try await store.liveNodes().contains("pve2"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(try await store.liveNodes().isEmpty)
+        // A node that expired becomes live again when it is kept alive again.
+        try await store.keepNodeAlive("pve2", ttl: .seconds(30))
+        #expect(try await store.liveNodes() == ["pve2"])
+        try await store.endNodeLiveness("pve2")
+    }
+
+    public static func installedPortsPerNode(_ makeStore: Factory) async throws {
+        let store = try await makeStore()
+        #expect(try await store.installedPorts().isEmpty)
+        let time = Date(timeIntervalSinceReferenceDate: 820_000_000.25)
+        let tap = InstalledPort(port: "tap101i0", node: "pve1", guest: 101, generation: 2, installedAt: time)
+        let tap2 = InstalledPort(port: "tap101i1", node: "pve1", guest: 101, generation: 2, installedAt: time)
+        let veth = InstalledPort(port: "veth201i0", node: "pve2", guest: 201, generation: nil, installedAt: time)
+        try await store.recordInstalledPorts([tap2, tap], node: "pve1")
+        try await store.recordInstalledPorts([veth], node: "pve2")
+        #expect(try await store.installedPorts() == [tap, tap2, veth])
+        // The guest left pve1 (moved to pve2): pve1's list replaces its own ports only.
+        let moved = InstalledPort(port: "tap101i0", node: "pve2", guest: 101, generation: 3, installedAt: time)
+        try await store.recordInstalledPorts([], node: "pve1")
+        try await store.recordInstalledPorts([moved, veth], node: "pve2")
+        #expect(try await store.installedPorts() == [moved, veth])
+    }
+
+    public static func forgottenNode(_ makeStore: Factory) async throws {
+        let store = try await makeStore()
+        let time = Date(timeIntervalSinceReferenceDate: 820_000_000)
+        for node in ["pve1", "pve2"] {
+            try await store.recordNodeStatus(NodeApplyStatus(node: node, appliedRevision: nil, lastError: nil, updatedAt: time))
+            try await store.keepNodeAlive(node, ttl: .seconds(30))
+            try await store.recordInstalledPorts([InstalledPort(port: "tap1i0", node: node, guest: 1, generation: 1, installedAt: time)], node: node)
+        }
+        try await store.forgetNode("pve2")
+        #expect(try await store.nodeStatuses().map(\.node) == ["pve1"])
+        #expect(try await store.liveNodes() == ["pve1"])
+        #expect(try await store.installedPorts().map(\.node) == ["pve1"])
+        try await store.forgetNode("pve3")
+        try await store.endNodeLiveness("pve1")
     }
 
     public static func auditAppendOrderAndPaging(_ makeStore: Factory) async throws {

@@ -47,6 +47,12 @@ struct SDNDaemonCommand: AsyncParsableCommand {
     @Option(help: "Where in etcd the state lives: a key prefix starting and ending with /.")
     var etcdPrefix = "/sdn/"
 
+    @Option(help: ArgumentHelp("With --etcd: copy this single node's SQLite store (revisions, target, audit log, tokens) into the empty etcd prefix, then exit (what `sdn cluster init --from-sqlite` runs).", valueName: "file"))
+    var importSqlite: String?
+
+    @Option(help: ArgumentHelp("How long this node counts as live after it last said so (it does every third of it); the cluster's `sdn apply --wait` stops waiting for it once that passed.", valueName: "seconds"))
+    var livenessTtl: Double = 10
+
     @Option(name: .customLong("listen"), help: ArgumentHelp("unix:///PATH, https://ADDRESS:PORT, or http://127.0.0.1:PORT (loopback only) (repeatable).", valueName: "url"))
     var listeners: [String] = []
 
@@ -82,6 +88,10 @@ struct SDNDaemonCommand: AsyncParsableCommand {
             throw ValidationError("--drift must be repair or report, not '\(drift)'")
         }
         guard resync >= 1 else { throw ValidationError("--resync must be at least 1 second") }
+        guard livenessTtl >= 2 else { throw ValidationError("--liveness-ttl must be at least 2 seconds (etcd's shortest lease)") }
+        if importSqlite != nil, etcdEndpoints.isEmpty {
+            throw ValidationError("--import-sqlite copies a store into etcd: give the cluster's --etcd URL too")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -111,6 +121,10 @@ struct SDNDaemonCommand: AsyncParsableCommand {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let addresses = try (listeners.isEmpty ? ["unix:///run/sdn/sdnd.sock"] : listeners).map(ListenAddress.init(parsing:))
+        if let importSqlite {
+            try await importIntoEtcd(from: importSqlite, logger: logger)
+            return
+        }
 
         do {
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -175,7 +189,8 @@ struct SDNDaemonCommand: AsyncParsableCommand {
 
         let options = ControllerOptions(node: node, driftMode: ControllerOptions.DriftMode(rawValue: drift) ?? .repair,
                                         resyncInterval: .milliseconds(Int64(resync * 1000)),
-                                        guestStates: libvirt == "none" ? nil : LibvirtGuestStates(uri: libvirt, logger: logger).states)
+                                        guestStates: libvirt == "none" ? nil : LibvirtGuestStates(uri: libvirt, logger: logger).states,
+                                        livenessTTL: .milliseconds(Int64(livenessTtl * 1000)))
         // The API parses (or makes) each revision's model once; the loop reads it from here.
         let stateCache = RevisionStateCache()
         let controller = NodeController(store: store, kernel: kernel, options: options, stateCache: stateCache)
@@ -219,6 +234,24 @@ struct SDNDaemonCommand: AsyncParsableCommand {
 }
 
 extension SDNDaemonCommand {
+    /// `--import-sqlite`: one node's history into the cluster's etcd, the SQLite file left as it was.
+    func importIntoEtcd(from path: String, logger: Logger) async throws {
+        guard FileManager.default.fileExists(atPath: path) else {
+            logger.critical("no SQLite store at \(path) (a node keeps it at STATE-DIR/sdn.sqlite, /var/lib/sdn/sdn.sqlite by default)")
+            throw ExitCode.failure
+        }
+        do {
+            let source = try SQLiteStateStore(path: path)
+            let target = try await EtcdStateStore.connect(endpoints: etcdEndpoints, prefix: etcdPrefix)
+            defer { target.close() }
+            let summary = try await target.importHistory(from: source)
+            FileHandle.standardOutput.write(Data("imported \(path) into etcd \(etcdEndpoints.joined(separator: ",")) under \(etcdPrefix): \(summary)\n".utf8))
+        } catch {
+            logger.critical("cannot import \(path) into etcd: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
     /// `--tls-cert`/`--tls-key`, else STATE-DIR/tls/server.crt + server.key (made on the first start).
     func serverCertificate(listenHosts: [String]) throws(ServerCertificateError) -> ServerCertificate {
         if let tlsCert, let tlsKey {

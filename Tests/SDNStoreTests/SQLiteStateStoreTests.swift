@@ -32,7 +32,7 @@ import Testing
         #expect(try await reopened.nodeStatuses() == [status])
         #expect(try await reopened.audit(after: 0, limit: 10) == [audit].compactMap { $0 })
         #expect(try await reopened.token(secretHash: [1, 2, 3]) == token)
-        #expect(try reopened.schemaVersion() == "v1-initial")
+        #expect(try reopened.schemaVersion() == "v2-generations")
         #expect(try reopened.integrityCheck() == ["ok"])
     }
 
@@ -41,7 +41,7 @@ import Testing
         defer { directory.remove() }
         let store = try SQLiteStateStore(path: directory.path + "/sdn.sqlite")
         #expect(try store.journalMode() == "wal")
-        #expect(SQLiteStateStore.knownMigrations == ["v1-initial"])
+        #expect(SQLiteStateStore.knownMigrations == ["v1-initial", "v2-generations"])
     }
 
     @Test func newFilesAreOwnerOnly() async throws {
@@ -107,14 +107,14 @@ import Testing
             _ = try await store.createRevision(documents: [], author: "a", message: "1", expectedHead: nil)
         }
         let database = try DatabaseQueue(path: path)
-        try await database.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2-future-tables')") }
+        try await database.write { try $0.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v9-future-tables')") }
         try database.close()
 
         let error = #expect(throws: StateStoreError.self) { try SQLiteStateStore(path: path) }
         let message = error.map { "\($0)" } ?? ""
         #expect(message.contains("\(path) was written by a newer sdnd"))
-        #expect(message.contains("v2-future-tables"))
-        #expect(message.contains("knows up to v1-initial"))
+        #expect(message.contains("v9-future-tables"))
+        #expect(message.contains("knows up to v2-generations"))
     }
 
     @Test func changesStreamEndsItsSubscriptionWhenCancelled() async throws {
