@@ -16,16 +16,19 @@ struct StatusCommand: ParsableCommand {
         let response = try session.call("GET", "/v1/status")
         let status = try session.decode(RemoteStatus.self, from: response)
         // The cluster's other nodes: what the store says they applied, and whether they are live.
-        let cluster = try session.decode(RemoteClusterReport.self, from: try session.call("GET", "/v1/cluster"))
-        let others = cluster.nodes.filter { node in !status.nodes.contains { $0.node == node.name } }
+        // (An sdnd older than the cluster has no /v1/cluster: its status alone is shown.)
+        let clusterResponse = try session.send("GET", "/v1/cluster")
+        let cluster = (200..<300).contains(clusterResponse.status)
+            ? try? ClientJSON.decoder.decode(RemoteClusterReport.self, from: clusterResponse.body) : nil
+        let others = cluster?.nodes.filter { node in !status.nodes.contains { $0.node == node.name } } ?? []
         if session.output == .json {
             session.printJSON(response)
         } else {
             print(Self.render(status))
-            if !others.isEmpty { print("\ncluster:\n" + NodeListCommand.render(cluster)) }
+            if let cluster, !others.isEmpty { print("\ncluster:\n" + NodeListCommand.render(cluster)) }
         }
         if status.nodes.contains(where: { $0.lastError != nil }) { throw ExitCode.failed }
-        if !others.isEmpty { try NodeListCommand.exitStatus(cluster) }
+        if let cluster, !others.isEmpty { try NodeListCommand.exitStatus(cluster) }
         if status.pending == true || status.nodes.contains(where: { $0.pendingChanges || $0.drift }) { throw ExitCode.changesPending }
     }
 

@@ -198,13 +198,14 @@ public actor NodeController: NodeControl {
         let (wakeups, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         wake = wakeContinuation
         _ = await currentFeatures()
+        // Subscribed before the first reconcile, so that a target chosen while it runs is not missed.
+        let storeChanges = store.changes()
         // A daemon that starts applies its target; one that has applied it already (the loop restarted)
         // checks for drift as its mode says.
         let startWork = PendingWork(target: appliedRevision == nil)
         _ = await serialized { await $0.reconcileNow(startWork, reason: "start") }
         onStarted()
         let kernel = self.kernel
-        let store = self.store
         let interval = options.resyncInterval
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -219,7 +220,7 @@ public actor NodeController: NodeControl {
             group.addTask { await self.keepAlive() }
             group.addTask {
                 // Another writer of a shared store (the cluster) can move the target.
-                for await change in store.changes() {
+                for await change in storeChanges {
                     if case .targetChanged = change { await self.noteTarget() }
                 }
             }

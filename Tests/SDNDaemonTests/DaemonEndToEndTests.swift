@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Glibc
 import SDNEtcd
@@ -90,6 +91,11 @@ final class DaemonEndToEndTests {
 
     @discardableResult
     func sdn(_ arguments: String..., check: Bool = false) throws -> (status: Int32, stdout: String, stderr: String) {
+        try sdn(arguments, check: check)
+    }
+
+    @discardableResult
+    func sdn(_ arguments: [String], check: Bool = false) throws -> (status: Int32, stdout: String, stderr: String) {
         let binary = try #require(Self.product("sdn"), "sdn was not built next to the tests")
         // From the configuration's directory: push sends paths relative to where it runs.
         let result = try Shell.run(["env", "-C", directory + "/config", "SDN_SERVER=\(server)", binary] + arguments)
@@ -167,6 +173,50 @@ final class DaemonEndToEndTests {
         let status = try sdn("status", "--output", "json")
         let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
         #expect((json?["nodes"] as? [[String: Any]])?.first?["appliedRevision"] as? Int == 1, "\(status.stdout)")
+    }
+
+    @Test(.etcd) func aSingleNodeMovesIntoEtcdWithItsHistoryAndAdoptsItsKernel() async throws {
+        try startDaemon()
+        try pushAndApply()
+        try Self.policy(port: 8080).write(toFile: directory + "/config/Policies/fw.yaml", atomically: true, encoding: .utf8)
+        try sdn("push", "Topologies", "Policies", "-m", "pending port", check: true)
+        let token = try sdn("token", "create", "--role", "Auditor", "--output", "json", check: true)
+        let secret = try #require((try JSONSerialization.jsonObject(with: Data(token.stdout.utf8)) as? [String: Any])?["secret"] as? String)
+        #expect(try stopDaemon() == 0)
+
+        let etcd = try EtcdTestServer()
+        defer { etcd.stop() }
+        let etcdArguments = ["--etcd", etcd.clientURL, "--etcd-prefix", "/sdn-init/"]
+        let imported = try sdn(["cluster", "init", "--from-sqlite", directory + "/state/sdn.sqlite"] + etcdArguments)
+        #expect(imported.status == 0, "\(imported)")
+        #expect(imported.stdout.contains("2 revisions, target 1, "), "\(imported.stdout)")
+        #expect(imported.stdout.contains("1 token"), "\(imported.stdout)")
+        // Twice would merge two histories: refused, naming the prefix.
+        let again = try sdn(["cluster", "init", "--from-sqlite", directory + "/state/sdn.sqlite"] + etcdArguments)
+        #expect(again.status != 0)
+        #expect((again.stdout + again.stderr).contains("holds a state already (head revision 2)"), "\(again)")
+
+        let rulesBefore = try guestChainRules()
+        try startDaemon(extraArguments: etcdArguments)
+        let history = try sdn("history", check: true).stdout
+        #expect(history.contains("e2e") && history.contains("pending port"), "\(history)")
+        #expect(try guestChainRules() == rulesBefore)
+        #expect(daemon?.log.contains("adopted the kernel as it is") == true, "the first start on etcd wrote to the kernel")
+        // The copied token still authenticates (checked through the store: the socket trusts its callers).
+        let store = try await EtcdStateStore.connect(endpoints: [etcd.clientURL], prefix: "/sdn-init/")
+        defer { store.close() }
+        let hash = Array(SHA256.hash(data: Data(secret.utf8)))
+        #expect(try await store.token(secretHash: hash)?.role == .auditor)
+
+        // The pending revision applied with --wait: this node is the cluster's only live one.
+        let waited = try sdn("apply", "--yes", "--wait", "--timeout", "30", check: true)
+        #expect(waited.stdout.contains("generation 2 (revision 2) applied on 1 live node"), "\(waited.stdout)")
+        #expect(try guestChainRules().contains { $0.contains("8080") })
+        let nodes = try sdn("node", "list", "--output", "json", check: true)
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(nodes.stdout.utf8)) as? [String: Any])
+        let node = try #require((report["nodes"] as? [[String: Any]])?.first)
+        #expect(node["name"] as? String == "n1" && node["live"] as? Bool == true && node["state"] as? String == "applied", "\(nodes.stdout)")
+        #expect(node["appliedGeneration"] as? Int == 2)
     }
 
     @Test func itTellsSystemdWhenItIsReadyAndWhenItStops() throws {
