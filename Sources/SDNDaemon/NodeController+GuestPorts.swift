@@ -165,6 +165,8 @@ extension NodeController {
             let wanted = Set(declared?.nics.map { InterfaceNaming.guestInterface(kind: .kvm, guestID: id, nicIndex: $0.index) } ?? [])
             let before = previous?.guests.first { $0.id == id && $0.node == node && $0.kind == .kvm }
             let had = Set(before?.nics.map { InterfaceNaming.guestInterface(kind: .kvm, guestID: id, nicIndex: $0.index) } ?? [])
+            // A guest moved to another node keeps its taps until it left (the hook's release removes them).
+            if state.guests.contains(where: { $0.id == id && $0.node != node }) { continue }
             for name in taps.sorted() where !wanted.contains(name) && had.contains(name) {
                 do { try await links.perform(.deleteLink(name: name)); removed.append(name) } catch {
                     logger.error("guest \(id): cannot remove \(name), which revision no longer gives this node: \(error)")
@@ -269,7 +271,7 @@ extension NodeController {
         return report
     }
 
-    private func observedLinks(_ links: any LinkDataplane) async throws -> [String: ObservedLink] {
+    func observedLinks(_ links: any LinkDataplane) async throws -> [String: ObservedLink] {
         do {
             let observed = try await links.observe(ObservationScope(bridgeVLANs: false, nodeWideIPv6: false))
             return Dictionary(observed.links.map { ($0.spec.name, $0) }, uniquingKeysWith: { first, _ in first })

@@ -100,7 +100,11 @@ public actor NodeController: NodeControl {
     /// The last revision compiled (one revision is compiled once, whatever wakes the loop). `complete`:
     /// compiled as a whole, rather than patched by the incremental path (whose diagnostics cover the
     /// changed guests only).
-    var compiled: (revision: RevisionNumber, features: KernelFeatures, result: RevisionCompiler.Compiled, complete: Bool)?
+    var compiled: (revision: RevisionNumber, features: KernelFeatures, result: RevisionCompiler.Compiled, complete: Bool, departing: Set<Int>)?
+    /// Guests the target moved to another node whose ports are still here (a live migration in flight, a
+    /// container not stopped yet): they keep their ports and firewall on this node until their ports are
+    /// gone (the hook's release, the container's stop), and only then leave this node's ruleset.
+    var departing: Set<Int> = []
     /// Validated models by revision, shared with the API (which made them when it wrote the revision).
     private let stateCache: RevisionStateCache
     /// What the kernel's firewall holds as far as this controller knows: the applied revision's model
@@ -348,12 +352,13 @@ public actor NodeController: NodeControl {
     /// state, but only the changed guests' findings).
     func compile(_ number: RevisionNumber, complete: Bool = true) async throws -> RevisionCompiler.Compiled {
         let features = await currentFeatures()
-        if let compiled, compiled.revision == number, compiled.features == features, compiled.complete || !complete { return compiled.result }
+        if let compiled, compiled.revision == number, compiled.features == features, compiled.complete || !complete,
+           compiled.departing == departing { return compiled.result }
         let validated = try await validatedState(of: number)
         do {
-            let result = try RevisionCompiler.compile(validated, node: options.node, features: features)
+            let result = try RevisionCompiler.compile(validated, node: options.node, features: features, keeping: departing)
             resolvedNode.withLock { $0 = result.desired.node }
-            compiled = (number, features, result, true)
+            compiled = (number, features, result, true, departing)
             return result
         } catch {
             throw NodeControlError.invalidRevision(number, error)
@@ -436,8 +441,14 @@ public actor NodeController: NodeControl {
             }
             return nil
         }
+        let departingNow = await departingGuests(target: target)
+        let departingChanged = departingNow != departing
+        if departingChanged {
+            logger.info("guests leaving this node keep their firewall here while their ports remain: \(departingNow.sorted().map(String.init).joined(separator: ", "))")
+        }
+        departing = departingNow
         // A new target and nothing else to look at: try it as a delta of the guests it changes.
-        if appliedRevision != target, work.links.isEmpty, !work.overrun, !work.resync, !work.kernelRuleset,
+        if appliedRevision != target, work.links.isEmpty, departing.isEmpty, !departingChanged, !work.overrun, !work.resync, !work.kernelRuleset,
            let delta = await incrementalChange(to: target),
            let result = await applyIncrementally(delta, target: target, reason: reason) {
             return result
@@ -477,6 +488,7 @@ public actor NodeController: NodeControl {
         // Links that came or went, and nothing else: the firewall (keyed by interface names) is not
         // involved, and reading a large ruleset back would cost more than the attachment itself.
         let linksOnly = !newTarget && !work.target && !work.overrun && !work.resync && !work.kernelRuleset && !work.links.isEmpty
+            && !departingChanged
         var desired = compiled.desired
         if linksOnly { desired.firewall = nil }
         let started = ContinuousClock.now
@@ -562,7 +574,7 @@ public actor NodeController: NodeControl {
         baseline.validated = delta.validated
         baseline.compiled = delta.compiled
         self.baseline = baseline
-        compiled = (target, features, delta.compiled, false)
+        compiled = (target, features, delta.compiled, false, departing)
         appliedRevision = target
         appliedGeneration = workingGeneration
         lastError = nil
@@ -582,6 +594,22 @@ public actor NodeController: NodeControl {
                                         message: "revision \(target) applied: \(Self.summary(result)) (incremental: guest\(delta.guests.count == 1 ? "" : "s") \(guests))", figures: figures))
         await recordStatus()
         return result
+    }
+
+    /// The guests `target` places on another node that were this node's (in the applied revision, or
+    /// leaving already) and still have a port here.
+    private func departingGuests(target: RevisionNumber) async -> Set<Int> {
+        let node = nodeName
+        guard !node.isEmpty, let links = kernel.links, let state = try? await validatedState(of: target) else { return [] }
+        var previous: Validated<DesiredState>?
+        if let appliedRevision, appliedRevision != target { previous = try? await validatedState(of: appliedRevision) }
+        let candidates = state.value.guests.filter { guest in
+            guest.node != node && (departing.contains(guest.id) || previous?.value.guests.contains { $0.id == guest.id && $0.node == node } == true)
+        }
+        guard !candidates.isEmpty, let present = try? await observedLinks(links) else { return [] }
+        return Set(candidates.filter { guest in
+            guest.nics.contains { present[InterfaceNaming.guestInterface(kind: guest.kind, guestID: guest.id, nicIndex: $0.index)] != nil }
+        }.map(\.id))
     }
 
     private func rememberOwnCommits(_ report: ReconcileReport) {

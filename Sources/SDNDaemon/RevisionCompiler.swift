@@ -38,10 +38,19 @@ public enum RevisionCompiler {
         return Validated(unchecked: validated.value, diagnostics: loadDiagnostics)
     }
 
-    /// A validated state compiled for one node (`node` nil: the only node it describes).
-    public static func compile(_ validated: Validated<DesiredState>, node: String?, features: KernelFeatures) throws(Failure) -> Compiled {
+    /// A validated state compiled for one node (`node` nil: the only node it describes). `keeping`: guests
+    /// the state places on other nodes that still run here (a migration in flight): compiled as this
+    /// node's too, so that they keep their bridge ports and firewall until they left.
+    public static func compile(_ validated: Validated<DesiredState>, node: String?, features: KernelFeatures,
+                               keeping departing: Set<Int> = []) throws(Failure) -> Compiled {
+        var validated = validated
+        let name = try nodeName(node, in: validated.value)
+        if !departing.isEmpty {
+            var state = validated.value
+            for index in state.guests.indices where departing.contains(state.guests[index].id) { state.guests[index].node = name }
+            validated = Validated(unchecked: state, diagnostics: validated.diagnostics)
+        }
         let state = validated.value
-        let name = try nodeName(node, in: state)
         let firewall = FirewallCompiler.compile(validated, node: name, features: features)
         if firewall.diagnostics.hasErrors {
             throw Failure(diagnostics: firewall.diagnostics, message: "the firewall policy is refused")

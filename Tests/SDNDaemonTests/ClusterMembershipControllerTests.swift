@@ -1,5 +1,6 @@
 import Foundation
 import SDNDaemon
+import SDNDataplane
 import SDNFirewall
 import SDNNFTables
 import SDNStore
@@ -154,5 +155,43 @@ import Testing
                 "the node did not catch up once the store answered")
         #expect(try await Self.until { try await store.inner.nodeStatuses().first?.appliedGeneration == 2 })
         #expect(try await controller.status().storeError == nil)
+    }
+
+    @Test func aGuestThatMovesKeepsItsFirewallHereUntilItsPortIsGone() async throws {
+        let twoNodes = DaemonFixtures.topology().replacingOccurrences(of: "zones:", with: "  n2:\n    uplinks: { eth0: {} }\nzones:")
+        let before = [StoredDocument(path: "Topologies/t.yaml", text: twoNodes), Fixture.documents[1]]
+        let moved = [StoredDocument(path: "Topologies/t.yaml", text: twoNodes.replacingOccurrences(of: "node: n1", with: "node: n2")), Fixture.documents[1]]
+        func tables(_ documents: [StoredDocument]) throws -> Set<Table> {
+            Set(try RevisionCompiler.compile(documents, node: "n1", features: .full).desired.firewall?.canonical().tables ?? [])
+        }
+        #expect(try tables(before) != (try tables(moved)), "the fixture does not move anything")
+
+        let store = InMemoryStateStore()
+        _ = try await store.createRevision(documents: before, author: "t", message: "on n1", expectedHead: .some(nil))
+        let kernel = Fixture.ScriptedKernel()
+        let controller = NodeController(store: store, kernel: kernel,
+                                        options: ControllerOptions(node: "n1", resyncInterval: .seconds(3600), debounce: .milliseconds(20)))
+        let events = Fixture.EventLog(controller.events())
+        #expect(try await controller.apply(revision: nil, author: "t").converged)
+        let loop = try await Fixture.startLoop(controller)
+        defer { loop.cancel() }
+        // The guest runs here: its tap is attached.
+        try await kernel.linkPlane.perform(.createLink(LinkSpec(name: "tap101i0", kind: .tap, up: false)))
+        kernel.triggerContinuation.yield(.link(.added(name: "tap101i0", index: 50)))
+        #expect(await events.waitFor(.portPlugged) != nil)
+        #expect(try await Self.until { try await store.installedPorts().map(\.port) == ["tap101i0"] })
+
+        // It moves to n2 (a live migration: it still runs here until the migration completes).
+        let second = try await store.createRevision(documents: moved, author: "t", message: "to n2", expectedHead: nil)
+        #expect(try await controller.apply(revision: second.number, author: "t").converged)
+        #expect(Set(kernel.firewallPlane.ruleset.canonical().tables) == (try tables(before)), "the leaving guest lost its firewall while it still runs here")
+        #expect(kernel.linkPlane.network.link(named: "tap101i0")?.spec.master != nil, "its tap was taken from it")
+
+        // It left: libvirt's release (or the container's stop) removes the port; its firewall goes with it.
+        try await kernel.linkPlane.perform(.deleteLink(name: "tap101i0"))
+        kernel.triggerContinuation.yield(.link(.removed(name: "tap101i0", index: 50)))
+        #expect(try await Self.until { Set(kernel.firewallPlane.ruleset.canonical().tables) == (try tables(moved)) },
+                "the guest's firewall stayed on the node it left")
+        #expect(try await Self.until { try await store.installedPorts().isEmpty })
     }
 }

@@ -137,12 +137,15 @@ import Testing
         _ = try await controller.apply(revision: nil, author: "test")
         #expect(kernel.linkPlane.network.link(named: "tap101i1") == nil)
         #expect(kernel.linkPlane.network.link(named: "tap101i0") != nil)
-        // The guest moved to another node: nothing of it is left here.
+        // The guest moves to another node: while it still runs here (a live migration), its tap stays;
+        // the hook's release (libvirt calls it once the domain left) removes it.
         let moved = Fixture.topology.replacingOccurrences(of: "nodes:\n  n1:", with: "nodes:\n  n2:\n    uplinks: { eth1: {} }\n  n1:")
             .replacingOccurrences(of: "    node: n1\n", with: "    node: n2\n")
         _ = try await store.createRevision(documents: Self.documents(topology: moved), author: "test", message: "moved", expectedHead: try await store.headNumber())
         let result = try await controller.apply(revision: nil, author: "test")
         #expect(result.converged, "\(result)")
+        #expect(kernel.linkPlane.network.link(named: "tap101i0")?.spec.master == "web")
+        #expect(try await controller.releasePorts(guest: 101).ports.map(\.name) == ["tap101i0"])
         #expect(kernel.linkPlane.network.link(named: "tap101i0") == nil)
     }
 
