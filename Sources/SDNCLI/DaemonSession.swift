@@ -132,6 +132,8 @@ struct DaemonSession {
             return ("sdnd refused the request as too large: \(detail) (\(status))", .badInput)
         case 422:
             return ("sdnd refused the request: \(detail) (\(status))", .badInput)
+        case 503:
+            return ("sdnd at \(server) cannot use its store: \(detail) (\(status))", .failed)
         case 500...:
             return ("sdnd at \(server) failed: \(detail) (\(status))", .failed)
         default:

@@ -151,7 +151,10 @@ public final class APIServer: Sendable {
             case .headMoved: .stale("\(error); read the configuration again and retry")
             case .noSuchRevision: .notFound("\(error)")
             case .noSuchToken: .notFound("\(error)")
-            case .storage: APIError(.internalServerError, code: "internal", "\(error)")
+            // etcd or the SQLite file failing is not the request's fault, and the nodes keep enforcing
+            // what they applied: say so, and that a retry will do once the store is back.
+            case .storage: APIError(.serviceUnavailable, code: "store-unavailable",
+                                    "\(error); nothing was changed, and every node keeps enforcing the revision it applied: retry once the store answers")
             }
             response = Self.errorResponse(apiError)
             call.audit.detail = apiError.message
