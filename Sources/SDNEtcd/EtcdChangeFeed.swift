@@ -17,8 +17,10 @@ import Synchronization
 /// The watch resumes after the last revision it delivered whenever it breaks (etcd restarted, a member
 /// lost), retrying while etcd is unreachable. If etcd compacted those revisions meanwhile, the feed reads
 /// what changed since (revisions created, the target and node statuses modified at or after that
-/// revision, which etcd filters by revision) and sends that instead; nothing in this layout is deleted,
-/// so there are no deletions to infer.
+/// revision, which etcd filters by revision) and sends that instead. The keys that can be deleted — a
+/// node's liveness (its lease expired) and its applied record (the node was forgotten) — are tracked as
+/// of the last revision delivered, so that those that disappeared while the history was compacted away
+/// are sent as changes too.
 final class EtcdChangeFeed: Sendable {
     private struct Subscriber {
         /// Only changes of later etcd revisions.
@@ -36,6 +38,8 @@ final class EtcdChangeFeed: Sendable {
     private let client: EtcdClient
     private let keys: EtcdStoreKeys
     private let state = Mutex(State())
+    /// The keys under `nodes/` (liveness, applied records) as of the last revision delivered.
+    private let nodeKeys = Mutex<Set<Data>>([])
 
     init(client: EtcdClient, keys: EtcdStoreKeys) {
         self.client = client
@@ -93,6 +97,7 @@ final class EtcdChangeFeed: Sendable {
     private func watch(from start: Int64) async {
         var next = start
         var delay = Duration.milliseconds(50)
+        await seedNodeKeys(asOf: start - 1)
         while !Task.isCancelled {
             do {
                 let watch = try await client.watch(EtcdWatchCreateRequest(
@@ -103,6 +108,9 @@ final class EtcdChangeFeed: Sendable {
                     if next == 0, response.created { next = response.header.revision + 1 }
                     for event in response.events {
                         next = max(next, event.keyValue.modRevision + 1)
+                        if event.keyValue.key.starts(with: keys.nodesPrefix) {
+                            _ = nodeKeys.withLock { event.kind == .put ? $0.insert(event.keyValue.key).inserted : $0.remove(event.keyValue.key) != nil }
+                        }
                         if let change = keys.change(for: event) { send(change, revision: event.keyValue.modRevision) }
                     }
                 }
@@ -130,9 +138,13 @@ final class EtcdChangeFeed: Sendable {
         var statuses = EtcdRangeRequest.prefix(keys.nodeStatusPrefix)
         statuses.keysOnly = true
         statuses.minModRevision = next
-        // One transaction of reads: all three at one revision, from which the watch resumes.
+        var liveness = EtcdRangeRequest.prefix(keys.livenessPrefix)
+        liveness.minModRevision = next
+        var nodes = EtcdRangeRequest.prefix(keys.nodesPrefix)
+        nodes.keysOnly = true
+        // One transaction of reads: all at one revision, from which the watch resumes.
         let response = try await client.txn(EtcdTxnRequest(compare: [], success: [
-            .range(created), .range(EtcdRangeRequest(key: keys.target)), .range(statuses),
+            .range(created), .range(EtcdRangeRequest(key: keys.target)), .range(statuses), .range(liveness), .range(nodes),
         ]))
         var changes: [(revision: Int64, change: StoreChange)] = []
         for stored in response.responses.first?.range?.kvs ?? [] {
@@ -140,15 +152,42 @@ final class EtcdChangeFeed: Sendable {
             created.keyValue.version = 1
             if let change = keys.change(for: created) { changes.append((stored.createRevision, change)) }
         }
-        let rest = response.responses.dropFirst().flatMap { $0.range?.kvs ?? [] }
+        let rest = response.responses.dropFirst().prefix(3).flatMap { $0.range?.kvs ?? [] }
         for stored in rest where stored.modRevision >= next {
             if let change = keys.change(for: EtcdEvent(kind: .put, keyValue: stored, previousKeyValue: nil)) {
                 changes.append((stored.modRevision, change))
+            }
+        }
+        // Deleted meanwhile: tracked before, absent now.
+        let present = Set((response.responses.last?.range?.kvs ?? []).map(\.key))
+        let vanished = nodeKeys.withLock { known in
+            defer { known = present }
+            return known.subtracting(present)
+        }
+        for key in vanished.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            let deleted = EtcdKeyValue(key: key, value: Data(), createRevision: 0, modRevision: response.header.revision, version: 0, lease: 0)
+            if let change = keys.change(for: EtcdEvent(kind: .delete, keyValue: deleted, previousKeyValue: nil)) {
+                changes.append((response.header.revision, change))
             }
         }
         for (revision, change) in changes.sorted(by: { $0.revision < $1.revision }) {
             send(change, revision: revision)
         }
         return max(next, response.header.revision + 1)
+    }
+
+    /// The keys under `nodes/` as of `revision` (the one before the watch starts), or now when that
+    /// revision is compacted or the watch starts now.
+    private func seedNodeKeys(asOf revision: Int64) async {
+        var request = EtcdRangeRequest.prefix(keys.nodesPrefix)
+        request.keysOnly = true
+        request.revision = max(revision, 0)
+        var response = try? await client.range(request)
+        if response == nil, revision > 0 {
+            request.revision = 0
+            response = try? await client.range(request)
+        }
+        let known = Set((response?.kvs ?? []).map(\.key))
+        nodeKeys.withLock { $0 = known }
     }
 }

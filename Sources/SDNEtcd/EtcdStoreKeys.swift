@@ -28,6 +28,7 @@ struct EtcdStoreKeys: Sendable {
     var target: Data { key("target") }
     var auditSequence: Data { key("audit-sequence") }
     var historyPrefix: Data { key("history/") }
+    var nodesPrefix: Data { key("nodes/") }
     var nodeStatusPrefix: Data { key("nodes/applied/") }
     var livenessPrefix: Data { key("nodes/alive/") }
     var portsPrefix: Data { key("ports/") }
@@ -61,6 +62,10 @@ struct EtcdStoreKeys: Sendable {
         // A lease that expires deletes the key: the node died.
         if suffix.hasPrefix("nodes/alive/") {
             return .nodeLiveness(String(suffix.dropFirst("nodes/alive/".count)))
+        }
+        // A node forgotten (`sdn node remove`): its applied record is gone.
+        if event.kind == .delete, suffix.hasPrefix("nodes/applied/") {
+            return .nodeStatus(String(suffix.dropFirst("nodes/applied/".count)))
         }
         guard event.kind == .put else { return nil }
         if suffix.hasPrefix("history/"), event.keyValue.version == 1, let number = RevisionNumber(suffix.dropFirst("history/".count)) {

@@ -151,6 +151,31 @@ import Testing
         #expect(await StateStoreContract.firstChanges(changes, count: 1) == [.revisionCreated(2)])
     }
 
+    @Test func nodesThatDiedOrWereForgottenWhileTheWatchWasAwayAreStillSeen() async throws {
+        let server = try EtcdTestServer()
+        defer { server.stop() }
+        let (writer, watcher) = try await Self.twoNodes(server)
+        try await writer.keepNodeAlive("pve1", ttl: .seconds(60))
+        try await writer.recordNodeStatus(NodeApplyStatus(node: "pve3", appliedRevision: nil, lastError: nil, updatedAt: Date()))
+        _ = try await watcher.headNumber()
+        let changes = watcher.changes()
+        _ = try await writer.createRevision(documents: [Self.document], author: "t", message: "1", expectedHead: .some(nil))
+        #expect(await StateStoreContract.firstChanges(changes, count: 1) == [.revisionCreated(1)])
+
+        // The watch breaks and backs off; meanwhile pve1 dies, pve3 is forgotten, and etcd compacts that
+        // history away. Whether the watch comes back before the compaction (and sees the deletions) or
+        // after (and must infer them from what it knew), both are delivered.
+        server.kill()
+        try await Task.sleep(for: .seconds(4))
+        try server.start()
+        try await writer.endNodeLiveness("pve1")
+        try await writer.forgetNode("pve3")
+        _ = try await writer.createRevision(documents: [], author: "t", message: "2", expectedHead: 1)
+        try await writer.client.compact(revision: writer.client.newestRevisionSeen)
+        let received = await StateStoreContract.firstChanges(changes, count: 3)
+        #expect(Set(received) == [.nodeLiveness("pve1"), .nodeStatus("pve3"), .revisionCreated(2)], "\(received)")
+    }
+
     @Test func aRevisionTooLargeForEtcdIsRefusedSayingWhy() async throws {
         let store = try await EtcdStateStore.connect(endpoints: [try EtcdTestServer.shared().clientURL], prefix: "/sdn-large/\(UUID().uuidString)/")
         // 1.6 MiB: over etcd's request limit (1.5 MiB), under the gateway's (2 MiB), which answers differently.
