@@ -39,3 +39,4 @@ echo "…"
 scripts/demo-firewall.sh
 scripts/demo-overlay.sh
 scripts/demo-daemon.sh
+scripts/demo-cluster.sh

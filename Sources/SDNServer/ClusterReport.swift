@@ -59,8 +59,12 @@ extension APIServer {
         async let portList = store.installedPorts()
         let (head, target, statuses, live, ports) = try await (headNumber, targetState, statusList, liveSet, portList)
         var declared: [String: Node] = [:]
-        if let target, let revision = try await store.revision(target.revision), let state = validatedState(of: revision) {
-            for node in state.value.nodes { declared[node.name] = node }
+        // `sdn apply --wait` polls this: the target's model comes from the cache, its documents (megabytes
+        // for a large site) are read once.
+        if let target {
+            var state = stateCache.state(of: target.revision)
+            if state == nil, let revision = try await store.revision(target.revision) { state = validatedState(of: revision) }
+            for node in state?.value.nodes ?? [] { declared[node.name] = node }
         }
         let byName = Dictionary(statuses.map { ($0.node, $0) }, uniquingKeysWith: { first, _ in first })
         let portCounts = Dictionary(grouping: ports, by: \.node).mapValues(\.count)
