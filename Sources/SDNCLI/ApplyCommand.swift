@@ -108,6 +108,10 @@ struct ApplyCommand: AsyncParsableCommand {
     /// Plans with more steps than this print the first ones only (all with --dry-run or `sdn plan`).
     static let printedSteps = 60
 
+    func validate() throws {
+        guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds, not \(timeout)") }
+    }
+
     func run() async throws {
         if let session = try remote.session(refusingLocal: input, verb: "apply") {
             return try DaemonPlanApply.apply(session, revision: remote.revision, yes: yes, dryRun: dryRun,

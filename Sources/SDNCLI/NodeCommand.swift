@@ -62,6 +62,10 @@ struct MembershipApplyOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Give up waiting after this many seconds, naming the nodes that have not applied.", valueName: "seconds"))
     var timeout: Double = 60
 
+    func validate() throws {
+        guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds, not \(timeout)") }
+    }
+
     /// Applies `revision` if the target was the head before it was written (no one else's pending change
     /// goes out with it), then waits for every live node.
     func applyIfAlone(_ session: DaemonSession, revision: Int64?, headBefore: Int64?, targetBefore: Int64?, what: String) throws {

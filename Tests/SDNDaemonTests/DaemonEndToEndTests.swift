@@ -219,6 +219,53 @@ final class DaemonEndToEndTests {
         #expect(node["appliedGeneration"] as? Int == 2)
     }
 
+    @Test(.etcd) func aVXLANZonesFloodListFollowsNodesJoiningAndLeaving() async throws {
+        let etcd = try EtcdTestServer()
+        defer { etcd.stop() }
+        let overlay = """
+            nodes:
+              n1:
+                address: 192.0.2.1
+                uplinks:
+                  eth0: { addresses: [192.0.2.1/24] }
+            zones:
+              overlay: { type: vxlan, peers: all }
+            vnets:
+              blue: { zone: overlay, tag: 5001 }
+            """
+        try overlay.write(toFile: directory + "/config/Topologies/node.yaml", atomically: true, encoding: .utf8)
+        try "cluster:\n  rules:\n    - in accept SSH\n".write(toFile: directory + "/config/Policies/fw.yaml", atomically: true, encoding: .utf8)
+        try startDaemon(extraArguments: ["--etcd", etcd.clientURL, "--etcd-prefix", "/sdn-join/", "--node", "n1"])
+        try pushAndApply()
+        func floodDestinations() throws -> [String] {
+            let fdb = try Shell.output(["bridge", "-n", namespaceName, "fdb", "show", "dev", "vxlan_blue"])
+            return fdb.split(separator: "\n").filter { $0.hasPrefix("00:00:00:00:00:00") }.compactMap { line in
+                line.split(separator: " ").drop { $0 != "dst" }.dropFirst().first.map(String.init)
+            }
+        }
+        #expect(try floodDestinations().isEmpty, "a zone of one node floods to nobody")
+
+        let joined = try sdn("node", "join", "n2", "--address", "192.0.2.2", "--management", "192.0.2.0/24")
+        #expect(joined.status == 0, "\(joined)")
+        #expect(joined.stdout.contains("node n2: joined (revision 2)"), "\(joined.stdout)")
+        // n2 has no sdnd yet: it is named, not waited for.
+        #expect(joined.stderr.contains("node n2 is dead"), "\(joined.stderr)")
+        #expect(try floodDestinations() == ["192.0.2.2"])
+        let again = try sdn("node", "join", "n2", "--address", "192.0.2.2")
+        #expect(again.stdout.contains("already joined"), "\(again)")
+
+        let removed = try sdn("node", "remove", "n2")
+        #expect(removed.status == 0, "\(removed)")
+        #expect(removed.stdout.contains("forgotten"), "\(removed.stdout)")
+        #expect(try floodDestinations().isEmpty)
+        let list = try sdn("node", "list", "--output", "json", check: true)
+        let names = ((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])?["nodes"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        #expect(names == ["n1"], "\(list.stdout)")
+        // The running node itself cannot be removed.
+        let refused = try sdn("node", "remove", "n1")
+        #expect(refused.status == 1 && refused.stderr.contains("node n1 is live"), "\(refused)")
+    }
+
     @Test func itTellsSystemdWhenItIsReadyAndWhenItStops() throws {
         // systemd's side of Type=notify: a datagram socket named by NOTIFY_SOCKET.
         let path = directory + "/notify.sock"
