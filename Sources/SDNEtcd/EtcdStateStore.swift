@@ -192,7 +192,22 @@ public final class EtcdStateStore: StateStore {
         let seconds = max(1, ttl.components.seconds + (ttl.components.attoseconds > 0 ? 1 : 0))
         try await storage {
             if let lease = leases.withLock({ $0[node] }) {
-                if try await client.keepAlive(lease: lease) > 0 { return }
+                // A stream through the gateway, with no timeout of its own: a member that takes the
+                // request and never answers must not stall the node's liveness loop.
+                let client = self.client
+                let ttl = try await withThrowingTaskGroup(of: Int64?.self) { group in
+                    group.addTask { try await client.keepAlive(lease: lease) }
+                    group.addTask {
+                        try await Task.sleep(for: client.requestTimeout)
+                        return nil
+                    }
+                    defer { group.cancelAll() }
+                    return try await group.next() ?? nil
+                }
+                guard let ttl else {
+                    throw StateStoreError.storage("etcd did not renew the lease of node \(node)'s liveness within \(client.requestTimeout)")
+                }
+                if ttl > 0 { return }
                 leases.withLock { $0[node] = nil }
             }
             let lease = try await client.grantLease(ttl: seconds)
