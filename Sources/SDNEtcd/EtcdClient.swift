@@ -43,6 +43,10 @@ public enum EtcdError: Error, Hashable, Sendable, CustomStringConvertible {
         if message.contains("request is too large") || message.contains("received message larger than max") {
             return "; etcd accepts requests up to 1.5 MiB unless started with a larger --max-request-bytes"
         }
+        if ["request timed out", "leader changed", "no leader"].contains(where: message.contains) {
+            return "; etcd writes (and consistent reads) need a quorum, more than half of its members up and in touch with each "
+                + "other: check the other members"
+        }
         if message.contains("database space exceeded") {
             return "; compact and defragment etcd, or raise its --quota-backend-bytes"
         }
@@ -188,14 +192,34 @@ public final class EtcdClient: Sendable {
         } catch {
             throw EtcdError.malformedResponse(endpoint: endpoints[0], detail: "cannot encode the request: \(error)")
         }
-        let (endpoint, response) = try await exchange(path: path, body: body, idempotent: idempotent)
-        let bytes = Data(response.body.readableBytesView)
-        guard response.head.status == .ok else { throw Self.rejection(endpoint: endpoint, status: response.head.status, body: bytes) }
-        do {
-            return try JSONDecoder().decode(Response.self, from: bytes)
-        } catch {
-            throw EtcdError.malformedResponse(endpoint: endpoint, detail: "\(path): \(error)")
+        let deadline = ContinuousClock.now + requestTimeout
+        var delay = Duration.milliseconds(50)
+        while true {
+            let (endpoint, response) = try await exchange(path: path, body: body, idempotent: idempotent)
+            let bytes = Data(response.body.readableBytesView)
+            if response.head.status == .ok {
+                do {
+                    return try JSONDecoder().decode(Response.self, from: bytes)
+                } catch {
+                    throw EtcdError.malformedResponse(endpoint: endpoint, detail: "\(path): \(error)")
+                }
+            }
+            let rejection = Self.rejection(endpoint: endpoint, status: response.head.status, body: bytes)
+            // While the members elect a leader (one went away), etcd refuses for a moment what it would do a
+            // second later; etcd's own client retries the same way.
+            guard Self.isRetriableDuringElection(rejection, idempotent: idempotent), ContinuousClock.now + delay < deadline else { throw rejection }
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .milliseconds(500))
         }
+    }
+
+    /// A refusal that the same request, sent again a moment later, may not get: a read that lost its
+    /// leader (`leader changed`, `no leader`), or a write the member dropped before it entered the log
+    /// (`raft proposal dropped`: not applied, so sending it again cannot apply it twice).
+    static func isRetriableDuringElection(_ error: EtcdError, idempotent: Bool) -> Bool {
+        guard case .rejected(_, _, let message) = error else { return false }
+        if message.contains("raft proposal dropped") { return true }
+        return idempotent && (message.contains("leader changed") || message.contains("no leader"))
     }
 
     /// - Parameter idempotent: sending it twice does no harm (a read). Such a request that fails on a reused

@@ -62,6 +62,9 @@ public final class EtcdTestCluster: @unchecked Sendable {
 
     public func isRunning(member index: Int) -> Bool { members[index].isRunning }
 
+    /// The member (0-based) that leads the cluster now, if one does.
+    public var leader: Int? { members.firstIndex { $0.isRunning && $0.isLeader } }
+
     /// Kills every member and removes the cluster's directory.
     public func stop() {
         for member in members { member.kill() }

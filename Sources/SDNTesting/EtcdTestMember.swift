@@ -127,8 +127,25 @@ final class EtcdTestMember: @unchecked Sendable {
 
     /// GET /health answers `"health":"true"`.
     static func isHealthy(port: Int) -> Bool {
+        exchange(port: port, request: "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?.contains("\"health\":\"true\"") == true
+    }
+
+    /// Whether this member is the cluster's leader now (its maintenance status names itself as leader).
+    var isLeader: Bool {
+        let body = "{}"
+        let request = "POST /v3/maintenance/status HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        guard let response = Self.exchange(port: clientPort, request: request), let start = response.range(of: "\r\n\r\n"),
+              let json = try? JSONSerialization.jsonObject(with: Data(response[start.upperBound...].utf8)) as? [String: Any],
+              let header = json["header"] as? [String: Any], let member = header["member_id"] as? String, let leader = json["leader"] as? String
+        else { return false }
+        return member == leader
+    }
+
+    /// One HTTP/1.0 request to 127.0.0.1:`port` and the whole response (nil if the connection fails).
+    private static func exchange(port: Int, request: String) -> String? {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return false }
+        guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -139,9 +156,9 @@ final class EtcdTestMember: @unchecked Sendable {
         let connected = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        guard connected else { return false }
-        let request = Array("GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-        guard write(descriptor, request, request.count) == request.count else { return false }
+        guard connected else { return nil }
+        let bytes = Array(request.utf8)
+        guard write(descriptor, bytes, bytes.count) == bytes.count else { return nil }
         var response: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -149,6 +166,6 @@ final class EtcdTestMember: @unchecked Sendable {
             if count <= 0 { break }
             response += chunk[0..<count]
         }
-        return String(decoding: response, as: UTF8.self).contains("\"health\":\"true\"")
+        return String(decoding: response, as: UTF8.self)
     }
 }

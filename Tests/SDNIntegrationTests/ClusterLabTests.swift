@@ -80,12 +80,15 @@ struct ClusterLabTests {
     @Test func oneEtcdMemberDownChangesNothingAndTwoStopWritesButNotTheFirewall() throws {
         try withLab { lab in
             try converge(lab)
-            lab.etcd.kill(member: 0)
+            // The leader: the members elect another while the change is made.
+            let leader = try #require(lab.etcd.leader, "no etcd member leads: \(lab.etcd.logTails())")
+            lab.etcd.kill(member: leader)
             let withOneDown = try changePolicy(lab, through: 1, allowing: 8080)
             try lab.waitUntilAllApplied(withOneDown)
             #expect(try lab.connects(101, 103, port: 8080), "a change made with one member down reaches n3")
 
-            lab.etcd.kill(member: 1)
+            let second = (leader + 1) % lab.etcd.memberCount
+            lab.etcd.kill(member: second)
             try lab.writePolicy(ClusterLab.policy(extraRules: ["in accept tcp dport 8081"]))
             let started = ContinuousClock.now
             // Shell.run's timeout bounds it: a hang fails the test with ShellError.timedOut.
@@ -94,9 +97,7 @@ struct ClusterLabTests {
             print("push without an etcd quorum: exit \(refused.status) after \(elapsed): \(refused.stdout)\(refused.stderr)")
             #expect(refused.status != 0, "a push without a quorum must fail")
             let message = (refused.stdout + refused.stderr).lowercased()
-            #expect(message.contains("etcd"), "the error names etcd: \(message)")
-            #expect(["quorum", "unreachable", "did not answer", "timed out", "leader"].contains { message.contains($0) },
-                    "the error says why: \(message)")
+            #expect(message.contains("etcd") && message.contains("quorum"), "the error names etcd and its quorum: \(message)")
 
             // Past one resync of every node (5 s): the loops ran against the store that cannot answer.
             Thread.sleep(forTimeInterval: 6)
@@ -105,7 +106,7 @@ struct ClusterLabTests {
             #expect(try lab.connects(102, 103, port: 8080), "the last applied revision stays enforced")
             #expect(try !lab.connects(102, 103, port: 8081), "the refused change is not")
 
-            try lab.etcd.start(members: [0, 1])
+            try lab.etcd.start(members: [leader, second])
             let afterRestart = try changePolicy(lab, through: 3, allowing: 8082)
             try lab.waitUntilAllApplied(afterRestart)
             #expect(try lab.connects(103, 101, port: 8082), "n1 enforces the change made through n3 after etcd's return")
