@@ -213,13 +213,14 @@ public final class EtcdClient: Sendable {
         }
     }
 
-    /// A refusal that the same request, sent again a moment later, may not get: a read that lost its
-    /// leader (`leader changed`, `no leader`), or a write the member dropped before it entered the log
-    /// (`raft proposal dropped`: not applied, so sending it again cannot apply it twice).
+    /// A refusal that the same request, sent again a moment later, may not get: any request refused for
+    /// want of a leader before it was looked at (`no leader`) or dropped before it entered the log (`raft
+    /// proposal dropped`): neither was applied, so sending it again cannot apply it twice; and a read that
+    /// lost its leader while it waited (`leader changed`).
     static func isRetriableDuringElection(_ error: EtcdError, idempotent: Bool) -> Bool {
         guard case .rejected(_, _, let message) = error else { return false }
-        if message.contains("raft proposal dropped") { return true }
-        return idempotent && (message.contains("leader changed") || message.contains("no leader"))
+        if message.contains("no leader") || message.contains("raft proposal dropped") { return true }
+        return idempotent && message.contains("leader changed")
     }
 
     /// - Parameter idempotent: sending it twice does no harm (a read). Such a request that fails on a reused
@@ -318,6 +319,9 @@ public final class EtcdClient: Sendable {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: "\(pool.host):\(pool.port)")
         headers.add(name: "Content-Type", value: "application/json")
+        // gRPC metadata through the gateway (etcd's WithRequireLeader): a member that has no leader refuses at
+        // once with `no leader`, before doing anything, instead of holding a read until the time runs out.
+        headers.add(name: "Grpc-Metadata-hasleader", value: "true")
         headers.add(name: "Content-Length", value: String(length))
         return HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
     }
@@ -342,7 +346,9 @@ public final class EtcdClient: Sendable {
         case ChannelError.connectTimeout(let amount):
             return "no connection within \(amount.nanoseconds / 1_000_000) ms"
         case EtcdTransportError.timedOut:
-            return "no answer within \(timeout.map { "\($0)" } ?? "the time allowed")"
+            // What makes a member that accepted the connection keep silent: it has lost its quorum.
+            return "no answer within \(timeout.map { "\($0)" } ?? "the time allowed"); a member holds requests while it has no quorum "
+                + "(more than half of the members up and in touch with each other)"
         case EtcdTransportError.connectionClosed(let reason):
             return reason
         default:

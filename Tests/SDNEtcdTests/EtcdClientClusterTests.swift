@@ -29,6 +29,7 @@ import Testing
             try await client.put(EtcdPutRequest(key: Data("/sdn-cluster-client/q".utf8), value: Data("x".utf8)))
             Issue.record("a write without a quorum succeeded")
         } catch let error as EtcdError {
+            print("without a quorum: \(error)")
             #expect(error.description.contains("quorum"), "\(error)")
         }
     }
