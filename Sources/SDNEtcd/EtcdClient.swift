@@ -195,7 +195,8 @@ public final class EtcdClient: Sendable {
         let deadline = ContinuousClock.now + requestTimeout
         var delay = Duration.milliseconds(50)
         while true {
-            let (endpoint, response) = try await exchange(path: path, body: body, idempotent: idempotent)
+            // Each try gets what is left of the request's time, so that retries never make it longer.
+            let (endpoint, response) = try await exchange(path: path, body: body, idempotent: idempotent, timeout: deadline - ContinuousClock.now)
             let bytes = Data(response.body.readableBytesView)
             if response.head.status == .ok {
                 do {
@@ -227,12 +228,12 @@ public final class EtcdClient: Sendable {
     ///   keep-alive connection is sent once more on a new one: the server may have closed the idle
     ///   connection (etcd restarted) before this process noticed. A write is never re-sent, since it may
     ///   have been applied; its caller gets `noAnswer`.
-    private func exchange(path: String, body: Data, idempotent: Bool) async throws -> (endpoint: String, response: EtcdHTTPResponse) {
+    private func exchange(path: String, body: Data, idempotent: Bool, timeout: Duration) async throws -> (endpoint: String, response: EtcdHTTPResponse) {
         var (index, pool, channel, reused) = try await connection { try await $0.acquire() }
         while true {
             let promise = channel.eventLoop.makePromise(of: EtcdHTTPResponse.self)
             let exchange = EtcdHTTPExchange(head: Self.head(path: path, pool: pool, length: body.count), body: ByteBuffer(bytes: body),
-                                            sink: .whole(promise), timeout: Self.timeAmount(requestTimeout))
+                                            sink: .whole(promise), timeout: Self.timeAmount(timeout))
             channel.writeAndFlush(exchange, promise: nil)
             do {
                 let response = try await withTaskCancellationHandler {
@@ -252,6 +253,7 @@ public final class EtcdClient: Sendable {
                         continue
                     }
                 }
+                // The whole request's time: what is left of it ran out.
                 throw EtcdError.noAnswer(endpoint: endpoints[index], reason: Self.describe(error, timeout: requestTimeout))
             }
         }
