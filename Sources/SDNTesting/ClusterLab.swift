@@ -78,7 +78,8 @@ public final class ClusterLab: @unchecked Sendable {
 
             """
         for guest in guests {
-            text += "  \(guest.id):\n    kind: lxc\n    node: n\(guest.node)\n    nics:\n      net0: { vnet: lab, mac: \"\(guest.mac)\", ip: [\(guest.address)] }\n"
+            text += "  \(guest.id):\n    kind: lxc\n    node: n\(guest.node)\n    nics:\n"
+            text += "      net0: { vnet: lab, mac: \"\(guest.mac)\", ip: [\(guest.address)] }\n"
         }
         return text
     }()
@@ -256,7 +257,8 @@ public final class ClusterLab: @unchecked Sendable {
         let push = try sdn(node, ["push", "Topologies", "Policies", "-m", message])
         guard push.status == 0 else { throw LabError("sdn push through n\(node) failed (\(push.status)): \(push.stdout)\(push.stderr)") }
         // "pushed revision N: …"
-        guard let number = push.stdout.split(separator: " ").dropFirst(2).first.flatMap({ Int64($0.trimmingCharacters(in: CharacterSet(charactersIn: ":"))) }) else {
+        let words = push.stdout.split(separator: " ")
+        guard words.count > 2, words[1] == "revision", let number = Int64(words[2].trimmingCharacters(in: CharacterSet(charactersIn: ":"))) else {
             throw LabError("sdn push said no revision: \(push.stdout)")
         }
         return number
