@@ -159,7 +159,7 @@ let package = Package(
         .testTarget(
             name: "SDNIntegrationTests",
             dependencies: ["SDNFirewall", "SDNConfig", "SDNModel", "SDNNFTables", "SDNNFTablesNetlink", "SDNDataplane", "SDNNetns", "SDNTesting",
-                           "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink"],
+                           "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink", "SDNEtcd"],
             exclude: ["Fixtures"]
         ),
         .testTarget(name: "SDNHostNetworkTests", dependencies: ["SDNHostNetwork", "SDNDataplane", "SDNConfig", "SDNModel", "SDNTesting"], exclude: ["Fixtures"]),

@@ -55,8 +55,9 @@ run_pass() {
 isolated="CatalogTraceDifferentialTests|TraceHookOrderTests"
 # The real guests (QEMU under TCG, LXC containers, a private libvirtd) wait on processes synchronously for
 # minutes: beside the in-process reconcile-loop tests they starve Swift's cooperative pool (two threads on
-# two cores), whose tests then miss their events. They run in a pass of their own, after the others.
-guests="KVMGuestEndToEndTests|LXCGuestEndToEndTests|MixedGuestsEndToEndTests|LibvirtSystemTests"
+# two cores), whose tests then miss their events. They run in a pass of their own, after the others, with
+# the cluster lab (three sdnd and three etcd members, driven through the CLI for about a minute and a half).
+guests="KVMGuestEndToEndTests|LXCGuestEndToEndTests|MixedGuestsEndToEndTests|LibvirtSystemTests|ClusterLabTests"
 if (($#)); then
   run_pass "$@"
   status=$pass_status

@@ -43,6 +43,10 @@ public enum EtcdError: Error, Hashable, Sendable, CustomStringConvertible {
         if message.contains("request is too large") || message.contains("received message larger than max") {
             return "; etcd accepts requests up to 1.5 MiB unless started with a larger --max-request-bytes"
         }
+        if ["request timed out", "leader changed", "no leader"].contains(where: message.contains) {
+            return "; etcd writes (and consistent reads) need a quorum, more than half of its members up and in touch with each "
+                + "other: check the other members"
+        }
         if message.contains("database space exceeded") {
             return "; compact and defragment etcd, or raise its --quota-backend-bytes"
         }
@@ -188,26 +192,48 @@ public final class EtcdClient: Sendable {
         } catch {
             throw EtcdError.malformedResponse(endpoint: endpoints[0], detail: "cannot encode the request: \(error)")
         }
-        let (endpoint, response) = try await exchange(path: path, body: body, idempotent: idempotent)
-        let bytes = Data(response.body.readableBytesView)
-        guard response.head.status == .ok else { throw Self.rejection(endpoint: endpoint, status: response.head.status, body: bytes) }
-        do {
-            return try JSONDecoder().decode(Response.self, from: bytes)
-        } catch {
-            throw EtcdError.malformedResponse(endpoint: endpoint, detail: "\(path): \(error)")
+        let deadline = ContinuousClock.now + requestTimeout
+        var delay = Duration.milliseconds(50)
+        while true {
+            // Each try gets what is left of the request's time, so that retries never make it longer.
+            let (endpoint, response) = try await exchange(path: path, body: body, idempotent: idempotent, timeout: deadline - ContinuousClock.now)
+            let bytes = Data(response.body.readableBytesView)
+            if response.head.status == .ok {
+                do {
+                    return try JSONDecoder().decode(Response.self, from: bytes)
+                } catch {
+                    throw EtcdError.malformedResponse(endpoint: endpoint, detail: "\(path): \(error)")
+                }
+            }
+            let rejection = Self.rejection(endpoint: endpoint, status: response.head.status, body: bytes)
+            // While the members elect a leader (one went away), etcd refuses for a moment what it would do a
+            // second later; etcd's own client retries the same way.
+            guard Self.isRetriableDuringElection(rejection, idempotent: idempotent), ContinuousClock.now + delay < deadline else { throw rejection }
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .milliseconds(500))
         }
+    }
+
+    /// A refusal that the same request, sent again a moment later, may not get: any request refused for
+    /// want of a leader before it was looked at (`no leader`) or dropped before it entered the log (`raft
+    /// proposal dropped`): neither was applied, so sending it again cannot apply it twice; and a read that
+    /// lost its leader while it waited (`leader changed`).
+    static func isRetriableDuringElection(_ error: EtcdError, idempotent: Bool) -> Bool {
+        guard case .rejected(_, _, let message) = error else { return false }
+        if message.contains("no leader") || message.contains("raft proposal dropped") { return true }
+        return idempotent && message.contains("leader changed")
     }
 
     /// - Parameter idempotent: sending it twice does no harm (a read). Such a request that fails on a reused
     ///   keep-alive connection is sent once more on a new one: the server may have closed the idle
     ///   connection (etcd restarted) before this process noticed. A write is never re-sent, since it may
     ///   have been applied; its caller gets `noAnswer`.
-    private func exchange(path: String, body: Data, idempotent: Bool) async throws -> (endpoint: String, response: EtcdHTTPResponse) {
+    private func exchange(path: String, body: Data, idempotent: Bool, timeout: Duration) async throws -> (endpoint: String, response: EtcdHTTPResponse) {
         var (index, pool, channel, reused) = try await connection { try await $0.acquire() }
         while true {
             let promise = channel.eventLoop.makePromise(of: EtcdHTTPResponse.self)
             let exchange = EtcdHTTPExchange(head: Self.head(path: path, pool: pool, length: body.count), body: ByteBuffer(bytes: body),
-                                            sink: .whole(promise), timeout: Self.timeAmount(requestTimeout))
+                                            sink: .whole(promise), timeout: Self.timeAmount(timeout))
             channel.writeAndFlush(exchange, promise: nil)
             do {
                 let response = try await withTaskCancellationHandler {
@@ -227,6 +253,7 @@ public final class EtcdClient: Sendable {
                         continue
                     }
                 }
+                // The whole request's time: what is left of it ran out.
                 throw EtcdError.noAnswer(endpoint: endpoints[index], reason: Self.describe(error, timeout: requestTimeout))
             }
         }
@@ -294,6 +321,9 @@ public final class EtcdClient: Sendable {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: "\(pool.host):\(pool.port)")
         headers.add(name: "Content-Type", value: "application/json")
+        // gRPC metadata through the gateway (etcd's WithRequireLeader): a member that has no leader refuses at
+        // once with `no leader`, before doing anything, instead of holding a read until the time runs out.
+        headers.add(name: "Grpc-Metadata-hasleader", value: "true")
         headers.add(name: "Content-Length", value: String(length))
         return HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)
     }
@@ -318,7 +348,9 @@ public final class EtcdClient: Sendable {
         case ChannelError.connectTimeout(let amount):
             return "no connection within \(amount.nanoseconds / 1_000_000) ms"
         case EtcdTransportError.timedOut:
-            return "no answer within \(timeout.map { "\($0)" } ?? "the time allowed")"
+            // What makes a member that accepted the connection keep silent: it has lost its quorum.
+            return "no answer within \(timeout.map { "\($0)" } ?? "the time allowed"); a member holds requests while it has no quorum "
+                + "(more than half of the members up and in touch with each other)"
         case EtcdTransportError.connectionClosed(let reason):
             return reason
         default:
