@@ -71,11 +71,56 @@ struct ClusterLabTests {
         }
     }
 
+    /// Issue 12's figure: a rule change through the API (the alias a rule of 101 uses, edited by id, then
+    /// applied) until every node's applied record holds its generation, read from the cluster report the
+    /// way `sdn apply --wait` reads it; 100 changes, through each node in turn.
+    @Test func convergenceOfAHundredChangesMadeThroughTheAPI() throws {
+        try withLab { lab in
+            try converge(lab)
+            var samples: [Duration] = []
+            for round in 0..<100 {
+                let node = ClusterLab.nodes[round % 3]
+                let address = round % 2 == 0 ? "10.50.0.200" : ClusterLab.guest(102).address
+                let started = ContinuousClock.now
+                let put = try lab.send(node, "PUT", "/v1/objects/aliases/client", json: "{\"object\": \"\(address)\"}", headers: ["If-Match: *"])
+                try #require((200..<300).contains(put.status), "PUT alias through n\(node): \(put)")
+                let apply = try lab.send(node, "POST", "/v1/apply", json: "{}")
+                let generation = try #require(apply.json["generation"] as? Int, "POST /v1/apply through n\(node): \(apply)")
+                var converged = false
+                while !converged, ContinuousClock.now - started < .seconds(30) {
+                    let nodes = try lab.get(node, "/v1/cluster")["nodes"] as? [[String: Any]] ?? []
+                    converged = nodes.count == 3 && nodes.allSatisfy { ($0["appliedGeneration"] as? Int ?? 0) >= generation }
+                    if !converged { usleep(2_000) }
+                }
+                try #require(converged, "generation \(generation) did not converge within 30 s")
+                samples.append(ContinuousClock.now - started)
+            }
+            samples.sort()
+            let milliseconds = { (duration: Duration) in
+                String(format: "%.0f ms", Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15)
+            }
+            print("cluster convergence, \(samples.count) rule changes through the API (PUT alias + POST apply → all 3 applied): "
+                  + "p50 \(milliseconds(samples[samples.count / 2])), p90 \(milliseconds(samples[samples.count * 9 / 10])), "
+                  + "p99 \(milliseconds(samples[samples.count * 99 / 100])), max \(milliseconds(samples.last!))")
+            // The last value holds on n1 (101's rule): 102 reaches 101's port 80 again after an odd count.
+            #expect(try lab.connects(102, 101, port: 80), "the alias's last value is enforced")
+        }
+    }
+
     @Test func aKilledDaemonMissesNothingAndCatchesUpWhenRestarted() throws {
         try withLab { lab in
             try converge(lab)
             lab.killDaemon(3)
-            let revision = try changePolicy(lab, through: 2, allowing: 8080)
+            // `apply --wait` waits for n3 until its lease expires, then names it and returns.
+            try lab.writePolicy(ClusterLab.policy(extraRules: ["in accept tcp dport 8080"]))
+            let revision = try lab.push(through: 2, message: "allow tcp/8080")
+            let started = ContinuousClock.now
+            let waited = try lab.applyWaiting(through: 2)
+            #expect(waited.stderr.contains("node n3 is dead"), "\(waited)")
+            #expect(ContinuousClock.now - started < .seconds(30), "apply --wait hung on a dead node")
+            let report = try lab.get(1, "/v1/cluster")
+            let n3 = (report["nodes"] as? [[String: Any]])?.first { $0["name"] as? String == "n3" }
+            #expect(n3?["state"] as? String == "dead" && n3?["live"] as? Bool == false, "\(report)")
             try lab.waitUntilAllApplied(revision, nodes: [1, 2])
             #expect(try lab.connects(102, 101, port: 8080), "n1 enforces the change made through n2")
             #expect(try lab.connects(101, 102, port: 8080), "n2 enforces it")
@@ -86,6 +131,16 @@ struct ClusterLabTests {
             try lab.waitUntilAllApplied(revision, nodes: [3])
             #expect(try lab.status(3).applied == revision)
             #expect(try lab.connects(101, 103, port: 8080), "n3 enforces the change after its restart")
+            let live = (try lab.get(1, "/v1/cluster")["nodes"] as? [[String: Any]])?.first { $0["name"] as? String == "n3" }
+            #expect(live?["live"] as? Bool == true && live?["state"] as? String == "applied", "\(String(describing: live))")
+
+            // Killed and restarted with nothing changed meanwhile: it adopts its kernel, writing nothing.
+            lab.killDaemon(3)
+            let logged = (try? String(contentsOfFile: lab.logPath(3), encoding: .utf8))?.count ?? 0
+            try lab.startDaemon(3)
+            try lab.waitUntilAllApplied(revision, nodes: [3])
+            let restartLog = String(((try? String(contentsOfFile: lab.logPath(3), encoding: .utf8)) ?? "").dropFirst(logged))
+            #expect(restartLog.contains("adopted the kernel as it is"), "a restart over a converged kernel wrote to it:\n\(restartLog.suffix(2000))")
         }
     }
 
