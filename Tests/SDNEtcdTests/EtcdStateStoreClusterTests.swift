@@ -176,6 +176,39 @@ import Testing
         #expect(Set(received) == [.nodeLiveness("pve1"), .nodeStatus("pve3"), .revisionCreated(2)], "\(received)")
     }
 
+    @Test func aWatchResumedAfterCompactionInfersTheNodesThatDiedOrWereForgotten() async throws {
+        // The watcher talks to one member only; the writer to the other two, which keep a quorum while
+        // that member is down. What the watcher missed is compacted before the member returns, so its watch
+        // can only resume by re-listing: the deletions must be inferred from what it knew.
+        let cluster = try EtcdTestCluster()
+        defer { cluster.stop() }
+        // Not the leader: the writes go on without an election (a write cut by one is not resent).
+        let leader = try #require(cluster.leader, "no leader: \(cluster.logTails())")
+        let watched = (leader + 1) % cluster.memberCount
+        let prefix = "/sdn-compacted/\(UUID().uuidString)/"
+        let writer = try await EtcdStateStore.connect(endpoints: cluster.endpoints.enumerated().filter { $0.offset != watched }.map(\.element), prefix: prefix)
+        let watcher = try await EtcdStateStore.connect(endpoints: [cluster.endpoints[watched]], prefix: prefix)
+        defer { writer.close(); watcher.close() }
+        try await writer.keepNodeAlive("pve1", ttl: .seconds(60))
+        try await writer.keepNodeAlive("pve2", ttl: .seconds(60))
+        try await writer.recordNodeStatus(NodeApplyStatus(node: "pve3", appliedRevision: nil, lastError: nil, updatedAt: Date()))
+        // The watcher starts after those (they are what it knows).
+        _ = try await watcher.liveNodes()
+        let changes = watcher.changes()
+        _ = try await writer.createRevision(documents: [Self.document], author: "t", message: "1", expectedHead: .some(nil))
+        #expect(await StateStoreContract.firstChanges(changes, count: 1) == [.revisionCreated(1)])
+
+        cluster.kill(member: watched)
+        try await writer.endNodeLiveness("pve1")
+        try await writer.forgetNode("pve3")
+        _ = try await writer.createRevision(documents: [], author: "t", message: "2", expectedHead: 1)
+        try await writer.client.compact(revision: writer.client.newestRevisionSeen)
+        try cluster.start(member: watched)
+        let received = await StateStoreContract.firstChanges(changes, count: 3)
+        #expect(Set(received) == [.nodeLiveness("pve1"), .nodeStatus("pve3"), .revisionCreated(2)], "\(received)")
+        #expect(try await watcher.liveNodes() == ["pve2"])
+    }
+
     @Test func aRevisionTooLargeForEtcdIsRefusedSayingWhy() async throws {
         let store = try await EtcdStateStore.connect(endpoints: [try EtcdTestServer.shared().clientURL], prefix: "/sdn-large/\(UUID().uuidString)/")
         // 1.6 MiB: over etcd's request limit (1.5 MiB), under the gateway's (2 MiB), which answers differently.
