@@ -155,6 +155,10 @@ public actor NodeController: NodeControl {
     private let driftRepairs = Counter(label: "sdn_drift_repairs_total")
     private let driftFound = Counter(label: "sdn_drift_found_total")
     private let reconciles = Counter(label: "sdn_reconciles_total")
+    /// For alerting on a node that lags its cluster or lost its store.
+    private let appliedGenerationGauge = Gauge(label: "sdn_applied_generation")
+    private let targetGenerationGauge = Gauge(label: "sdn_target_generation")
+    private let storeUnreachableGauge = Gauge(label: "sdn_store_unreachable")
 
     /// The newest ruleset generation this controller committed. A commit notification with a generation
     /// up to it is not drift: it is ours, or another writer's from before our last apply, which planned
@@ -746,6 +750,9 @@ public actor NodeController: NodeControl {
 
     /// The loop's own part of `status()`, published after every change of it.
     private func publishStatus() {
+        if let appliedGeneration { appliedGenerationGauge.record(appliedGeneration) }
+        if let workingGeneration { targetGenerationGauge.record(workingGeneration) }
+        storeUnreachableGauge.record(storeUnreachable == nil ? 0 : 1)
         var missing: [String] = []
         if let compiled = compiled?.result { missing = compiled.guestPorts.filter { !presentPorts.contains($0) } }
         let report = NodeStatusReport(node: nodeName, targetRevision: nil, appliedRevision: appliedRevision, headRevision: nil,

@@ -217,6 +217,9 @@ final class DaemonEndToEndTests {
         let node = try #require((report["nodes"] as? [[String: Any]])?.first)
         #expect(node["name"] as? String == "n1" && node["live"] as? Bool == true && node["state"] as? String == "applied", "\(nodes.stdout)")
         #expect(node["appliedGeneration"] as? Int == 2)
+        let metrics = try Shell.output(["curl", "-s", "--unix-socket", socketPath, "http://sdnd/metrics"]).split(separator: "\n")
+        #expect(metrics.contains("sdn_applied_generation 2.0") && metrics.contains("sdn_store_unreachable 0.0"),
+                "\(metrics.filter { $0.hasPrefix("sdn_") && !$0.hasPrefix("sdn_rule") })")
     }
 
     @Test(.etcd) func aVXLANZonesFloodListFollowsNodesJoiningAndLeaving() async throws {
