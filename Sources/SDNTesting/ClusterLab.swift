@@ -162,14 +162,34 @@ public final class ClusterLab: @unchecked Sendable {
             try ip("-n", switchNamespace, "link", "add", underlayPort(node), "type", "veth", "peer", "name", "eth0", "netns", nodeNamespace(node))
             try ip("-n", switchNamespace, "link", "set", underlayPort(node), "master", "br0", "up")
         }
-        for guest in Self.guests {
-            let namespace = guestNamespace(guest.id)
-            try ip("-n", nodeNamespace(guest.node), "link", "add", "veth\(guest.id)i0", "type", "veth", "peer", "name", "eth0", "netns", namespace)
-            // 1450: the VXLAN zone's MTU on a 1500-byte underlay.
-            try ip("-n", namespace, "link", "set", "eth0", "address", guest.mac, "mtu", "1450")
-            try ip("-n", namespace, "addr", "add", "\(guest.address)/24", "dev", "eth0")
-            try ip("-n", namespace, "link", "set", "eth0", "up")
-        }
+        for guest in Self.guests { try plug(guest, into: guest.node) }
+    }
+
+    /// The container's veth as LXC makes it: host end `veth<id>i0` in the node, `eth0` in the container.
+    private func plug(_ guest: Guest, into node: Int) throws {
+        let namespace = guestNamespace(guest.id)
+        try ip("-n", nodeNamespace(node), "link", "add", "veth\(guest.id)i0", "type", "veth", "peer", "name", "eth0", "netns", namespace)
+        // 1450: the VXLAN zone's MTU on a 1500-byte underlay.
+        try ip("-n", namespace, "link", "set", "eth0", "address", guest.mac, "mtu", "1450")
+        try ip("-n", namespace, "addr", "add", "\(guest.address)/24", "dev", "eth0")
+        try ip("-n", namespace, "link", "set", "eth0", "up")
+    }
+
+    /// The container stops on `from` (its veth goes) and starts on `to` (a new veth there), as a move
+    /// of an LXC guest between nodes does.
+    public func moveContainer(_ id: Int, from: Int, to: Int) throws {
+        try ip("-n", nodeNamespace(from), "link", "delete", "veth\(id)i0")
+        try plug(Self.guest(id), into: to)
+    }
+
+    /// `topology` with guest `id` declared on node `node`.
+    public static func topology(moving id: Int, to node: Int) -> String {
+        let guest = guest(id)
+        return topology.replacingOccurrences(of: "  \(id):\n    kind: lxc\n    node: n\(guest.node)\n", with: "  \(id):\n    kind: lxc\n    node: n\(node)\n")
+    }
+
+    public func writeTopology(_ text: String) throws {
+        try text.write(toFile: configDirectory + "/Topologies/cluster.yaml", atomically: true, encoding: .utf8)
     }
 
     /// Takes the node's switch port down (`up: false`, a partition of its underlay) or up again.

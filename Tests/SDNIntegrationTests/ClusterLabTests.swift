@@ -226,6 +226,34 @@ struct ClusterLabTests {
         }
     }
 
+    @Test func aContainerMovedToAnotherNodeKeepsItsFirewallUntilItLeftAndHasItWhereItArrives() throws {
+        try withLab { lab in
+            try converge(lab)
+            // 104 moves from n3 to n1: declared there first, while it still runs on n3.
+            let moved = ClusterLab.topology(moving: 104, to: 1)
+            try #require(moved != ClusterLab.topology)
+            try lab.writeTopology(moved)
+            try lab.pushAndApply(through: 2, message: "104 to n1")
+            #expect(try lab.ruleset(3).contains("chain guest-104-net0-in"), "n3 dropped 104's firewall while 104 still runs there")
+            #expect(try lab.pings(104, 103), "104 still reaches 103 on n3")
+            #expect(try !lab.connects(104, 103, port: 80), "and n3 still filters it")
+            #expect(try lab.ruleset(1).contains("chain guest-104-net0-in"), "n1 holds 104's chains before it arrives")
+
+            // The container stops on n3 and starts on n1.
+            try lab.moveContainer(104, from: 3, to: 1)
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try lab.ruleset(3).contains("chain guest-104-net0-in"), ContinuousClock.now < deadline { usleep(100_000) }
+            #expect(try !lab.ruleset(3).contains("chain guest-104-net0-in"), "104's firewall stayed on the node it left")
+            #expect(try lab.pings(104, 101), "104 reaches 101, now beside it on n1")
+            #expect(try lab.pings(104, 103), "and 103 across the overlay")
+            #expect(try !lab.connects(104, 101, port: 80), "n1 filters 104 (only the client may reach 101's port 80)")
+            #expect(try lab.connects(102, 101, port: 80), "the client still may")
+            let nodes = try lab.get(1, "/v1/cluster")["nodes"] as? [[String: Any]] ?? []
+            let ports = Dictionary(uniqueKeysWithValues: nodes.compactMap { node in (node["name"] as? String).map { ($0, node["ports"] as? Int ?? -1) } })
+            #expect(ports == ["n1": 2, "n2": 1, "n3": 1], "installed ports per node: \(ports)")
+        }
+    }
+
     @Test func twoWritersWithTheSameETagThroughDifferentNodes() throws {
         try withLab { lab in
             try converge(lab)
