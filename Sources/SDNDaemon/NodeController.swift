@@ -137,6 +137,8 @@ public actor NodeController: NodeControl {
     /// Since when, and why, the store cannot be reached (nil: it answered last time). Meanwhile the node
     /// keeps enforcing its applied revision: drift is repaired against it, nothing is flushed.
     private var storeUnreachable: (since: Date, reason: String)?
+    /// The node name whose liveness this controller has kept (nil before the first).
+    private var livenessRecorded: String?
     /// A status the store did not take (it was away): written again once it answers.
     private var statusUnrecorded = false
     /// The installed ports last recorded, and at which generation.
@@ -260,6 +262,7 @@ public actor NodeController: NodeControl {
             if !node.isEmpty {
                 do {
                     try await store.keepNodeAlive(node, ttl: ttl)
+                    livenessRecorded = node
                     await storeAnswered()
                 } catch is CancellationError {
                     return
@@ -683,6 +686,16 @@ public actor NodeController: NodeControl {
 
     func recordStatus() async {
         publishStatus()
+        // The node's name is known from its first compile on: it is live from its first report, not a
+        // third of a TTL later (an `apply --wait` right after the first apply would call it dead).
+        if livenessRecorded != nodeName, !nodeName.isEmpty {
+            do {
+                try await store.keepNodeAlive(nodeName, ttl: options.livenessTTL)
+                livenessRecorded = nodeName
+            } catch {
+                storeFailed(error)
+            }
+        }
         let status = NodeApplyStatus(node: nodeName, appliedRevision: appliedRevision, appliedGeneration: appliedGeneration,
                                      generation: workingGeneration, lastError: lastError, drift: drift, updatedAt: Date())
         do {

@@ -134,7 +134,10 @@ final class DaemonEndToEndTests {
         let plan = try sdn("plan")
         #expect(plan.stdout.contains("#") || plan.stdout.contains("+"), "\(plan)")
         #expect((try? nft("list", "table", "inet", "sdn")) == nil, "plan must not write")
-        try sdn("apply", "--yes", check: true)
+        // A node of its own (SQLite): --wait returns once it applied, and it is live from its first report.
+        let applied = try sdn("apply", "--yes", "--wait", check: true)
+        #expect(applied.stdout.contains("generation 1 (revision 1) applied on 1 live node"), "\(applied)")
+        #expect(!applied.stderr.contains("dead"), "\(applied.stderr)")
         #expect(try nft("list", "table", "inet", "sdn").contains("dport 80"))
         let status = try sdn("status", "--output", "json")
         let json = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
