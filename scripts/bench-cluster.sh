@@ -12,14 +12,15 @@
 # and prints the CPU the etcd members and the benchmark used. Everything it started is stopped and its
 # directory removed on exit (trap).
 #
-# Environment: RUNS (default "3:compile:100 50:read:100 50:compile:10": AGENTS:WORK:CHANGES each; WORK is
-# compile, validate or read, what each agent does with a revision), MEMBERS (default 3), GUESTS (default
+# Environment: RUNS (default "3:compile:100 3:read:100 50:read:100 50:compile:3": AGENTS:WORK:CHANGES[:target]
+# each; WORK is compile, validate or read, what each agent does with a revision; `target` makes the agents
+# watch only the target key instead of the store's changes(), which watch the whole prefix), MEMBERS (default 3), GUESTS (default
 # 1000), IPSET_SIZE (default 1000), MAX_TXN_OPS (default 2048: etcd's default, 128, refuses the installed-port
 # record of a node with more than 128 ports, one transaction per node), BASE_PORT (default 23790: the members
 # use BASE_PORT … BASE_PORT+2×MEMBERS-1).
 #
 # On 2 vCPUs, 50 agents that each compile a 1,000-guest revision take ~25 s per change (50 compiles), so
-# the default runs 10 such changes; "read" agents do everything else and show etcd's fan-out alone.
+# the default runs 3 such changes; "read" agents do everything else and show the fan-out through etcd alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,7 @@ bin=.build/release
 command -v etcd >/dev/null && command -v etcdctl >/dev/null || { echo "bench-cluster: etcd and etcdctl missing (apt-get install etcd-server etcd-client)" >&2; exit 2; }
 
 members=${MEMBERS:-3}
-runs=${RUNS:-3:compile:100 50:read:100 50:compile:10}
+runs=${RUNS:-3:compile:100 3:read:100 50:read:100 50:compile:3}
 guests=${GUESTS:-1000}
 ipset_size=${IPSET_SIZE:-1000}
 max_txn_ops=${MAX_TXN_OPS:-2048}
@@ -108,9 +109,10 @@ run() {
 
 raw_done=" "
 for spec in $runs; do
-  IFS=: read -r agents work_mode changes <<<"$spec"
-  run "cluster: $agents agents, $changes changes, $guests guests ($work_mode)" \
-    cluster --etcd "$endpoints" --agents "$agents" --changes "$changes" --guests "$guests" --ipset-size "$ipset_size" --work "$work_mode"
+  IFS=: read -r agents work_mode changes watch <<<"$spec"
+  run "cluster: $agents agents, $changes changes, $guests guests ($work_mode${watch:+, watch $watch})" \
+    cluster --etcd "$endpoints" --agents "$agents" --changes "$changes" --guests "$guests" --ipset-size "$ipset_size" --work "$work_mode" \
+    --watch "${watch:-prefix}"
   if [[ $raw_done != *" $agents "* ]]; then
     run "reference: bare etcd keys, $agents watchers, 100 puts" cluster-raw --etcd "$endpoints" --agents "$agents" --changes 100
     raw_done+="$agents "

@@ -223,7 +223,7 @@ func doubleOption(_ name: String, _ fallback: Double) -> Double { stringOption(n
 /// Options whose value is the next word (so that word is not taken for a benchmark name).
 let valueOptions: Set<String> = ["--socket", "--url", "--token", "--path", "--rate", "--seconds", "--connections", "--warmup",
                                  "--netns", "--out", "--first-guest", "--policy", "--rule-id", "--tap", "--ipset-size", "--vnets", "--entries",
-                                 "--etcd", "--agents", "--changes", "--prefix", "--work", "--ttl"]
+                                 "--etcd", "--agents", "--changes", "--prefix", "--work", "--watch"]
 
 /// Monotonic time in nanoseconds.
 @inline(__always) func monotonicNanoseconds() -> UInt64 {
