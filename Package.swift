@@ -114,7 +114,10 @@ let package = Package(
         .executableTarget(name: "sdn-probe"),
         // Writes revisions until killed, for the store's crash test (SDNStoreTests kills it with SIGKILL).
         .executableTarget(name: "sdn-store-torture", dependencies: ["SDNStore"]),
-        .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNConfig", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane", "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink"]),
+        // The cluster benchmark (`sdn-bench cluster`) adds the etcd store (so NIO, as sdnd links it) and the
+        // daemon's RevisionCompiler, so that its simulated nodes do a real node's work minus the kernel.
+        .executableTarget(name: "sdn-bench", dependencies: ["SDNModel", "SDNConfig", "SDNNFTables", "SDNFirewall", "SDNNFTablesNetlink", "SDNNetns", "SDNDataplane", "SDNHostNetwork", "SDNReconciler", "SDNRouteNetlink",
+                                                           "SDNStore", "SDNEtcd", "SDNDaemon"]),
 
         // nftables over netlink: the only module that imports libnftnl and libmnl.
         .systemLibrary(name: "CNFTNL", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),

@@ -13,6 +13,11 @@ enum HTTPEndpoint: CustomStringConvertible, Sendable {
     static func fromCommandLine() throws -> HTTPEndpoint {
         if let path = stringOption("socket") { return .unix(path: path) }
         guard let url = stringOption("url") else { throw BenchFailure("give --socket PATH or --url http://127.0.0.1:PORT") }
+        return try parse(url: url)
+    }
+
+    /// `http://HOST:PORT` (a path after it is ignored).
+    static func parse(url: String) throws -> HTTPEndpoint {
         guard url.hasPrefix("http://") else { throw BenchFailure("--url \(url): only plain http://HOST:PORT is supported") }
         let authority = url.dropFirst("http://".count).split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
         guard let colon = authority.lastIndex(of: ":"), let port = UInt16(authority[authority.index(after: colon)...]) else {
@@ -217,7 +222,8 @@ func doubleOption(_ name: String, _ fallback: Double) -> Double { stringOption(n
 
 /// Options whose value is the next word (so that word is not taken for a benchmark name).
 let valueOptions: Set<String> = ["--socket", "--url", "--token", "--path", "--rate", "--seconds", "--connections", "--warmup",
-                                 "--netns", "--out", "--first-guest", "--policy", "--rule-id", "--tap", "--ipset-size", "--vnets", "--entries"]
+                                 "--netns", "--out", "--first-guest", "--policy", "--rule-id", "--tap", "--ipset-size", "--vnets", "--entries",
+                                 "--etcd", "--agents", "--changes", "--prefix", "--work", "--watch"]
 
 /// Monotonic time in nanoseconds.
 @inline(__always) func monotonicNanoseconds() -> UInt64 {

@@ -16,13 +16,30 @@ struct SyntheticCluster {
     var ipSetStride = 4
     /// The first guest's VMID (the others follow).
     var firstGuestID = 1000
+    /// One node (`bench`, a simple zone: the kernel benchmarks); with more, the cluster benchmark's shape:
+    /// nodes `node01`… with underlay addresses in 198.18.0.0/15, the vnets in one VXLAN zone with
+    /// `peers: all`, and guest i on node i mod count.
+    var nodeCount = 1
+
+    var nodeNames: [String] {
+        nodeCount == 1 ? ["bench"] : (1...nodeCount).map { "node" + ($0 < 10 ? "0" : "") + String($0) }
+    }
 
     func state() -> DesiredState {
         var state = DesiredState()
-        state.nodes = [Node(name: "bench", address: .v4(0xc000_020a), management: [try! IPPrefix("192.0.2.0/24")])]
-        state.zones = [Zone(name: "local", kind: .simple)]
+        let names = nodeNames
+        if nodeCount == 1 {
+            state.nodes = [Node(name: "bench", address: .v4(0xc000_020a), management: [try! IPPrefix("192.0.2.0/24")])]
+            state.zones = [Zone(name: "local", kind: .simple)]
+        } else {
+            state.nodes = names.enumerated().map { index, name in
+                Node(name: name, address: .v4(0xc612_0000 + UInt32(index + 1)), management: [try! IPPrefix("192.0.2.0/24")])
+            }
+            state.zones = [Zone(name: "local", kind: .vxlan(VXLANZone(peers: .allNodes)))]
+        }
         state.vnets = (0..<4).map { index in
-            VNet(name: "vnet\(index)", zone: "local", subnets: [Subnet(cidr: IPPrefix(address: .v4(UInt32(0x0a00_0000 | index << 16)), length: 16))])
+            VNet(name: "vnet\(index)", zone: "local", tag: nodeCount == 1 ? nil : 100 + index,
+                 subnets: [Subnet(cidr: IPPrefix(address: .v4(UInt32(0x0a00_0000 | index << 16)), length: 16))])
         }
         var firewall = FirewallConfig()
         firewall.cluster.options.policyIn = .drop
@@ -45,7 +62,7 @@ struct SyntheticCluster {
                 GuestNIC(index: nic, attachment: .vnet(vnet), mac: mac(index, nic),
                          ips: [IPPrefix(address: .v4(UInt32(0x0a00_0000 | (index % 4) << 16 | (index / 4 * nicsPerGuest + nic + 2))), length: 32)])
             }
-            state.guests.append(Guest(id: id, name: "vm\(id)", kind: .kvm, node: "bench", nics: nics))
+            state.guests.append(Guest(id: id, name: "vm\(id)", kind: .kvm, node: names[index % names.count], nics: nics))
             var policy = FirewallPolicy(scope: .guest(id))
             policy.options.ipfilter = true
             policy.rules = guestRules(index: index)

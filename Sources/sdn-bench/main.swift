@@ -7,6 +7,7 @@ import SDNNFTables
 //   swift build -c release --product sdn-bench && .build/release/sdn-bench [compile|render|cold-apply|guest-change|ipset|per-packet] [--guests=N,M] [--iterations=N]
 //   .build/release/sdn-bench links-cold [--vnets 1000] | fdb [--entries 10000] | links-reconcile [--guests=1000]
 //   .build/release/sdn-bench gen-config | api-latency | rule-change | tap-attach   (the daemon's: see scripts/bench-daemon.sh)
+//   .build/release/sdn-bench cluster | cluster-raw --etcd URL[,URL…] --agents N   (through etcd: see scripts/bench-cluster.sh)
 // The kernel benchmarks need root; each works in network namespaces it creates and deletes.
 
 func measure<T>(_ label: String, repeat count: Int = 1, _ body: () throws -> T) rethrows -> (T, [Double]) {
@@ -90,6 +91,8 @@ do {
     if wantsKernel("api-latency") { try benchAPILatency() }
     if wantsKernel("rule-change") { try await benchRuleChange() }
     if wantsKernel("tap-attach") { try await benchTapAttach() }
+    if wantsKernel("cluster") { try await benchCluster() }
+    if wantsKernel("cluster-raw") { try await benchClusterRaw() }
 } catch {
     print("benchmark failed: \(error)")
     exit(1)
