@@ -19,6 +19,8 @@ public final class EtcdStateStore: StateStore {
     public var prefix: String { keys.prefix }
     let keys: EtcdStoreKeys
     private let feed: EtcdChangeFeed
+    /// etcd's default `--max-txn-ops`.
+    static let maximumTransactionOperations = 128
     /// The lease behind each liveness key this store keeps (normally one: its node's).
     private let leases = Mutex<[String: Int64]>([:])
 
@@ -257,8 +259,12 @@ public final class EtcdStateStore: StateStore {
             for name in stored.keys where !wanted.contains(name) {
                 operations.append(.deleteRange(EtcdDeleteRangeRequest(key: Data(name.utf8))))
             }
-            guard !operations.isEmpty else { return }
-            _ = try await client.txn(EtcdTxnRequest(compare: [], success: operations))
+            // etcd refuses a transaction of more than 128 operations (`--max-txn-ops`): a node with more
+            // ports writes them in several. Each record stands alone; a reader may see some of a change.
+            for start in stride(from: 0, to: operations.count, by: Self.maximumTransactionOperations) {
+                let batch = Array(operations[start..<min(start + Self.maximumTransactionOperations, operations.count)])
+                _ = try await client.txn(EtcdTxnRequest(compare: [], success: batch))
+            }
         }
     }
 

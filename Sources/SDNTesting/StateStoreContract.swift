@@ -280,6 +280,12 @@ public enum StateStoreContract {
         try await store.recordInstalledPorts([], node: "pve1")
         try await store.recordInstalledPorts([moved, veth], node: "pve2")
         #expect(try await store.installedPorts() == [moved, veth])
+        // A node with many guests (more than etcd takes in one transaction), then most of them gone.
+        let many = (1...300).map { InstalledPort(port: "tap\(1000 + $0)i0", node: "pve3", guest: 1000 + $0, generation: 4, installedAt: time) }
+        try await store.recordInstalledPorts(many, node: "pve3")
+        #expect(try await store.installedPorts().filter { $0.node == "pve3" } == many)
+        try await store.recordInstalledPorts(Array(many.prefix(10)), node: "pve3")
+        #expect(try await store.installedPorts().filter { $0.node == "pve3" } == Array(many.prefix(10)))
     }
 
     public static func forgottenNode(_ makeStore: Factory) async throws {
