@@ -2,8 +2,8 @@ import Foundation
 import SDNStore
 import Synchronization
 
-/// `EtcdStateStore.changes()`: one watch on the store's prefix, its events turned into `StoreChange`s for
-/// every subscriber.
+/// `EtcdStateStore.changes()`: one watch on the store's prefix (all of it but the revisions' documents),
+/// its events turned into `StoreChange`s for every subscriber.
 ///
 /// A subscriber gets the changes made after it subscribed: it remembers the newest etcd revision the
 /// client had seen then (every write through this store has returned by then, so its revision is at or
@@ -101,7 +101,7 @@ final class EtcdChangeFeed: Sendable {
         while !Task.isCancelled {
             do {
                 let watch = try await client.watch(EtcdWatchCreateRequest(
-                    key: keys.prefixData, rangeEnd: EtcdKeyRange.end(ofPrefix: keys.prefixData), startRevision: next, progressNotify: true
+                    key: keys.prefixData, rangeEnd: keys.watchedRangeEnd, startRevision: next, progressNotify: true
                 ))
                 for try await response in watch {
                     delay = .milliseconds(50)

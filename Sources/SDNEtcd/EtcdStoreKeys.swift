@@ -5,7 +5,9 @@ import SDNStore
 ///
 ///     head                         the newest revision's number ("12")
 ///     history/<number>             a revision's summary (JSON), one key per revision
-///     revisions/<number>           a revision's documents and diff (JSON)
+///     ~documents/<number>          a revision's documents and diff (JSON); `~` sorts after every other
+///                                  key, so that the change feed's watch ends before them: a watcher is
+///                                  not sent each revision's megabytes (it reads the one it needs)
 ///     target                       the revision nodes should run, its generation (one more per choice),
 ///                                  who chose it and when (JSON)
 ///     nodes/applied/<node>         what the node last applied: revision, generation, errors, drift, time (JSON)
@@ -36,7 +38,10 @@ struct EtcdStoreKeys: Sendable {
     var tokensByHashPrefix: Data { key("tokens/by-hash/") }
 
     func summary(_ number: RevisionNumber) -> Data { key("history/" + Self.padded(number)) }
-    func content(_ number: RevisionNumber) -> Data { key("revisions/" + Self.padded(number)) }
+    func content(_ number: RevisionNumber) -> Data { key(Self.documentsDirectory + Self.padded(number)) }
+    static let documentsDirectory = "~documents/"
+    /// The end of what the change feed watches: every key of the prefix but the documents.
+    var watchedRangeEnd: Data { key("~") }
     func nodeStatus(_ node: String) -> Data { key("nodes/applied/" + node) }
     func liveness(_ node: String) -> Data { key("nodes/alive/" + node) }
     /// Node names are identifiers (no `/`), so a node's ports are one prefix.
