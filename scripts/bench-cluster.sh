@@ -14,9 +14,9 @@
 #
 # Environment: RUNS (default "3:compile:100 3:read:100 50:read:100 50:compile:3": AGENTS:WORK:CHANGES[:target]
 # each; WORK is compile, validate or read, what each agent does with a revision; `target` makes the agents
-# watch only the target key instead of the store's changes(), which watch the whole prefix), MEMBERS (default 3), GUESTS (default
-# 1000), IPSET_SIZE (default 1000), MAX_TXN_OPS (default 2048: etcd's default, 128, refuses the installed-port
-# record of a node with more than 128 ports, one transaction per node), BASE_PORT (default 23790: the members
+# watch only the target key instead of the store's changes(), which watch every key but the documents), MEMBERS (default 3), GUESTS (default
+# 1000), IPSET_SIZE (default 1000), MAX_TXN_OPS (default 128, etcd's own: the store writes a node's installed
+# ports in transactions of at most 128 operations), BASE_PORT (default 23790: the members
 # use BASE_PORT … BASE_PORT+2×MEMBERS-1).
 #
 # On 2 vCPUs, 50 agents that each compile a 1,000-guest revision take ~25 s per change (50 compiles), so
@@ -32,7 +32,7 @@ members=${MEMBERS:-3}
 runs=${RUNS:-3:compile:100 3:read:100 50:read:100 50:compile:3}
 guests=${GUESTS:-1000}
 ipset_size=${IPSET_SIZE:-1000}
-max_txn_ops=${MAX_TXN_OPS:-2048}
+max_txn_ops=${MAX_TXN_OPS:-128}
 base_port=${BASE_PORT:-23790}
 
 work=$(mktemp -d /tmp/sdn-bench-cluster.XXXXXX)
