@@ -19,6 +19,10 @@ for ns in $(ip netns list 2>/dev/null | awk '/^sdnlab[0-9]+n[0-9]+-/ {print $1}'
   if ! kill -0 "$pid" 2>/dev/null; then ip netns delete "$ns" 2>/dev/null || true; fi
 done
 
+# The etcd members and sdnd a killed earlier run left behind (their data lives in its temporary directories).
+pkill -9 -f -- "--data-dir /tmp/sdn-etcd-" 2>/dev/null || true
+pkill -9 -f -- "--state-dir /tmp/sdn-cluster-" 2>/dev/null || true
+
 swift build --build-tests
 
 # The kernel lab (Tests/KernelLabTests) boots Debian's kernel under QEMU: download and build it here

@@ -19,6 +19,12 @@ public final class EtcdStateStore: StateStore {
     public var prefix: String { keys.prefix }
     let keys: EtcdStoreKeys
     private let feed: EtcdChangeFeed
+    /// etcd's answer about a lease it does not have (expired or revoked): gRPC NOT_FOUND.
+    static func isLeaseNotFound(_ error: EtcdError) -> Bool {
+        guard case .rejected(_, let code, let message) = error else { return false }
+        return code == 5 || message.contains("lease not found")
+    }
+
     /// etcd's default `--max-txn-ops`.
     static let maximumTransactionOperations = 128
     /// The lease behind each liveness key this store keeps (normally one: its node's).
@@ -198,7 +204,15 @@ public final class EtcdStateStore: StateStore {
                 // request and never answers must not stall the node's liveness loop.
                 let client = self.client
                 let ttl = try await withThrowingTaskGroup(of: Int64?.self) { group in
-                    group.addTask { try await client.keepAlive(lease: lease) }
+                    group.addTask {
+                        do {
+                            return try await client.keepAlive(lease: lease)
+                        } catch let error as EtcdError where Self.isLeaseNotFound(error) {
+                            // Expired (the node was paused or cut off longer than its TTL) or revoked:
+                            // as a renewal answering 0, a new lease is granted below.
+                            return 0
+                        }
+                    }
                     group.addTask {
                         try await Task.sleep(for: client.requestTimeout)
                         return nil
@@ -222,7 +236,11 @@ public final class EtcdStateStore: StateStore {
     public func endNodeLiveness(_ node: String) async throws {
         try await storage {
             if let lease = leases.withLock({ $0.removeValue(forKey: node) }) {
-                try await client.revokeLease(lease)
+                do {
+                    try await client.revokeLease(lease)
+                } catch let error as EtcdError where Self.isLeaseNotFound(error) {
+                    // Expired already: the key went with it.
+                }
             }
             _ = try await client.deleteRange(EtcdDeleteRangeRequest(key: keys.liveness(node)))
         }
