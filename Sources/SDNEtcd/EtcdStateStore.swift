@@ -226,10 +226,19 @@ public final class EtcdStateStore: StateStore {
                 if ttl > 0 { return }
                 leases.withLock { $0[node] = nil }
             }
-            let lease = try await client.grantLease(ttl: seconds)
-            let record = EtcdLivenessRecord(node: node, since: Date().timeIntervalSinceReferenceDate, ttlSeconds: lease.ttl)
-            _ = try await client.put(EtcdPutRequest(key: keys.liveness(node), value: try encode(record), lease: lease.id))
-            leases.withLock { $0[node] = lease.id }
+            // A lease can expire between its grant and the put that uses it (a process stalled longer than
+            // the TTL): then a new one.
+            for attempt in 1...3 {
+                let lease = try await client.grantLease(ttl: seconds)
+                let record = EtcdLivenessRecord(node: node, since: Date().timeIntervalSinceReferenceDate, ttlSeconds: lease.ttl)
+                do {
+                    _ = try await client.put(EtcdPutRequest(key: keys.liveness(node), value: try encode(record), lease: lease.id))
+                } catch let error as EtcdError where Self.isLeaseNotFound(error) && attempt < 3 {
+                    continue
+                }
+                leases.withLock { $0[node] = lease.id }
+                return
+            }
         }
     }
 

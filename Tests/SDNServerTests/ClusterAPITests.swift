@@ -15,13 +15,19 @@ import Testing
           local: { type: simple }
         """
 
-    @Test func eachNodesLivenessGenerationAndStateAndWhetherTheLiveOnesConverged() async throws {
+    /// A server whose store's target (generation 1) is revision 1, declaring n1, n2 and n3.
+    static func serverWithTheThreeNodesAsTarget() async throws -> RunningServer {
         let server = try await RunningServer.start()
+        _ = try await server.store.createRevision(documents: [StoredDocument(path: "Topologies/t.yaml", text: topology)], author: "t",
+                                                  message: "1", expectedHead: .some(nil))
+        try await server.store.setTarget(1, author: "t")
+        return server
+    }
+
+    @Test func eachNodesLivenessGenerationAndStateAndWhetherTheLiveOnesConverged() async throws {
+        let server = try await Self.serverWithTheThreeNodesAsTarget()
         defer { Task { await server.stop() } }
         let store = server.store
-        _ = try await store.createRevision(documents: [StoredDocument(path: "Topologies/t.yaml", text: Self.topology)], author: "t", message: "1",
-                                           expectedHead: .some(nil))
-        try await store.setTarget(1, author: "t")
         try await store.setTarget(1, author: "t")
         let now = Date()
         try await store.recordNodeStatus(NodeApplyStatus(node: "n1", appliedRevision: 1, appliedGeneration: 2, generation: 2, lastError: nil, updatedAt: now))
@@ -51,12 +57,9 @@ import Testing
     }
 
     @Test func forgettingANodeIsRefusedWhileItIsLiveOrDeclared() async throws {
-        let server = try await RunningServer.start()
+        let server = try await Self.serverWithTheThreeNodesAsTarget()
         defer { Task { await server.stop() } }
         let store = server.store
-        _ = try await store.createRevision(documents: [StoredDocument(path: "Topologies/t.yaml", text: Self.topology)], author: "t", message: "1",
-                                           expectedHead: .some(nil))
-        try await store.setTarget(1, author: "t")
         let now = Date()
         for node in ["n3", "gone"] {
             try await store.recordNodeStatus(NodeApplyStatus(node: node, appliedRevision: 1, lastError: nil, updatedAt: now))
