@@ -61,7 +61,8 @@ isolated="CatalogTraceDifferentialTests|TraceHookOrderTests"
 # minutes: beside the in-process reconcile-loop tests they starve Swift's cooperative pool (two threads on
 # two cores), whose tests then miss their events. They run in a pass of their own, after the others, with
 # the cluster lab (three sdnd and three etcd members, driven through the CLI for about a minute and a half).
-guests="KVMGuestEndToEndTests|LXCGuestEndToEndTests|MixedGuestsEndToEndTests|LibvirtSystemTests|ClusterLabTests"
+# The etcd tests that start, kill and restart etcd members also wait on those processes synchronously.
+guests="KVMGuestEndToEndTests|LXCGuestEndToEndTests|MixedGuestsEndToEndTests|LibvirtSystemTests|ClusterLabTests|EtcdClientClusterTests|EtcdStateStoreClusterTests"
 if (($#)); then
   run_pass "$@"
   status=$pass_status
