@@ -189,8 +189,10 @@ import Testing
         let writer = try await EtcdStateStore.connect(endpoints: cluster.endpoints.enumerated().filter { $0.offset != watched }.map(\.element), prefix: prefix)
         let watcher = try await EtcdStateStore.connect(endpoints: [cluster.endpoints[watched]], prefix: prefix)
         defer { writer.close(); watcher.close() }
-        try await writer.keepNodeAlive("pve1", ttl: .seconds(60))
-        try await writer.keepNodeAlive("pve2", ttl: .seconds(60))
+        // Leases that outlast the test: a member restarted beside booting VMs took most of a minute, and
+        // pve2's expiring on its own is not what is tested (the full run once saw it go).
+        try await writer.keepNodeAlive("pve1", ttl: .seconds(900))
+        try await writer.keepNodeAlive("pve2", ttl: .seconds(900))
         try await writer.recordNodeStatus(NodeApplyStatus(node: "pve3", appliedRevision: nil, lastError: nil, updatedAt: Date()))
         // The watcher starts after those (they are what it knows).
         _ = try await watcher.liveNodes()
