@@ -26,7 +26,7 @@ public import Testing
 /// - no network device but `lo`: tests build their links from veth and dummy.
 ///
 ///     @Test(.kernelLab) func bond() throws {
-///         let result = try KernelLab.run(script: """
+///         let result = try await KernelLab.run(script: """
 ///             ip link add bond0 type bond mode active-backup
 ///             section links ip -j -d link show
 ///             """)
@@ -97,13 +97,22 @@ public enum KernelLab {
     /// - Returns: the script's result; a non-zero exit status is returned, not thrown.
     /// - Throws: ``KernelLabError`` when the lab is unavailable, a binary links a library that is
     ///   not found, QEMU outlives `timeout`, or the guest ended without printing its result.
+    ///
+    /// The guest is waited for on a thread of its own (``OwnThread``), not on the caller's cooperative one.
     public static func run(
         script: String,
         files: [String: String] = [:],
         binaries: [String] = [],
         timeout: Duration = defaultTimeout,
         memoryMiB: Int = 1024
-    ) throws -> KernelLabResult {
+    ) async throws -> KernelLabResult {
+        try await OwnThread.run {
+            try runBlocking(script: script, files: files, binaries: binaries, timeout: timeout, memoryMiB: memoryMiB)
+        }
+    }
+
+    private static func runBlocking(script: String, files: [String: String], binaries: [String], timeout: Duration,
+                                    memoryMiB: Int) throws -> KernelLabResult {
         let image = try image()
         guard let qemu = ExecutableLookup.find(qemuName) else {
             throw KernelLabError(code: .unavailable, message: "`\(qemuName)` not found")

@@ -8,8 +8,8 @@ extension KernelLabTests {
     /// `sdn apply --links` programs a bond, a VLAN-aware bridge and a VLAN sub-interface through
     /// rtnetlink (libnl-3) where the kernel has them, and `ip`/`bridge` read back exactly what
     /// Fixtures/links-basic describes; a second apply succeeds too.
-    @Test func appliesBondVLANAwareBridgeAndVLAN() throws {
-        let result = try KernelLab.run(
+    @Test func appliesBondVLANAwareBridgeAndVLAN() async throws {
+        let result = try await KernelLab.run(
             script: """
                 # The node's NICs: dummies with the MACs the topology names.
                 ip link add eno1 address b4:96:91:00:10:01 type dummy

@@ -18,10 +18,10 @@ extension KernelLabTests {
         ((link?["linkinfo"] as? [String: Any])?["info_data"] as? [String: Any]) ?? [:]
     }
 
-    @Test func sdnProgramsEveryBondModeVLANsQinQAndGuestPorts() throws {
+    @Test func sdnProgramsEveryBondModeVLANsQinQAndGuestPorts() async throws {
         let fixtures = fixturesDirectory()
         let bondMembers = ["rr", "ab", "xor", "bc", "lacp", "tlb", "alb"].flatMap { ["\($0)a", "\($0)b"] }
-        let result = try KernelLab.run(
+        let result = try await KernelLab.run(
             script: """
                 for n in eno1 eno2 eno3 \(bondMembers.joined(separator: " ")); do ip link add $n type dummy; done
                 for t in tap300i0 tap300i1 tap301i0; do ip tuntap add dev $t mode tap; done

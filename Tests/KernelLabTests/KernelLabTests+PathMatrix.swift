@@ -7,7 +7,7 @@ import Testing
 /// the kernel lab with `sdn apply --kernel full`; the outcomes come back as sections and are compared
 /// here with the intent and with `sdn trace --kernel full`.
 extension KernelLabTests {
-    @Test func pathMatrixInTheFullLayout() throws {
+    @Test func pathMatrixInTheFullLayout() async throws {
         let layout = PathMatrix.Layout.full
         let sdn = try KernelLab.productBinary("sdn")
         let probe = try KernelLab.productBinary("sdn-probe")
@@ -19,7 +19,7 @@ extension KernelLabTests {
             connectTimeoutMilliseconds: 3000
         )
         let modules = KernelLab.firewallModules.map { "modprobe \($0) || echo 'modprobe \($0) failed' >&2" }.joined(separator: "\n")
-        let result = try KernelLab.run(
+        let result = try await KernelLab.run(
             script: modules + "\n" + PathMatrix.script(settings),
             files: ["/lab/fixture": PathMatrix.fixtureDirectory],
             binaries: [sdn, probe, nft],

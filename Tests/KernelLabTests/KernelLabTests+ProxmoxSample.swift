@@ -31,7 +31,7 @@ extension KernelLabTests {
         return ports
     }
 
-    @Test func proxmoxSampleClusterAppliesOnEveryNode() throws {
+    @Test func proxmoxSampleClusterAppliesOnEveryNode() async throws {
         let sdn = try KernelLab.productBinary("sdn")
         let nft = try #require(ExecutableLookup.find("nft"), "`nft` not found: the lab lists the rulesets with it")
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("sdn-lab-pve-\(getpid())").path
@@ -69,7 +69,7 @@ extension KernelLabTests {
                 "section chains-\(node) ip netns exec \(node) nft list chains",
             ]
         }
-        let result = try KernelLab.run(script: script.joined(separator: "\n"), files: ["/lab/imported": work], binaries: [sdn, nft], memoryMiB: 768)
+        let result = try await KernelLab.run(script: script.joined(separator: "\n"), files: ["/lab/imported": work], binaries: [sdn, nft], memoryMiB: 768)
         print("kernel lab: Proxmox sample cluster boot \(Self.timing(result))")
         try #require(result.exitCode == 0, "the lab script failed (status \(result.exitCode)):\n\(result.stderr)")
         #expect(!result.stderr.contains("modprobe"), "\(result.stderr)")
@@ -113,7 +113,7 @@ extension KernelLabTests {
 /// `minimal`. Here an inbound REJECT of a guest drops (the bridge's forward hook cannot reject;
 /// docs/firewall-paths.md), and the expected verdicts say so.
 extension KernelLabTests {
-    @Test func proxmoxTrafficInTheFullLayout() throws {
+    @Test func proxmoxTrafficInTheFullLayout() async throws {
         let layout = "full"
         let sdn = try KernelLab.productBinary("sdn")
         let probe = try KernelLab.productBinary("sdn-probe")
@@ -133,7 +133,7 @@ extension KernelLabTests {
             connectTimeoutMilliseconds: 3000
         )
         let modules = KernelLab.firewallModules.map { "modprobe \($0) || echo 'modprobe \($0) failed' >&2" }.joined(separator: "\n")
-        let result = try KernelLab.run(script: modules + "\n" + ProxmoxTrafficLab.script(settings), files: ["/lab/imported": work],
+        let result = try await KernelLab.run(script: modules + "\n" + ProxmoxTrafficLab.script(settings), files: ["/lab/imported": work],
                                        binaries: [sdn, probe, nc, ping], memoryMiB: 768)
         print("kernel lab: Proxmox traffic boot \(Self.timing(result))")
         let apply = result.sections["apply"] ?? ""

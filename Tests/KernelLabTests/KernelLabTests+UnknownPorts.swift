@@ -274,11 +274,11 @@ extension KernelLabTests {
     }
 
     @Test(arguments: UnknownPortLayout.allCases)
-    func undeclaredPortsPassNothingWithRealPackets(_ layout: UnknownPortLayout) throws {
+    func undeclaredPortsPassNothingWithRealPackets(_ layout: UnknownPortLayout) async throws {
         let sdn = try KernelLab.productBinary("sdn")
         let probe = try KernelLab.productBinary("sdn-probe")
         let nft = try #require(ExecutableLookup.find("nft"), "`nft` not found: the lab reads the counters with it")
-        let result = try KernelLab.run(
+        let result = try await KernelLab.run(
             script: Self.unknownPortScript(layout: layout),
             files: ["/lab/fixture": repositoryRoot + "/Tests/KernelLabTests/Fixtures/unknown-ports"],
             binaries: [sdn, probe, nft],

@@ -12,7 +12,7 @@ struct KernelLabTests {
     /// Bonds in all seven modes over two dummies each, an 802.1Q and an 802.1ad VLAN, a
     /// VLAN-filtering bridge with a veth port carrying VLANs 10–20 (PVID 10 untagged) and a VRF,
     /// in one boot, read back with `ip -j -d link` and `bridge -j vlan`.
-    @Test func linkKindsTheSandboxKernelLacks() throws {
+    @Test func linkKindsTheSandboxKernelLacks() async throws {
         var script = "set -e\n"
         for (index, mode) in Self.bondModes.enumerated() {
             script += """
@@ -40,7 +40,7 @@ struct KernelLabTests {
             section vlans bridge -j vlan show
 
             """
-        let result = try KernelLab.run(script: script)
+        let result = try await KernelLab.run(script: script)
         print("kernel lab: links boot \(Self.timing(result))")
         #expect(result.exitCode == 0, "script failed: \(result.stderr)")
 
@@ -84,10 +84,10 @@ struct KernelLabTests {
 
     /// The `sdn` executable built from this tree runs in the guest: every shared library it links
     /// is there, `--help` works, and `sdn validate` reads an example from the guest's file system.
-    @Test func productExecutableRunsInTheGuest() throws {
+    @Test func productExecutableRunsInTheGuest() async throws {
         let sdn = try KernelLab.productBinary()
         let example = repositoryRoot + "/examples/three-node-vxlan"
-        let result = try KernelLab.run(
+        let result = try await KernelLab.run(
             script: """
                 section libraries /lib64/ld-linux-x86-64.so.2 --list /usr/local/bin/sdn
                 section help sdn --help
@@ -116,10 +116,10 @@ struct KernelLabTests {
     }
 
     /// A guest that never finishes is killed at the timeout, and the error carries its console.
-    @Test func hungGuestIsKilledAtTheTimeout() throws {
+    @Test func hungGuestIsKilledAtTheTimeout() async throws {
         let started = ContinuousClock.now
-        let error = try #require(throws: KernelLabError.self) {
-            try KernelLab.run(script: "sleep 600", timeout: .seconds(3))
+        let error = try await #require(throws: KernelLabError.self) {
+            try await KernelLab.run(script: "sleep 600", timeout: .seconds(3))
         }
         #expect(error.code == .timedOut)
         #expect(ContinuousClock.now - started < .seconds(30))
