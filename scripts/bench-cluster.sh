@@ -12,9 +12,12 @@
 # and prints the CPU the etcd members and the benchmark used. Everything it started is stopped and its
 # directory removed on exit (trap).
 #
-# Environment: RUNS (default "3:compile:100 3:read:100 50:read:100 50:compile:3": AGENTS:WORK:CHANGES[:target]
-# each; WORK is compile, validate or read, what each agent does with a revision; `target` makes the agents
-# watch only the target key instead of the store's changes(), which watch every key but the documents), MEMBERS (default 3), GUESTS (default
+# Environment: RUNS (default "3:compile:100 3:compile:100::split 3:read:100 50:read:100 50:compile:3":
+# AGENTS:WORK:CHANGES[:target][:split] each; WORK is compile, validate or read, what each agent does with a
+# revision; `target` makes the agents watch only the target key instead of the store's changes(), which watch
+# every key but the documents; `split` writes a policy file per guest, as the Proxmox importer does, instead of
+# one policy file), PARSE_CACHE (default 1; 0: agents parse every revision whole instead of keeping the last
+# revision's parsed documents as sdnd does), MEMBERS (default 3), GUESTS (default
 # 1000), IPSET_SIZE (default 1000), MAX_TXN_OPS (default 128, etcd's own: the store writes a node's installed
 # ports in transactions of at most 128 operations), BASE_PORT (default 23790: the members
 # use BASE_PORT … BASE_PORT+2×MEMBERS-1).
@@ -29,7 +32,9 @@ bin=.build/release
 command -v etcd >/dev/null && command -v etcdctl >/dev/null || { echo "bench-cluster: etcd and etcdctl missing (apt-get install etcd-server etcd-client)" >&2; exit 2; }
 
 members=${MEMBERS:-3}
-runs=${RUNS:-3:compile:100 3:read:100 50:read:100 50:compile:3}
+runs=${RUNS:-3:compile:100 3:compile:100::split 3:read:100 50:read:100 50:compile:3}
+parse_cache_flag=()
+[[ ${PARSE_CACHE:-1} == 0 ]] && parse_cache_flag=(--no-parse-cache)
 guests=${GUESTS:-1000}
 ipset_size=${IPSET_SIZE:-1000}
 max_txn_ops=${MAX_TXN_OPS:-128}
@@ -109,10 +114,10 @@ run() {
 
 raw_done=" "
 for spec in $runs; do
-  IFS=: read -r agents work_mode changes watch <<<"$spec"
-  run "cluster: $agents agents, $changes changes, $guests guests ($work_mode${watch:+, watch $watch})" \
+  IFS=: read -r agents work_mode changes watch layout <<<"$spec"
+  run "cluster: $agents agents, $changes changes, $guests guests ($work_mode${watch:+, watch $watch}, ${layout:-single} layout${parse_cache_flag[*]:+, no parse cache})" \
     cluster --etcd "$endpoints" --agents "$agents" --changes "$changes" --guests "$guests" --ipset-size "$ipset_size" --work "$work_mode" \
-    --watch "${watch:-prefix}"
+    --watch "${watch:-prefix}" --layout "${layout:-single}" "${parse_cache_flag[@]}"
   if [[ $raw_done != *" $agents "* ]]; then
     run "reference: bare etcd keys, $agents watchers, 100 puts" cluster-raw --etcd "$endpoints" --agents "$agents" --changes 100
     raw_done+="$agents "

@@ -15,17 +15,23 @@ public struct LoadResult: Sendable {
 public enum ConfigLoader {
     /// Parses and merges documents (in the order given; order matters only for which of two duplicate
     /// definitions is reported as the second).
-    public static func load(_ documents: [ConfigDocument]) -> LoadResult {
+    ///
+    /// - Parameter cache: documents read by an earlier load with the same path and text are taken from it
+    ///   instead of being parsed again (a node loading each new revision of a site parses only the files
+    ///   that changed). The result is the same with or without it.
+    public static func load(_ documents: [ConfigDocument], cache: ParsedDocumentCache? = nil) -> LoadResult {
         var merger = StateMerger()
-        for document in documents {
+        let parsed = cache?.parsed(documents) ?? documents.map(StateMerger.parse)
+        for document in parsed {
             merger.add(document)
         }
         return LoadResult(state: merger.state, diagnostics: merger.diagnostics, unreadable: merger.unreadable)
     }
 
     /// Loads and validates in one step: the validated state when there are no errors, and all diagnostics.
-    public static func loadAndValidate(_ documents: [ConfigDocument]) -> (validated: Validated<DesiredState>?, diagnostics: [Diagnostic]) {
-        validate(load(documents))
+    public static func loadAndValidate(_ documents: [ConfigDocument], cache: ParsedDocumentCache? = nil)
+        -> (validated: Validated<DesiredState>?, diagnostics: [Diagnostic]) {
+        validate(load(documents, cache: cache))
     }
 
     /// Validates what `load` read (for a caller that looked at the loaded state first).
@@ -52,12 +58,32 @@ struct StateMerger {
     static let policyKeys = ["kind", "cluster", "nodes", "vnets", "guests", "groups", "aliases", "ipsets"]
 
     mutating func add(_ document: ConfigDocument) {
+        add(Self.parse(document))
+    }
+
+    /// Merges what one document defines, with its findings, in the order they were found.
+    mutating func add(_ document: ParsedDocument) {
+        for step in document.steps {
+            switch step {
+            case .findings(let found):
+                diagnostics += found
+            case .definitions(let parsed, let sources, let unreadableHere, let found):
+                merge(parsed, sources: sources)
+                unreadable.formUnion(unreadableHere)
+                diagnostics += found
+            }
+        }
+    }
+
+    /// Reads one document on its own: pure, so that its result can be kept for the same path and text.
+    static func parse(_ document: ConfigDocument) -> ParsedDocument {
+        var steps: [ParsedDocument.Step] = []
         let start = SourceLocation(file: document.path, line: 1, column: 1)
         let size = document.text.utf8.count
         if size > ConfigDocument.maximumFileSize {
-            diagnostics.append(.error(.fileTooLarge, "the file is \(size) bytes; a configuration file has at most \(ConfigDocument.maximumFileSize >> 20) MiB",
-                                      at: start, path: "", hint: "split it into several files"))
-            return
+            steps.append(.findings([.error(.fileTooLarge, "the file is \(size) bytes; a configuration file has at most \(ConfigDocument.maximumFileSize >> 20) MiB",
+                                           at: start, path: "", hint: "split it into several files")]))
+            return ParsedDocument(steps: steps)
         }
         // Aliases are measured before the real parse, which could otherwise take exponential time.
         var documentLimit = Int.max
@@ -66,10 +92,10 @@ struct StateMerger {
         case .withinBudget:
             break
         case .exceeded(let line, let column, let anchor):
-            diagnostics.append(.error(.aliasExpansion, "YAML aliases in this file expand to more than \(AliasBudget.maximumAddedNodes) nodes (passed at *\(anchor))",
-                                      at: SourceLocation(file: document.path, line: line, column: column), path: "",
-                                      hint: "an alias (*name) repeats everything its anchor (&name) labels, and nested ones multiply; write the shared part out or share less"))
-            return
+            steps.append(.findings([.error(.aliasExpansion, "YAML aliases in this file expand to more than \(AliasBudget.maximumAddedNodes) nodes (passed at *\(anchor))",
+                                           at: SourceLocation(file: document.path, line: line, column: column), path: "",
+                                           hint: "an alias (*name) repeats everything its anchor (&name) labels, and nested ones multiply; write the shared part out or share less")]))
+            return ParsedDocument(steps: steps)
         case .syntaxError(let complete, let error, let copy, let mapColumn):
             documentLimit = complete
             var diagnostic = Self.syntaxDiagnostic(error, file: document.path, text: copy)
@@ -88,14 +114,14 @@ struct StateMerger {
             if let error = sequence.error { throw error }
         } catch {
             // Documents before the broken one are still read.
-            diagnostics.append(Self.syntaxDiagnostic(error, file: document.path, text: document.text))
+            steps.append(.findings([Self.syntaxDiagnostic(error, file: document.path, text: document.text)]))
         }
-        if let budgetError { diagnostics.append(budgetError) }
+        if let budgetError { steps.append(.findings([budgetError])) }
         let lines = roots.isEmpty ? [] : ConfigDocument.lines(of: document.text)
         for root in roots {
             var reader = YAMLReader(file: document.path, lines: lines)
             guard let entries = reader.mapping(root, at: .topology, what: "a mapping of top-level sections") else {
-                diagnostics += reader.diagnostics
+                steps.append(.findings(reader.diagnostics))
                 continue
             }
             var kind = document.kind
@@ -120,10 +146,9 @@ struct StateMerger {
                 parser.reader.checkKeys(entries, allowed: Self.topologyKeys, at: .topology, context: "a topology document")
                 parser.parseTopology(entries)
             }
-            merge(parser.result, sources: parser.reader.sources)
-            unreadable.formUnion(parser.unreadable)
-            diagnostics += parser.reader.diagnostics
+            steps.append(.definitions(parser.result, parser.reader.sources, unreadable: parser.unreadable, findings: parser.reader.diagnostics))
         }
+        return ParsedDocument(steps: steps)
     }
 
     static func syntaxDiagnostic(_ error: any Error, file: String, text: String) -> Diagnostic {

@@ -6,6 +6,7 @@ import SDNDataplane
 import SDNFirewall
 import SDNNFTables
 import SDNModel
+import SDNConfig
 import SDNReconciler
 import Synchronization
 
@@ -107,6 +108,9 @@ public actor NodeController: NodeControl {
     var departing: Set<Int> = []
     /// Validated models by revision, shared with the API (which made them when it wrote the revision).
     private let stateCache: RevisionStateCache
+    /// The documents of the last revision loaded from the store, parsed: a revision another node made
+    /// (one file edited) parses only what changed.
+    private let parsedDocuments = ParsedDocumentCache()
     /// What the kernel's firewall holds as far as this controller knows: the applied revision's model
     /// and compiled state, and the ruleset generation at which they were verified (a converged full
     /// reconcile) or committed (an incremental apply). A new target that changes only some guests'
@@ -376,7 +380,7 @@ public actor NodeController: NodeControl {
         if let cached = stateCache.state(of: number) { return cached }
         guard let revision = try await store.revision(number) else { throw NodeControlError.noSuchRevision(number) }
         do {
-            let validated = try RevisionCompiler.load(revision.documents)
+            let validated = try RevisionCompiler.load(revision.documents, cache: parsedDocuments)
             stateCache.remember(validated, for: number)
             return validated
         } catch {

@@ -1,7 +1,7 @@
 public import SDNStore
 public import SDNModel
 public import SDNReconciler
-import SDNConfig
+public import SDNConfig
 import SDNFirewall
 public import SDNNFTables
 import SDNHostNetwork
@@ -24,13 +24,16 @@ public enum RevisionCompiler {
     }
 
     /// `node` nil: the only node the documents describe.
-    public static func compile(_ documents: [StoredDocument], node: String?, features: KernelFeatures) throws(Failure) -> Compiled {
-        try compile(try load(documents), node: node, features: features)
+    public static func compile(_ documents: [StoredDocument], node: String?, features: KernelFeatures,
+                               cache: ParsedDocumentCache? = nil) throws(Failure) -> Compiled {
+        try compile(try load(documents, cache: cache), node: node, features: features)
     }
 
-    /// The documents loaded and validated as `sdn validate` does.
-    public static func load(_ documents: [StoredDocument]) throws(Failure) -> Validated<DesiredState> {
-        let (validated, loadDiagnostics) = ConfigLoader.loadAndValidate(documents.map { ConfigDocument(path: $0.path, text: $0.text, kind: ConfigDocument.kind(impliedBy: $0.path)) })
+    /// The documents loaded and validated as `sdn validate` does; with a `cache`, the documents the last
+    /// load read unchanged are not parsed again.
+    public static func load(_ documents: [StoredDocument], cache: ParsedDocumentCache? = nil) throws(Failure) -> Validated<DesiredState> {
+        let (validated, loadDiagnostics) = ConfigLoader.loadAndValidate(documents.map { ConfigDocument(path: $0.path, text: $0.text, kind: ConfigDocument.kind(impliedBy: $0.path)) },
+                                                                        cache: cache)
         guard let validated else {
             throw Failure(diagnostics: loadDiagnostics, message: "the revision does not validate")
         }

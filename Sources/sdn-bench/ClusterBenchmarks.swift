@@ -14,6 +14,7 @@ import Synchronization
 //
 //   sdn-bench cluster --etcd URL[,URL…] [--agents 3] [--changes 100] [--guests 1000] [--ipset-size 1000]
 //                     [--work compile|validate|read] [--watch prefix|target] [--prefix /sdnbench-PID/]
+//                     [--layout single|split] [--no-parse-cache]
 //   sdn-bench cluster-raw --etcd URL[,URL…] [--agents 3] [--changes 100]
 //
 // `cluster`: N agents, each a node minus its kernel, with its own `EtcdStateStore` (own client, own
@@ -22,7 +23,11 @@ import Synchronization
 // (`RevisionCompiler`, as sdnd does before touching the kernel), records its applied generation, and once
 // records its guests' ports as installed. A driver with its own store makes M revisions, each changing one
 // guest's rule, and chooses each as the target; it times from `setTarget` returning until every agent's
-// `nodes/applied/<node>` record carries that generation (seen on a watch of those keys).
+// `nodes/applied/<node>` record carries that generation (seen on a watch of those keys). Each agent keeps
+// the parsed documents of its last revision as sdnd does (`ParsedDocumentCache`; `--no-parse-cache` turns
+// it off). `--layout single` writes the site as one topology and one policy file; `split`, as the Proxmox
+// importer does, with a policy file per guest (`Policies/guests/ID.yaml`), so that a change edits one
+// small file.
 //
 // `cluster-raw`: the same loop on bare etcd keys through the same `EtcdClient` (one put of the target, N
 // watchers that each put their acknowledgement): what etcd and the HTTP gateway cost without our store,
@@ -51,12 +56,15 @@ final class SimulatedNode: Sendable {
     let failures = Mutex<[String]>([])
     /// Its guests' ports are recorded as installed (once, after its first apply).
     let portsRecorded = Atomic<Bool>(false)
+    /// The last revision's documents, parsed (as sdnd keeps them); nil: every revision parsed whole.
+    let parsedDocuments: ParsedDocumentCache?
 
-    init(name: String, store: EtcdStateStore, work: AgentWork, watchTargetOnly: Bool) {
+    init(name: String, store: EtcdStateStore, work: AgentWork, watchTargetOnly: Bool, parseCache: Bool) {
         self.name = name
         self.store = store
         self.work = work
         self.watchTargetOnly = watchTargetOnly
+        parsedDocuments = parseCache ? ParsedDocumentCache() : nil
     }
 
     /// Runs until cancelled.
@@ -101,7 +109,7 @@ final class SimulatedNode: Sendable {
                 return
             }
             let documents = revision.documents
-            let name = name, work = work
+            let name = name, work = work, cache = parsedDocuments
             // Off the cooperative pool, so a compile does not hold up the watches and the driver's clock.
             let (ports, elapsed) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([String], Double), any Error>) in
                 DispatchQueue.global().async {
@@ -109,8 +117,8 @@ final class SimulatedNode: Sendable {
                     do {
                         var ports: [String] = []
                         switch work {
-                        case .compile: ports = try RevisionCompiler.compile(documents, node: name, features: .minimal).guestPorts
-                        case .validate: _ = try RevisionCompiler.load(documents)
+                        case .compile: ports = try RevisionCompiler.compile(documents, node: name, features: .minimal, cache: cache).guestPorts
+                        case .validate: _ = try RevisionCompiler.load(documents, cache: cache)
                         case .read: break
                         }
                         continuation.resume(returning: (ports, milliseconds(ContinuousClock.now - start)))
@@ -373,23 +381,68 @@ func benchCluster() async throws {
 
     var state = cluster.state()
     guard state.validate().validated != nil else { throw BenchFailure("cluster: the synthetic state does not validate") }
+    let splitLayout = stringOption("layout") == "split"
+    let parseCache = !CommandLine.arguments.contains("--no-parse-cache")
     let topology = StoredDocument(path: "Topologies/sdn.yaml", text: try ConfigRenderer.topology(state).yaml())
-    func policy() throws -> StoredDocument { StoredDocument(path: "Policies/sdn.yaml", text: try ConfigRenderer.policy(state, style: .asWritten).yaml()) }
-    let firstPolicy = try policy()
-    print("cluster: \(agents) agents (\(work.rawValue)\(watchTargetOnly ? ", watching the target key only" : "")), \(changes) changes, \(guests) guests × \(cluster.nicsPerGuest) NICs × \(cluster.rulesPerGuest) rules over \(cluster.nodeCount) nodes, 2 IP sets of \(cluster.ipSetSize); documents \(topology.text.utf8.count / 1024) KB + \(firstPolicy.text.utf8.count / 1024) KB; etcd \(endpoints.joined(separator: ",")) prefix \(prefix)")
+    /// The policy documents; in the split layout, `guests` (indices) are rendered again and the other
+    /// guests' files are taken from `previous`, as a user edits one file.
+    func policies(rendering guests: [Int]? = nil, previous: [StoredDocument] = []) throws -> [StoredDocument] {
+        guard splitLayout else { return [StoredDocument(path: "Policies/sdn.yaml", text: try ConfigRenderer.policy(state, style: .asWritten).yaml())] }
+        var shared = state
+        shared.firewall.guests = []
+        var documents = [StoredDocument(path: "Policies/sdn.yaml", text: try ConfigRenderer.policy(shared, style: .asWritten).yaml())]
+        for (index, policy) in state.firewall.guests.enumerated() {
+            guard case .guest(let id) = policy.scope else { continue }
+            let path = "Policies/guests/\(id).yaml"
+            if let guests, !guests.contains(index), let kept = previous.first(where: { $0.path == path }) {
+                documents.append(kept)
+                continue
+            }
+            var alone = DesiredState()
+            alone.firewall.guests = [policy]
+            documents.append(StoredDocument(path: path, text: try ConfigRenderer.policy(alone, style: .asWritten).yaml()))
+        }
+        return documents
+    }
+    let firstPolicies = try policies()
+    var documents = [topology] + firstPolicies
+    let policyBytes = firstPolicies.reduce(0) { $0 + $1.text.utf8.count }
+    print("cluster: \(agents) agents (\(work.rawValue)\(watchTargetOnly ? ", watching the target key only" : "")\(parseCache ? ", parse cache" : ", no parse cache")), \(changes) changes, \(guests) guests × \(cluster.nicsPerGuest) NICs × \(cluster.rulesPerGuest) rules over \(cluster.nodeCount) nodes, 2 IP sets of \(cluster.ipSetSize); documents (\(splitLayout ? "split" : "single") layout) \(topology.text.utf8.count / 1024) KB topology + \(policyBytes / 1024) KB in \(firstPolicies.count) policy files; etcd \(endpoints.joined(separator: ",")) prefix \(prefix)")
+    let loadedBack = try RevisionCompiler.load(documents).value
+    guard loadedBack.guests.count == guests, loadedBack.firewall.guests.count == state.firewall.guests.count else {
+        throw BenchFailure("cluster: the rendered documents do not load back into the synthetic state")
+    }
 
     // One node's work alone, for scale: what each agent does per change on an idle machine.
     let (_, soloCompile) = try measure("solo", repeat: 3) { () throws -> Int in
         switch work {
-        case .compile: return try RevisionCompiler.compile([topology, firstPolicy], node: nodeNames[0], features: .minimal).guestPorts.count
-        case .validate: _ = try RevisionCompiler.load([topology, firstPolicy]); return 0
+        case .compile: return try RevisionCompiler.compile(documents, node: nodeNames[0], features: .minimal).guestPorts.count
+        case .validate: _ = try RevisionCompiler.load(documents); return 0
         case .read: return 0
         }
     }
     report("one agent's \(work.rawValue) of a revision, alone (node01)", soloCompile)
     if work == .compile {
-        let (_, soloLoad) = try measure("load", repeat: 3) { try RevisionCompiler.load([topology, firstPolicy]).value.guests.count }
+        let (_, soloLoad) = try measure("load", repeat: 3) { try RevisionCompiler.load(documents).value.guests.count }
         report("  of which load + validate (RevisionCompiler.load)", soloLoad)
+        // The same with the documents of the revision before parsed: one guest's rules changed.
+        let cache = ParsedDocumentCache()
+        var edited = state
+        edited.firewall.guests[0].rules = cluster.guestRules(index: 0, variant: 5)
+        let editedDocuments: [StoredDocument] = try {
+            let saved = state
+            defer { state = saved }
+            state = edited
+            return [topology] + (try policies(rendering: [0], previous: firstPolicies))
+        }()
+        var cachedCompile: [Double] = []
+        for _ in 0..<3 {
+            _ = try RevisionCompiler.load(documents, cache: cache)
+            cachedCompile += try measure("cached") {
+                try RevisionCompiler.compile(editedDocuments, node: nodeNames[0], features: .minimal, cache: cache).guestPorts.count
+            }.1
+        }
+        report("one agent's compile of a one-guest change, the revision before it parsed (ParsedDocumentCache)", cachedCompile)
     }
 
     let driver = try await EtcdStateStore.connect(endpoints: endpoints, prefix: prefix)
@@ -400,7 +453,8 @@ func benchCluster() async throws {
 
     let nodes = try await withThrowingTaskGroup(of: SimulatedNode.self) { group in
         for name in nodeNames {
-            group.addTask { SimulatedNode(name: name, store: try await EtcdStateStore.connect(endpoints: endpoints, prefix: prefix), work: work, watchTargetOnly: watchTargetOnly) }
+            group.addTask { SimulatedNode(name: name, store: try await EtcdStateStore.connect(endpoints: endpoints, prefix: prefix), work: work,
+                                          watchTargetOnly: watchTargetOnly, parseCache: parseCache) }
         }
         return try await group.reduce(into: []) { $0.append($1) }
     }
@@ -414,7 +468,7 @@ func benchCluster() async throws {
     defer { acknowledgements.stop() }
 
     // The first target: every agent compiles and records its ports (not timed as a change).
-    var revision = try await driver.createRevision(documents: [topology, firstPolicy], author: "bench", message: "initial", expectedHead: .some(nil))
+    var revision = try await driver.createRevision(documents: documents, author: "bench", message: "initial", expectedHead: .some(nil))
     let firstStart = ContinuousClock.now
     try await driver.setTarget(revision.number, author: "bench")
     let firstTarget = try await driver.targetState()!
@@ -436,7 +490,8 @@ func benchCluster() async throws {
         let guest = (change * 7) % guests
         let (newRevision, prepare) = try await timedAsync { () async throws -> Revision in
             state.firewall.guests[guest].rules = cluster.guestRules(index: guest, variant: change % 9 + 1)
-            return try await driver.createRevision(documents: [topology, try policy()], author: "bench", message: "change \(change)", expectedHead: .some(revision.number))
+            documents = [topology] + (try policies(rendering: [guest], previous: documents))
+            return try await driver.createRevision(documents: documents, author: "bench", message: "change \(change)", expectedHead: .some(revision.number))
         }
         revision = newRevision
         prepareTimes.append(prepare)
