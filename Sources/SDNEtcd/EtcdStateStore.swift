@@ -106,12 +106,15 @@ public final class EtcdStateStore: StateStore {
 
     public func revision(_ number: RevisionNumber) async throws -> Revision? {
         guard number >= 1 else { return nil }
-        return try await storage {
+        return try await storage { () async throws -> Revision? in
             let values = try await read([keys.summary(number), keys.content(number)])
             guard let summaryKey = values[0], let contentKey = values[1] else { return nil }
             let summary: RevisionSummary = try decode(summaryKey)
-            let content: EtcdRevisionContentRecord = try decode(contentKey)
-            return Revision(summary: summary, documents: content.documents, diff: content.diff)
+            let stored: EtcdRevisionContentRecord = try decode(contentKey)
+            if let diff = stored.diff { return Revision(summary: summary, documents: stored.documents, diff: diff) }
+            var parentDocuments: [StoredDocument] = []
+            if let parent = summary.parent { parentDocuments = try await content(of: parent).documents }
+            return Revision(summary: summary, documents: stored.documents, diff: UnifiedDiff.between(old: parentDocuments, new: stored.documents))
         }
     }
 

@@ -93,7 +93,19 @@ struct EtcdStoreKeys: Sendable {
 
 struct EtcdRevisionContentRecord: Codable {
     var documents: [StoredDocument]
-    var diff: String
+    /// The unified diff to the parent, absent when larger than `largestStoredDiff`: then it is worked out
+    /// again when read, from these documents and the parent's (the same inputs give the same diff). A
+    /// site's first revision, or a rewrite of it, has a diff as large as its documents; stored, it would
+    /// double the request, and etcd takes at most 1.5 MiB (a 1,000-guest site's 1.28 MB of YAML was
+    /// refused as 2.56 MB).
+    var diff: String?
+
+    static let largestStoredDiff = 64 << 10
+
+    init(documents: [StoredDocument], diff: String) {
+        self.documents = documents
+        self.diff = diff.utf8.count <= Self.largestStoredDiff ? diff : nil
+    }
 }
 
 struct EtcdTargetRecord: Codable {
