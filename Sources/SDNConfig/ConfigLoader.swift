@@ -57,10 +57,6 @@ struct StateMerger {
     static let topologyKeys = ["kind", "nodes", "zones", "vnets", "guests"]
     static let policyKeys = ["kind", "cluster", "nodes", "vnets", "guests", "groups", "aliases", "ipsets"]
 
-    mutating func add(_ document: ConfigDocument) {
-        add(Self.parse(document))
-    }
-
     /// Merges what one document defines, with its findings, in the order they were found.
     mutating func add(_ document: ParsedDocument) {
         for step in document.steps {

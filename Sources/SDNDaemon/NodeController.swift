@@ -378,9 +378,9 @@ public actor NodeController: NodeControl {
 
     func validatedState(of number: RevisionNumber) async throws -> Validated<DesiredState> {
         if let cached = stateCache.state(of: number) { return cached }
-        guard let revision = try await store.revision(number) else { throw NodeControlError.noSuchRevision(number) }
+        guard let documents = try await store.documents(of: number) else { throw NodeControlError.noSuchRevision(number) }
         do {
-            let validated = try RevisionCompiler.load(revision.documents, cache: parsedDocuments)
+            let validated = try RevisionCompiler.load(documents, cache: parsedDocuments)
             stateCache.remember(validated, for: number)
             return validated
         } catch {

@@ -118,6 +118,17 @@ public final class EtcdStateStore: StateStore {
         }
     }
 
+    /// One key read: a revision whose diff was not stored is not worked out again for a node that only
+    /// applies it.
+    public func documents(of number: RevisionNumber) async throws -> [StoredDocument]? {
+        guard number >= 1 else { return nil }
+        return try await storage { () async throws -> [StoredDocument]? in
+            guard let stored = try await client.get(keys.content(number)) else { return nil }
+            let content: EtcdRevisionContentRecord = try decode(stored)
+            return content.documents
+        }
+    }
+
     public func head() async throws -> Revision? {
         guard let number = try await headNumber() else { return nil }
         // Revisions are never removed: the head read a moment ago is still there.

@@ -246,6 +246,8 @@ public protocol StateStore: Sendable {
     func createRevision(documents: [StoredDocument], author: String, message: String,
                         expectedHead: RevisionNumber??) async throws -> Revision
     func revision(_ number: RevisionNumber) async throws -> Revision?
+    /// A revision's documents alone, for a node that applies it (it has no use for the diff or summary).
+    func documents(of number: RevisionNumber) async throws -> [StoredDocument]?
     func head() async throws -> Revision?
     /// The head's number alone (status pages ask often; the documents can be megabytes).
     func headNumber() async throws -> RevisionNumber?
@@ -297,6 +299,7 @@ public protocol StateStore: Sendable {
 }
 
 extension StateStore {
+    public func documents(of number: RevisionNumber) async throws -> [StoredDocument]? { try await revision(number)?.documents }
     public func headNumber() async throws -> RevisionNumber? { try await head()?.number }
     public func target() async throws -> RevisionNumber? { try await targetState()?.revision }
 }

@@ -145,9 +145,13 @@ public enum StateStoreContract {
             #expect(revision.documents.map { Array($0.path.utf8) } == documents.map { Array($0.path.utf8) })
         }
         #expect(read.diff == created.diff)
+        let documentsAlone = try #require(try await store.documents(of: created.number))
+        #expect(documentsAlone.map { Array($0.text.utf8) } == documents.map { Array($0.text.utf8) })
 
         let none = try await store.createRevision(documents: [], author: "t", message: "no documents", expectedHead: nil)
         #expect(try await store.revision(none.number)?.documents == [])
+        #expect(try await store.documents(of: none.number) == [])
+        #expect(try await store.documents(of: none.number + 1) == nil)
     }
 
     public static func diffNamesChangedPaths(_ makeStore: Factory) async throws {

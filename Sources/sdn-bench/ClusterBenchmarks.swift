@@ -104,11 +104,11 @@ final class SimulatedNode: Sendable {
     private func catchUp(applied: inout Int64) async {
         do {
             guard let target = try await store.targetState(), target.generation > applied else { return }
-            guard let revision = try await store.revision(target.revision) else {
+            // As sdnd does: the documents alone.
+            guard let documents = try await store.documents(of: target.revision) else {
                 note("revision \(target.revision) missing")
                 return
             }
-            let documents = revision.documents
             let name = name, work = work, cache = parsedDocuments
             // Off the cooperative pool, so a compile does not hold up the watches and the driver's clock.
             let (ports, elapsed) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([String], Double), any Error>) in

@@ -16,6 +16,20 @@ import Testing
                 try await EtcdStateStore.connect(endpoints: [server.clientURL], prefix: prefix))
     }
 
+    /// `alive` kept live and pve3's status recorded by `writer`; then `watcher`'s change feed, started after
+    /// those (they are what it knows), once it has seen revision 1 arrive. The leases outlast the tests: a
+    /// member restarted beside booting VMs took most of a minute, and a lease expiring on its own is not
+    /// what they test (the full run once saw a 60 s one go).
+    static func watchAfterSeeding(writer: EtcdStateStore, watcher: EtcdStateStore, alive: [String]) async throws -> AsyncStream<StoreChange> {
+        for node in alive { try await writer.keepNodeAlive(node, ttl: .seconds(900)) }
+        try await writer.recordNodeStatus(NodeApplyStatus(node: "pve3", appliedRevision: nil, lastError: nil, updatedAt: Date()))
+        _ = try await watcher.liveNodes()
+        let changes = watcher.changes()
+        _ = try await writer.createRevision(documents: [Self.document], author: "t", message: "1", expectedHead: .some(nil))
+        #expect(await StateStoreContract.firstChanges(changes, count: 1) == [.revisionCreated(1)])
+        return changes
+    }
+
     static func attempt(_ store: EtcdStateStore, message: String, expectedHead: RevisionNumber?) async -> Result<String, StateStoreError> {
         do {
             let document = StoredDocument(path: "w.yaml", text: "\(message)\n")
@@ -155,12 +169,7 @@ import Testing
         let server = try EtcdTestServer()
         defer { server.stop() }
         let (writer, watcher) = try await Self.twoNodes(server)
-        try await writer.keepNodeAlive("pve1", ttl: .seconds(60))
-        try await writer.recordNodeStatus(NodeApplyStatus(node: "pve3", appliedRevision: nil, lastError: nil, updatedAt: Date()))
-        _ = try await watcher.headNumber()
-        let changes = watcher.changes()
-        _ = try await writer.createRevision(documents: [Self.document], author: "t", message: "1", expectedHead: .some(nil))
-        #expect(await StateStoreContract.firstChanges(changes, count: 1) == [.revisionCreated(1)])
+        let changes = try await Self.watchAfterSeeding(writer: writer, watcher: watcher, alive: ["pve1"])
 
         // The watch breaks and backs off; meanwhile pve1 dies, pve3 is forgotten, and etcd compacts that
         // history away. Whether the watch comes back before the compaction (and sees the deletions) or
@@ -189,16 +198,7 @@ import Testing
         let writer = try await EtcdStateStore.connect(endpoints: cluster.endpoints.enumerated().filter { $0.offset != watched }.map(\.element), prefix: prefix)
         let watcher = try await EtcdStateStore.connect(endpoints: [cluster.endpoints[watched]], prefix: prefix)
         defer { writer.close(); watcher.close() }
-        // Leases that outlast the test: a member restarted beside booting VMs took most of a minute, and
-        // pve2's expiring on its own is not what is tested (the full run once saw it go).
-        try await writer.keepNodeAlive("pve1", ttl: .seconds(900))
-        try await writer.keepNodeAlive("pve2", ttl: .seconds(900))
-        try await writer.recordNodeStatus(NodeApplyStatus(node: "pve3", appliedRevision: nil, lastError: nil, updatedAt: Date()))
-        // The watcher starts after those (they are what it knows).
-        _ = try await watcher.liveNodes()
-        let changes = watcher.changes()
-        _ = try await writer.createRevision(documents: [Self.document], author: "t", message: "1", expectedHead: .some(nil))
-        #expect(await StateStoreContract.firstChanges(changes, count: 1) == [.revisionCreated(1)])
+        let changes = try await Self.watchAfterSeeding(writer: writer, watcher: watcher, alive: ["pve1", "pve2"])
 
         cluster.kill(member: watched)
         try await writer.endNodeLiveness("pve1")

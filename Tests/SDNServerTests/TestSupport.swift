@@ -92,7 +92,9 @@ enum TestHTTP {
     static func send(_ endpoint: Endpoint, _ method: String, _ path: String, json: Any? = nil, body: Data? = nil,
                      headers: [String: String] = [:]) async throws -> HTTPReply {
         let payload = try body ?? json.map { try JSONSerialization.data(withJSONObject: $0, options: [.fragmentsAllowed]) }
-        return try await onOwnThread {
+        // Blocking socket calls: two clients waiting in recv() on the pool would leave it no thread for the
+        // in-process server to answer them on.
+        return try await OwnThread.run {
             let fd = try connect(endpoint)
             defer { close(fd) }
             var head = "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
@@ -147,7 +149,7 @@ enum TestHTTP {
 
     /// Opens the event stream and returns what arrived until `until` appears in it.
     static func readStream(_ endpoint: Endpoint, _ path: String, until marker: String) async throws -> String {
-        try await onOwnThread {
+        try await OwnThread.run {
             let fd = try connect(endpoint)
             defer { close(fd) }
             let head = "GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n"
@@ -160,15 +162,6 @@ enum TestHTTP {
                 received += String(decoding: buffer[0..<count], as: UTF8.self)
             }
             return received
-        }
-    }
-
-    /// Runs blocking socket calls on a thread of their own. On the concurrency pool (as wide as the
-    /// machine has cores) two clients waiting in recv() would leave no thread for the in-process server
-    /// to answer them on.
-    static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
         }
     }
 }
